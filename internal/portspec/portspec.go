@@ -1,0 +1,116 @@
+// Package portspec reads the --ports flag the same way for every command:
+// a count from a base port ("20" with base 9000 means 9000-9019), a range
+// ("9000-9019") or a comma-separated list of ports and ranges
+// ("9000,9005,9100-9102").
+package portspec
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// MaxPorts bounds how many ports one spec may name, so a typo such as
+// "1-65535" as a count does not allocate or listen on the whole range by accident.
+const MaxPorts = 4096
+
+// Parse turns spec into a sorted list of distinct ports. A bare number is a
+// count of ports starting at base; anything with '-' or ',' names ports.
+func Parse(spec string, base int) ([]uint16, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return nil, fmt.Errorf("--ports is empty: give a count (20), a range (9000-9019) or a list (9000,9005)")
+	}
+	if !strings.ContainsAny(spec, ",-") {
+		n, err := strconv.Atoi(spec)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--ports %q: a count must be a whole number ≥ 1 (or give a range such as 9000-9019)", spec)
+		}
+		if n > MaxPorts {
+			return nil, fmt.Errorf("--ports %d: at most %d ports", n, MaxPorts)
+		}
+		if base < 1 || base+n-1 > 65535 {
+			return nil, fmt.Errorf("--ports %d from --base-port %d goes past 65535: lower --base-port", n, base)
+		}
+		out := make([]uint16, n)
+		for i := range out {
+			out[i] = uint16(base + i)
+		}
+		return out, nil
+	}
+	seen := map[int]bool{}
+	var out []uint16
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, err := parseRange(part)
+		if err != nil {
+			return nil, fmt.Errorf("--ports %q: %w", spec, err)
+		}
+		for p := lo; p <= hi; p++ {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			if len(out) == MaxPorts {
+				return nil, fmt.Errorf("--ports %q: at most %d ports", spec, MaxPorts)
+			}
+			out = append(out, uint16(p))
+		}
+	}
+	sortPorts(out)
+	return out, nil
+}
+
+func parseRange(s string) (lo, hi int, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if lo, err = parsePort(a); err != nil {
+		return 0, 0, err
+	}
+	if !isRange {
+		return lo, lo, nil
+	}
+	if hi, err = parsePort(b); err != nil {
+		return 0, 0, err
+	}
+	if hi < lo {
+		return 0, 0, fmt.Errorf("range %q runs backwards: write %d-%d", s, hi, lo)
+	}
+	return lo, hi, nil
+}
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("%q is not a port (1-65535)", s)
+	}
+	return p, nil
+}
+
+func sortPorts(p []uint16) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && p[j] < p[j-1]; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}
+
+// String renders ports compactly, joining runs into ranges: "9000-9019,9100".
+func String(ports []uint16) string {
+	var b strings.Builder
+	for i := 0; i < len(ports); {
+		j := i
+		for j+1 < len(ports) && ports[j+1] == ports[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if j == i {
+			fmt.Fprintf(&b, "%d", ports[i])
+		} else {
+			fmt.Fprintf(&b, "%d-%d", ports[i], ports[j])
+		}
+		i = j + 1
+	}
+	return b.String()
+}

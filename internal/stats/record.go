@@ -1,0 +1,124 @@
+package stats
+
+import "time"
+
+// RecordVersion is the schema version of Record written by this build.
+// Readers accept every version from 1 up to this one.
+const RecordVersion = 1
+
+// Record is one run: what was asked, where it ran, what happened each second
+// and the summary at the end. A swarm or bench run writes it as
+// DIR/run.json; while the run goes on, DIR/series.jsonl receives one Sample
+// per line, so an interrupted run still leaves something to report.
+type Record struct {
+	SchemaVersion int            `json:"schema_version"`
+	Tool          string         `json:"tool"`    // "imtool dev"
+	Command       string         `json:"command"` // swarm, bench
+	Args          []string       `json:"args,omitempty"`
+	Options       map[string]any `json:"options"`
+	Environment   Environment    `json:"environment"`
+	Started       time.Time      `json:"started"`
+	Ended         time.Time      `json:"ended,omitzero"`
+	Complete      bool           `json:"complete"`
+	// Incomplete says why a run did not finish (interrupted, crashed, …).
+	Incomplete string   `json:"incomplete,omitempty"`
+	Series     []Sample `json:"series"`
+	Summary    Summary  `json:"summary"`
+}
+
+// Environment is the host a run happened on.
+type Environment struct {
+	Hostname     string   `json:"hostname"`
+	OS           string   `json:"os"`
+	Arch         string   `json:"arch"`
+	Kernel       string   `json:"kernel"`
+	CPUs         int      `json:"cpus"`
+	MemTotal     int64    `json:"mem_total_bytes"`
+	MemAvailable int64    `json:"mem_available_bytes"`
+	NofileSoft   int64    `json:"nofile_soft"`
+	NofileHard   int64    `json:"nofile_hard"`
+	PortRange    [2]int   `json:"port_range"`
+	GoVersion    string   `json:"go_version"`
+	Tune         []string `json:"tune,omitempty"` // one line per setting from `tune check`
+}
+
+// Host is the machine-wide state at one moment, read from the kernel.
+type Host struct {
+	MemAvailable int64   `json:"mem_available_bytes"`
+	TCPInUse     int64   `json:"tcp_inuse"`     // /proc/net/sockstat TCP inuse
+	TCPTimeWait  int64   `json:"tcp_timewait"`  // /proc/net/sockstat TCP tw
+	TCPMemPages  int64   `json:"tcp_mem_pages"` // /proc/net/sockstat TCP mem
+	CPUPercent   float64 `json:"cpu_percent"`   // all cores, 0..100
+}
+
+// Sample is one second of a run: the swarm's merged snapshot, the server
+// side when it is known, and the host.
+type Sample struct {
+	T          float64   `json:"t"` // seconds since the run started
+	Swarm      Snapshot  `json:"swarm"`
+	Server     *Snapshot `json:"server,omitempty"`
+	Dispatcher *Snapshot `json:"dispatcher,omitempty"`
+	Host       *Host     `json:"host,omitempty"`
+}
+
+// Summary is the end of a run in figures. Bytes per connection divide the
+// growth of a process kind's RSS (or the host's MemAvailable drop) by the
+// connections held.
+type Summary struct {
+	Requested       int64                     `json:"requested"`
+	Established     int64                     `json:"established"`
+	Held            int64                     `json:"held"`
+	Dropped         int64                     `json:"dropped"`
+	Drops           map[string]int64          `json:"drops,omitempty"`
+	RampSeconds     float64                   `json:"ramp_seconds"`
+	ConnectRateMean float64                   `json:"connect_rate_mean"`
+	ConnectRatePeak float64                   `json:"connect_rate_peak"`
+	HoldSeconds     float64                   `json:"hold_seconds"`
+	ClientRSSBytes  int64                     `json:"client_rss_bytes"`
+	ClientBytesPer  float64                   `json:"client_bytes_per_conn"`
+	ServerRSSBytes  int64                     `json:"server_rss_bytes,omitempty"`
+	ServerBytesPer  float64                   `json:"server_bytes_per_conn,omitempty"`
+	ServerSessions  int64                     `json:"server_sessions,omitempty"`
+	HostBytesPer    float64                   `json:"host_bytes_per_conn,omitempty"`
+	Errors          map[string]int64          `json:"errors"`
+	Latency         map[string]LatencySummary `json:"latency,omitempty"`
+	Sent            int64                     `json:"sent,omitempty"`
+	Acked           int64                     `json:"acked,omitempty"`
+	Delivered       int64                     `json:"delivered,omitempty"`
+	Pings           int64                     `json:"pings,omitempty"`
+	Pongs           int64                     `json:"pongs,omitempty"`
+	// Shortfall explains, when Held < Requested, why.
+	Shortfall string `json:"shortfall,omitempty"`
+}
+
+// LatencySummary is one latency histogram in figures (seconds).
+type LatencySummary struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean_s"`
+	P50   float64 `json:"p50_s"`
+	P90   float64 `json:"p90_s"`
+	P99   float64 `json:"p99_s"`
+	P999  float64 `json:"p999_s"`
+	Max   float64 `json:"max_s"`
+}
+
+// Summarize turns a histogram into figures.
+func Summarize(h Hist) LatencySummary {
+	return LatencySummary{
+		Count: h.Count,
+		Mean:  h.Mean().Seconds(),
+		P50:   h.Quantile(0.50).Seconds(),
+		P90:   h.Quantile(0.90).Seconds(),
+		P99:   h.Quantile(0.99).Seconds(),
+		P999:  h.Quantile(0.999).Seconds(),
+		Max:   time.Duration(h.Max).Seconds(),
+	}
+}
+
+// Sink receives snapshots as a run goes: the dashboard, the plain progress
+// line, the JSON-lines series, the HTTP endpoint. Update must not block the
+// caller for long; Close ends the stream.
+type Sink interface {
+	Update(Sample)
+	Close() error
+}

@@ -1,0 +1,237 @@
+// Package stats holds the one snapshot type that travels everywhere in
+// imtool — from gateways, dispatchers, swarm shards and agents to the
+// dashboard, the coordinator and the reports — with its counters, mergeable
+// latency histograms, process metrics and HTTP exposure (/stats JSON and
+// /metrics for Prometheus). Consumers never learn where a number came from.
+package stats
+
+import (
+	"maps"
+	"sort"
+	"time"
+)
+
+// Kinds of process that produce snapshots.
+const (
+	KindGateway    = "gateway"
+	KindDispatcher = "dispatcher"
+	KindSwarm      = "swarm"
+)
+
+// Swarm phases.
+const (
+	PhasePlan  = "plan"
+	PhaseRamp  = "ramp"
+	PhaseHold  = "hold"
+	PhaseClose = "close"
+	PhaseDone  = "done"
+)
+
+// Latency histogram names in Snapshot.Latency.
+const (
+	LatConnect   = "connect"   // connect() to established
+	LatLogin     = "login"     // LOGIN sent to LOGIN_OK
+	LatHeartbeat = "heartbeat" // planned PING time to PONG
+	LatAck       = "ack"       // planned SEND time to ACK
+	LatDeliver   = "deliver"   // SEND's sent_ts to DELIVER at the receiver
+	LatLag       = "lag"       // how far the sender fell behind its schedule
+)
+
+// Process describes the process (or, merged, the processes) behind a snapshot.
+type Process struct {
+	PID        int     `json:"pid,omitempty"`
+	RSSBytes   int64   `json:"rss_bytes"`
+	HeapBytes  int64   `json:"heap_bytes"`
+	FDs        int64   `json:"fds"`
+	FDLimit    int64   `json:"fd_limit"`
+	Goroutines int64   `json:"goroutines"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Processes  int64   `json:"processes"`
+}
+
+// Snapshot is the state of one process — or the sum of several — at one
+// moment. Counters are cumulative since start; histograms too (use
+// Hist.Since for an interval). Fields that do not apply to a kind stay zero
+// and are left out of the JSON.
+type Snapshot struct {
+	Kind    string    `json:"kind"`
+	ID      string    `json:"id,omitempty"` // gateway id, shard name or agent host
+	Time    time.Time `json:"time"`
+	UptimeS float64   `json:"uptime_s"`
+	Down    bool      `json:"down,omitempty"` // the source stopped answering; numbers are its last
+	Process
+
+	// Connections are open TCP connections, Sessions logged-in ones (gateway);
+	// for a dispatcher, Connections are gateway links and Sessions routed uids.
+	Connections int64            `json:"connections"`
+	Sessions    int64            `json:"sessions"`
+	Ports       map[string]int64 `json:"ports,omitempty"` // port → open connections
+	FramesIn    int64            `json:"frames_in"`
+	FramesOut   int64            `json:"frames_out"`
+	BytesIn     int64            `json:"bytes_in"`
+	BytesOut    int64            `json:"bytes_out"`
+	Errors      map[string]int64 `json:"errors"` // gateway: ERROR code name; swarm: error class
+	Kicks       int64            `json:"kicks,omitempty"`
+	Dispatcher  string           `json:"dispatcher,omitempty"` // gateway's link state: up, down, none
+	Gateways    int64            `json:"gateways,omitempty"`   // dispatcher: registered gateways
+	SlowClients int64            `json:"slow_clients,omitempty"`
+	Rejected    int64            `json:"rejected,omitempty"` // refused with ERROR 10 (server full)
+
+	// Swarm.
+	Phase        string            `json:"phase,omitempty"`
+	Target       int64             `json:"target,omitempty"`
+	Attempts     int64             `json:"attempts,omitempty"`
+	Established  int64             `json:"established"`
+	Held         int64             `json:"held"`
+	Dropped      int64             `json:"dropped"`
+	Drops        map[string]int64  `json:"drops,omitempty"` // dropped by cause: server_close, kick, reset, idle
+	SourceIPs    map[string]int64  `json:"source_ips,omitempty"`
+	Sent         int64             `json:"sent,omitempty"`
+	Acked        int64             `json:"acked,omitempty"`
+	Delivered    int64             `json:"delivered,omitempty"`
+	Pings        int64             `json:"pings,omitempty"`
+	Pongs        int64             `json:"pongs,omitempty"`
+	Acks         map[string]int64  `json:"acks,omitempty"` // ACK status name → count
+	Latency      map[string]Hist   `json:"latency,omitempty"`
+	Paused       bool              `json:"paused,omitempty"`
+	MaxLagNS     int64             `json:"max_lag_ns,omitempty"`
+	ConnectRate  float64           `json:"connect_rate,omitempty"` // established per second over the last interval
+	ErrorExample map[string]string `json:"error_example,omitempty"`
+
+	Shards []Snapshot `json:"shards,omitempty"`
+}
+
+// Merge sums parts into one snapshot of the given kind and id: counters and
+// maps add, histograms merge, the phase is the least advanced one still
+// running. The parts themselves are kept in Shards.
+func Merge(kind, id string, parts []Snapshot) Snapshot {
+	out := Snapshot{Kind: kind, ID: id, Time: time.Now()}
+	for _, p := range parts {
+		out.add(p)
+	}
+	out.Phase = mergedPhase(parts)
+	out.Shards = parts
+	return out
+}
+
+func (s *Snapshot) add(p Snapshot) {
+	s.UptimeS = max(s.UptimeS, p.UptimeS)
+	s.RSSBytes += p.RSSBytes
+	s.HeapBytes += p.HeapBytes
+	s.FDs += p.FDs
+	s.FDLimit += p.FDLimit
+	s.Goroutines += p.Goroutines
+	s.CPUSeconds += p.CPUSeconds
+	s.Processes += max(p.Processes, 1)
+	s.Connections += p.Connections
+	s.Sessions += p.Sessions
+	s.FramesIn += p.FramesIn
+	s.FramesOut += p.FramesOut
+	s.BytesIn += p.BytesIn
+	s.BytesOut += p.BytesOut
+	s.Kicks += p.Kicks
+	s.Gateways += p.Gateways
+	s.SlowClients += p.SlowClients
+	s.Rejected += p.Rejected
+	s.Target += p.Target
+	s.Attempts += p.Attempts
+	s.Established += p.Established
+	s.Held += p.Held
+	s.Dropped += p.Dropped
+	s.Sent += p.Sent
+	s.Acked += p.Acked
+	s.Delivered += p.Delivered
+	s.Pings += p.Pings
+	s.Pongs += p.Pongs
+	s.ConnectRate += p.ConnectRate
+	s.MaxLagNS = max(s.MaxLagNS, p.MaxLagNS)
+	s.Paused = s.Paused || p.Paused
+	s.Ports = addMap(s.Ports, p.Ports)
+	s.Errors = addMap(s.Errors, p.Errors)
+	s.Drops = addMap(s.Drops, p.Drops)
+	s.SourceIPs = addMap(s.SourceIPs, p.SourceIPs)
+	s.Acks = addMap(s.Acks, p.Acks)
+	for k, v := range p.ErrorExample {
+		if s.ErrorExample == nil {
+			s.ErrorExample = map[string]string{}
+		}
+		if _, ok := s.ErrorExample[k]; !ok {
+			s.ErrorExample[k] = v
+		}
+	}
+	for k, h := range p.Latency {
+		if s.Latency == nil {
+			s.Latency = map[string]Hist{}
+		}
+		m := s.Latency[k]
+		m.Merge(h)
+		s.Latency[k] = m
+	}
+	if s.Dispatcher == "" || p.Dispatcher == "down" {
+		s.Dispatcher = p.Dispatcher // one shard's link down makes the sum down
+	}
+}
+
+func addMap(dst, src map[string]int64) map[string]int64 {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[string]int64, len(src))
+	}
+	for k, v := range src {
+		dst[k] += v
+	}
+	return dst
+}
+
+var phaseOrder = map[string]int{PhasePlan: 0, PhaseRamp: 1, PhaseHold: 2, PhaseClose: 3, PhaseDone: 4}
+
+func mergedPhase(parts []Snapshot) string {
+	phase := ""
+	for _, p := range parts {
+		if p.Phase == "" || p.Down {
+			continue
+		}
+		if phase == "" || phaseOrder[p.Phase] < phaseOrder[phase] {
+			phase = p.Phase
+		}
+	}
+	return phase
+}
+
+// Clone returns a deep copy, so a snapshot handed to a sink can be kept
+// while the producer goes on.
+func (s Snapshot) Clone() Snapshot {
+	c := s
+	c.Ports = maps.Clone(s.Ports)
+	c.Errors = maps.Clone(s.Errors)
+	c.Drops = maps.Clone(s.Drops)
+	c.SourceIPs = maps.Clone(s.SourceIPs)
+	c.Acks = maps.Clone(s.Acks)
+	c.ErrorExample = maps.Clone(s.ErrorExample)
+	if s.Latency != nil {
+		c.Latency = make(map[string]Hist, len(s.Latency))
+		for k, h := range s.Latency {
+			h.Buckets = append([]Bucket(nil), h.Buckets...)
+			c.Latency[k] = h
+		}
+	}
+	if s.Shards != nil {
+		c.Shards = make([]Snapshot, len(s.Shards))
+		for i, sh := range s.Shards {
+			c.Shards[i] = sh.Clone()
+		}
+	}
+	return c
+}
+
+// SortedKeys returns m's keys in order, for stable rendering.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
