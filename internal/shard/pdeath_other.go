@@ -1,0 +1,9 @@
+//go:build !linux
+
+package shard
+
+import "os/exec"
+
+// setParentDeathSignal: only Linux has it; elsewhere children notice the
+// parent is gone when their standard input closes.
+func setParentDeathSignal(*exec.Cmd) {}

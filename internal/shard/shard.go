@@ -1,0 +1,251 @@
+// Package shard runs N copies of this binary, each with a slice of the work,
+// and gathers their snapshots. It is how imtool goes past one process's
+// RLIMIT_NOFILE: the server shards its listeners (SO_REUSEPORT), the swarm
+// its plan.
+//
+// A child learns it is a shard from its environment (see Child). It receives
+// control lines ("stop", "pause", …) on its standard input and publishes one
+// JSON snapshot per line on file descriptor 3. When the parent goes away the
+// child's command channel closes (and on Linux it also gets SIGTERM), so
+// shards never outlive their parent.
+package shard
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+
+	"github.com/imtool/imtool/internal/stats"
+)
+
+const envIndex = "IMTOOL_SHARD_INDEX"
+
+// Spec describes a group of shards.
+type Spec struct {
+	Name   string               // for messages: "gateway", "swarm"
+	N      int                  // how many children
+	Args   func(i int) []string // command line of child i, without the program name
+	Env    func(i int) []string // extra environment of child i (may be nil)
+	Stderr io.Writer            // where children's stderr goes (default os.Stderr)
+	Stdout io.Writer            // where children's stdout goes (default: discarded)
+	Exe    string               // binary to run (default os.Executable())
+}
+
+// Exit reports a child that ended.
+type Exit struct {
+	Index int
+	PID   int
+	Err   error // nil for a clean exit
+}
+
+// Group is a running set of shards.
+type Group struct {
+	spec     Spec
+	children []*child
+	exits    chan Exit
+	wg       sync.WaitGroup
+}
+
+type child struct {
+	cmd   *exec.Cmd
+	ctl   io.WriteCloser
+	mu    sync.Mutex
+	last  stats.Snapshot
+	ended bool
+	err   error
+}
+
+// Start runs spec.N children. If one fails to start, those already started
+// are killed and the error is returned.
+func Start(spec Spec) (*Group, error) {
+	if spec.N < 1 {
+		return nil, fmt.Errorf("shard: %s needs at least one process, got %d", spec.Name, spec.N)
+	}
+	exe := spec.Exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("cannot find this program to start %s shards: %w", spec.Name, err)
+		}
+	}
+	g := &Group{spec: spec, exits: make(chan Exit, spec.N)}
+	for i := 0; i < spec.N; i++ {
+		c, err := g.start(exe, i)
+		if err != nil {
+			g.Signal(os.Kill)
+			g.Wait()
+			return nil, fmt.Errorf("cannot start %s shard %d of %d: %w", spec.Name, i+1, spec.N, err)
+		}
+		g.children = append(g.children, c)
+	}
+	return g, nil
+}
+
+func (g *Group) start(exe string, i int) (*child, error) {
+	cmd := exec.Command(exe, g.spec.Args(i)...)
+	cmd.Env = append(os.Environ(), envIndex+"="+strconv.Itoa(i))
+	if g.spec.Env != nil {
+		cmd.Env = append(cmd.Env, g.spec.Env(i)...)
+	}
+	cmd.Stderr = g.spec.Stderr
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	cmd.Stdout = g.spec.Stdout
+	setParentDeathSignal(cmd)
+	ctl, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{pw} // fd 3 in the child
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, err
+	}
+	pw.Close()
+	c := &child{cmd: cmd, ctl: ctl}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		c.read(pr, i)
+		err := cmd.Wait()
+		c.mu.Lock()
+		c.ended, c.err = true, err
+		c.last.Down = true
+		c.mu.Unlock()
+		g.exits <- Exit{Index: i, PID: cmd.Process.Pid, Err: err}
+	}()
+	return c, nil
+}
+
+// read takes snapshots from the child's fd 3 until it closes.
+func (c *child) read(r io.ReadCloser, i int) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		var s stats.Snapshot
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			continue // a torn line from a dying child; the next one will do
+		}
+		if s.ID == "" {
+			s.ID = strconv.Itoa(i)
+		}
+		c.mu.Lock()
+		c.last = s
+		c.mu.Unlock()
+	}
+}
+
+// PIDs returns the children's process ids.
+func (g *Group) PIDs() []int {
+	pids := make([]int, len(g.children))
+	for i, c := range g.children {
+		pids[i] = c.cmd.Process.Pid
+	}
+	return pids
+}
+
+// Snapshots returns the latest snapshot of each child, in index order. A
+// child that has exited keeps its last numbers and is marked Down.
+func (g *Group) Snapshots() []stats.Snapshot {
+	out := make([]stats.Snapshot, len(g.children))
+	for i, c := range g.children {
+		c.mu.Lock()
+		out[i] = c.last.Clone()
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// Send writes one control line to every running child.
+func (g *Group) Send(cmd string) {
+	for _, c := range g.children {
+		c.mu.Lock()
+		ended := c.ended
+		c.mu.Unlock()
+		if !ended {
+			_, _ = io.WriteString(c.ctl, cmd+"\n")
+		}
+	}
+}
+
+// Signal sends sig to every running child.
+func (g *Group) Signal(sig os.Signal) {
+	for _, c := range g.children {
+		c.mu.Lock()
+		if !c.ended {
+			_ = c.cmd.Process.Signal(sig)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Exits delivers one Exit for each child that ends.
+func (g *Group) Exits() <-chan Exit { return g.exits }
+
+// Wait waits for every child to end and returns an error naming those that
+// failed.
+func (g *Group) Wait() error {
+	for _, c := range g.children {
+		_ = c.ctl.Close()
+	}
+	g.wg.Wait()
+	var errs []error
+	for i, c := range g.children {
+		if c.err != nil {
+			errs = append(errs, fmt.Errorf("%s shard %d (pid %d): %w", g.spec.Name, i, c.cmd.Process.Pid, c.err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Link is a shard's connection to its parent.
+type Link struct {
+	Index    int
+	Commands <-chan string // control lines; closed when the parent is gone
+	mu       sync.Mutex
+	out      *os.File
+	enc      *json.Encoder
+}
+
+// Child reports whether this process is a shard and, if so, returns its link.
+func Child() (*Link, bool) {
+	v, ok := os.LookupEnv(envIndex)
+	if !ok {
+		return nil, false
+	}
+	idx, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, false
+	}
+	out := os.NewFile(3, "shard-stats")
+	cmds := make(chan string, 8)
+	go func() {
+		defer close(cmds)
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			cmds <- sc.Text()
+		}
+	}()
+	return &Link{Index: idx, Commands: cmds, out: out, enc: json.NewEncoder(out)}, true
+}
+
+// Publish sends a snapshot to the parent. Errors (a parent that is gone) are
+// dropped: the command channel tells the child to stop.
+func (l *Link) Publish(s stats.Snapshot) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.enc.Encode(s)
+}

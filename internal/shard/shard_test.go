@@ -1,0 +1,93 @@
+package shard
+
+import (
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+)
+
+// TestMain doubles as the shard child: started by a Group it publishes a
+// snapshot every 10 ms until told to stop or its parent goes away.
+func TestMain(m *testing.M) {
+	if link, ok := Child(); ok {
+		tick := time.NewTicker(10 * time.Millisecond)
+		for {
+			select {
+			case cmd, open := <-link.Commands:
+				if !open || cmd == "stop" {
+					os.Exit(0)
+				}
+			case <-tick.C:
+				link.Publish(stats.Snapshot{Kind: stats.KindSwarm, Established: int64(link.Index + 1)})
+			}
+		}
+	}
+	os.Exit(m.Run())
+}
+
+func startGroup(t *testing.T, n int) *Group {
+	t.Helper()
+	g, err := Start(Spec{Name: "test", N: n, Args: func(int) []string { return []string{"-test.run=^$"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Signal(os.Kill); g.Wait() })
+	return g
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestGroupMergesAndStops(t *testing.T) {
+	g := startGroup(t, 3)
+	waitFor(t, "three snapshots", func() bool {
+		return stats.Merge(stats.KindSwarm, "", g.Snapshots()).Established == 1+2+3
+	})
+	g.Send("stop")
+	if err := g.Wait(); err != nil {
+		t.Fatalf("clean stop reported %v", err)
+	}
+}
+
+func TestKilledChildIsReported(t *testing.T) {
+	g := startGroup(t, 2)
+	waitFor(t, "snapshots", func() bool { return stats.Merge(stats.KindSwarm, "", g.Snapshots()).Established == 3 })
+	victim := g.PIDs()[1]
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-g.Exits():
+		if e.Index != 1 || e.PID != victim || e.Err == nil {
+			t.Fatalf("exit %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit reported")
+	}
+	snaps := g.Snapshots()
+	if !snaps[1].Down || snaps[1].Established != 2 || snaps[0].Down {
+		t.Fatalf("snapshots after kill: %+v", snaps)
+	}
+	g.Send("stop")
+	if err := g.Wait(); err == nil {
+		t.Fatal("Wait did not report the killed shard")
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	_, err := Start(Spec{Name: "test", N: 1, Exe: "/nonexistent/imtool", Args: func(int) []string { return nil }})
+	if err == nil {
+		t.Fatal("started a missing binary")
+	}
+}
