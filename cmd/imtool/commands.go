@@ -4,5 +4,8 @@ import "github.com/urfave/cli/v2"
 
 // commands lists every sub-command; each is defined in its own file.
 func commands() []*cli.Command {
-	return []*cli.Command{}
+	return []*cli.Command{
+		serverCommand(),
+		dispatcherCommand(),
+	}
 }

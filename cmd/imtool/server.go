@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/imtool/imtool/internal/portspec"
+	"github.com/imtool/imtool/internal/shard"
+	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/refserver"
+	"github.com/imtool/imtool/refserver/wire"
+	"github.com/urfave/cli/v2"
+)
+
+const shutdownGrace = 5 * time.Second
+
+func serverCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "server",
+		Usage: "run the reference IM gateway on many ports (sharded over processes with --procs)",
+		Description: "The gateway speaks the imtool protocol (docs/PROTOCOL.md): LOGIN first and in time,\n" +
+			"PING/PONG, SEND → ACK + DELIVER, BROADCAST, LOGOUT, newest login wins (KICK 8), idle\n" +
+			"timeout, ERROR 9 to everyone on Ctrl-C/SIGTERM. GET /stats (JSON) and /metrics\n" +
+			"(Prometheus) are served on --stats.\n\n" +
+			"One process holds at most RLIMIT_NOFILE connections (less a reserve). --procs auto runs\n" +
+			"enough gateway processes for --max-conns, all on the same ports (SO_REUSEPORT), joined\n" +
+			"by a dispatcher (started here unless --dispatcher is given); /stats then sums them and\n" +
+			"lists each in \"shards\".",
+		Flags: append(portFlags("ports to listen on"),
+			&cli.StringFlag{Name: "listen", Value: "0.0.0.0", Usage: "address to listen on"},
+			&cli.StringFlag{Name: "stats", Value: "127.0.0.1:9100", Usage: "address for /stats and /metrics ('' to turn off)"},
+			&cli.StringFlag{Name: "dispatcher", Usage: "HOST:PORT of a dispatcher to join (see imtool dispatcher)"},
+			&cli.StringFlag{Name: "gateway-id", Usage: "this gateway's name at the dispatcher (default gw-PID)"},
+			&cli.StringFlag{Name: "auth-secret", EnvVars: []string{"IMTOOL_AUTH_SECRET"}, Usage: "accept only tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
+			&cli.BoolFlag{Name: "broadcast", Usage: "accept BROADCAST (otherwise it is answered with ACK 5)"},
+			&cli.IntFlag{Name: "max-frame", Value: wire.DefaultMaxFrame, Usage: "largest frame accepted, in bytes"},
+			&cli.DurationFlag{Name: "login-timeout", Value: refserver.DefaultLoginTimeout, Usage: "time allowed for the first frame (LOGIN)"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: refserver.DefaultIdleTimeout, Usage: "a session silent this long is closed with ERROR 7"},
+			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all (default: what RLIMIT_NOFILE allows one process); the excess gets ERROR 10"},
+			&cli.StringFlag{Name: "procs", Value: "1", Usage: "gateway processes: a number, or auto for enough to hold --max-conns"},
+			&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
+			&cli.BoolFlag{Name: "reuseport", Hidden: true, Usage: "listen with SO_REUSEPORT (set for shards)"},
+		),
+		Action: runServer,
+	}
+}
+
+func runServer(c *cli.Context) error {
+	ports, err := parsePorts(c)
+	if err != nil {
+		return usageError(err)
+	}
+	auto, procs, err := parseProcs(c.String("procs"))
+	if err != nil {
+		return usageError(err)
+	}
+	logger := log.New(os.Stderr, "imtool server: ", log.LstdFlags)
+	opts := refserver.Options{
+		Listen:       c.String("listen"),
+		Ports:        ports,
+		ReusePort:    c.Bool("reuseport"),
+		GatewayID:    c.String("gateway-id"),
+		Dispatcher:   c.String("dispatcher"),
+		Broadcast:    c.Bool("broadcast"),
+		MaxFrame:     c.Int("max-frame"),
+		LoginTimeout: c.Duration("login-timeout"),
+		IdleTimeout:  c.Duration("idle-timeout"),
+		MaxConns:     c.Int("max-conns"),
+		Loops:        c.Int("loops"),
+		Logf:         logger.Printf,
+	}
+	if s := c.String("auth-secret"); s != "" {
+		opts.AuthSecret = []byte(s)
+	}
+	if link, ok := shard.Child(); ok {
+		return runGatewayShard(link, opts)
+	}
+	perProc := 0
+	if auto {
+		if procs, perProc, err = refserver.PlanProcs(opts.MaxConns, len(ports)); err != nil {
+			return cli.Exit(err.Error(), 1)
+		}
+	}
+	if procs > 1 {
+		if perProc == 0 {
+			_, perProc, _ = refserver.PlanProcs(0, len(ports))
+		}
+		return runCluster(c, opts, procs, perProc, logger)
+	}
+	return runGateway(c.Context, opts, c.String("stats"), logger)
+}
+
+func runGateway(parent context.Context, opts refserver.Options, statsAddr string, logger *log.Logger) error {
+	g, err := refserver.NewGateway(opts)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	addr, stopStats, err := stats.Serve(statsAddr, g.Snapshot)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	defer stopStats()
+	ctx, cancel := interruptContext(parent, "the gateway")
+	defer cancel()
+	go func() {
+		select {
+		case <-g.Ready():
+			logger.Printf("gateway %s listening on %s ports %s%s", g.Snapshot().ID, opts.Listen, portspec.String(opts.Ports), statsNote(addr))
+		case <-g.Done():
+		}
+	}()
+	if err := g.Run(ctx, shutdownGrace); err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	return nil
+}
+
+// runGatewayShard is one process of a sharded gateway: it reports to its
+// parent and stops when told to or when the parent goes away.
+func runGatewayShard(link *shard.Link, opts refserver.Options) error {
+	g, err := refserver.NewGateway(opts)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case cmd, open := <-link.Commands:
+				if !open || cmd == "stop" {
+					cancel()
+					return
+				}
+			case <-tick.C:
+				link.Publish(g.Snapshot())
+			case <-g.Done():
+				return
+			}
+		}
+	}()
+	go func() { <-g.Ready(); link.Publish(g.Snapshot()) }()
+	interrupted, stop := interruptContext(ctx, "the gateway shard")
+	defer stop()
+	if err := g.Run(interrupted, shutdownGrace); err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	link.Publish(g.Snapshot())
+	return nil
+}
+
+func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logger *log.Logger) error {
+	childArgs := func(i int, id, dispatcher string) []string {
+		args := []string{"server", "--reuseport", "--stats", "",
+			"--listen", opts.Listen, "--ports", portspec.String(opts.Ports),
+			"--gateway-id", id, "--dispatcher", dispatcher,
+			"--max-frame", strconv.Itoa(opts.MaxFrame),
+			"--login-timeout", opts.LoginTimeout.String(), "--idle-timeout", opts.IdleTimeout.String(),
+			"--max-conns", strconv.Itoa(perProc), "--loops", strconv.Itoa(max(opts.Loops, 1)),
+		}
+		if opts.Broadcast {
+			args = append(args, "--broadcast")
+		}
+		return args // the auth secret reaches shards through the environment, never argv
+	}
+	if opts.AuthSecret != nil {
+		os.Setenv("IMTOOL_AUTH_SECRET", string(opts.AuthSecret))
+	}
+	cl, err := refserver.StartCluster(refserver.ClusterOptions{
+		Procs: procs, Dispatcher: opts.Dispatcher, ChildArgs: childArgs, Logf: logger.Printf,
+	})
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	addr, stopStats, err := stats.Serve(c.String("stats"), cl.Snapshot)
+	if err != nil {
+		cl.Stop()
+		return cli.Exit(err.Error(), 1)
+	}
+	defer stopStats()
+	logger.Printf("%d gateway processes (pids %v) on %s ports %s, up to %d connections each%s",
+		procs, cl.PIDs(), opts.Listen, portspec.String(opts.Ports), perProc, statsNote(addr))
+	ctx, cancel := interruptContext(c.Context, "the gateway cluster")
+	defer cancel()
+	for {
+		select {
+		case e := <-cl.Exits():
+			logger.Printf("gateway shard %d (pid %d) ended: %v — not restarted; the others go on", e.Index, e.PID, exitText(e.Err))
+		case <-ctx.Done():
+			if err := cl.Stop(); err != nil {
+				return cli.Exit(fmt.Sprintf("gateway shards failed: %v", err), 1)
+			}
+			return nil
+		}
+	}
+}
+
+func statsNote(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return fmt.Sprintf("; stats http://%s/stats", addr)
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit 0"
+	}
+	return err.Error()
+}

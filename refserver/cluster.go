@@ -1,0 +1,116 @@
+package refserver
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/imtool/imtool/internal/shard"
+	"github.com/imtool/imtool/internal/stats"
+)
+
+// ClusterOptions configure a gateway sharded over processes.
+type ClusterOptions struct {
+	Procs      int    // gateway processes (see PlanProcs)
+	Dispatcher string // the dispatcher to join; empty: the cluster runs one on 127.0.0.1
+	// ChildArgs is the command line of gateway shard i, which must join
+	// dispatcher as gatewayID with SO_REUSEPORT listeners.
+	ChildArgs func(i int, gatewayID, dispatcher string) []string
+	Stderr    io.Writer
+	Logf      func(format string, args ...any)
+}
+
+// Cluster is a running sharded gateway: N gateway processes on the same
+// ports, joined by a dispatcher.
+type Cluster struct {
+	opts  ClusterOptions
+	group *shard.Group
+	disp  *Dispatcher // ours, when none was given
+	start time.Time
+}
+
+// PlanProcs returns how many gateway processes hold maxConns connections on
+// ports ports under this process's fd limit, and the cap of each. SO_REUSEPORT
+// spreads connections unevenly (binomially), so shards get 5% headroom.
+func PlanProcs(maxConns, ports int) (procs, perProc int, err error) {
+	limit, err := fdLimit()
+	if err != nil {
+		return 0, 0, err
+	}
+	perProc = limit - FDReserve - ports
+	if perProc < 1 {
+		return 0, 0, fmt.Errorf("RLIMIT_NOFILE %d leaves no room for connections on %d ports", limit, ports)
+	}
+	if maxConns <= 0 {
+		return 1, perProc, nil
+	}
+	procs = (maxConns + maxConns/20 + perProc - 1) / perProc
+	return max(procs, 1), perProc, nil
+}
+
+// StartCluster starts the dispatcher (unless one is given) and the gateway
+// shards.
+func StartCluster(o ClusterOptions) (*Cluster, error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	c := &Cluster{opts: o, start: time.Now()}
+	disp := o.Dispatcher
+	if disp == "" {
+		d, err := NewDispatcher(DispatcherOptions{Listen: "127.0.0.1:0", Logf: o.Logf})
+		if err != nil {
+			return nil, err
+		}
+		go d.Serve()
+		c.disp, disp = d, d.Addr()
+	}
+	g, err := shard.Start(shard.Spec{
+		Name:   "gateway",
+		N:      o.Procs,
+		Args:   func(i int) []string { return o.ChildArgs(i, fmt.Sprintf("gw-%d", i), disp) },
+		Stderr: o.Stderr,
+	})
+	if err != nil {
+		if c.disp != nil {
+			c.disp.Close()
+		}
+		return nil, err
+	}
+	c.group = g
+	return c, nil
+}
+
+// Exits reports gateway shards that end; the cluster never restarts them.
+func (c *Cluster) Exits() <-chan shard.Exit { return c.group.Exits() }
+
+// PIDs are the gateway processes.
+func (c *Cluster) PIDs() []int { return c.group.PIDs() }
+
+// Snapshot sums the shards' snapshots and keeps each in Shards.
+func (c *Cluster) Snapshot() stats.Snapshot {
+	s := stats.Merge(stats.KindGateway, "cluster", c.group.Snapshots())
+	s.UptimeS = time.Since(c.start).Seconds()
+	return s
+}
+
+// DispatcherSnapshot is the cluster's own dispatcher's state, if it runs one.
+func (c *Cluster) DispatcherSnapshot() (stats.Snapshot, bool) {
+	if c.disp == nil {
+		return stats.Snapshot{}, false
+	}
+	return c.disp.Snapshot(), true
+}
+
+// Stop asks every shard to shut down gracefully (each sends ERROR 9 to its
+// sessions), waits for them and stops the dispatcher. It returns an error
+// naming shards that failed.
+func (c *Cluster) Stop() error {
+	c.group.Send("stop")
+	c.group.Signal(os.Interrupt)
+	err := c.group.Wait()
+	if c.disp != nil {
+		c.disp.Close()
+	}
+	return err
+}

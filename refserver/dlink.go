@@ -1,0 +1,328 @@
+package refserver
+
+import (
+	"bufio"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imtool/imtool/refserver/wire"
+)
+
+// Link timing: heartbeats every linkBeat; a link silent for linkDead is
+// down; redials back off exponentially with jitter up to redialMax.
+const (
+	linkBeat     = 500 * time.Millisecond
+	linkDead     = 2 * time.Second
+	redialMin    = 100 * time.Millisecond
+	redialMax    = 2 * time.Second
+	routeTimeout = 3 * time.Second
+	batchEvery   = 5 * time.Millisecond
+)
+
+// dispatcherLink is a gateway's connection to the dispatcher: it registers,
+// resyncs its sessions after every (re)connect, streams online/offline
+// changes, routes SENDs for users not held locally and receives routes,
+// broadcasts and kicks from the other gateways.
+type dispatcherLink struct {
+	g     *Gateway
+	epoch uint64
+	up    atomic.Bool
+	quit  chan struct{}
+	once  sync.Once
+
+	mu      sync.Mutex
+	conn    net.Conn
+	changes []change // online/offline changes not yet sent, in order
+	out     []byte   // frames for the dispatcher, written by the writer
+	kick    chan struct{}
+	slot    uint32
+
+	routesMu sync.Mutex
+	reqSeq   uint64
+	routes   map[uint64]pendingRoute
+}
+
+type change struct {
+	uid    uint64
+	online bool
+}
+
+type pendingRoute struct {
+	s        *session
+	msgID    uint64
+	deadline time.Time
+}
+
+func newDispatcherLink(g *Gateway) *dispatcherLink {
+	return &dispatcherLink{
+		g:      g,
+		epoch:  uint64(time.Now().UnixNano()),
+		quit:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
+		routes: map[uint64]pendingRoute{},
+	}
+}
+
+func (l *dispatcherLink) state() string {
+	if l.up.Load() {
+		return "up"
+	}
+	return "down"
+}
+
+func (l *dispatcherLink) close() {
+	l.once.Do(func() {
+		close(l.quit)
+		l.mu.Lock()
+		if l.conn != nil {
+			l.conn.Close()
+		}
+		l.mu.Unlock()
+	})
+}
+
+// run dials and serves the link until close, redialing with jittered
+// exponential backoff.
+func (l *dispatcherLink) run() {
+	backoff := redialMin
+	go l.expireRoutes()
+	for {
+		start := time.Now()
+		err := l.session()
+		l.up.Store(false)
+		l.failRoutes()
+		select {
+		case <-l.quit:
+			return
+		default:
+		}
+		if time.Since(start) > 5*time.Second {
+			backoff = redialMin // it was up for a while: start over
+		}
+		if err != nil {
+			l.g.opts.Logf("gateway %s: dispatcher %s: %v; redialing in ≤%v", l.g.opts.GatewayID, l.g.opts.Dispatcher, err, backoff)
+		}
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-l.quit:
+			return
+		case <-time.After(sleep):
+		}
+		backoff = min(2*backoff, redialMax)
+	}
+}
+
+// session runs one connection to the dispatcher until it fails.
+func (l *dispatcherLink) session() error {
+	c, err := net.DialTimeout("tcp", l.g.opts.Dispatcher, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	bw := bufio.NewWriterSize(c, 64<<10)
+	bw.Write(appendLinkHello(nil, l.epoch, l.g.opts.GatewayID))
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	r := newLinkReader(c)
+	c.SetReadDeadline(time.Now().Add(linkDead))
+	f, err := r.next()
+	if err != nil {
+		return err
+	}
+	if f.typ != linkWelcome {
+		return errLinkFrame
+	}
+	// Resync: the dispatcher forgets a gateway whose link dropped, so send
+	// the whole session list each time. Changes from now on are batched.
+	l.mu.Lock()
+	l.conn, l.slot = c, f.origin
+	l.changes = l.changes[:0]
+	l.mu.Unlock()
+	uids := l.g.reg.uidList()
+	for {
+		n := min(len(uids), uidsPerChunk)
+		bw.Write(appendLinkUIDs(nil, linkSync, n == len(uids), uids[:n]))
+		if uids = uids[n:]; len(uids) == 0 {
+			break
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	l.up.Store(true)
+	l.g.opts.Logf("gateway %s: dispatcher link up", l.g.opts.GatewayID)
+	errc := make(chan error, 2)
+	done := make(chan struct{})
+	defer close(done)
+	go func() { errc <- l.writer(c, bw, done) }()
+	go func() { errc <- l.reader(c, r) }()
+	err = <-errc
+	c.Close()
+	return err
+}
+
+// writer sends batched changes, queued frames and heartbeats.
+func (l *dispatcherLink) writer(c net.Conn, bw *bufio.Writer, done <-chan struct{}) error {
+	batch := time.NewTicker(batchEvery)
+	defer batch.Stop()
+	lastBeat := time.Now()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-l.quit:
+			return nil
+		case <-batch.C:
+		case <-l.kick:
+		}
+		l.mu.Lock()
+		writeChanges(bw, l.changes)
+		l.changes = l.changes[:0]
+		bw.Write(l.out)
+		l.out = l.out[:0]
+		l.mu.Unlock()
+		if time.Since(lastBeat) >= linkBeat {
+			bw.Write(appendLinkEmpty(nil, linkPing))
+			lastBeat = time.Now()
+		}
+		if bw.Buffered() > 0 {
+			c.SetWriteDeadline(time.Now().Add(linkDead))
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (l *dispatcherLink) reader(c net.Conn, r *linkReader) error {
+	for {
+		c.SetReadDeadline(time.Now().Add(linkDead))
+		f, err := r.next()
+		if err != nil {
+			return err
+		}
+		switch f.typ {
+		case linkRoute:
+			status := l.g.deliverUID(f.to, f.msgID, f.from, f.sentTS, f.payload)
+			l.queue(func(b []byte) []byte { return appendLinkResult(b, f.origin, f.req, status) })
+		case linkResult:
+			l.complete(f.req, f.status)
+		case linkBroadcast:
+			l.g.deliverAll(f.msgID, f.from, f.sentTS, f.payload)
+		case linkKick:
+			l.g.kickUID(f.uid)
+		case linkPing:
+			l.queue(func(b []byte) []byte { return appendLinkEmpty(b, linkPong) })
+		case linkPong:
+		default:
+			return errLinkFrame
+		}
+	}
+}
+
+func (l *dispatcherLink) queue(build func([]byte) []byte) {
+	l.mu.Lock()
+	l.out = build(l.out)
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (l *dispatcherLink) online(uid uint64)  { l.change(uid, true) }
+func (l *dispatcherLink) offline(uid uint64) { l.change(uid, false) }
+
+func (l *dispatcherLink) change(uid uint64, online bool) {
+	l.mu.Lock()
+	l.changes = append(l.changes, change{uid, online})
+	l.mu.Unlock()
+}
+
+// writeChanges writes changes in order, each run of one kind as one frame.
+func writeChanges(bw *bufio.Writer, changes []change) {
+	var uids []uint64
+	for i, c := range changes {
+		uids = append(uids, c.uid)
+		if i == len(changes)-1 || changes[i+1].online != c.online || len(uids) == uidsPerChunk {
+			typ := linkOffline
+			if c.online {
+				typ = linkOnline
+			}
+			bw.Write(appendLinkUIDs(nil, typ, false, uids))
+			uids = uids[:0]
+		}
+	}
+}
+
+// route asks the dispatcher to deliver a SEND; false when the link is down
+// (the caller answers ACK 2 at once).
+func (l *dispatcherLink) route(s *session, msgID, from, to, sentTS uint64, payload []byte) bool {
+	if !l.up.Load() {
+		return false
+	}
+	l.routesMu.Lock()
+	l.reqSeq++
+	req := l.reqSeq
+	l.routes[req] = pendingRoute{s: s, msgID: msgID, deadline: time.Now().Add(routeTimeout)}
+	l.routesMu.Unlock()
+	l.queue(func(b []byte) []byte { return appendLinkRoute(b, 0, req, msgID, from, to, sentTS, payload) })
+	return true
+}
+
+func (l *dispatcherLink) broadcast(msgID, from, sentTS uint64, payload []byte) {
+	if l.up.Load() {
+		l.queue(func(b []byte) []byte { return appendLinkBroadcast(b, 0, msgID, from, sentTS, payload) })
+	}
+}
+
+func (l *dispatcherLink) complete(req uint64, status uint8) {
+	l.routesMu.Lock()
+	p, ok := l.routes[req]
+	delete(l.routes, req)
+	l.routesMu.Unlock()
+	if ok {
+		l.g.ack(p.s, p.msgID, status, true)
+	}
+}
+
+// failRoutes answers every pending route with ACK 2: the link went down, so
+// their fate is unknown, and a SEND is never left without an ACK.
+func (l *dispatcherLink) failRoutes() {
+	l.routesMu.Lock()
+	routes := l.routes
+	l.routes = map[uint64]pendingRoute{}
+	l.routesMu.Unlock()
+	for _, p := range routes {
+		l.g.ack(p.s, p.msgID, wire.AckRouteUnavailable, true)
+	}
+}
+
+// expireRoutes answers routes the dispatcher never answered with ACK 2.
+func (l *dispatcherLink) expireRoutes() {
+	t := time.NewTicker(routeTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.quit:
+			return
+		case now := <-t.C:
+			var late []pendingRoute
+			l.routesMu.Lock()
+			for req, p := range l.routes {
+				if now.After(p.deadline) {
+					late = append(late, p)
+					delete(l.routes, req)
+				}
+			}
+			l.routesMu.Unlock()
+			for _, p := range late {
+				l.g.ack(p.s, p.msgID, wire.AckRouteUnavailable, true)
+			}
+		}
+	}
+}

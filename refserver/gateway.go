@@ -1,0 +1,396 @@
+package refserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/refserver/wire"
+	"github.com/tidwall/evio"
+)
+
+// Gateway is the reference IM gateway: one evio Serve over many ports.
+type Gateway struct {
+	opts  Options
+	start time.Time
+	reg   registry
+	link  *dispatcherLink // nil without a dispatcher
+
+	ready    chan struct{}
+	addrs    []net.Addr
+	ports    []atomic.Int64 // open connections per listening address
+	shutting atomic.Bool    // refusing new connections, ERROR 9 sent
+	stop     atomic.Bool    // evio loops should end now
+	done     chan struct{}
+
+	backlogMu sync.Mutex
+	backlog   map[*session]struct{} // sessions whose socket buffer was full
+
+	sessionSeq  atomic.Uint64
+	conns       atomic.Int64
+	sessions    atomic.Int64
+	framesIn    atomic.Int64
+	framesOut   atomic.Int64
+	bytesIn     atomic.Int64
+	bytesOut    atomic.Int64
+	kicks       atomic.Int64
+	slowClients atomic.Int64
+	rejected    atomic.Int64
+	errs        [wire.CodeServerFull + 1]atomic.Int64 // ERRORs sent, by code
+}
+
+// NewGateway checks opts and prepares a gateway; Serve runs it.
+func NewGateway(opts Options) (*Gateway, error) {
+	if runtime.GOOS == "windows" {
+		return nil, errors.New("the reference gateway runs on Linux (and BSD/macOS): evio has no event loop on Windows")
+	}
+	limit, err := fdLimit()
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.setDefaults(limit); err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		opts:    opts,
+		start:   time.Now(),
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
+		ports:   make([]atomic.Int64, len(opts.Ports)),
+		backlog: map[*session]struct{}{},
+	}
+	if opts.Dispatcher != "" {
+		g.link = newDispatcherLink(g)
+	}
+	return g, nil
+}
+
+// Serve listens on every port and serves until Shutdown. It returns an
+// error when a port cannot be listened on.
+func (g *Gateway) Serve() error {
+	defer close(g.done)
+	addrs := make([]string, len(g.opts.Ports))
+	for i, p := range g.opts.Ports {
+		addrs[i] = "tcp4://" + net.JoinHostPort(g.opts.Listen, strconv.Itoa(int(p)))
+		if g.opts.ReusePort {
+			addrs[i] += "?reuseport=true"
+		}
+	}
+	stopTimers := make(chan struct{})
+	defer close(stopTimers)
+	ev := evio.Events{
+		NumLoops:    g.opts.Loops,
+		LoadBalance: evio.LeastConnections,
+		Serving: func(s evio.Server) evio.Action {
+			g.addrs = s.Addrs
+			close(g.ready)
+			go g.timers(stopTimers)
+			if g.link != nil {
+				go g.link.run()
+			}
+			return evio.None
+		},
+		Opened: g.opened,
+		Data:   g.data,
+		Closed: g.closed,
+		Tick:   g.tick,
+	}
+	if ev.NumLoops <= 0 {
+		ev.NumLoops = runtime.NumCPU()
+	}
+	err := evio.Serve(ev, addrs...)
+	if g.link != nil {
+		g.link.close()
+	}
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s ports %v: %w (another process there? use other --ports, or --procs to share them)", g.opts.Listen, g.opts.Ports, err)
+	}
+	return nil
+}
+
+// Ready is closed once the gateway listens.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// Done is closed when Serve has returned.
+func (g *Gateway) Done() <-chan struct{} { return g.done }
+
+// Addrs are the listening addresses, valid after Ready.
+func (g *Gateway) Addrs() []net.Addr { return g.addrs }
+
+// Shutdown sends ERROR 9 to every session, waits up to grace for them to
+// close, then stops. It is idempotent.
+func (g *Gateway) Shutdown(grace time.Duration) {
+	if g.shutting.Swap(true) {
+		<-g.done
+		return
+	}
+	g.opts.Logf("gateway %s: shutting down, %d sessions told", g.opts.GatewayID, g.conns.Load())
+	g.reg.each(func(s *session) {
+		s.finish(g, func(b []byte) []byte { return wire.AppendError(b, wire.CodeShuttingDown, "server shutting down") })
+		g.errs[wire.CodeShuttingDown].Add(1)
+		s.conn.Wake()
+	})
+	deadline := time.Now().Add(grace)
+	for g.conns.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.stop.Store(true)
+	<-g.done
+}
+
+func (g *Gateway) now() int64 { return int64(time.Since(g.start)) }
+
+func (g *Gateway) opened(c evio.Conn) (out []byte, opts evio.Options, action evio.Action) {
+	opts.ReuseInputBuffer = true
+	if g.shutting.Load() {
+		g.errs[wire.CodeShuttingDown].Add(1)
+		return wire.AppendError(nil, wire.CodeShuttingDown, "server shutting down"), opts, evio.Close
+	}
+	if g.conns.Load() >= int64(g.opts.MaxConns) {
+		g.rejected.Add(1)
+		g.errs[wire.CodeServerFull].Add(1)
+		return wire.AppendError(nil, wire.CodeServerFull, "server full"), opts, evio.Close
+	}
+	now := g.now()
+	s := &session{conn: c, fd: fdOf(c), port: int32(c.AddrIndex()), opened: now}
+	s.seen.Store(now)
+	c.SetContext(s)
+	g.reg.add(s)
+	g.conns.Add(1)
+	g.ports[s.port].Add(1)
+	return nil, opts, evio.None
+}
+
+func (g *Gateway) data(c evio.Conn, in []byte) (out []byte, action evio.Action) {
+	s, ok := c.Context().(*session)
+	if !ok {
+		return nil, evio.Close // refused in opened; evio still delivers its data
+	}
+	if in != nil {
+		g.input(s, in)
+	}
+	if g.flush(s) {
+		return nil, evio.Close
+	}
+	return nil, evio.None
+}
+
+func (g *Gateway) closed(c evio.Conn, _ error) evio.Action {
+	s, ok := c.Context().(*session)
+	if !ok {
+		return evio.None
+	}
+	g.reg.remove(s)
+	g.conns.Add(-1)
+	g.ports[s.port].Add(-1)
+	if uid, in := s.loggedIn(); in {
+		g.sessions.Add(-1)
+		if g.reg.release(uid, s) && g.link != nil {
+			g.link.offline(uid)
+		}
+	}
+	g.backlogMu.Lock()
+	delete(g.backlog, s)
+	g.backlogMu.Unlock()
+	return evio.None
+}
+
+// tick runs on evio's first loop; it only ends the loops on shutdown.
+func (g *Gateway) tick() (time.Duration, evio.Action) {
+	if g.stop.Load() {
+		return 0, evio.Shutdown
+	}
+	return 50 * time.Millisecond, evio.None
+}
+
+// input decodes and handles every whole frame in the session's input.
+func (g *Gateway) input(s *session, in []byte) {
+	g.bytesIn.Add(int64(len(in)))
+	s.seen.Store(g.now())
+	buf := in
+	if len(s.in) > 0 {
+		s.in = append(s.in, in...)
+		buf = s.in
+	}
+	for len(buf) > 0 {
+		f, n, err := wire.Decode(buf, g.opts.MaxFrame)
+		if err != nil {
+			g.protocolError(s, err)
+			s.in = nil
+			return
+		}
+		if n == 0 {
+			break
+		}
+		g.framesIn.Add(1)
+		if !g.handle(s, &f) {
+			s.in = nil
+			return
+		}
+		buf = buf[n:]
+	}
+	if len(buf) == 0 {
+		s.in = nil
+	} else {
+		s.in = append(s.in[:0], buf...) // evio reuses in: keep our own copy
+	}
+}
+
+func (g *Gateway) protocolError(s *session, err error) {
+	code := wire.CodeBadFrame
+	var we *wire.Error
+	if errors.As(err, &we) {
+		code = we.Code
+	}
+	g.sendError(s, code, err.Error())
+}
+
+// sendError queues ERROR code and closes the session after it.
+func (g *Gateway) sendError(s *session, code uint16, reason string) {
+	g.errs[code].Add(1)
+	s.finish(g, func(b []byte) []byte { return wire.AppendError(b, code, reason) })
+}
+
+// flush writes queued output; it reports whether the connection should now
+// close (a socket error, a slow client, or a finished session).
+func (g *Gateway) flush(s *session) bool {
+	s.mu.Lock()
+	for len(s.out) > 0 && !s.dead {
+		n, again, err := writeFD(s.fd, s.out)
+		g.bytesOut.Add(int64(n))
+		s.out = s.out[n:]
+		if again {
+			s.mu.Unlock()
+			g.backlogMu.Lock()
+			g.backlog[s] = struct{}{}
+			g.backlogMu.Unlock()
+			return false
+		}
+		if err != nil {
+			s.dead = true
+		}
+	}
+	s.out = nil
+	closing, dead := s.closing, s.dead
+	s.mu.Unlock()
+	if closing && !dead {
+		lingerClose(s.fd)
+	}
+	return closing || dead
+}
+
+// timers sweeps for login and idle timeouts and re-wakes connections whose
+// socket buffer was full, until stop is closed.
+func (g *Gateway) timers(stop <-chan struct{}) {
+	sweepEvery := min(time.Second, g.opts.LoginTimeout/4, g.opts.IdleTimeout/4)
+	sweepEvery = max(sweepEvery, 20*time.Millisecond)
+	retry := time.NewTicker(10 * time.Millisecond)
+	defer retry.Stop()
+	nextSweep := time.Now().Add(sweepEvery)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-retry.C:
+		}
+		g.backlogMu.Lock()
+		for s := range g.backlog {
+			s.conn.Wake()
+			delete(g.backlog, s)
+		}
+		g.backlogMu.Unlock()
+		if time.Now().After(nextSweep) {
+			g.sweep()
+			nextSweep = time.Now().Add(sweepEvery)
+		}
+	}
+}
+
+func (g *Gateway) sweep() {
+	now := g.now()
+	login, idle := int64(g.opts.LoginTimeout), int64(g.opts.IdleTimeout)
+	g.reg.each(func(s *session) {
+		s.mu.Lock()
+		var code uint16
+		switch {
+		case s.closing || s.dead:
+		case s.state == stateNew && now-s.opened >= login:
+			code = wire.CodeLoginTimeout
+		case s.state == stateLoggedIn && now-s.seen.Load() >= idle:
+			code = wire.CodeIdleTimeout
+		}
+		s.mu.Unlock()
+		if code != 0 {
+			g.sendError(s, code, wire.CodeName(code))
+			s.conn.Wake()
+		}
+	})
+}
+
+// Snapshot returns the gateway's counters now.
+func (g *Gateway) Snapshot() stats.Snapshot {
+	s := stats.Snapshot{
+		Kind:        stats.KindGateway,
+		ID:          g.opts.GatewayID,
+		Time:        time.Now(),
+		UptimeS:     time.Since(g.start).Seconds(),
+		Process:     stats.ReadProcess(),
+		Connections: g.conns.Load(),
+		Sessions:    g.sessions.Load(),
+		FramesIn:    g.framesIn.Load(),
+		FramesOut:   g.framesOut.Load(),
+		BytesIn:     g.bytesIn.Load(),
+		BytesOut:    g.bytesOut.Load(),
+		Kicks:       g.kicks.Load(),
+		SlowClients: g.slowClients.Load(),
+		Rejected:    g.rejected.Load(),
+		Errors:      map[string]int64{},
+		Ports:       map[string]int64{},
+		Dispatcher:  "none",
+	}
+	for code := range g.errs {
+		if n := g.errs[code].Load(); n > 0 {
+			s.Errors[wire.CodeName(uint16(code))] = n
+		}
+	}
+	listening := false
+	select {
+	case <-g.ready:
+		listening = true
+	default:
+	}
+	for i := range g.ports {
+		port := int(g.opts.Ports[i])
+		if listening {
+			if a, ok := g.addrs[i].(*net.TCPAddr); ok {
+				port = a.Port
+			}
+		}
+		s.Ports[strconv.Itoa(port)] = g.ports[i].Load()
+	}
+	if g.link != nil {
+		s.Dispatcher = g.link.state()
+	}
+	return s
+}
+
+// Run serves until ctx ends, then shuts down gracefully (ERROR 9 to every
+// session, up to grace for them to close).
+func (g *Gateway) Run(ctx context.Context, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		g.Shutdown(grace)
+		return <-errc
+	}
+}

@@ -1,0 +1,78 @@
+package refserver
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/imtool/imtool/refserver/wire"
+)
+
+// Defaults of the gateway's options (the CLI's flag defaults).
+const (
+	DefaultLoginTimeout = 10 * time.Second
+	DefaultIdleTimeout  = 90 * time.Second
+	DefaultMaxQueue     = 256 << 10 // bytes queued for one connection before it counts as a slow client
+	// FDReserve is how many file descriptors a gateway keeps for itself
+	// (listeners, epoll, the stats server, the dispatcher link) and for
+	// connections being refused: sessions are capped at RLIMIT_NOFILE minus this.
+	FDReserve = 300
+)
+
+// Options configure a Gateway.
+type Options struct {
+	Listen       string        // address to listen on, e.g. 0.0.0.0
+	Ports        []uint16      // ports to listen on (one evio Serve over all)
+	ReusePort    bool          // SO_REUSEPORT, so sibling processes share the ports
+	GatewayID    string        // this gateway's name at the dispatcher (default gw-PID)
+	Dispatcher   string        // HOST:PORT of the dispatcher; empty for a lone gateway
+	AuthSecret   []byte        // when set, LOGIN tokens must be hex(HMAC-SHA256(secret, uid))
+	Broadcast    bool          // accept BROADCAST (otherwise ACK 5)
+	MaxFrame     int           // largest frame accepted (default wire.DefaultMaxFrame)
+	LoginTimeout time.Duration // first frame must be LOGIN within this
+	IdleTimeout  time.Duration // no frame for this long closes the session
+	MaxConns     int           // cap on open connections (default: fd limit − FDReserve)
+	MaxQueue     int           // bytes queued per connection before it is dropped as slow
+	Loops        int           // evio event loops (default: one per CPU)
+	// Logf receives rare events (dispatcher link changes, shutdown). Never
+	// called per connection. Default: discard.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) setDefaults(fdLimit int) error {
+	if len(o.Ports) == 0 {
+		return fmt.Errorf("no ports to listen on: give --ports")
+	}
+	if o.Listen == "" {
+		o.Listen = "0.0.0.0"
+	}
+	if o.GatewayID == "" {
+		o.GatewayID = fmt.Sprintf("gw-%d", os.Getpid())
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = wire.DefaultMaxFrame
+	}
+	if o.LoginTimeout <= 0 {
+		o.LoginTimeout = DefaultLoginTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = DefaultMaxQueue
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	ceiling := fdLimit - FDReserve - len(o.Ports)
+	if ceiling < 1 {
+		return fmt.Errorf("RLIMIT_NOFILE is %d: too low to serve %d ports (raise it with `imtool tune apply --role server`)", fdLimit, len(o.Ports))
+	}
+	switch {
+	case o.MaxConns <= 0:
+		o.MaxConns = ceiling
+	case o.MaxConns > ceiling:
+		return fmt.Errorf("--max-conns %d is above what this process may open (RLIMIT_NOFILE %d less %d reserved): use --procs auto to shard, or raise the limit (imtool tune apply --role server)", o.MaxConns, fdLimit, fdLimit-ceiling)
+	}
+	return nil
+}
