@@ -184,9 +184,9 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 			if had && prev == g.slot {
 				return
 			}
-			if had {
-				if o := d.bySlot[prev]; o != nil {
-					o.sessions--
+			if o := d.bySlot[prev]; had && o != nil {
+				o.sessions--
+				if o.id != g.id { // not an older link of the same gateway
 					kicks = append(kicks, kickTo{o, uid})
 				}
 			}

@@ -69,24 +69,25 @@ func (g *Gateway) kick(s *session, code uint16) {
 	s.conn.Wake()
 }
 
-// kickUID kicks the local session of uid, if any (the dispatcher saw a newer login).
+// kickUID kicks the local session of uid, if any: the dispatcher saw a
+// newer login on another gateway, so uid is no longer routed here.
 func (g *Gateway) kickUID(uid uint64) {
-	if s := g.reg.lookup(uid); s != nil {
+	if s := g.reg.lookup(uid); s != nil && g.reg.release(uid, s) {
 		g.kick(s, wire.CodeDuplicateLogin)
 	}
 }
 
 func (g *Gateway) send(s *session, from uint64, f *wire.Frame) {
 	status := wire.AckOffline
-	switch to := g.reg.lookup(f.ToUID); {
-	case to != nil:
+	if to := g.reg.lookup(f.ToUID); to != nil {
 		status = g.deliverTo(to, f.MsgID, from, f.SentTS, f.Payload)
-	case g.link != nil:
-		if !g.link.route(s, f.MsgID, from, f.ToUID, f.SentTS, f.Payload) {
-			status = wire.AckRouteUnavailable
-		} else {
+	}
+	if status != wire.AckDelivered && g.link != nil {
+		// Not here, or its session here is on its way out: the dispatcher knows.
+		if g.link.route(s, f.MsgID, from, f.ToUID, f.SentTS, f.Payload) {
 			return // the ACK comes with the dispatcher's answer
 		}
+		status = wire.AckRouteUnavailable
 	}
 	g.ack(s, f.MsgID, status, false)
 }

@@ -27,7 +27,7 @@ func Parse(spec string, base int) ([]uint16, error) {
 			return nil, fmt.Errorf("--ports %q: a count must be a whole number ≥ 1 (or give a range such as 9000-9019)", spec)
 		}
 		if n > MaxPorts {
-			return nil, fmt.Errorf("--ports %d: at most %d ports", n, MaxPorts)
+			return nil, fmt.Errorf("--ports %d reads as a count of ports (at most %d); for the single port %d write --ports %d-%d", n, MaxPorts, n, n, n)
 		}
 		if base < 1 || base+n-1 > 65535 {
 			return nil, fmt.Errorf("--ports %d from --base-port %d goes past 65535: lower --base-port", n, base)

@@ -33,13 +33,13 @@ const (
 
 // Frame is a frame as the client read it, with the fields of its type.
 type Frame struct {
-	Type                          byte
-	Body                          []byte
-	UID, SessionID, ServerMs, TS  uint64
-	MsgID, FromUID, SentTS        uint64
-	Status                        uint8
-	Code                          uint16
-	Reason, Payload               string
+	Type                         byte
+	Body                         []byte
+	UID, SessionID, ServerMs, TS uint64
+	MsgID, FromUID, SentTS       uint64
+	Status                       uint8
+	Code                         uint16
+	Reason, Payload              string
 }
 
 func (f Frame) String() string {
