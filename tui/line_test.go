@@ -1,0 +1,47 @@
+package tui
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+)
+
+func TestLine(t *testing.T) {
+	var buf bytes.Buffer
+	l := NewLine(&buf)
+	hb := stats.HistOf(time.Millisecond, 1200*time.Microsecond)
+	l.Update(stats.Sample{T: 12, Swarm: stats.Snapshot{
+		Phase: stats.PhaseRamp, Target: 100000, Established: 48213, ConnectRate: 4012.4,
+		Latency: map[string]stats.Hist{stats.LatHeartbeat: hb},
+	}})
+	l.Update(stats.Sample{T: 75, Swarm: stats.Snapshot{
+		Phase: stats.PhaseHold, Target: 100000, Established: 100000,
+		Errors: map[string]int64{stats.ErrAddrNotAvail: 3, stats.ErrConnReset: 2},
+	}, Server: &stats.Snapshot{Sessions: 99995}})
+	l.Update(stats.Sample{T: 76, Swarm: stats.Snapshot{Down: true}, Server: &stats.Snapshot{Down: true}})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"  12s ramp   established 48213/100000  conn/s 4012  errors 0  hb p99 1.20ms",
+		"  75s hold   established 100000/100000  conn/s 0  errors 5  hb p99 -  server sessions 99995",
+		"  76s down   established 0/0  conn/s 0  errors 0  hb p99 -  server DOWN",
+		"",
+	}, "\n")
+	if got := buf.String(); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func ExampleNewLine() {
+	var buf bytes.Buffer
+	sink := NewLine(&buf)
+	sink.Update(stats.Sample{T: 3, Swarm: stats.Snapshot{Phase: stats.PhaseRamp, Target: 1000, Established: 420, ConnectRate: 140}})
+	fmt.Print(buf.String())
+	// Output:
+	//    3s ramp   established 420/1000  conn/s 140  errors 0  hb p99 -
+}

@@ -1,0 +1,242 @@
+package tui
+
+import (
+	"os"
+	"strconv"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/imtool/imtool/internal/stats"
+)
+
+// Messages the model receives besides keys and window sizes.
+type (
+	sampleMsg    stats.Sample // the next second of the run
+	closedMsg    struct{}     // Dashboard.Close was called
+	portRangeMsg [2]int       // the host's local port range, read once
+)
+
+// rateHistory is how many connect-rate points the sparkline remembers: five
+// minutes of one-second samples.
+const rateHistory = 300
+
+// model is the dashboard's state. Everything View shows is computed here or
+// in View from these fields; nothing here does I/O.
+type model struct {
+	opts Options
+	feed *feed
+	st   styles
+
+	width, height int
+
+	s        stats.Sample
+	have     bool
+	rates    []float64             // connect rate per sample, oldest first
+	prevLat  map[string]stats.Hist // swarm latencies one sample ago
+	nowLat   map[string]stats.Hist // latencies of the last interval
+	srvCPU   cpuMeter
+	dispCPU  cpuMeter
+	srvMem   memMeter
+	portLow  int
+	portHigh int
+
+	help     bool
+	paused   bool
+	stopping bool // Stop was called
+	killed   bool // a second Ctrl-C: quit, then Kill
+	quitting bool
+}
+
+func newModel(opts Options, f *feed, r *lipgloss.Renderer) model {
+	return model{
+		opts:     opts,
+		feed:     f,
+		st:       newStyles(r),
+		width:    80,
+		height:   24,
+		portLow:  opts.PortRange[0],
+		portHigh: opts.PortRange[1],
+	}
+}
+
+// Init starts reading samples and, when the caller did not give one, the
+// port range.
+func (m model) Init() tea.Cmd {
+	if m.portHigh > m.portLow {
+		return m.feed.wait()
+	}
+	return tea.Batch(m.feed.wait(), readPortRange)
+}
+
+// readPortRange is the command that reads net.ipv4.ip_local_port_range; on
+// hosts without it the port-range use is simply not shown.
+func readPortRange() tea.Msg {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return nil
+	}
+	return parsePortRange(string(b))
+}
+
+func parsePortRange(s string) tea.Msg {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return nil
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || hi <= lo {
+		return nil
+	}
+	return portRangeMsg{lo, hi}
+}
+
+// Update handles one message.
+func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case sampleMsg:
+		m.observe(stats.Sample(msg))
+		return m, m.feed.wait()
+	case closedMsg:
+		m.quitting = true
+		return m, tea.Quit
+	case portRangeMsg:
+		m.portLow, m.portHigh = msg[0], msg[1]
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	return m, nil
+}
+
+// key handles the keys: q and Ctrl-C stop the run (a second Ctrl-C exits),
+// p pauses and resumes the ramp, ? shows help, Esc hides it.
+func (m model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+	switch k.String() {
+	case "ctrl+c":
+		if m.stopping || m.opts.Stop == nil {
+			m.killed = m.stopping
+			m.quitting = true
+			return m, tea.Quit
+		}
+		return m.stop()
+	case "q":
+		if m.opts.Stop == nil {
+			m.quitting = true
+			return m, tea.Quit
+		}
+		if m.stopping {
+			return m, nil
+		}
+		return m.stop()
+	case "p":
+		if m.opts.Pause == nil || m.stopping {
+			return m, nil
+		}
+		m.paused = !m.paused
+		pause, paused := m.opts.Pause, m.paused
+		return m, func() tea.Msg { pause(paused); return nil }
+	case "?":
+		m.help = !m.help
+	case "esc":
+		m.help = false
+	}
+	return m, nil
+}
+
+func (m model) stop() (tea.Model, tea.Cmd) {
+	m.stopping = true
+	stop := m.opts.Stop
+	return m, func() tea.Msg { stop(); return nil }
+}
+
+// observe takes in one sample: the newest numbers, the connect rate for the
+// sparkline, the latencies of the last interval and the server's CPU and
+// memory growth.
+func (m *model) observe(s stats.Sample) {
+	prev, had := m.s, m.have
+	m.s, m.have = s, true
+
+	rate := s.Swarm.ConnectRate
+	if rate == 0 && had && s.T > prev.T && s.Swarm.Established > prev.Swarm.Established {
+		rate = float64(s.Swarm.Established-prev.Swarm.Established) / (s.T - prev.T)
+	}
+	m.rates = append(m.rates, rate)
+	if len(m.rates) > rateHistory {
+		m.rates = append(m.rates[:0], m.rates[len(m.rates)-rateHistory:]...)
+	}
+
+	if !s.Swarm.Down {
+		m.nowLat = make(map[string]stats.Hist, len(s.Swarm.Latency))
+		for name, h := range s.Swarm.Latency {
+			if p, ok := m.prevLat[name]; ok && p.Count <= h.Count {
+				m.nowLat[name] = h.Since(p)
+			}
+		}
+		m.prevLat = s.Swarm.Latency
+	}
+	if s.Server != nil {
+		m.srvCPU.observe(s.Server)
+		m.srvMem.observe(s.Server)
+	}
+	if s.Dispatcher != nil {
+		m.dispCPU.observe(s.Dispatcher)
+	}
+}
+
+// cpuMeter turns a process's cumulative CPU seconds into a percentage of one
+// core over the last interval, as top shows it.
+type cpuMeter struct {
+	cpu, up float64
+	pct     float64
+	ok, has bool
+}
+
+func (c *cpuMeter) observe(s *stats.Snapshot) {
+	if s.Down {
+		return
+	}
+	if c.has && s.UptimeS > c.up && s.CPUSeconds >= c.cpu {
+		c.pct = 100 * (s.CPUSeconds - c.cpu) / (s.UptimeS - c.up)
+		c.ok = true
+	} else if c.has && s.UptimeS < c.up {
+		c.ok = false // restarted
+	}
+	c.cpu, c.up, c.has = s.CPUSeconds, s.UptimeS, true
+}
+
+// memMeter measures bytes per connection as the run record does: the growth
+// of RSS divided by the growth of connections since the first snapshot seen.
+type memMeter struct {
+	rss, conns, up int64
+	has            bool
+}
+
+// minGrowth is how many connections must have been added before RSS growth
+// per connection means something.
+const minGrowth = 100
+
+func (mm *memMeter) observe(s *stats.Snapshot) {
+	if s.Down {
+		return
+	}
+	if !mm.has || int64(s.UptimeS) < mm.up {
+		mm.rss, mm.conns, mm.has = s.RSSBytes, s.Connections, true
+	}
+	mm.up = int64(s.UptimeS)
+}
+
+// perConn returns bytes per connection and whether it is measured from
+// growth (true) or only an upper bound, all RSS over all connections.
+func (mm memMeter) perConn(s *stats.Snapshot) (float64, bool) {
+	if mm.has && s.Connections-mm.conns >= minGrowth {
+		return float64(s.RSSBytes-mm.rss) / float64(s.Connections-mm.conns), true
+	}
+	if s.Connections > 0 {
+		return float64(s.RSSBytes) / float64(s.Connections), false
+	}
+	return 0, false
+}
