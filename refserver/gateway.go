@@ -158,9 +158,8 @@ func (g *Gateway) opened(c evio.Conn) (out []byte, opts evio.Options, action evi
 		g.errs[wire.CodeServerFull].Add(1)
 		return wire.AppendError(nil, wire.CodeServerFull, "server full"), opts, evio.Close
 	}
-	now := g.now()
-	s := &session{conn: c, fd: fdOf(c), port: int32(c.AddrIndex()), opened: now}
-	s.seen.Store(now)
+	s := &session{conn: c, fd: int32(fdOf(c)), port: int32(c.AddrIndex())}
+	s.seen.Store(g.now())
 	c.SetContext(s)
 	g.reg.add(s)
 	g.conns.Add(1)
@@ -213,34 +212,42 @@ func (g *Gateway) tick() (time.Duration, evio.Action) {
 // input decodes and handles every whole frame in the session's input.
 func (g *Gateway) input(s *session, in []byte) {
 	g.bytesIn.Add(int64(len(in)))
-	s.seen.Store(g.now())
-	buf := in
-	if len(s.in) > 0 {
-		s.in = append(s.in, in...)
-		buf = s.in
+	s.mu.Lock()
+	if s.state == stateLoggedIn {
+		s.seen.Store(g.now()) // before login, seen stays the open time: a trickle of bytes does not extend the login timeout
 	}
+	buf := in
+	if s.bufs != nil && len(s.bufs.in) > 0 {
+		s.bufs.in = append(s.bufs.in, in...)
+		buf = s.bufs.in
+	}
+	s.mu.Unlock()
 	for len(buf) > 0 {
 		f, n, err := wire.Decode(buf, g.opts.MaxFrame)
 		if err != nil {
 			g.protocolError(s, err)
-			s.in = nil
-			return
+			buf = nil
+			break
 		}
 		if n == 0 {
 			break
 		}
 		g.framesIn.Add(1)
 		if !g.handle(s, &f) {
-			s.in = nil
-			return
+			buf = nil
+			break
 		}
 		buf = buf[n:]
 	}
-	if len(buf) == 0 {
-		s.in = nil
-	} else {
-		s.in = append(s.in[:0], buf...) // evio reuses in: keep our own copy
+	s.mu.Lock()
+	if len(buf) > 0 {
+		b := s.buffers()
+		b.in = append(b.in[:0], buf...) // evio reuses in: keep our own copy
+	} else if s.bufs != nil {
+		s.bufs.in = nil
+		s.trimBuffers()
 	}
+	s.mu.Unlock()
 }
 
 func (g *Gateway) protocolError(s *session, err error) {
@@ -262,10 +269,10 @@ func (g *Gateway) sendError(s *session, code uint16, reason string) {
 // close (a socket error, a slow client, or a finished session).
 func (g *Gateway) flush(s *session) bool {
 	s.mu.Lock()
-	for len(s.out) > 0 && !s.dead {
-		n, again, err := writeFD(s.fd, s.out)
+	for s.bufs != nil && len(s.bufs.out) > 0 && !s.dead {
+		n, again, err := writeFD(int(s.fd), s.bufs.out)
 		g.bytesOut.Add(int64(n))
-		s.out = s.out[n:]
+		s.bufs.out = s.bufs.out[n:]
 		if again {
 			s.mu.Unlock()
 			g.backlogMu.Lock()
@@ -277,11 +284,14 @@ func (g *Gateway) flush(s *session) bool {
 			s.dead = true
 		}
 	}
-	s.out = nil
+	if s.bufs != nil {
+		s.bufs.out = nil
+		s.trimBuffers()
+	}
 	closing, dead := s.closing, s.dead
 	s.mu.Unlock()
 	if closing && !dead {
-		lingerClose(s.fd)
+		lingerClose(int(s.fd))
 	}
 	return closing || dead
 }
@@ -321,7 +331,7 @@ func (g *Gateway) sweep() {
 		var code uint16
 		switch {
 		case s.closing || s.dead:
-		case s.state == stateNew && now-s.opened >= login:
+		case s.state == stateNew && now-s.seen.Load() >= login:
 			code = wire.CodeLoginTimeout
 		case s.state == stateLoggedIn && now-s.seen.Load() >= idle:
 			code = wire.CodeIdleTimeout

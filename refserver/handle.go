@@ -49,6 +49,7 @@ func (g *Gateway) login(s *session, f *wire.Frame) bool {
 	}
 	s.mu.Lock()
 	s.uid, s.state = f.UID, stateLoggedIn
+	s.seen.Store(g.now())
 	s.mu.Unlock()
 	g.sessions.Add(1)
 	if old := g.reg.claim(f.UID, s); old != nil {

@@ -18,8 +18,8 @@ type uidShard struct {
 
 func (r *registry) add(s *session) {
 	r.mu.Lock()
-	if s.fd >= len(r.byFD) {
-		grown := make([]*session, max(s.fd+1, 2*len(r.byFD), 1024))
+	if int(s.fd) >= len(r.byFD) {
+		grown := make([]*session, max(int(s.fd)+1, 2*len(r.byFD), 1024))
 		copy(grown, r.byFD)
 		r.byFD = grown
 	}
@@ -29,7 +29,7 @@ func (r *registry) add(s *session) {
 
 func (r *registry) remove(s *session) {
 	r.mu.Lock()
-	if s.fd < len(r.byFD) && r.byFD[s.fd] == s {
+	if int(s.fd) < len(r.byFD) && r.byFD[s.fd] == s {
 		r.byFD[s.fd] = nil
 	}
 	r.mu.Unlock()

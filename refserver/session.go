@@ -14,22 +14,46 @@ const (
 
 // session is one client connection. Only the connection's evio loop reads
 // its input and writes its socket; any goroutine may queue output (under mu)
-// and Wake the loop to send it. Kept small: it is paid per connection.
+// and Wake the loop to send it. It is paid per connection, so it is kept to
+// 64 bytes: buffers live behind a pointer that is nil while the connection
+// is idle.
 type session struct {
 	conn evio.Conn
-	fd   int
+	fd   int32
 	port int32 // index into the gateway's ports
 
 	mu      sync.Mutex
 	uid     uint64
 	state   uint8
-	closing bool   // close once out is flushed
-	dead    bool   // close now; out is discarded
-	out     []byte // frames not yet written to the socket
-	in      []byte // the start of a frame split across reads (usually nil)
-	opened  int64  // ns since gateway start
+	closing bool  // close once out is flushed
+	dead    bool  // close now; out is discarded
+	bufs    *bufs // nil when nothing is queued or pending
 
-	seen atomic.Int64 // ns since gateway start of the last frame received
+	// seen is when (ns since gateway start) the connection opened or, once
+	// logged in, last sent a frame.
+	seen atomic.Int64
+}
+
+// bufs holds a session's frames not yet written to the socket and the start
+// of a frame split across reads.
+type bufs struct {
+	out []byte
+	in  []byte
+}
+
+// buffers returns s.bufs, allocating it. Call with mu held.
+func (s *session) buffers() *bufs {
+	if s.bufs == nil {
+		s.bufs = &bufs{}
+	}
+	return s.bufs
+}
+
+// trimBuffers drops s.bufs when both are empty. Call with mu held.
+func (s *session) trimBuffers() {
+	if b := s.bufs; b != nil && len(b.out) == 0 && len(b.in) == 0 {
+		s.bufs = nil
+	}
 }
 
 // queue appends the frame build writes, unless the session is closing. A
@@ -41,10 +65,11 @@ func (s *session) queue(g *Gateway, build func([]byte) []byte) bool {
 	if s.closing || s.dead {
 		return false
 	}
-	s.out = build(s.out)
+	b := s.buffers()
+	b.out = build(b.out)
 	g.framesOut.Add(1)
-	if len(s.out) > g.opts.MaxQueue {
-		s.dead, s.out = true, nil
+	if len(b.out) > g.opts.MaxQueue {
+		s.dead, s.bufs = true, nil
 		g.slowClients.Add(1)
 		return false
 	}

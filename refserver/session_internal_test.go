@@ -1,0 +1,48 @@
+package refserver
+
+import (
+	"net"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The session is paid per connection: keep it at 64 bytes.
+func TestSessionSize(t *testing.T) {
+	if n := unsafe.Sizeof(session{}); n > 64 {
+		t.Fatalf("session is %d bytes, want ≤ 64", n)
+	}
+}
+
+// fdOf reads evio's unexported connection fd; this fails if evio changes.
+func TestFDOf(t *testing.T) {
+	g, err := NewGateway(Options{Listen: "127.0.0.1", Ports: []uint16{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve()
+	<-g.Ready()
+	defer g.Shutdown(time.Second)
+	c, err := net.Dial("tcp", g.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for g.conns.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	n := 0
+	g.reg.each(func(s *session) {
+		n++
+		var st unix.Stat_t
+		if s.fd <= 2 || unix.Fstat(int(s.fd), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+			t.Errorf("session fd %d is not a socket", s.fd)
+		}
+	})
+	if n != 1 {
+		t.Fatalf("%d sessions registered, want 1", n)
+	}
+}
