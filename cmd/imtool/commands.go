@@ -8,5 +8,7 @@ func commands() []*cli.Command {
 		serverCommand(),
 		dispatcherCommand(),
 		dashCommand(),
+		tuneCommand(),
+		planCommand(),
 	}
 }
