@@ -5,8 +5,8 @@ import (
 	"syscall"
 )
 
-// setParentDeathSignal makes the kernel send SIGTERM to the child if the
+// SetParentDeathSignal makes the kernel send SIGTERM to the child if the
 // parent dies without stopping it (SIGKILL, crash).
-func setParentDeathSignal(cmd *exec.Cmd) {
+func SetParentDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }

@@ -4,6 +4,6 @@ package shard
 
 import "os/exec"
 
-// setParentDeathSignal: only Linux has it; elsewhere children notice the
+// SetParentDeathSignal: only Linux has it; elsewhere children notice the
 // parent is gone when their standard input closes.
-func setParentDeathSignal(*exec.Cmd) {}
+func SetParentDeathSignal(*exec.Cmd) {}

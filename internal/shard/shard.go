@@ -98,7 +98,7 @@ func (g *Group) start(exe string, i int) (*child, error) {
 		cmd.Stderr = os.Stderr
 	}
 	cmd.Stdout = g.spec.Stdout
-	setParentDeathSignal(cmd)
+	SetParentDeathSignal(cmd)
 	ctl, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
