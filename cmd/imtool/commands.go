@@ -10,5 +10,6 @@ func commands() []*cli.Command {
 		dashCommand(),
 		tuneCommand(),
 		planCommand(),
+		reportCommand(),
 	}
 }

@@ -1,0 +1,125 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildImtool builds the command once for the tests that need real runs.
+var buildImtool = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "imtool-reports-test")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "imtool")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/imtool").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// imtool returns the built command, and skips when it has no `imtool
+// bench` yet.
+func imtool(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real runs are skipped with -short")
+	}
+	bin, err := buildImtool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command(bin, "bench", "--help").Run(); err != nil {
+		t.Skip("this imtool has no bench command yet")
+	}
+	return bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin, err := buildImtool(); err == nil && bin != "" {
+		os.RemoveAll(filepath.Dir(bin))
+	}
+	os.Exit(code)
+}
+
+func bench(t *testing.T, bin, dir string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"bench", "--out", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("imtool bench %v: %v\n%s", args, err, out)
+	}
+}
+
+// A real bench run renders as a self-contained HTML page whose charts carry
+// the run's own numbers; two runs compare, and --fail-on-regression turns
+// a regression into exit code 3.
+func TestRealBenchReports(t *testing.T) {
+	bin := imtool(t)
+	small, large := filepath.Join(t.TempDir(), "2k"), filepath.Join(t.TempDir(), "4k")
+	bench(t, bin, small, "--conns", "2000", "--hold", "3s")
+	bench(t, bin, large, "--conns", "4000", "--hold", "3s")
+
+	rec := load(t, small)
+	if !rec.Complete || rec.Summary.Held == 0 || len(rec.Series) == 0 {
+		t.Fatalf("the bench run left complete=%v, %d held, %d samples", rec.Complete, rec.Summary.Held, len(rec.Series))
+	}
+	page := htmlReport(t, small)
+	if !strings.Contains(page, fmtInt(rec.Summary.Established)+" established") {
+		t.Errorf("the HTML report does not show the run's %s established connections", fmtInt(rec.Summary.Established))
+	}
+	screenshot(t, page, "bench-2000")
+
+	out, err := exec.Command(bin, "report", "compare", small, large, "--fail-on-regression", "0%").CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
+		t.Fatalf("report compare: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("connect rate mean")) {
+		t.Errorf("report compare shows no connect rate:\n%s", out)
+	}
+}
+
+// A bench interrupted with SIGINT mid-ramp still renders, marked incomplete.
+func TestRealBenchInterrupted(t *testing.T) {
+	bin := imtool(t)
+	dir := filepath.Join(t.TempDir(), "interrupted")
+	cmd := exec.Command(bin, "bench", "--out", dir, "--conns", "15000", "--rate", "2000", "--hold", "30s")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // a few samples into the ramp
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("imtool bench did not stop within 30 s of SIGINT")
+	}
+	rec := load(t, dir)
+	if rec.Complete {
+		t.Fatalf("a run interrupted mid-ramp is marked complete")
+	}
+	var txt bytes.Buffer
+	if err := Text(&txt, rec); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "INCOMPLETE") {
+		t.Errorf("the interrupted run is not marked INCOMPLETE:\n%s", txt.String())
+	}
+	htmlReport(t, dir)
+}

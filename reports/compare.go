@@ -1,0 +1,253 @@
+package reports
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/imtool/imtool/internal/stats"
+)
+
+// DefaultThreshold is how much worse a figure must get before a comparison
+// flags it: 10%.
+const DefaultThreshold = 0.10
+
+// Better says which way a figure improves.
+type Better int
+
+// Directions of improvement.
+const (
+	HigherIsBetter Better = iota + 1 // rates, connections held
+	LowerIsBetter                    // latency, memory, errors, drops
+)
+
+type unit int
+
+const (
+	unitCount unit = iota
+	unitRate
+	unitSeconds // a span of the run
+	unitLatency
+	unitBytes
+)
+
+// Delta is one figure of two runs.
+type Delta struct {
+	Figure string
+	A, B   float64
+	Better Better
+	// Measured figures (rates, memory, latency) are 0 only when a run did
+	// not measure them; such a pair is shown but not judged.
+	Measured bool
+	unit     unit
+}
+
+// Diff is B − A.
+func (d Delta) Diff() float64 { return d.B - d.A }
+
+// Ratio is B / A; NaN when A is 0.
+func (d Delta) Ratio() float64 {
+	if d.A == 0 {
+		return math.NaN()
+	}
+	return d.B / d.A
+}
+
+// Comparable says whether both runs have the figure.
+func (d Delta) Comparable() bool { return !d.Measured || (d.A != 0 && d.B != 0) }
+
+// Worse is how much worse B is than A, relative to A (0.25: 25% worse);
+// 0 when B is as good or better or the pair cannot be compared, +Inf when
+// a count that was 0 in A is not in B.
+func (d Delta) Worse() float64 {
+	if !d.Comparable() {
+		return 0
+	}
+	change := d.B - d.A
+	if d.Better == HigherIsBetter {
+		change = -change
+	}
+	switch {
+	case change <= 0:
+		return 0
+	case d.A == 0:
+		return math.Inf(1)
+	}
+	return change / math.Abs(d.A)
+}
+
+// Comparison sets two runs side by side.
+type Comparison struct {
+	A, B   *stats.Record
+	Deltas []Delta
+	// Threshold is the relative worsening beyond which a figure is
+	// flagged as a regression (0.1 = 10%).
+	Threshold float64
+}
+
+// Compare lines up the figures of runs a (the baseline) and b: connect
+// rate, ramp time, memory per connection, latency percentiles per kind,
+// errors and drops. Figures neither run has are left out.
+func Compare(a, b *stats.Record) Comparison {
+	c := Comparison{A: a, B: b, Threshold: DefaultThreshold}
+	sa, sb := a.Summary, b.Summary
+	add := func(figure string, u unit, better Better, measured bool, va, vb float64) {
+		if va == 0 && vb == 0 && measured {
+			return
+		}
+		c.Deltas = append(c.Deltas, Delta{Figure: figure, A: va, B: vb, Better: better, Measured: measured, unit: u})
+	}
+	add("connections held", unitCount, HigherIsBetter, false, float64(sa.Held), float64(sb.Held))
+	add("connect rate mean", unitRate, HigherIsBetter, true, sa.ConnectRateMean, sb.ConnectRateMean)
+	add("connect rate peak", unitRate, HigherIsBetter, true, sa.ConnectRatePeak, sb.ConnectRatePeak)
+	add("ramp time", unitSeconds, LowerIsBetter, true, sa.RampSeconds, sb.RampSeconds)
+	add("client bytes per connection", unitBytes, LowerIsBetter, true, sa.ClientBytesPer, sb.ClientBytesPer)
+	add("server bytes per session", unitBytes, LowerIsBetter, true, sa.ServerBytesPer, sb.ServerBytesPer)
+	add("host bytes per connection", unitBytes, LowerIsBetter, true, sa.HostBytesPer, sb.HostBytesPer)
+	both := map[string]bool{}
+	for k := range sa.Latency {
+		both[k] = true
+	}
+	for k := range sb.Latency {
+		both[k] = true
+	}
+	for _, kind := range latencyKinds(both) {
+		la, lb := sa.Latency[kind], sb.Latency[kind]
+		add(kind+" p50", unitLatency, LowerIsBetter, true, la.P50, lb.P50)
+		add(kind+" p99", unitLatency, LowerIsBetter, true, la.P99, lb.P99)
+		add(kind+" p99.9", unitLatency, LowerIsBetter, true, la.P999, lb.P999)
+	}
+	add("errors", unitCount, LowerIsBetter, false, float64(sum(sa.Errors)), float64(sum(sb.Errors)))
+	add("drops", unitCount, LowerIsBetter, false, float64(sa.Dropped), float64(sb.Dropped))
+	return c
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// Regressions are the figures that got worse by more than the threshold.
+func (c Comparison) Regressions() []Delta {
+	var out []Delta
+	for _, d := range c.Deltas {
+		if d.Worse() > c.Threshold {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// compareView is a comparison laid out as the table every format shows.
+type compareView struct {
+	Title     string
+	Runs      []row // "A", "B" → what each run was
+	Table     table
+	Verdict   string
+	Regressed bool
+}
+
+func newCompareView(c Comparison) compareView {
+	v := compareView{
+		Title: "imtool report compare",
+		Runs:  []row{{"A (baseline)", runLine(c.A)}, {"B", runLine(c.B)}},
+		Table: table{Header: []string{"figure", "A", "B", "B − A", "B / A", "verdict"}},
+	}
+	for _, d := range c.Deltas {
+		ratio := "–"
+		if r := d.Ratio(); !math.IsNaN(r) {
+			ratio = "×" + fmtFloat(math.Round(r*100)/100)
+		}
+		diff := d.unit.format(d.Diff())
+		if d.Diff() > 0 {
+			diff = "+" + diff
+		}
+		v.Table.Rows = append(v.Table.Rows, []string{d.Figure, d.unit.format(d.A), d.unit.format(d.B), diff, ratio, c.verdict(d)})
+	}
+	n := len(c.Regressions())
+	v.Regressed = n > 0
+	switch n {
+	case 0:
+		v.Verdict = fmt.Sprintf("no figure got worse by more than %s", pct(c.Threshold))
+	case 1:
+		v.Verdict = fmt.Sprintf("1 figure got worse by more than %s", pct(c.Threshold))
+	default:
+		v.Verdict = fmt.Sprintf("%d figures got worse by more than %s", n, pct(c.Threshold))
+	}
+	return v
+}
+
+func runLine(rec *stats.Record) string {
+	line := title(rec)
+	if msg := incomplete(rec); msg != "" {
+		line += " (INCOMPLETE: " + msg + ")"
+	}
+	return line
+}
+
+// regressionMark starts the verdict of a flagged figure.
+const regressionMark = "REGRESSION"
+
+func (c Comparison) verdict(d Delta) string {
+	switch w := d.Worse(); {
+	case !d.Comparable():
+		return "not measured in both"
+	case math.IsInf(w, 1):
+		return regressionMark + " (was 0)"
+	case w > c.Threshold:
+		return regressionMark + " (" + pct(w) + " worse)"
+	case w > 0:
+		return pct(w) + " worse"
+	case d.A == d.B:
+		return "same"
+	}
+	return "better"
+}
+
+func pct(x float64) string { return fmtFloat(math.Round(x*1000)/10) + "%" }
+
+func (u unit) format(x float64) string {
+	switch u {
+	case unitRate:
+		return fmtFloat(x) + " conn/s"
+	case unitSeconds:
+		return fmtFloat(x) + " s"
+	case unitLatency:
+		return fmtSeconds(x)
+	case unitBytes:
+		return fmtBytes(x)
+	}
+	return fmtInt(int64(x))
+}
+
+// CompareText writes a comparison as aligned columns.
+func CompareText(w io.Writer, c Comparison) error {
+	v := newCompareView(c)
+	b := bufio.NewWriter(w)
+	fmt.Fprintln(b, v.Title)
+	for _, r := range v.Runs {
+		fmt.Fprintf(b, "  %s: %s\n", r.Label, r.Value)
+	}
+	fmt.Fprintln(b)
+	columns(b, "  ", append([][]string{v.Table.Header}, v.Table.Rows...), 0)
+	fmt.Fprintf(b, "\n%s\n", v.Verdict)
+	return b.Flush()
+}
+
+// CompareMarkdown writes a comparison as a Markdown table.
+func CompareMarkdown(w io.Writer, c Comparison) error {
+	v := newCompareView(c)
+	b := bufio.NewWriter(w)
+	fmt.Fprintf(b, "# %s\n\n", v.Title)
+	for _, r := range v.Runs {
+		fmt.Fprintf(b, "- **%s:** %s\n", r.Label, mdEscape(r.Value))
+	}
+	fmt.Fprintln(b)
+	mdTable(b, v.Table.Header, v.Table.Rows)
+	fmt.Fprintf(b, "\n**Verdict:** %s\n", v.Verdict)
+	return b.Flush()
+}

@@ -1,0 +1,217 @@
+package reports
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+)
+
+// golden compares got with testdata/NAME, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./reports -update to create it)", err)
+	}
+	if bytes.Equal(got, want) {
+		return
+	}
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := range max(len(g), len(w)) {
+		if i >= len(g) || i >= len(w) || g[i] != w[i] {
+			t.Errorf("%s differs from the golden file at line %d (go test ./reports -update rewrites it)\n got: %q\nwant: %q",
+				name, i+1, strings.Join(g[i:min(i+1, len(g))], ""), strings.Join(w[i:min(i+1, len(w))], ""))
+			return
+		}
+	}
+}
+
+func load(t *testing.T, dir string) *stats.Record {
+	t.Helper()
+	rec, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func TestGoldenTextAndMarkdown(t *testing.T) {
+	for name, dir := range fixtures(t) {
+		t.Run(name, func(t *testing.T) {
+			rec := load(t, dir)
+			var txt bytes.Buffer
+			if err := Text(&txt, rec); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".txt", txt.Bytes())
+
+			assets := filepath.Join(t.TempDir(), name+"-charts")
+			var md bytes.Buffer
+			if err := Markdown(&md, rec, assets); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".md", md.Bytes())
+			for _, link := range regexp.MustCompile(`\]\(([^)]+\.png)\)`).FindAllStringSubmatch(md.String(), -1) {
+				fi, err := os.Stat(filepath.Join(filepath.Dir(assets), link[1]))
+				if err != nil || fi.Size() < 1000 {
+					t.Errorf("chart %s linked from the Markdown is missing or empty: %v", link[1], err)
+				}
+			}
+		})
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	rec := load(t, fixtures(t)["complete"])
+	s := rec.Summary
+	// The fixture ramps at 4,000–4,400 conn/s from t=0 and runs out of
+	// local ports at 19,200 in the fifth second; five resets a second from
+	// t=9 on.
+	want := stats.Summary{Requested: 20000, Established: 19200, Held: 19140, Dropped: 60, RampSeconds: 5, HoldSeconds: 15}
+	if s.Requested != want.Requested || s.Established != want.Established || s.Held != want.Held ||
+		s.Dropped != want.Dropped || s.RampSeconds != want.RampSeconds || s.HoldSeconds != want.HoldSeconds {
+		t.Errorf("summary %+v, want %+v", s, want)
+	}
+	if s.ConnectRateMean != 19200.0/5 || s.ConnectRatePeak != 4400 {
+		t.Errorf("connect rate mean %v peak %v, want 3840 and 4400", s.ConnectRateMean, s.ConnectRatePeak)
+	}
+	if s.ClientBytesPer < 1400 || s.ClientBytesPer > 1410 {
+		t.Errorf("client bytes per connection %v, want ≈1,400 (what the fixture adds)", s.ClientBytesPer)
+	}
+	if s.HostBytesPer < 9000 || s.HostBytesPer > 9100 {
+		t.Errorf("host bytes per connection %v, want ≈9,000", s.HostBytesPer)
+	}
+	if !strings.Contains(s.Shortfall, "eaddrnotavail") || !strings.Contains(s.Shortfall, stats.Fix(stats.ErrAddrNotAvail)) {
+		t.Errorf("shortfall %q does not name the top error and its fix", s.Shortfall)
+	}
+	if l := s.Latency[stats.LatConnect]; l.Count == 0 || l.P50 < 0.0003 || l.P99 > 0.0012 {
+		t.Errorf("connect latency %+v, want within the fixture's 0.3–1.2 ms", l)
+	}
+}
+
+func TestLoadRefusesFutureSchema(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, RecordFile), []byte(`{"schema_version": 3, "complete": true}`), 0o644)
+	_, err := Load(dir)
+	want := "run.json has schema version 3; this imtool reads 1–1: upgrade imtool"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load: %v, want %q", err, want)
+	}
+	os.WriteFile(filepath.Join(dir, RecordFile), []byte(`{"schema_version": 0}`), 0o644)
+	if _, err := Load(filepath.Join(dir, RecordFile)); err == nil || !strings.Contains(err.Error(), "not an imtool run record") {
+		t.Fatalf("Load of version 0: %v", err)
+	}
+}
+
+func TestInterruptedRunRendersIncomplete(t *testing.T) {
+	rec := load(t, fixtures(t)["interrupted"])
+	if rec.Complete || rec.Incomplete != "interrupted: no final record" || len(rec.Series) != 4 {
+		t.Fatalf("complete %v, incomplete %q, %d samples; want an incomplete record of 4 samples (torn 5th line skipped)",
+			rec.Complete, rec.Incomplete, len(rec.Series))
+	}
+	if rec.Summary.Established != rec.Series[3].Swarm.Established {
+		t.Errorf("summary not computed from the series: %+v", rec.Summary)
+	}
+	var txt, page bytes.Buffer
+	if err := Text(&txt, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := HTML(&page, rec); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "INCOMPLETE") || !strings.Contains(page.String(), "INCOMPLETE RUN") {
+		t.Errorf("an interrupted run is not marked INCOMPLETE:\n%s", txt.String())
+	}
+}
+
+func TestDamagedSeriesLine(t *testing.T) {
+	dir := t.TempDir()
+	interruptedRun(t, dir)
+	data, _ := os.ReadFile(filepath.Join(dir, SeriesFile))
+	lines := strings.SplitAfter(string(data), "\n")
+	lines[1] = "{oops\n"
+	os.WriteFile(filepath.Join(dir, SeriesFile), []byte(strings.Join(lines, "")), 0o644)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "line 2 is damaged") {
+		t.Fatalf("Load with a damaged middle line: %v", err)
+	}
+}
+
+func TestWriterRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewWriter(dir, fixtureRecord(20000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := Load(dir)
+	if err != nil {
+		t.Fatalf("run.json must be readable right after NewWriter: %v", err)
+	}
+	if early.Environment.Hostname != "loadhost-01" || early.Complete {
+		t.Errorf("early record %+v", early)
+	}
+	samples := fixtureSamples(12, 20000, time.Millisecond)
+	for _, s := range samples {
+		s.Swarm.Shards = []stats.Snapshot{s.Swarm} // dropped by the Writer
+		w.Update(s)
+	}
+	rec, err := w.Finish(stats.Summary{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close after Finish: %v", err)
+	}
+	got := load(t, dir)
+	if !reflect.DeepEqual(normalize(t, got), normalize(t, rec)) {
+		t.Errorf("loaded record differs from the one written")
+	}
+	if !got.Complete || len(got.Series) != len(samples) || got.Series[0].Swarm.Shards != nil {
+		t.Errorf("complete %v, %d samples (want %d, without shards)", got.Complete, len(got.Series), len(samples))
+	}
+	if got.Summary.Established != 19200 {
+		t.Errorf("Finish with a zero summary did not summarize: %+v", got.Summary)
+	}
+}
+
+// normalize passes a record through JSON, as Load does, so options read
+// back as float64 compare equal.
+func normalize(t *testing.T, rec *stats.Record) *stats.Record {
+	t.Helper()
+	dir := t.TempDir()
+	if err := writeRecord(dir, rec); err != nil {
+		t.Fatal(err)
+	}
+	return load(t, dir)
+}
+
+func TestFinishIncompleteKeepsReason(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewWriter(dir, fixtureRecord(20000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range fixtureSamples(3, 20000, time.Millisecond) {
+		w.Update(s)
+	}
+	if _, err := w.Finish(stats.Summary{}, "interrupted by SIGINT during ramp"); err != nil {
+		t.Fatal(err)
+	}
+	rec := load(t, dir)
+	if rec.Complete || rec.Incomplete != "interrupted by SIGINT during ramp" || len(rec.Series) != 3 {
+		t.Errorf("complete %v, reason %q, %d samples", rec.Complete, rec.Incomplete, len(rec.Series))
+	}
+}

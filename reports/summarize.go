@@ -1,0 +1,256 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/imtool/imtool/internal/stats"
+)
+
+// Summarize computes a run's figures from its series: what was asked
+// (Options["conns"], else the swarm's target), what was reached, how fast,
+// what it cost in memory and what went wrong. Counters come from the last
+// sample, since they are cumulative; latency figures from the last sample's
+// histograms, which hold every sample of the run.
+//
+// The ramp starts when the first connect is attempted (at the sample before
+// the first one with attempts, as samples close an interval) and ends at the
+// first sample where the target is established, or at the last ramp-phase
+// sample when it never is. Bytes per connection divide memory growth since
+// the first sample — the highest RSS during the hold, or the lowest host
+// MemAvailable — by the connections held at the end.
+func Summarize(rec *stats.Record) stats.Summary {
+	var s stats.Summary
+	s.Requested = requested(rec)
+	s.Errors = map[string]int64{}
+	series := rec.Series
+	if len(series) == 0 {
+		return s
+	}
+	first, last := series[0], series[len(series)-1]
+
+	s.Held = last.Swarm.Held
+	s.Dropped = last.Swarm.Dropped
+	s.Drops = last.Swarm.Drops
+	for class, n := range last.Swarm.Errors {
+		s.Errors[class] = n
+	}
+	s.Sent, s.Acked, s.Delivered = last.Swarm.Sent, last.Swarm.Acked, last.Swarm.Delivered
+	s.Pings, s.Pongs = last.Swarm.Pings, last.Swarm.Pongs
+	s.ClientRSSBytes = last.Swarm.RSSBytes
+	for i, smp := range series {
+		s.Established = max(s.Established, smp.Swarm.Established)
+		s.ConnectRatePeak = max(s.ConnectRatePeak, connectRate(series, i))
+	}
+
+	rampStart, rampEnd := rampBounds(series, s.Requested)
+	if rampEnd >= 0 {
+		start := 0.0
+		if rampStart > 0 {
+			start = series[rampStart-1].T
+		}
+		s.RampSeconds = series[rampEnd].T - start
+		if s.RampSeconds > 0 {
+			s.ConnectRateMean = float64(series[rampEnd].Swarm.Established) / s.RampSeconds
+		}
+	}
+
+	hold := holdSamples(series)
+	if len(hold) > 0 {
+		if i := holdStart(series); i > 0 {
+			s.HoldSeconds = last.T - series[i-1].T
+		} else {
+			s.HoldSeconds = last.T
+		}
+	} else {
+		hold = series // interrupted before the hold: use what there is
+	}
+
+	if s.Held > 0 {
+		var peak int64
+		for _, smp := range hold {
+			peak = max(peak, smp.Swarm.RSSBytes)
+		}
+		s.ClientBytesPer = perConn(peak-first.Swarm.RSSBytes, s.Held-first.Swarm.Held)
+		if first.Host != nil && first.Host.MemAvailable > 0 {
+			low := first.Host.MemAvailable
+			for _, smp := range hold {
+				if smp.Host != nil && smp.Host.MemAvailable > 0 {
+					low = min(low, smp.Host.MemAvailable)
+				}
+			}
+			s.HostBytesPer = perConn(first.Host.MemAvailable-low, s.Held-first.Swarm.Held)
+		}
+	}
+	if srvFirst, srvLast := firstServer(series), lastServer(series); srvLast != nil {
+		s.ServerRSSBytes = srvLast.RSSBytes
+		s.ServerSessions = srvLast.Sessions
+		var peak int64
+		for _, smp := range hold {
+			if smp.Server != nil {
+				peak = max(peak, smp.Server.RSSBytes)
+			}
+		}
+		s.ServerBytesPer = perConn(peak-srvFirst.RSSBytes, s.ServerSessions-srvFirst.Sessions)
+	}
+
+	for kind, h := range last.Swarm.Latency {
+		if h.Count > 0 {
+			if s.Latency == nil {
+				s.Latency = map[string]stats.LatencySummary{}
+			}
+			s.Latency[kind] = stats.Summarize(h)
+		}
+	}
+	s.Shortfall = shortfall(s, rec.Incomplete)
+	return s
+}
+
+// requested reads the connections asked for from the options, which come
+// back from JSON as float64 and from a running command as int.
+func requested(rec *stats.Record) int64 {
+	switch v := rec.Options["conns"].(type) {
+	case int:
+		return int64(v)
+	case int64:
+		return v
+	case float64:
+		return int64(v)
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+	case string:
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	var target int64
+	for _, smp := range rec.Series {
+		target = max(target, smp.Swarm.Target)
+	}
+	return target
+}
+
+// connectRate is the swarm's connect rate over the interval ending at sample
+// i: the swarm's own figure, or the growth of Established when it has none.
+func connectRate(series []stats.Sample, i int) float64 {
+	if r := series[i].Swarm.ConnectRate; r > 0 {
+		return r
+	}
+	prevT, prevEst := 0.0, int64(0)
+	if i > 0 {
+		prevT, prevEst = series[i-1].T, series[i-1].Swarm.Established
+	}
+	if dt := series[i].T - prevT; dt > 0 && series[i].Swarm.Established > prevEst {
+		return float64(series[i].Swarm.Established-prevEst) / dt
+	}
+	return 0
+}
+
+// rampBounds returns the indexes of the first sample with attempts and of
+// the sample that ends the ramp; end is -1 when no connect was attempted.
+func rampBounds(series []stats.Sample, target int64) (start, end int) {
+	start, end = -1, -1
+	for i, smp := range series {
+		if start < 0 && smp.Swarm.Attempts > 0 {
+			start = i
+		}
+		if start >= 0 && target > 0 && smp.Swarm.Established >= target {
+			return start, i
+		}
+	}
+	if start < 0 {
+		return -1, -1
+	}
+	end = start
+	for i := start; i < len(series); i++ {
+		if series[i].Swarm.Phase == stats.PhaseRamp || series[i].Swarm.Phase == "" {
+			end = i
+		}
+	}
+	return start, end
+}
+
+func holdStart(series []stats.Sample) int {
+	for i, smp := range series {
+		if smp.Swarm.Phase == stats.PhaseHold {
+			return i
+		}
+	}
+	return -1
+}
+
+func holdSamples(series []stats.Sample) []stats.Sample {
+	var hold []stats.Sample
+	for _, smp := range series {
+		if smp.Swarm.Phase == stats.PhaseHold {
+			hold = append(hold, smp)
+		}
+	}
+	return hold
+}
+
+func firstServer(series []stats.Sample) *stats.Snapshot {
+	for _, smp := range series {
+		if smp.Server != nil {
+			return smp.Server
+		}
+	}
+	return nil
+}
+
+func lastServer(series []stats.Sample) *stats.Snapshot {
+	for i := len(series) - 1; i >= 0; i-- {
+		if series[i].Server != nil {
+			return series[i].Server
+		}
+	}
+	return nil
+}
+
+// perConn divides memory growth by connections gained; 0 when either is
+// not positive.
+func perConn(growth, conns int64) float64 {
+	if conns <= 0 || growth <= 0 {
+		return 0
+	}
+	return float64(growth) / float64(conns)
+}
+
+// shortfall explains a run that holds fewer connections than asked for,
+// naming the most frequent error class and its fix.
+func shortfall(s stats.Summary, incomplete string) string {
+	if s.Requested == 0 || s.Held >= s.Requested {
+		return ""
+	}
+	msg := fmt.Sprintf("held %s of %s requested (%s short)",
+		fmtInt(s.Held), fmtInt(s.Requested), fmtInt(s.Requested-s.Held))
+	if class, n := top(s.Errors); n > 0 {
+		msg += fmt.Sprintf("; most frequent error: %s (%s)", class, fmtInt(n))
+		if fix := stats.Fix(class); fix != "" {
+			msg += ": " + fix
+		}
+		return msg
+	}
+	if cause, n := top(s.Drops); n > 0 {
+		return msg + fmt.Sprintf("; most connections were dropped by %s (%s)", cause, fmtInt(n))
+	}
+	if incomplete != "" {
+		return msg + "; the run stopped before the ramp finished"
+	}
+	return msg + "; no errors were counted: the ramp may have been too short for the rate"
+}
+
+// top returns the key with the largest count (ties: the first in order).
+func top(m map[string]int64) (string, int64) {
+	var best string
+	var n int64
+	for _, k := range stats.SortedKeys(m) {
+		if m[k] > n {
+			best, n = k, m[k]
+		}
+	}
+	return best, n
+}

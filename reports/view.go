@@ -1,0 +1,195 @@
+package reports
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+)
+
+// view is a record laid out as the tables every format shows; the
+// renderers differ only in how they draw them.
+type view struct {
+	Title      string
+	Incomplete string // why the run did not finish; empty when it did
+	Summary    []row
+	Shortfall  string
+	Latency    table
+	Errors     []errorRow
+	Env        []row
+	Tune       []string
+	Options    []row
+}
+
+type row struct{ Label, Value string }
+
+type table struct {
+	Header []string
+	Rows   [][]string
+}
+
+type errorRow struct {
+	Class, Count, Fix, Example string
+}
+
+// latencyOrder is the order latency kinds are shown in; others follow
+// alphabetically.
+var latencyOrder = []string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag}
+
+func newView(rec *stats.Record) view {
+	s := rec.Summary
+	v := view{
+		Title:      title(rec),
+		Incomplete: incomplete(rec),
+		Shortfall:  s.Shortfall,
+		Tune:       rec.Environment.Tune,
+	}
+	add := func(label, format string, args ...any) {
+		v.Summary = append(v.Summary, row{label, fmt.Sprintf(format, args...)})
+	}
+	add("requested", "%s", fmtInt(s.Requested))
+	add("achieved", "%s established (most at once)", fmtInt(s.Established))
+	add("held at end", "%s", fmtInt(s.Held))
+	add("dropped", "%s%s", fmtInt(s.Dropped), causes(s.Drops))
+	add("ramp", "%s", fmtDuration(s.RampSeconds))
+	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
+	add("hold", "%s", fmtDuration(s.HoldSeconds))
+	if s.ClientRSSBytes > 0 {
+		add("client memory", "%s per connection (%s RSS at end)", fmtBytes(s.ClientBytesPer), fmtBytes(float64(s.ClientRSSBytes)))
+	}
+	if s.ServerRSSBytes > 0 {
+		add("server memory", "%s per session (%s RSS at end, %s sessions)", fmtBytes(s.ServerBytesPer), fmtBytes(float64(s.ServerRSSBytes)), fmtInt(s.ServerSessions))
+	}
+	if s.HostBytesPer > 0 {
+		add("host memory", "%s per connection (drop of MemAvailable)", fmtBytes(s.HostBytesPer))
+	}
+	if s.Sent > 0 || s.Delivered > 0 {
+		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
+			fmtInt(s.Sent), fmtInt(s.Acked), fmtInt(s.Delivered), fmtInt(max(s.Sent-s.Acked, 0)))
+	}
+	if s.Pings > 0 {
+		add("heartbeats", "%s pings, %s pongs", fmtInt(s.Pings), fmtInt(s.Pongs))
+	}
+	var errs int64
+	for _, n := range s.Errors {
+		errs += n
+	}
+	add("errors", "%s%s", fmtInt(errs), causes(s.Errors))
+
+	v.Latency.Header = []string{"latency", "count", "p50", "p99", "p99.9", "max"}
+	for _, kind := range latencyKinds(s.Latency) {
+		l := s.Latency[kind]
+		v.Latency.Rows = append(v.Latency.Rows, []string{kind, fmtInt(l.Count),
+			fmtSeconds(l.P50), fmtSeconds(l.P99), fmtSeconds(l.P999), fmtSeconds(l.Max)})
+	}
+
+	var examples map[string]string
+	if n := len(rec.Series); n > 0 {
+		examples = rec.Series[n-1].Swarm.ErrorExample
+	}
+	for _, class := range byCount(s.Errors) {
+		v.Errors = append(v.Errors, errorRow{class, fmtInt(s.Errors[class]), stats.Fix(class), examples[class]})
+	}
+
+	e := rec.Environment
+	v.Env = []row{
+		{"host", e.Hostname},
+		{"system", strings.TrimSpace(fmt.Sprintf("%s/%s %s", e.OS, e.Arch, e.Kernel))},
+		{"CPUs", strconv.Itoa(e.CPUs)},
+		{"memory", fmt.Sprintf("%s total, %s available at start", fmtBytes(float64(e.MemTotal)), fmtBytes(float64(e.MemAvailable)))},
+		{"RLIMIT_NOFILE", fmt.Sprintf("%s soft, %s hard", fmtInt(e.NofileSoft), fmtInt(e.NofileHard))},
+		{"local port range", fmt.Sprintf("%d–%d (%s ports)", e.PortRange[0], e.PortRange[1], fmtInt(int64(max(e.PortRange[1]-e.PortRange[0]+1, 0))))},
+		{"Go", e.GoVersion},
+		{"tool", rec.Tool},
+		{"started", stamp(rec.Started)},
+	}
+	if !rec.Ended.IsZero() {
+		v.Env = append(v.Env, row{"ended", stamp(rec.Ended)})
+	}
+	if len(rec.Args) > 0 {
+		v.Env = append(v.Env, row{"command line", strings.Join(rec.Args, " ")})
+	}
+	for _, k := range stats.SortedKeys(rec.Options) {
+		v.Options = append(v.Options, row{k, optionValue(rec.Options[k])})
+	}
+	return v
+}
+
+func title(rec *stats.Record) string {
+	cmd := rec.Command
+	if cmd == "" {
+		cmd = "run"
+	}
+	t := fmt.Sprintf("imtool %s: %s connections", cmd, fmtInt(rec.Summary.Requested))
+	if rec.Environment.Hostname != "" {
+		t += " on " + rec.Environment.Hostname
+	}
+	if !rec.Started.IsZero() {
+		t += ", " + stamp(rec.Started)
+	}
+	return t
+}
+
+func incomplete(rec *stats.Record) string {
+	if rec.Complete {
+		return ""
+	}
+	if rec.Incomplete != "" {
+		return rec.Incomplete
+	}
+	return "the run did not finish"
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// causes lists counts by cause, largest first: " (reset 20, idle 3)".
+func causes(m map[string]int64) string {
+	var parts []string
+	for _, k := range byCount(m) {
+		parts = append(parts, k+" "+fmtInt(m[k]))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// byCount returns m's keys with a non-zero count, largest count first.
+func byCount(m map[string]int64) []string {
+	var keys []string
+	for _, k := range stats.SortedKeys(m) {
+		if m[k] != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortStableFunc(keys, func(a, b string) int { return int(min(max(m[b]-m[a], -1), 1)) })
+	return keys
+}
+
+func latencyKinds[V any](m map[string]V) []string {
+	var kinds []string
+	for _, k := range latencyOrder {
+		if _, ok := m[k]; ok {
+			kinds = append(kinds, k)
+		}
+	}
+	for _, k := range stats.SortedKeys(m) {
+		if !slices.Contains(latencyOrder, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds
+}
+
+// optionValue writes an option as the user would have typed it; numbers
+// come back from JSON as float64 and must not turn into 1e+06.
+func optionValue(v any) string {
+	if f, ok := v.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return fmt.Sprint(v)
+}
