@@ -21,9 +21,22 @@ type Record struct {
 	Ended         time.Time      `json:"ended,omitzero"`
 	Complete      bool           `json:"complete"`
 	// Incomplete says why a run did not finish (interrupted, crashed, …).
-	Incomplete string   `json:"incomplete,omitempty"`
-	Series     []Sample `json:"series"`
-	Summary    Summary  `json:"summary"`
+	Incomplete string    `json:"incomplete,omitempty"`
+	Series     []Sample  `json:"series"`
+	Summary    Summary   `json:"summary"`
+	Teardown   *Teardown `json:"teardown,omitempty"`
+}
+
+// Teardown is what a run that started its own servers (bench) left behind:
+// the host's memory before the run and after everything stopped, and how
+// many of the processes it started were still there.
+type Teardown struct {
+	MemAvailableBefore int64   `json:"mem_available_before_bytes"`
+	MemAvailableAfter  int64   `json:"mem_available_after_bytes"`
+	RecoveredPercent   float64 `json:"recovered_percent"` // after as a percentage of before
+	ProcessesStarted   int     `json:"processes_started"`
+	ProcessesLeft      int     `json:"processes_left"`
+	Errors             string  `json:"errors,omitempty"` // servers that did not stop cleanly
 }
 
 // Environment is the host a run happened on.
