@@ -8,6 +8,7 @@ func commands() []*cli.Command {
 		serverCommand(),
 		dispatcherCommand(),
 		dashCommand(),
+		swarmCommand(),
 		tuneCommand(),
 		planCommand(),
 		reportCommand(),

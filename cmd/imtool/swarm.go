@@ -1,0 +1,179 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imtool/imtool/internal/runner"
+	"github.com/imtool/imtool/internal/shard"
+	"github.com/imtool/imtool/loadclient"
+	"github.com/imtool/imtool/tui"
+)
+
+func swarmCommand() *cli.Command {
+	defEngine := loadclient.EnginePortable
+	if runtime.GOOS == "linux" {
+		defEngine = loadclient.EngineEpoll
+	}
+	return &cli.Command{
+		Name:      "swarm",
+		Usage:     "open and hold many client connections against a gateway (or any TCP server), and measure them",
+		UsageText: "imtool swarm [--target HOST[:PORTS] …] [--ports 20] [--conns 10000] [--rate 10000] [options]",
+		Description: `The swarm plans first, then ramps connections up at --rate (open loop, at most
+--max-inflight connects pending), holds them for --hold, and closes them (FIN or RST).
+With --proto imtool (the default) each connection logs in as uid --uid-base + its index,
+PINGs every --heartbeat (spread evenly over the swarm, with jitter) and the swarm sends
+--msg-rate messages a second in all to random uids of the swarm; latencies are measured
+from the planned send times, so a late sender shows as latency, not as fewer samples.
+--proto raw connects and holds only (any TCP server); --msg-rate then sends raw payloads.
+
+PLAN. Capacity is S·D·P·R: source IPs × target IPs × ports × the local port range.
+connect() slows ~8× once one (source, destination) pair uses half the port range, so
+connections are spread round-robin over the pairs. For loopback targets the swarm picks
+extra sources (127.0.0.2 and up) by itself when needed; otherwise it warns, or refuses
+an impossible plan, with the fix. One process holds at most RLIMIT_NOFILE connections:
+--procs auto runs ceil(conns·1.1 / (limit − 500)) processes, each with a slice of the plan.
+
+OUTPUT. A dashboard on a terminal (q or Ctrl-C stops gracefully, a second Ctrl-C exits,
+p pauses the ramp), else one progress line a second; /stats and /metrics on --stats;
+with --out DIR, DIR/run.json (options, environment, time series, summary) and
+DIR/series.jsonl. At the end: a summary with errors and their fixes.
+
+EXIT STATUS. 0 every requested connection was held; 1 fewer were held (the reason is
+printed); 2 bad flags or an impossible plan (nothing was dialed); 3 the run failed.
+
+EXAMPLES
+  imtool server &                     # the reference gateway on 127.0.0.1:9000-9019
+  imtool swarm --ports 20             # 10,000 connections, held 60s
+  imtool swarm --conns 60000 --procs auto --msg-rate 1000 --out runs/60k
+  imtool swarm --target 10.0.0.5:9000-9019 --source-ips 10.0.1.2-10.0.1.9 --conns 500000
+  imtool swarm --proto raw --target 127.0.0.1:6379 --conns 1000 --hold 0`,
+		Flags: append(append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more (default: " + loadclient.DefaultTarget + ")"},
+		}, portFlags("ports of targets that name none")...),
+			&cli.IntFlag{Name: "conns", Value: loadclient.DefaultConns, Usage: "connections of the whole swarm (all processes)"},
+			&cli.Float64Flag{Name: "rate", Value: loadclient.DefaultRate, Usage: "connects per second, open loop"},
+			&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list (default: the kernel's choice; loopback targets get 127.0.0.2… when needed)"},
+			&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages) or raw (connect and hold)"},
+			&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
+			&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
+			&cli.DurationFlag{Name: "heartbeat", Value: loadclient.DefaultHeartbeat, Usage: "PING interval per connection (0: none)"},
+			&cli.Float64Flag{Name: "msg-rate", Usage: "messages per second of the whole swarm, to random uids of the swarm, once the ramp is over (raw: payloads)"},
+			&cli.IntFlag{Name: "payload", Value: loadclient.DefaultPayload, Usage: "message payload in bytes"},
+			&cli.DurationFlag{Name: "hold", Value: loadclient.DefaultHold, Usage: "how long to hold the connections after the ramp (0: until Ctrl-C)"},
+			&cli.StringFlag{Name: "close", Value: loadclient.CloseFIN, Usage: "how to close: fin (orderly) or rst (SO_LINGER 0, no TIME_WAIT)"},
+			&cli.BoolFlag{Name: "reconnect", Usage: "redial dropped and failed connections, with jittered exponential backoff"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: loadclient.DefaultConnectTimeout, Usage: "time allowed for one connect"},
+			&cli.DurationFlag{Name: "login-timeout", Value: loadclient.DefaultLoginTimeout, Usage: "time allowed from LOGIN to LOGIN_OK"},
+			&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connects pending at once, at most (whole swarm)"},
+			&cli.StringFlag{Name: "procs", Value: "auto", Usage: "processes: auto (as many as RLIMIT_NOFILE requires) or a number"},
+			&cli.StringFlag{Name: "engine", Value: defEngine, Usage: "epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
+			&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
+			&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl)"},
+			&cli.StringFlag{Name: "stats", Value: "127.0.0.1:9300", Usage: "address for /stats and /metrics ('' to turn off)"},
+			&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), Usage: "show the live dashboard (default: when stdout is a terminal); --tui=false prints a line a second"},
+			&cli.StringFlag{Name: runner.ShardFlag, Hidden: true, Usage: "INDEX:FIRST:COUNT: run one shard of a plan (set by the parent)"},
+		),
+		Action: runSwarm,
+	}
+}
+
+// swarmOptions turns flags into options; errors are usage errors.
+func swarmOptions(c *cli.Context) (loadclient.Options, error) {
+	o := loadclient.DefaultOptions()
+	if t := c.StringSlice("target"); len(t) > 0 {
+		o.Targets = nil
+		for _, v := range t {
+			for _, s := range strings.Split(v, " ") {
+				if s = strings.TrimSpace(s); s != "" {
+					o.Targets = append(o.Targets, s)
+				}
+			}
+		}
+	}
+	ports, err := parsePorts(c)
+	if err != nil {
+		return o, err
+	}
+	o.Ports, o.BasePort = ports, c.Int("base-port")
+	if o.SourceIPs, err = loadclient.ParseSourceIPs(c.String("source-ips")); err != nil {
+		return o, err
+	}
+	auto, procs, err := parseProcs(c.String("procs"))
+	if err != nil {
+		return o, err
+	}
+	if !auto {
+		o.Procs = procs
+	}
+	o.Conns = c.Int("conns")
+	o.Rate = c.Float64("rate")
+	o.Proto = c.String("proto")
+	o.UIDBase = c.Uint64("uid-base")
+	if s := c.String("auth-secret"); s != "" {
+		o.AuthSecret = []byte(s)
+	}
+	o.Heartbeat = c.Duration("heartbeat")
+	o.MsgRate = c.Float64("msg-rate")
+	o.Payload = c.Int("payload")
+	o.Hold = c.Duration("hold")
+	o.Close = c.String("close")
+	o.Reconnect = c.Bool("reconnect")
+	o.ConnectTimeout = c.Duration("connect-timeout")
+	o.LoginTimeout = c.Duration("login-timeout")
+	o.MaxInflight = c.Int("max-inflight")
+	o.Engine = c.String("engine")
+	o.Loops = c.Int("loops")
+	switch {
+	case o.Conns < 1:
+		return o, fmt.Errorf("--conns %d: give at least 1", o.Conns)
+	case o.Rate <= 0:
+		return o, fmt.Errorf("--rate %g: give connects per second > 0", o.Rate)
+	case o.Payload < 1 && o.MsgRate > 0:
+		return o, fmt.Errorf("--payload %d: messages need at least 1 byte", o.Payload)
+	}
+	if v := c.String(runner.ShardFlag); v != "" {
+		if o.Shard, err = runner.ParseShard(v); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func runSwarm(c *cli.Context) error {
+	o, err := swarmOptions(c)
+	if err != nil {
+		return usageError(err)
+	}
+	if o.Shard.Count > 0 {
+		link, ok := shard.Child()
+		if !ok {
+			return usageError(fmt.Errorf("--%s is set by imtool swarm for its own shards", runner.ShardFlag))
+		}
+		signal.Ignore(os.Interrupt) // the terminal's Ctrl-C reaches the parent, which tells us to stop
+		if err := runner.RunShard(link, o); err != nil {
+			return cli.Exit(err.Error(), runner.ExitFailed)
+		}
+		return nil
+	}
+	ctx, cancel := interruptContext(c.Context, "the swarm")
+	defer cancel()
+	code, err := runner.Run(ctx, runner.Options{
+		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
+		StatsAddr: c.String("stats"),
+		Kill:      func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
+	})
+	if code != 0 {
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		return cli.Exit(msg, code)
+	}
+	return nil
+}

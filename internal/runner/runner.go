@@ -1,0 +1,337 @@
+// Package runner is the run loop shared by `imtool swarm` and `imtool
+// bench`: it plans a loadclient swarm, runs it in this process or sharded
+// over several (internal/shard), builds one stats.Sample a second and feeds
+// the sinks — the dashboard or the plain progress line, the --stats
+// endpoint, the run record — then prints the end-of-run summary and says
+// which exit status the run deserves.
+//
+// It never exits the process and never reads flags: the command fills
+// Options and turns the returned code into an exit status.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/loadclient"
+	"github.com/imtool/imtool/reports"
+	"github.com/imtool/imtool/tui"
+)
+
+// Exit codes of a run.
+const (
+	ExitOK       = 0 // every requested connection was held
+	ExitShort    = 1 // fewer connections held than requested (the error says why)
+	ExitUsage    = 2 // bad options or an impossible plan: nothing was dialed
+	ExitFailed   = 3 // the run could not start or broke (shards failed, …)
+	DefaultEvery = time.Second
+)
+
+// Options configure a run.
+type Options struct {
+	Swarm   loadclient.Options
+	Command string   // "swarm" or "bench", for the record and the title
+	Args    []string // the command line, for the record
+	// Out is the run directory for run.json and series.jsonl; "" writes none.
+	Out string
+	// TUI shows the dashboard instead of the progress line.
+	TUI   bool
+	Title string
+	// StatsAddr serves the merged swarm snapshot (/stats, /metrics); "" none.
+	StatsAddr string
+	Every     time.Duration // sample interval (default 1s)
+	Stdout    io.Writer     // summary and progress (default os.Stdout)
+	Stderr    io.Writer     // plan notes and warnings (default os.Stderr)
+	// Observe, when set, is called once per sample for the server side
+	// (bench): either result may be nil.
+	Observe func() (server, dispatcher *stats.Snapshot)
+	// Kill is called when the person asks, in the dashboard, to exit at
+	// once (a second Ctrl-C). The command exits; the library does not.
+	Kill func()
+	// Env describes the host for the plan; nil reads it.
+	Env *loadclient.Env
+	// Exe is the binary shards run (default os.Executable()); ChildArgs
+	// builds a shard's command line (default SwarmArgs).
+	Exe       string
+	ChildArgs func(o loadclient.Options, s loadclient.Shard) []string
+	// ChildEnv is extra environment for shards (the auth secret travels
+	// there, never in argv).
+	ChildEnv []string
+	// Extra options to keep in the record (bench adds its own).
+	Extra map[string]any
+}
+
+// Result is what a run did.
+type Result struct {
+	Code    int
+	Record  *stats.Record
+	Summary stats.Summary
+	ByWhere []loadclient.ErrorCount // errors by port and source (one process only)
+}
+
+// Run plans and runs the swarm and returns the exit code; err explains a
+// non-zero code.
+func Run(ctx context.Context, o Options) (int, error) {
+	res, err := RunResult(ctx, o)
+	return res.Code, err
+}
+
+// RunResult is Run that also returns the record and summary.
+func RunResult(ctx context.Context, o Options) (Result, error) {
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.Every <= 0 {
+		o.Every = DefaultEvery
+	}
+	if o.Command == "" {
+		o.Command = "swarm"
+	}
+	env := loadclient.ReadEnv(nil)
+	if o.Env != nil {
+		env = *o.Env
+	}
+	plan, err := loadclient.NewPlan(o.Swarm, env)
+	if err != nil {
+		return Result{Code: ExitUsage}, err
+	}
+	fmt.Fprintln(o.Stderr, plan.Describe())
+
+	var src source
+	if plan.Procs > 1 {
+		src, err = startGroup(o, plan)
+	} else {
+		src, err = startLocal(o.Swarm, env)
+	}
+	if err != nil {
+		var pe *loadclient.PlanError
+		if errors.As(err, &pe) {
+			return Result{Code: ExitUsage}, err
+		}
+		return Result{Code: ExitFailed}, err
+	}
+
+	rec := stats.Record{
+		Tool: "imtool", Command: o.Command, Args: o.Args, Options: recordOptions(o, plan),
+		Environment: readEnvironment(env), Started: time.Now(),
+	}
+	var writer *reports.Writer
+	if o.Out != "" {
+		if writer, err = reports.NewWriter(o.Out, rec); err != nil {
+			src.stop()
+			<-src.done()
+			return Result{Code: ExitFailed}, err
+		}
+	}
+
+	var (
+		mu     sync.Mutex
+		latest = src.snapshot()
+	)
+	current := func() stats.Snapshot {
+		mu.Lock()
+		defer mu.Unlock()
+		return latest.Clone()
+	}
+	addr, stopStats, err := stats.Serve(o.StatsAddr, func() stats.Snapshot {
+		s := src.snapshot()
+		mu.Lock()
+		latest = s
+		mu.Unlock()
+		return s
+	})
+	if err != nil {
+		src.stop()
+		<-src.done()
+		return Result{Code: ExitFailed}, err
+	}
+	defer stopStats()
+	if addr != "" {
+		fmt.Fprintf(o.Stderr, "stats: http://%s/stats\n", addr)
+	}
+	_ = current
+
+	// Sinks.
+	var sink stats.Sink
+	var dash *tui.Dashboard
+	interrupted := make(chan struct{})
+	var interruptOnce sync.Once
+	stopByPerson := func() {
+		interruptOnce.Do(func() { close(interrupted) })
+		src.stop()
+	}
+	if o.TUI {
+		title := o.Title
+		if title == "" {
+			title = "imtool " + o.Command
+		}
+		dash = tui.New(tui.Options{Target: int64(plan.Conns), Title: title, Stop: stopByPerson, Kill: o.Kill,
+			Pause: src.pause, PortRange: env.PortRange})
+		sink = dash
+		go func() { _ = dash.Run() }()
+	} else {
+		sink = tui.NewLine(o.Stdout)
+	}
+
+	start := time.Now()
+	sample := func(s stats.Snapshot) stats.Sample {
+		smp := stats.Sample{T: time.Since(start).Seconds(), Swarm: s}
+		h := stats.ReadHost()
+		smp.Host = &h
+		if o.Observe != nil {
+			smp.Server, smp.Dispatcher = o.Observe()
+		}
+		return smp
+	}
+	record := func(smp stats.Sample) {
+		c := smp
+		c.Swarm.Shards = nil
+		c.Swarm = c.Swarm.Clone()
+		rec.Series = append(rec.Series, c)
+		if writer != nil {
+			writer.Update(smp)
+		}
+	}
+	// The first sample is the baseline: nothing dialed yet.
+	record(sample(src.baseline()))
+
+	tick := time.NewTicker(o.Every)
+	defer tick.Stop()
+	ctxDone := ctx.Done()
+	phaseAtStop := ""
+	var holdStart time.Time
+loop:
+	for {
+		select {
+		case <-ctxDone:
+			ctxDone = nil
+			interruptOnce.Do(func() { close(interrupted) })
+			phaseAtStop = src.snapshot().Phase
+			src.stop()
+		case <-src.done():
+			break loop
+		case <-tick.C:
+			s := src.snapshot()
+			mu.Lock()
+			latest = s
+			mu.Unlock()
+			if _, sharded := src.(*group); sharded && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
+				// Shards hold until told: the hold is timed here, for all.
+				if holdStart.IsZero() {
+					holdStart = time.Now()
+				} else if time.Since(holdStart) >= o.Swarm.Hold {
+					src.stop()
+				}
+			}
+			if s.Phase == stats.PhaseClose || s.Phase == stats.PhaseDone {
+				continue // the final sample stands for the end of the hold
+			}
+			smp := sample(s)
+			sink.Update(smp)
+			record(smp)
+		}
+	}
+	final := src.final()
+	smp := sample(final)
+	sink.Update(smp)
+	record(smp)
+	_ = sink.Close()
+	runErr := src.err()
+
+	reason := ""
+	select {
+	case <-interrupted:
+		if phaseAtStop == "" {
+			phaseAtStop = stats.PhaseHold
+		}
+		if !(phaseAtStop == stats.PhaseHold && o.Swarm.Hold == 0) { // Ctrl-C ends a --hold 0 run normally
+			reason = "interrupted during " + phaseAtStop
+		}
+	default:
+	}
+	if runErr != nil && reason == "" {
+		reason = "failed: " + runErr.Error()
+	}
+	rec.Ended = time.Now()
+	rec.Incomplete = reason
+	rec.Complete = reason == ""
+	summary := reports.Summarize(&rec)
+	rec.Summary = summary
+	res := Result{Record: &rec, Summary: summary, ByWhere: src.errorsBy()}
+	if writer != nil {
+		if fin, err := writer.Finish(summary, reason); err != nil {
+			fmt.Fprintf(o.Stderr, "imtool: %v\n", err)
+		} else {
+			res.Record = fin
+		}
+	}
+	_ = reports.Text(o.Stdout, res.Record)
+	if len(res.ByWhere) > 0 {
+		fmt.Fprintln(o.Stdout, "\nerrors by destination and source")
+		for _, e := range res.ByWhere {
+			fmt.Fprintf(o.Stdout, "  %-16s %-24s %d\n", e.Class, e.Where, e.N)
+		}
+	}
+	if o.Out != "" {
+		fmt.Fprintf(o.Stdout, "\nrun record: %s\n", o.Out)
+	}
+
+	switch {
+	case runErr != nil:
+		res.Code = ExitFailed
+		return res, fmt.Errorf("the swarm failed: %w", runErr)
+	case summary.Held < summary.Requested:
+		res.Code = ExitShort
+		why := summary.Shortfall
+		if why == "" {
+			why = fmt.Sprintf("held %d of %d requested", summary.Held, summary.Requested)
+		}
+		if reason != "" {
+			why += " (" + reason + ")"
+		}
+		return res, errors.New(why)
+	}
+	return res, nil
+}
+
+// recordOptions are the run's options as the record keeps them.
+func recordOptions(o Options, p *loadclient.Plan) map[string]any {
+	s := o.Swarm
+	m := map[string]any{
+		"conns": p.Conns, "targets": s.Targets, "rate": s.Rate, "proto": orDefault(s.Proto, loadclient.ProtoIMTool),
+		"uid_base": s.UIDBase, "heartbeat": s.Heartbeat.String(), "msg_rate": s.MsgRate, "payload": s.Payload,
+		"hold": s.Hold.String(), "close": orDefault(s.Close, loadclient.CloseFIN), "reconnect": s.Reconnect,
+		"connect_timeout": s.ConnectTimeout.String(), "login_timeout": s.LoginTimeout.String(),
+		"max_inflight": s.MaxInflight, "procs": p.Procs, "engine": orDefault(s.Engine, "auto"),
+		"auth":         len(s.AuthSecret) > 0,
+		"destinations": len(p.Dests), "source_ips": loadclient.FormatSourceIPs(p.Sources),
+		"pairs": p.Pairs, "per_pair": p.PerPair, "capacity": p.Capacity,
+	}
+	if len(p.Notes) > 0 {
+		m["plan_notes"] = p.Notes
+	}
+	if len(p.Warnings) > 0 {
+		m["plan_warnings"] = p.Warnings
+	}
+	for k, v := range o.Extra {
+		m[k] = v
+	}
+	return m
+}
+
+func orDefault(s, d string) string {
+	if strings.TrimSpace(s) == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,503 @@
+package loadclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/refserver/wire"
+)
+
+// Error classes by index, for flat counter arrays.
+const (
+	clsAddrNotAvail = iota
+	clsMFile
+	clsNFile
+	clsConnRefused
+	clsConnectTimeout
+	clsConnReset
+	clsLoginRejected
+	clsLoginTimeout
+	clsServerFull
+	clsProtocol
+	clsOther
+	nClasses
+)
+
+var classNames = [nClasses]string{
+	stats.ErrAddrNotAvail, stats.ErrMFile, stats.ErrNFile, stats.ErrConnRefused,
+	stats.ErrConnectTimeout, stats.ErrConnReset, stats.ErrLoginRejected, stats.ErrLoginTimeout,
+	stats.ErrServerFull, stats.ErrProtocol, stats.ErrOther,
+}
+
+// Drop causes: why a held connection ended without the swarm closing it.
+const (
+	dropServerClose = iota // FIN from the server (or ERROR 9 shutting down)
+	dropKick               // KICK (duplicate login, …)
+	dropReset              // RST
+	dropIdle               // ERROR 7 idle timeout
+	dropError              // another ERROR frame, or a protocol error after login
+	nDrops
+)
+
+var dropNames = [nDrops]string{"server_close", "kick", "reset", "idle", "error"}
+
+// Latency recorders by index.
+const (
+	latConnect = iota
+	latLogin
+	latHeartbeat
+	latAck
+	latDeliver
+	latLag
+	nLat
+)
+
+var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag}
+
+// nAcks counts ACK statuses 0..6; the last one holds any other status.
+const nAcks = 8
+
+// counters belong to one event loop (or one portable engine): written by
+// that loop only, read by snapshots at any time.
+type counters struct {
+	attempts, established, held, dropped atomic.Int64
+	connecting, loggingIn, started       atomic.Int64
+	sent, acked, delivered, lost         atomic.Int64
+	pings, pongs                         atomic.Int64
+	framesIn, framesOut                  atomic.Int64
+	bytesIn, bytesOut                    atomic.Int64
+	maxLag                               atomic.Int64
+	errs                                 [nClasses]atomic.Int64
+	drops                                [nDrops]atomic.Int64
+	acks                                 [nAcks]atomic.Int64
+	heldDest, heldSrc                    []atomic.Int64 // held per destination / source index
+	errDest, errSrc                      []atomic.Int64 // [class*n + index]
+	rampDone, done                       atomic.Bool
+	_                                    [64]byte // keep loops' hot counters off each other's cache lines
+}
+
+func newCounters(nDest, nSrc int) *counters {
+	nSrc = max(nSrc, 1)
+	return &counters{
+		heldDest: make([]atomic.Int64, nDest), heldSrc: make([]atomic.Int64, nSrc),
+		errDest: make([]atomic.Int64, nClasses*nDest), errSrc: make([]atomic.Int64, nClasses*nSrc),
+	}
+}
+
+// control is what the swarm tells its engine; the engine's loops poll it.
+type control struct {
+	paused atomic.Bool
+	quiet  atomic.Bool // stop sending messages: the close is draining ACKs
+	close  atomic.Bool // close every connection and return
+}
+
+// core is what both engines share: options, plan, clock, recorders,
+// counters and examples of each error class.
+type core struct {
+	o         Options
+	plan      *Plan
+	shard     Shard
+	start     time.Time
+	startUnix int64 // wall clock at start, ns: timestamps on the wire
+	ctl       control
+	lat       [nLat]stats.Recorder
+	loops     []*counters
+	examples  [nClasses]atomic.Pointer[string]
+	payload   []byte
+	secret    []byte
+}
+
+func newCore(o Options, plan *Plan) *core {
+	c := &core{o: o, plan: plan, shard: plan.Shards[0], start: time.Now()}
+	if o.Shard.Count > 0 {
+		c.shard = o.Shard
+	}
+	c.startUnix = c.start.UnixNano()
+	c.payload = make([]byte, o.Payload)
+	for i := range c.payload {
+		c.payload[i] = 'x'
+	}
+	c.secret = o.AuthSecret
+	return c
+}
+
+// now is nanoseconds since start (monotonic).
+func (c *core) now() int64 { return int64(time.Since(c.start)) }
+
+// unix turns a time since start into wall-clock nanoseconds for the wire.
+func (c *core) unix(t int64) uint64 { return uint64(c.startUnix + t) }
+
+// uid of global connection g.
+func (c *core) uid(g int) uint64 { return c.o.UIDBase + uint64(g) }
+
+// example keeps the first error message of each class; the message is
+// built only then, so counting errors does not allocate.
+func (c *core) example(class, g int, op string, err error) {
+	if c.examples[class].Load() != nil {
+		return
+	}
+	detail := op
+	if err != nil {
+		detail += ": " + errText(err)
+	}
+	d := c.plan.Dests[c.plan.Dest(g)]
+	src := "kernel-chosen source"
+	if s := c.plan.Source(g); s >= 0 {
+		src = c.plan.Sources[s].String()
+	}
+	msg := fmt.Sprintf("%s → %s (connection %d): %s", src, d, g, detail)
+	c.examples[class].CompareAndSwap(nil, &msg)
+}
+
+// fail counts an error of class for connection g.
+func (c *core) fail(k *counters, class, g int, op string, err error) {
+	k.errs[class].Add(1)
+	d := c.plan.Dest(g)
+	k.errDest[class*len(c.plan.Dests)+d].Add(1)
+	s := max(c.plan.Source(g), 0)
+	k.errSrc[class*len(k.heldSrc)+s].Add(1)
+	c.example(class, g, op, err)
+}
+
+// hold and unhold count a connection in or out of the held set.
+func (c *core) hold(k *counters, g int, delta int64) {
+	k.held.Add(delta)
+	k.heldDest[c.plan.Dest(g)].Add(delta)
+	k.heldSrc[max(c.plan.Source(g), 0)].Add(delta)
+}
+
+// classifyFrame maps an ERROR/KICK code received before LOGIN_OK to an
+// error class, and after it to a drop cause.
+func classifyCode(code uint16, loggedIn bool) (class, drop int) {
+	switch code {
+	case wire.CodeLoginRejected:
+		return clsLoginRejected, dropError
+	case wire.CodeLoginTimeout:
+		return clsLoginTimeout, dropError
+	case wire.CodeServerFull:
+		return clsServerFull, dropError
+	case wire.CodeIdleTimeout:
+		return clsOther, dropIdle
+	case wire.CodeShuttingDown:
+		return clsConnReset, dropServerClose
+	case wire.CodeDuplicateLogin:
+		return clsOther, dropKick
+	case wire.CodeBadFrame, wire.CodeTooLarge, wire.CodeUnknownType, wire.CodeNotLoggedIn:
+		return clsProtocol, dropError
+	}
+	return clsOther, dropError
+}
+
+// msgIDBits are the low bits of a msg_id that name the sending loop; the
+// rest is the planned send time (unix ns), so an ACK, which carries only
+// the msg_id, still gives the latency from the planned time.
+const msgIDBits = 10
+
+func msgID(plannedUnix uint64, loop int) uint64 {
+	return plannedUnix&^(1<<msgIDBits-1) | uint64(loop)&(1<<msgIDBits-1)
+}
+
+func msgPlanned(id uint64) uint64 { return id &^ (1<<msgIDBits - 1) }
+
+// heartbeatPhase spreads connection g's heartbeats over the interval: the
+// swarm's N connections PING at evenly spaced offsets.
+func (c *core) heartbeatPhase(g int) int64 {
+	h := int64(c.o.Heartbeat)
+	return int64(float64(g) / float64(max(c.plan.Conns, 1)) * float64(h))
+}
+
+// jitter is a deterministic pseudo-random offset in [0, span) for (g, k).
+func jitter(g int, k int64, span int64) int64 {
+	if span <= 0 {
+		return 0
+	}
+	x := uint64(g)*0x9E3779B97F4A7C15 ^ uint64(k)*0xBF58476D1CE4E5B9
+	x ^= x >> 31
+	x *= 0x94D049BB133111EB
+	x ^= x >> 29
+	return int64(x % uint64(span))
+}
+
+// firstBeat is the first heartbeat base time after t for connection g:
+// phase + k·interval; the planned time adds jitter (≤ 5% of the interval).
+func (c *core) firstBeat(g int, t int64) int64 {
+	h := int64(c.o.Heartbeat)
+	ph := c.heartbeatPhase(g)
+	if t < ph {
+		return ph
+	}
+	k := (t-ph)/h + 1
+	return ph + k*h
+}
+
+// beatPlanned is the planned send time of the heartbeat whose base is base.
+func (c *core) beatPlanned(g int, base int64) int64 {
+	h := int64(c.o.Heartbeat)
+	return base + jitter(g, base/max(h, 1), h/20)
+}
+
+// backoff is the wait before redial attempt n: exponential from 100ms,
+// capped at 30s, with full jitter in the upper half.
+func backoff(n int, rnd uint64) time.Duration {
+	d := 100 * time.Millisecond << min(n, 9)
+	d = min(d, 30*time.Second)
+	return d/2 + time.Duration(rnd%uint64(d/2+1))
+}
+
+// rng is a tiny xorshift generator: one per loop, no locks, no allocation.
+type rng uint64
+
+func (r *rng) next() uint64 {
+	x := uint64(*r)
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	*r = rng(x)
+	return x
+}
+
+// snapshotInto adds the counters of every loop to s.
+func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
+	s.Errors = map[string]int64{}
+	for _, k := range c.loops {
+		s.Attempts += k.attempts.Load()
+		s.Established += k.established.Load()
+		s.Held += k.held.Load()
+		s.Dropped += k.dropped.Load()
+		s.Sent += k.sent.Load()
+		s.Acked += k.acked.Load()
+		s.Delivered += k.delivered.Load()
+		s.Pings += k.pings.Load()
+		s.Pongs += k.pongs.Load()
+		s.FramesIn += k.framesIn.Load()
+		s.FramesOut += k.framesOut.Load()
+		s.BytesIn += k.bytesIn.Load()
+		s.BytesOut += k.bytesOut.Load()
+		s.MaxLagNS = max(s.MaxLagNS, k.maxLag.Load())
+		pending += k.sent.Load() - k.acked.Load() - k.lost.Load()
+		for i := range k.errs {
+			if v := k.errs[i].Load(); v > 0 {
+				s.Errors[classNames[i]] += v
+			}
+		}
+		for i := range k.drops {
+			if v := k.drops[i].Load(); v > 0 {
+				if s.Drops == nil {
+					s.Drops = map[string]int64{}
+				}
+				s.Drops[dropNames[i]] += v
+			}
+		}
+		for i := range k.acks {
+			if v := k.acks[i].Load(); v > 0 {
+				if s.Acks == nil {
+					s.Acks = map[string]int64{}
+				}
+				s.Acks[wire.AckName(uint8(i))] += v
+			}
+		}
+		if v := k.lost.Load(); v > 0 {
+			if s.Acks == nil {
+				s.Acks = map[string]int64{}
+			}
+			s.Acks[AckLost] += v
+		}
+		for i := range k.heldDest {
+			if v := k.heldDest[i].Load(); v != 0 {
+				if s.Ports == nil {
+					s.Ports = map[string]int64{}
+				}
+				s.Ports[destLabel(c.plan, i)] += v
+			}
+		}
+		if len(c.plan.Sources) > 0 {
+			for i := range k.heldSrc {
+				if v := k.heldSrc[i].Load(); v != 0 {
+					if s.SourceIPs == nil {
+						s.SourceIPs = map[string]int64{}
+					}
+					s.SourceIPs[c.plan.Sources[i].String()] += v
+				}
+			}
+		}
+	}
+	for i := range c.lat {
+		h := c.lat[i].Snapshot()
+		if h.Count > 0 {
+			if s.Latency == nil {
+				s.Latency = map[string]stats.Hist{}
+			}
+			s.Latency[latNames[i]] = h
+		}
+	}
+	for i := range c.examples {
+		if m := c.examples[i].Load(); m != nil {
+			if s.ErrorExample == nil {
+				s.ErrorExample = map[string]string{}
+			}
+			s.ErrorExample[classNames[i]] = *m
+		}
+	}
+	return pending
+}
+
+// AckLost is the key in Snapshot.Acks of SENDs whose connection closed
+// before their ACK came: sent = acked + lost + in flight.
+const AckLost = "lost"
+
+// destLabel names destination i in Snapshot.Ports: the port alone when the
+// swarm has one target host, host:port otherwise.
+func destLabel(p *Plan, i int) string {
+	d := p.Dests[i]
+	if len(p.Targets) == 1 {
+		return fmt.Sprint(d.Port())
+	}
+	return d.String()
+}
+
+// ErrorCount is the number of errors of one class at one destination or
+// from one source IP.
+type ErrorCount struct {
+	Class string
+	Where string // "port 9003", "127.0.0.1:9003" or "source 127.0.0.2"
+	N     int64
+}
+
+// errorsBy lists non-zero errors by class and destination, then by class
+// and source IP.
+func (c *core) errorsBy() []ErrorCount {
+	var out []ErrorCount
+	nd, ns := len(c.plan.Dests), max(len(c.plan.Sources), 1)
+	for cls := 0; cls < nClasses; cls++ {
+		for d := 0; d < nd; d++ {
+			var n int64
+			for _, k := range c.loops {
+				n += k.errDest[cls*nd+d].Load()
+			}
+			if n > 0 {
+				where := "port " + destLabel(c.plan, d)
+				if len(c.plan.Targets) > 1 {
+					where = destLabel(c.plan, d)
+				}
+				out = append(out, ErrorCount{classNames[cls], where, n})
+			}
+		}
+		if len(c.plan.Sources) == 0 {
+			continue
+		}
+		for s := 0; s < ns; s++ {
+			var n int64
+			for _, k := range c.loops {
+				n += k.errSrc[cls*ns+s].Load()
+			}
+			if n > 0 {
+				out = append(out, ErrorCount{classNames[cls], "source " + c.plan.Sources[s].String(), n})
+			}
+		}
+	}
+	return out
+}
+
+// errText is an error with its errno name when it has one:
+// "connection refused (ECONNREFUSED)".
+func errText(err error) string {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		if name := errnoName(en); name != "" {
+			return err.Error() + " (" + name + ")"
+		}
+	}
+	return err.Error()
+}
+
+func errnoName(e syscall.Errno) string {
+	switch e {
+	case syscall.EADDRNOTAVAIL:
+		return "EADDRNOTAVAIL"
+	case syscall.EMFILE:
+		return "EMFILE"
+	case syscall.ENFILE:
+		return "ENFILE"
+	case syscall.ECONNREFUSED:
+		return "ECONNREFUSED"
+	case syscall.ETIMEDOUT:
+		return "ETIMEDOUT"
+	case syscall.ECONNRESET:
+		return "ECONNRESET"
+	case syscall.EPIPE:
+		return "EPIPE"
+	case syscall.EHOSTUNREACH:
+		return "EHOSTUNREACH"
+	case syscall.ENETUNREACH:
+		return "ENETUNREACH"
+	}
+	return ""
+}
+
+// classOf maps an error from socket(), bind(), connect() or SO_ERROR to an
+// error class.
+func classOf(err error) int {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		switch en {
+		case syscall.EADDRNOTAVAIL:
+			return clsAddrNotAvail
+		case syscall.EMFILE:
+			return clsMFile
+		case syscall.ENFILE:
+			return clsNFile
+		case syscall.ECONNREFUSED:
+			return clsConnRefused
+		case syscall.ETIMEDOUT:
+			return clsConnectTimeout
+		case syscall.ECONNRESET, syscall.EPIPE:
+			return clsConnReset
+		}
+	}
+	return classOfText(err)
+}
+
+// classOfText classifies errors without an errno (the portable engine on
+// other systems, dial timeouts).
+func classOfText(err error) int {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return clsConnectTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return clsConnectTimeout
+	}
+	m := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(m, "refused"):
+		return clsConnRefused
+	case strings.Contains(m, "cannot assign requested address"), strings.Contains(m, "address not available"),
+		strings.Contains(m, "only one usage of each socket address"), strings.Contains(m, "no buffer space"):
+		return clsAddrNotAvail
+	case strings.Contains(m, "too many open files"):
+		return clsMFile
+	case strings.Contains(m, "file table overflow"):
+		return clsNFile
+	case strings.Contains(m, "reset"), strings.Contains(m, "broken pipe"), strings.Contains(m, "forcibly closed"):
+		return clsConnReset
+	case strings.Contains(m, "timed out"), strings.Contains(m, "timeout"):
+		return clsConnectTimeout
+	}
+	return clsOther
+}
+
+// frameText describes an ERROR or KICK frame for an error example.
+func frameText(f *wire.Frame) string {
+	if f.Type == wire.TypeKick {
+		return "KICK " + wire.CodeName(f.Code)
+	}
+	return "ERROR " + wire.CodeName(f.Code) + ": " + string(f.Reason)
+}

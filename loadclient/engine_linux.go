@@ -1,0 +1,709 @@
+//go:build linux
+
+package loadclient
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/imtool/imtool/refserver/wire"
+)
+
+// Connection states.
+const (
+	stIdle       uint8 = iota // not dialed yet
+	stConnecting              // non-blocking connect in flight
+	stLogin                   // LOGIN sent, waiting for LOGIN_OK
+	stHeld                    // established (raw) or logged in (imtool)
+	stBackoff                 // waiting to redial
+	stClosed                  // failed or dropped, not redialed
+)
+
+// conn is one connection's whole state in the epoll engine: 32 bytes, no
+// pointers, in a flat array per loop indexed by the connection's slot. The
+// slot (not the fd) travels in the epoll event, so an fd reused by another
+// loop never aliases, and the array is sized by connections, not by the
+// fd limit. A split frame or unsent output lives in a small per-loop map
+// only while it exists.
+type conn struct {
+	fd      int32
+	state   uint8
+	tries   uint8  // redials since the last success (backoff exponent)
+	pending uint16 // SENDs waiting for their ACK
+	tick    uint32 // wheel tick the slot is filed under; 0 none
+	_       uint32
+	t0      int64 // connect or LOGIN start, ns since the swarm started
+	next    int64 // heartbeat base time, or redial time
+}
+
+const (
+	tickNS       = int64(time.Millisecond) // timer wheel resolution
+	wheelBuckets = 4096
+	readBuf      = 64 << 10
+	maxEvents    = 1024
+	msgBatch     = 4096 // most messages one loop iteration sends when behind
+	epollFlags   = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+)
+
+type epollEngine struct {
+	c     *core
+	loops []*eloop
+}
+
+func newEpollEngine(c *core) (engine, error) {
+	n := c.o.Loops
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	n = max(1, min(n, c.shard.Count))
+	e := &epollEngine{c: c}
+	frac := float64(c.shard.Count) / float64(max(c.plan.Conns, 1))
+	for i := 0; i < n; i++ {
+		l, err := newLoop(c, i, n, frac)
+		if err != nil {
+			for _, l := range e.loops {
+				unix.Close(l.epfd)
+			}
+			return nil, err
+		}
+		e.loops = append(e.loops, l)
+		c.loops = append(c.loops, l.k)
+	}
+	return e, nil
+}
+
+func (e *epollEngine) run() error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(e.loops))
+	for i, l := range e.loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.run()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// eloop is one event loop: its own epoll instance, OS thread, connections
+// (global indexes ≡ id mod nloops within the shard), timer wheel, pacers
+// and buffers.
+type eloop struct {
+	c      *core
+	k      *counters
+	id     int
+	nloops int
+	epfd   int
+	conns  []conn
+	nextUp int // next slot the ramp dials
+	pacer  ConstantPacer
+	clock  pauseClock
+
+	inflight, maxInflight int
+	logins                int
+
+	msgPacer ConstantPacer
+	msgN     int64
+	msgStart int64 // ns since start; -1 before the hold
+
+	wheel  *wheel
+	tickOf func(int32) uint32
+	fire   func(int32)
+	now    int64
+
+	buf, out []byte
+	events   []unix.EpollEvent
+	ev       unix.EpollEvent
+	linger   unix.Linger
+	partial  map[int32][]byte // slot → bytes of a split frame
+	outq     map[int32][]byte // slot → bytes the socket did not take
+	dsts     []unix.Sockaddr
+	srcs     []unix.Sockaddr
+	family   int
+	mac      hash.Hash
+	sum      []byte
+	token    []byte
+	uidText  []byte
+	rnd      rng
+}
+
+func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	count := (c.shard.Count - id + n - 1) / n
+	l := &eloop{
+		c: c, k: newCounters(len(c.plan.Dests), len(c.plan.Sources)), id: id, nloops: n, epfd: epfd,
+		conns:       make([]conn, count),
+		pacer:       ConstantPacer{Rate: c.o.Rate * frac / float64(n)},
+		maxInflight: max(1, int(float64(c.o.MaxInflight)*frac)/n),
+		msgPacer:    ConstantPacer{Rate: c.o.MsgRate * frac / float64(n)},
+		msgStart:    -1,
+		buf:         make([]byte, readBuf),
+		out:         make([]byte, 0, 256+c.o.Payload),
+		events:      make([]unix.EpollEvent, maxEvents),
+		partial:     map[int32][]byte{},
+		outq:        map[int32][]byte{},
+		rnd:         rng(uint64(time.Now().UnixNano()) | 1 + uint64(id)<<32),
+		sum:         make([]byte, 0, sha256.Size),
+		token:       make([]byte, 2*sha256.Size),
+		uidText:     make([]byte, 0, 24),
+	}
+	if len(c.secret) > 0 {
+		l.mac = hmac.New(sha256.New, c.secret)
+	} else {
+		l.token = l.token[:0]
+	}
+	// 4096 buckets of 1ms: 4 s a turn, 96 KB; longer timers (heartbeats)
+	// wait in their bucket for later turns.
+	l.wheel = newWheel(wheelBuckets, 0)
+	l.tickOf = func(s int32) uint32 { return l.conns[s].tick }
+	l.fire = l.onTimer
+	for _, d := range c.plan.Dests {
+		l.dsts = append(l.dsts, sockaddr(d.Addr(), int(d.Port())))
+	}
+	for _, s := range c.plan.Sources {
+		l.srcs = append(l.srcs, sockaddr(s, 0))
+	}
+	l.family = unix.AF_INET
+	if c.plan.Dests[0].Addr().Is6() {
+		l.family = unix.AF_INET6
+	}
+	for i := range l.conns {
+		l.conns[i].fd = -1
+	}
+	return l, nil
+}
+
+func sockaddr(a netip.Addr, port int) unix.Sockaddr {
+	if a.Is4() {
+		return &unix.SockaddrInet4{Addr: a.As4(), Port: port}
+	}
+	return &unix.SockaddrInet6{Addr: a.As16(), Port: port}
+}
+
+// global is the plan's index of a slot's connection.
+func (l *eloop) global(slot int32) int { return l.c.shard.First + l.id + int(slot)*l.nloops }
+
+func (l *eloop) run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer unix.Close(l.epfd)
+	c := l.c
+	for {
+		l.now = c.now()
+		if c.ctl.close.Load() {
+			l.closeAll()
+			l.k.done.Store(true)
+			return nil
+		}
+		l.clock.set(c.ctl.paused.Load(), time.Duration(l.now))
+		l.ramp()
+		if l.msgPacer.Rate > 0 {
+			l.messages()
+		}
+		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
+		if l.nextUp == len(l.conns) && l.inflight == 0 && l.logins == 0 && !l.k.rampDone.Load() {
+			l.k.rampDone.Store(true)
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, 1)
+		if err != nil && err != unix.EINTR {
+			l.closeAll()
+			l.k.done.Store(true)
+			return err
+		}
+		l.now = c.now()
+		for i := 0; i < n; i++ {
+			l.event(l.events[i].Fd, l.events[i].Events)
+		}
+	}
+}
+
+// ramp dials what the pacer has due, never more than maxInflight at once.
+func (l *eloop) ramp() {
+	if l.clock.paused || l.nextUp == len(l.conns) {
+		return
+	}
+	due := l.pacer.Due(l.clock.elapsed(time.Duration(l.now)))
+	for l.nextUp < len(l.conns) && int64(l.nextUp) < due && l.inflight < l.maxInflight {
+		slot := int32(l.nextUp)
+		l.nextUp++
+		l.k.started.Add(1)
+		l.dial(slot)
+	}
+}
+
+func (l *eloop) dial(slot int32) {
+	c := &l.conns[slot]
+	g := l.global(slot)
+	p := l.c.plan
+	l.k.attempts.Add(1)
+	fd, err := unix.Socket(l.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		l.failed(slot, g, classOf(err), "socket", err)
+		return
+	}
+	if si := p.Source(g); si >= 0 {
+		// Without NO_PORT, bind() would pick the port now, alone, and one
+		// source IP would cap at one port range for all destinations.
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		if err := unix.Bind(fd, l.srcs[si]); err != nil {
+			unix.Close(fd)
+			l.failed(slot, g, classOf(err), "bind", err)
+			return
+		}
+	}
+	if err := unix.Connect(fd, l.dsts[p.Dest(g)]); err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		l.failed(slot, g, classOf(err), "connect", err)
+		return
+	}
+	l.ev = unix.EpollEvent{Events: epollFlags, Fd: slot}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &l.ev); err != nil {
+		unix.Close(fd)
+		l.failed(slot, g, clsOther, "epoll_ctl", err)
+		return
+	}
+	c.fd, c.state, c.t0 = int32(fd), stConnecting, l.now
+	l.inflight++
+	l.k.connecting.Add(1)
+	l.schedule(slot, l.now+int64(l.c.o.ConnectTimeout))
+}
+
+// schedule files slot's timer at t (ns since start).
+func (l *eloop) schedule(slot int32, t int64) {
+	tick := uint32((t + tickNS - 1) / tickNS)
+	if l.conns[slot].tick == tick {
+		return
+	}
+	l.conns[slot].tick = l.wheel.file(slot, tick)
+}
+
+func (l *eloop) event(slot int32, ev uint32) {
+	c := &l.conns[slot]
+	switch c.state {
+	case stConnecting:
+		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return
+		}
+		l.connected(slot, ev)
+	case stLogin, stHeld:
+		if ev&unix.EPOLLOUT != 0 && len(l.outq) > 0 {
+			if !l.flush(slot) {
+				return
+			}
+		}
+		if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			l.readable(slot)
+		}
+	}
+}
+
+func (l *eloop) connected(slot int32, ev uint32) {
+	c := &l.conns[slot]
+	g := l.global(slot)
+	l.inflight--
+	l.k.connecting.Add(-1)
+	soerr, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soerr != 0 {
+		err = unix.Errno(soerr)
+	}
+	if err != nil {
+		c.state = stIdle // counted out of connecting above
+		l.closeFD(slot)
+		l.failed(slot, g, classOf(err), "connect", err)
+		return
+	}
+	l.k.established.Add(1)
+	l.c.lat[latConnect].Record(time.Duration(l.now - c.t0))
+	if l.c.o.Proto == ProtoRaw {
+		l.held(slot, g)
+	} else {
+		c.state, c.t0 = stLogin, l.now
+		l.logins++
+		l.k.loggingIn.Add(1)
+		uid := l.c.uid(g)
+		if !l.write(slot, wire.AppendLogin(l.out[:0], uid, l.loginToken(uid))) {
+			return
+		}
+		// The connect timeout's wheel entry, still filed, checks the login
+		// timeout when it comes (and re-files for the rest): one entry per
+		// connection during the ramp instead of two.
+		if l.c.o.ConnectTimeout > l.c.o.LoginTimeout {
+			l.schedule(slot, l.now+int64(l.c.o.LoginTimeout))
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		l.readable(slot)
+	}
+}
+
+// loginToken is hex(HMAC-SHA256(secret, decimal uid)), or empty without a
+// secret; it reuses the loop's buffers.
+func (l *eloop) loginToken(uid uint64) []byte {
+	if l.mac == nil {
+		return nil
+	}
+	l.mac.Reset()
+	l.uidText = strconv.AppendUint(l.uidText[:0], uid, 10)
+	l.mac.Write(l.uidText)
+	l.sum = l.mac.Sum(l.sum[:0])
+	hex.Encode(l.token, l.sum)
+	return l.token
+}
+
+// held enters the held state: counted, heartbeats scheduled.
+func (l *eloop) held(slot int32, g int) {
+	c := &l.conns[slot]
+	c.state, c.tries, c.tick = stHeld, 0, 0
+	l.c.hold(l.k, g, 1)
+	if l.c.o.Heartbeat > 0 && l.c.o.Proto == ProtoIMTool {
+		c.next = l.c.firstBeat(g, l.now)
+		l.schedule(slot, l.c.beatPlanned(g, c.next))
+	}
+}
+
+// readable drains the socket: read until EAGAIN, always, so unread data
+// never sits in the kernel (≈ 4 KB per socket).
+func (l *eloop) readable(slot int32) {
+	for {
+		c := &l.conns[slot]
+		if c.fd < 0 {
+			return
+		}
+		n, err := unix.Read(int(c.fd), l.buf)
+		switch {
+		case n > 0:
+			l.k.bytesIn.Add(int64(n))
+			if l.c.o.Proto == ProtoIMTool && !l.input(slot, l.buf[:n]) {
+				return
+			}
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EINTR:
+		case err == nil: // EOF
+			l.peerGone(slot, dropServerClose, clsConnReset, "closed by the server before LOGIN_OK", nil)
+			return
+		default:
+			l.peerGone(slot, dropReset, classOf(err), "read", err)
+			return
+		}
+	}
+}
+
+// input decodes frames; false when the connection was closed.
+func (l *eloop) input(slot int32, data []byte) bool {
+	if len(l.partial) > 0 {
+		if p, ok := l.partial[slot]; ok {
+			data = append(p, data...)
+			delete(l.partial, slot)
+		}
+	}
+	for len(data) > 0 {
+		f, n, err := wire.Decode(data, wire.DefaultMaxFrame)
+		if err != nil {
+			l.peerGone(slot, dropError, clsProtocol, "bad frame from the server", err)
+			return false
+		}
+		if n == 0 {
+			break
+		}
+		data = data[n:]
+		l.k.framesIn.Add(1)
+		if !l.frame(slot, &f) {
+			return false
+		}
+	}
+	if len(data) > 0 { // a split frame: keep its start until the rest comes
+		l.partial[slot] = append([]byte(nil), data...)
+	}
+	return true
+}
+
+// frame handles one frame; false when the connection was closed.
+func (l *eloop) frame(slot int32, f *wire.Frame) bool {
+	c := &l.conns[slot]
+	nowUnix := int64(l.c.unix(l.now))
+	switch f.Type {
+	case wire.TypeLoginOK:
+		if c.state != stLogin {
+			l.peerGone(slot, dropError, clsProtocol, "LOGIN_OK twice", nil)
+			return false
+		}
+		l.logins--
+		l.k.loggingIn.Add(-1)
+		l.c.lat[latLogin].Record(time.Duration(l.now - c.t0))
+		l.held(slot, l.global(slot))
+	case wire.TypePong:
+		l.k.pongs.Add(1)
+		l.c.lat[latHeartbeat].Record(time.Duration(nowUnix - int64(f.TS)))
+	case wire.TypeAck:
+		l.k.acked.Add(1)
+		l.k.acks[min(int(f.Status), nAcks-1)].Add(1)
+		if c.pending > 0 {
+			c.pending--
+		}
+		l.c.lat[latAck].Record(time.Duration(nowUnix - int64(msgPlanned(f.MsgID))))
+	case wire.TypeDeliver:
+		l.k.delivered.Add(1)
+		l.c.lat[latDeliver].Record(time.Duration(nowUnix - int64(f.SentTS)))
+	case wire.TypeError, wire.TypeKick:
+		class, drop := classifyCode(f.Code, c.state == stHeld)
+		if f.Type == wire.TypeKick && drop == dropError {
+			drop = dropKick
+		}
+		l.peerGone(slot, drop, class, frameText(f), nil)
+		return false
+	default:
+		l.peerGone(slot, dropError, clsProtocol, "unexpected "+wire.TypeName(f.Type)+" from the server", nil)
+		return false
+	}
+	return true
+}
+
+// write sends b now, queuing what the socket does not take; false when the
+// connection was closed.
+func (l *eloop) write(slot int32, b []byte) bool {
+	c := &l.conns[slot]
+	l.k.framesOut.Add(1)
+	if len(l.outq) > 0 {
+		if q, ok := l.outq[slot]; ok {
+			l.outq[slot] = append(q, b...)
+			return true
+		}
+	}
+	n, err := unix.Write(int(c.fd), b)
+	if err == unix.EAGAIN {
+		n, err = 0, nil
+	}
+	if err != nil {
+		l.peerGone(slot, dropReset, classOf(err), "write", err)
+		return false
+	}
+	l.k.bytesOut.Add(int64(n))
+	if n < len(b) {
+		l.outq[slot] = append([]byte(nil), b[n:]...)
+	}
+	return true
+}
+
+func (l *eloop) flush(slot int32) bool {
+	q, ok := l.outq[slot]
+	if !ok {
+		return true
+	}
+	n, err := unix.Write(int(l.conns[slot].fd), q)
+	if err == unix.EAGAIN {
+		return true
+	}
+	if err != nil {
+		l.peerGone(slot, dropReset, classOf(err), "write", err)
+		return false
+	}
+	l.k.bytesOut.Add(int64(n))
+	if n == len(q) {
+		delete(l.outq, slot)
+	} else {
+		l.outq[slot] = q[n:]
+	}
+	return true
+}
+
+// onTimer runs when a slot's tick comes: connect or login timeout,
+// heartbeat, redial.
+func (l *eloop) onTimer(slot int32) {
+	c := &l.conns[slot]
+	c.tick = 0
+	g := l.global(slot)
+	switch c.state {
+	case stConnecting:
+		if l.now-c.t0 < int64(l.c.o.ConnectTimeout) {
+			l.schedule(slot, c.t0+int64(l.c.o.ConnectTimeout))
+			return
+		}
+		l.inflight--
+		l.k.connecting.Add(-1)
+		c.state = stIdle
+		l.closeFD(slot)
+		l.failed(slot, g, clsConnectTimeout, "no answer to SYN within --connect-timeout "+l.c.o.ConnectTimeout.String(), nil)
+	case stLogin:
+		if l.now-c.t0 < int64(l.c.o.LoginTimeout) {
+			l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout))
+			return
+		}
+		l.peerGone(slot, dropError, clsLoginTimeout, "no LOGIN_OK within --login-timeout "+l.c.o.LoginTimeout.String(), nil)
+	case stHeld:
+		planned := l.c.beatPlanned(g, c.next)
+		if l.now < planned {
+			l.schedule(slot, planned)
+			return
+		}
+		lag := l.now - planned
+		l.c.lat[latLag].Record(time.Duration(lag))
+		if lag > l.k.maxLag.Load() {
+			l.k.maxLag.Store(lag)
+		}
+		l.k.pings.Add(1)
+		if !l.write(slot, wire.AppendPing(l.out[:0], l.c.unix(planned))) {
+			return
+		}
+		c.next += int64(l.c.o.Heartbeat)
+		l.schedule(slot, l.c.beatPlanned(g, c.next))
+	case stBackoff:
+		if l.now < c.next {
+			l.schedule(slot, c.next)
+			return
+		}
+		if l.inflight >= l.maxInflight || l.clock.paused {
+			l.schedule(slot, l.now+10*tickNS)
+			return
+		}
+		l.dial(slot)
+	}
+}
+
+// messages sends the SENDs (raw: payloads) the message pacer has due, from
+// random held connections to random uids of the swarm.
+func (l *eloop) messages() {
+	c := l.c
+	if c.ctl.quiet.Load() || len(l.conns) == 0 {
+		return
+	}
+	if l.msgStart < 0 {
+		if !l.k.rampDone.Load() {
+			return
+		}
+		l.msgStart = l.now
+	}
+	due := l.msgPacer.Due(time.Duration(l.now - l.msgStart))
+	for sent := 0; l.msgN < due && sent < msgBatch; sent++ {
+		planned := l.msgStart + int64(l.msgPacer.Planned(l.msgN))
+		l.msgN++
+		slot := int32(-1)
+		for try := 0; try < 16; try++ {
+			s := int32(l.rnd.next() % uint64(len(l.conns)))
+			if l.conns[s].state == stHeld {
+				slot = s
+				break
+			}
+		}
+		if slot < 0 {
+			continue // nobody held to send from
+		}
+		lag := l.now - planned
+		l.c.lat[latLag].Record(time.Duration(lag))
+		if lag > l.k.maxLag.Load() {
+			l.k.maxLag.Store(lag)
+		}
+		l.k.sent.Add(1)
+		if c.o.Proto == ProtoRaw {
+			l.write(slot, c.payload)
+			continue
+		}
+		to := c.uid(int(l.rnd.next() % uint64(c.plan.Conns)))
+		ts := c.unix(planned)
+		cn := &l.conns[slot]
+		if cn.pending < ^uint16(0) {
+			cn.pending++
+		}
+		l.write(slot, wire.AppendSend(l.out[:0], msgID(ts, l.c.shard.Index*l.nloops+l.id), to, ts, c.payload))
+	}
+}
+
+// failed counts a connect that did not become a connection, and redials
+// later when --reconnect is on.
+func (l *eloop) failed(slot int32, g int, class int, op string, err error) {
+	l.c.fail(l.k, class, g, op, err)
+	l.retry(slot)
+}
+
+// peerGone ends a connection the server ended (or broke): before LOGIN_OK
+// it is an error of class, after it a drop of cause.
+func (l *eloop) peerGone(slot int32, cause, class int, op string, err error) {
+	c := &l.conns[slot]
+	g := l.global(slot)
+	if c.state == stHeld {
+		l.k.dropped.Add(1)
+		l.k.drops[cause].Add(1)
+		if cause == dropError && class == clsProtocol {
+			l.c.fail(l.k, class, g, op, err)
+		}
+	} else {
+		l.c.fail(l.k, class, g, op, err)
+	}
+	l.closeFD(slot)
+	l.retry(slot)
+}
+
+func (l *eloop) retry(slot int32) {
+	c := &l.conns[slot]
+	if !l.c.o.Reconnect || l.c.ctl.quiet.Load() {
+		c.state, c.tick = stClosed, 0
+		return
+	}
+	c.state = stBackoff
+	c.next = l.now + int64(backoff(int(c.tries), l.rnd.next()))
+	if c.tries < 255 {
+		c.tries++
+	}
+	l.schedule(slot, c.next)
+}
+
+// closeFD closes a slot's socket and takes it out of the counts of its
+// state. The caller sets the next state.
+func (l *eloop) closeFD(slot int32) {
+	c := &l.conns[slot]
+	switch c.state {
+	case stConnecting:
+		l.inflight--
+		l.k.connecting.Add(-1)
+	case stLogin:
+		l.logins--
+		l.k.loggingIn.Add(-1)
+	case stHeld:
+		l.c.hold(l.k, l.global(slot), -1)
+	}
+	c.state = stIdle
+	if c.pending > 0 {
+		l.k.lost.Add(int64(c.pending))
+		c.pending = 0
+	}
+	if c.fd >= 0 {
+		if l.c.o.Close == CloseRST {
+			l.linger = unix.Linger{Onoff: 1, Linger: 0}
+			_ = unix.SetsockoptLinger(int(c.fd), unix.SOL_SOCKET, unix.SO_LINGER, &l.linger)
+		}
+		unix.Close(int(c.fd))
+		c.fd = -1
+	}
+	c.tick = 0
+	if len(l.partial) > 0 {
+		delete(l.partial, slot)
+	}
+	if len(l.outq) > 0 {
+		delete(l.outq, slot)
+	}
+}
+
+// closeAll closes every connection of the loop (FIN or RST).
+func (l *eloop) closeAll() {
+	for i := range l.conns {
+		if l.conns[i].fd >= 0 {
+			l.closeFD(int32(i))
+		}
+		l.conns[i].state = stClosed
+	}
+	l.inflight, l.logins = 0, 0
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package loadclient
+
+import "errors"
+
+// newEngine picks the engine: only the portable one exists here.
+func newEngine(c *core) (engine, error) {
+	if c.o.Engine == EngineEpoll {
+		return nil, errors.New("--engine epoll needs Linux: use --engine portable (the default here)")
+	}
+	return newPortableEngine(c)
+}
