@@ -79,6 +79,14 @@ func newView(rec *stats.Record) view {
 		errs += n
 	}
 	add("errors", "%s%s", fmtInt(errs), causes(s.Errors))
+	if td := rec.Teardown; td != nil {
+		left := "all ended"
+		if td.ProcessesLeft > 0 {
+			left = fmt.Sprintf("%d STILL RUNNING", td.ProcessesLeft)
+		}
+		add("teardown", "%d processes started, %s; MemAvailable %s before, %s after (%.1f%%)%s",
+			td.ProcessesStarted, left, fmtBytes(float64(td.MemAvailableBefore)), fmtBytes(float64(td.MemAvailableAfter)), td.RecoveredPercent, orNote(td.Errors))
+	}
 
 	v.Latency.Header = []string{"latency", "count", "p50", "p99", "p99.9", "max"}
 	for _, kind := range latencyKinds(s.Latency) {
@@ -192,4 +200,11 @@ func optionValue(v any) string {
 		return strconv.FormatInt(int64(f), 10)
 	}
 	return fmt.Sprint(v)
+}
+
+func orNote(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "; " + s
 }

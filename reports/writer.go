@@ -108,6 +108,13 @@ func (w *Writer) closeLocked() error {
 	return w.err
 }
 
+// SetTeardown records what a run that started its own servers left behind.
+func (w *Writer) SetTeardown(td *stats.Teardown) {
+	w.mu.Lock()
+	w.rec.Teardown = td
+	w.mu.Unlock()
+}
+
 // Finish closes the series and writes the final run.json atomically, with
 // the series, the summary and the end time. A zero summary is computed
 // with Summarize. incompleteReason is empty for a run that finished, or

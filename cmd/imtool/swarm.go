@@ -16,10 +16,6 @@ import (
 )
 
 func swarmCommand() *cli.Command {
-	defEngine := loadclient.EnginePortable
-	if runtime.GOOS == "linux" {
-		defEngine = loadclient.EngineEpoll
-	}
 	return &cli.Command{
 		Name:      "swarm",
 		Usage:     "open and hold many client connections against a gateway (or any TCP server), and measure them",
@@ -53,32 +49,7 @@ EXAMPLES
   imtool swarm --conns 60000 --procs auto --msg-rate 1000 --out runs/60k
   imtool swarm --target 10.0.0.5:9000-9019 --source-ips 10.0.1.2-10.0.1.9 --conns 500000
   imtool swarm --proto raw --target 127.0.0.1:6379 --conns 1000 --hold 0`,
-		Flags: append(append([]cli.Flag{
-			&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more (default: " + loadclient.DefaultTarget + ")"},
-		}, portFlags("ports of targets that name none")...),
-			&cli.IntFlag{Name: "conns", Value: loadclient.DefaultConns, Usage: "connections of the whole swarm (all processes)"},
-			&cli.Float64Flag{Name: "rate", Value: loadclient.DefaultRate, Usage: "connects per second, open loop"},
-			&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list (default: the kernel's choice; loopback targets get 127.0.0.2… when needed)"},
-			&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages) or raw (connect and hold)"},
-			&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
-			&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
-			&cli.DurationFlag{Name: "heartbeat", Value: loadclient.DefaultHeartbeat, Usage: "PING interval per connection (0: none)"},
-			&cli.Float64Flag{Name: "msg-rate", Usage: "messages per second of the whole swarm, to random uids of the swarm, once the ramp is over (raw: payloads)"},
-			&cli.IntFlag{Name: "payload", Value: loadclient.DefaultPayload, Usage: "message payload in bytes"},
-			&cli.DurationFlag{Name: "hold", Value: loadclient.DefaultHold, Usage: "how long to hold the connections after the ramp (0: until Ctrl-C)"},
-			&cli.StringFlag{Name: "close", Value: loadclient.CloseFIN, Usage: "how to close: fin (orderly) or rst (SO_LINGER 0, no TIME_WAIT)"},
-			&cli.BoolFlag{Name: "reconnect", Usage: "redial dropped and failed connections, with jittered exponential backoff"},
-			&cli.DurationFlag{Name: "connect-timeout", Value: loadclient.DefaultConnectTimeout, Usage: "time allowed for one connect"},
-			&cli.DurationFlag{Name: "login-timeout", Value: loadclient.DefaultLoginTimeout, Usage: "time allowed from LOGIN to LOGIN_OK"},
-			&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connects pending at once, at most (whole swarm)"},
-			&cli.StringFlag{Name: "procs", Value: "auto", Usage: "processes: auto (as many as RLIMIT_NOFILE requires) or a number"},
-			&cli.StringFlag{Name: "engine", Value: defEngine, Usage: "epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
-			&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
-			&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl)"},
-			&cli.StringFlag{Name: "stats", Value: "127.0.0.1:9300", Usage: "address for /stats and /metrics ('' to turn off)"},
-			&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), Usage: "show the live dashboard (default: when stdout is a terminal); --tui=false prints a line a second"},
-			&cli.StringFlag{Name: runner.ShardFlag, Hidden: true, Usage: "INDEX:FIRST:COUNT: run one shard of a plan (set by the parent)"},
-		),
+		Flags:  swarmFlags(loadclient.DefaultOptions(), "127.0.0.1:9300"),
 		Action: runSwarm,
 	}
 }
@@ -176,4 +147,39 @@ func runSwarm(c *cli.Context) error {
 		return cli.Exit(msg, code)
 	}
 	return nil
+}
+
+// swarmFlags are the flags of a swarm, with d's values as defaults; bench
+// shares them with its own defaults.
+func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
+	defEngine := loadclient.EnginePortable
+	if runtime.GOOS == "linux" {
+		defEngine = loadclient.EngineEpoll
+	}
+	return append(append([]cli.Flag{
+		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more (default: " + loadclient.DefaultTarget + ")"},
+	}, portFlags("ports of targets that name none")...),
+		&cli.IntFlag{Name: "conns", Value: d.Conns, Usage: "connections of the whole swarm (all processes)"},
+		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, open loop"},
+		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list (default: the kernel's choice; loopback targets get 127.0.0.2… when needed)"},
+		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages) or raw (connect and hold)"},
+		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
+		&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
+		&cli.DurationFlag{Name: "heartbeat", Value: d.Heartbeat, Usage: "PING interval per connection (0: none)"},
+		&cli.Float64Flag{Name: "msg-rate", Value: d.MsgRate, Usage: "messages per second of the whole swarm, to random uids of the swarm, once the ramp is over (raw: payloads)"},
+		&cli.IntFlag{Name: "payload", Value: loadclient.DefaultPayload, Usage: "message payload in bytes"},
+		&cli.DurationFlag{Name: "hold", Value: d.Hold, Usage: "how long to hold the connections after the ramp (0: until Ctrl-C)"},
+		&cli.StringFlag{Name: "close", Value: loadclient.CloseFIN, Usage: "how to close: fin (orderly) or rst (SO_LINGER 0, no TIME_WAIT)"},
+		&cli.BoolFlag{Name: "reconnect", Usage: "redial dropped and failed connections, with jittered exponential backoff"},
+		&cli.DurationFlag{Name: "connect-timeout", Value: loadclient.DefaultConnectTimeout, Usage: "time allowed for one connect"},
+		&cli.DurationFlag{Name: "login-timeout", Value: loadclient.DefaultLoginTimeout, Usage: "time allowed from LOGIN to LOGIN_OK"},
+		&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connects pending at once, at most (whole swarm)"},
+		&cli.StringFlag{Name: "procs", Value: "auto", Usage: "processes: auto (as many as RLIMIT_NOFILE requires) or a number"},
+		&cli.StringFlag{Name: "engine", Value: defEngine, Usage: "epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
+		&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
+		&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl)"},
+		&cli.StringFlag{Name: "stats", Value: statsAddr, Usage: "address for /stats and /metrics ('' to turn off)"},
+		&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), Usage: "show the live dashboard (default: when stdout is a terminal); --tui=false prints a line a second"},
+		&cli.StringFlag{Name: runner.ShardFlag, Hidden: true, Usage: "INDEX:FIRST:COUNT: run one shard of a plan (set by the parent)"},
+	)
 }

@@ -66,6 +66,10 @@ type Options struct {
 	ChildEnv []string
 	// Extra options to keep in the record (bench adds its own).
 	Extra map[string]any
+	// Teardown, when set, runs once the swarm has ended and before the
+	// record is finished (bench stops its servers there and measures what
+	// came back); final is the swarm's last snapshot.
+	Teardown func(final stats.Snapshot) *stats.Teardown
 }
 
 // Result is what a run did.
@@ -247,6 +251,9 @@ loop:
 	record(smp)
 	_ = sink.Close()
 	runErr := src.err()
+	if o.Teardown != nil {
+		rec.Teardown = o.Teardown(final)
+	}
 
 	reason := ""
 	select {
@@ -269,6 +276,7 @@ loop:
 	rec.Summary = summary
 	res := Result{Record: &rec, Summary: summary, ByWhere: src.errorsBy()}
 	if writer != nil {
+		writer.SetTeardown(rec.Teardown)
 		if fin, err := writer.Finish(summary, reason); err != nil {
 			fmt.Fprintf(o.Stderr, "imtool: %v\n", err)
 		} else {

@@ -1,0 +1,121 @@
+// Package bench is `imtool bench`: the whole test on one machine with
+// nothing set up. It checks the host can hold the run, starts a dispatcher
+// and a gateway sharded over as many processes as the fd limit requires,
+// drives a swarm against it through internal/runner (dashboard or progress
+// line, run record, summary), then stops everything it started and records
+// whether the memory came back.
+//
+// It is the composition root of the project, so unlike the other internal
+// packages it imports the libraries above it (runner, tuner, tui).
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/imtool/imtool/internal/portspec"
+	"github.com/imtool/imtool/internal/runner"
+	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/loadclient"
+)
+
+// Defaults of `imtool bench`: about a minute on a 2-core machine.
+const (
+	DefaultConns     = 100000
+	DefaultHold      = 30 * time.Second
+	DefaultHeartbeat = 10 * time.Second
+	DefaultMsgRate   = 1000
+	DefaultRate      = 20000
+	// teardownWait bounds how long bench waits for the kernel to free the
+	// sockets' memory after everything stopped.
+	teardownWait = 15 * time.Second
+)
+
+// Options configure a bench run.
+type Options struct {
+	Run         runner.Options // the swarm and its sinks; Observe and Teardown are set here
+	GatewayArgs []string       // extra `imtool server` flags (--broadcast, --idle-timeout, …)
+	Root        string         // where Preflight reads /proc ("/" on a real host)
+	Log         io.Writer      // the gateway's and dispatcher's output (default: DIR/services.log, else stderr)
+}
+
+// Run does the bench and returns the exit code of internal/runner.
+func Run(ctx context.Context, o Options) (int, error) {
+	sw := o.Run.Swarm
+	if err := Preflight(o.Root, sw.Conns, sw.Ports); err != nil {
+		return runner.ExitUsage, err
+	}
+	exe, err := exePath()
+	if err != nil {
+		return runner.ExitFailed, err
+	}
+	log := o.Log
+	if log == nil {
+		log = os.Stderr
+		if o.Run.Out != "" {
+			if err := os.MkdirAll(o.Run.Out, 0o755); err != nil {
+				return runner.ExitFailed, fmt.Errorf("cannot create the run directory: %w", err)
+			}
+			f, err := os.Create(filepath.Join(o.Run.Out, "services.log"))
+			if err != nil {
+				return runner.ExitFailed, fmt.Errorf("cannot create the services log: %w", err)
+			}
+			defer f.Close()
+			log = f
+		}
+	}
+	before := stats.ReadHost().MemAvailable
+	fmt.Fprintf(o.Run.Stderr, "bench: starting a dispatcher and a gateway for %d connections on 127.0.0.1 ports %s\n", sw.Conns, portspec.String(sw.Ports))
+	svc, err := startServices(ctx, serviceOptions{
+		Exe: exe, Ports: sw.Ports, MaxConns: sw.Conns, Args: o.GatewayArgs, Log: log, Ready: 30 * time.Second,
+	})
+	if err != nil {
+		return runner.ExitFailed, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			svc.stop()
+		}
+	}()
+	ro := o.Run
+	ro.Command = "bench"
+	ro.Swarm.Targets = []string{"127.0.0.1"}
+	ro.Observe = func() (*stats.Snapshot, *stats.Snapshot) { return svc.observe(ctx) }
+	ro.Teardown = func(final stats.Snapshot) *stats.Teardown {
+		pids := svc.pids()
+		for _, sh := range final.Shards {
+			if sh.PID != 0 {
+				pids = append(pids, sh.PID)
+			}
+		}
+		stopped = true
+		td := &stats.Teardown{MemAvailableBefore: before, ProcessesStarted: len(pids)}
+		if err := svc.stop(); err != nil {
+			td.Errors = err.Error()
+		}
+		deadline := time.Now().Add(teardownWait)
+		for {
+			td.MemAvailableAfter = stats.ReadHost().MemAvailable
+			td.RecoveredPercent = 100 * float64(td.MemAvailableAfter) / float64(max(before, 1))
+			td.ProcessesLeft = alive(pids)
+			if (td.RecoveredPercent >= 95 && td.ProcessesLeft == 0) || time.Now().After(deadline) {
+				return td
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	return runner.Run(ctx, ro)
+}
+
+
+// DefaultSwarm is the swarm a bench runs when given no flags.
+func DefaultSwarm() loadclient.Options {
+	o := loadclient.DefaultOptions()
+	o.Conns, o.Hold, o.Heartbeat, o.MsgRate, o.Rate = DefaultConns, DefaultHold, DefaultHeartbeat, DefaultMsgRate, DefaultRate
+	return o
+}
