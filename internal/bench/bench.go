@@ -112,7 +112,6 @@ func Run(ctx context.Context, o Options) (int, error) {
 	return runner.Run(ctx, ro)
 }
 
-
 // DefaultSwarm is the swarm a bench runs when given no flags.
 func DefaultSwarm() loadclient.Options {
 	o := loadclient.DefaultOptions()
