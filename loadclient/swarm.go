@@ -263,7 +263,8 @@ func (s *Swarm) Final() stats.Snapshot {
 }
 
 // process reads this process's resources at most every 900ms: counting
-// /proc/self/fd costs garbage in proportion to the connections held.
+// /proc/self/fd costs time in proportion to the connections held, and
+// /stats, the sampler and the shard link may all ask within one second.
 func (s *Swarm) process(now time.Time) stats.Process {
 	s.procMu.Lock()
 	defer s.procMu.Unlock()
