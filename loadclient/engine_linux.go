@@ -218,7 +218,7 @@ func (l *eloop) run() error {
 		if l.nextUp == len(l.conns) && l.inflight == 0 && l.logins == 0 && !l.k.rampDone.Load() {
 			l.k.rampDone.Store(true)
 		}
-		n, err := unix.EpollWait(l.epfd, l.events, 1)
+		n, err := unix.EpollWait(l.epfd, l.events, l.waitMS())
 		if err != nil && err != unix.EINTR {
 			l.closeAll()
 			l.k.done.Store(true)
@@ -229,6 +229,23 @@ func (l *eloop) run() error {
 			l.event(l.events[i].Fd, l.events[i].Events)
 		}
 	}
+}
+
+// Epoll timeouts: while dialing, logging in or sending messages the loop
+// wakes every millisecond to keep the pacers on time; while only holding,
+// every holdWaitMS, so a hundred idle shard processes do not wake the
+// kernel 100,000 times a second. Heartbeats then leave up to that late,
+// which their latency, measured from the planned time, shows.
+const (
+	busyWaitMS = 1
+	holdWaitMS = 5
+)
+
+func (l *eloop) waitMS() int {
+	if l.nextUp < len(l.conns) || l.inflight > 0 || l.logins > 0 || l.msgPacer.Rate > 0 {
+		return busyWaitMS
+	}
+	return holdWaitMS
 }
 
 // ramp dials what the pacer has due, never more than maxInflight at once.

@@ -301,7 +301,7 @@ func (g *Gateway) flush(s *session) bool {
 func (g *Gateway) timers(stop <-chan struct{}) {
 	sweepEvery := min(time.Second, g.opts.LoginTimeout/4, g.opts.IdleTimeout/4)
 	sweepEvery = max(sweepEvery, 20*time.Millisecond)
-	retry := time.NewTicker(10 * time.Millisecond)
+	retry := time.NewTicker(20 * time.Millisecond)
 	defer retry.Stop()
 	nextSweep := time.Now().Add(sweepEvery)
 	for {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // buildImtool builds the command once for the tests that need real runs.
@@ -57,7 +59,8 @@ func bench(t *testing.T, bin, dir string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, append([]string{"bench", "--out", dir}, args...)...).CombinedOutput()
+	_, ports := rt.FreePorts(t, 20) // not 9000-9019: other packages' tests run at the same time
+	out, err := exec.CommandContext(ctx, bin, append([]string{"bench", "--out", dir, "--ports", ports}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("imtool bench %v: %v\n%s", args, err, out)
 	}
@@ -96,7 +99,8 @@ func TestRealBenchReports(t *testing.T) {
 func TestRealBenchInterrupted(t *testing.T) {
 	bin := imtool(t)
 	dir := filepath.Join(t.TempDir(), "interrupted")
-	cmd := exec.Command(bin, "bench", "--out", dir, "--conns", "15000", "--rate", "2000", "--hold", "30s")
+	_, ports := rt.FreePorts(t, 20)
+	cmd := exec.Command(bin, "bench", "--out", dir, "--ports", ports, "--conns", "15000", "--rate", "2000", "--hold", "30s")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

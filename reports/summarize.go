@@ -83,12 +83,13 @@ func Summarize(rec *stats.Record) stats.Summary {
 			s.HostBytesPer = perConn(first.Host.MemAvailable-low, s.Held-first.Swarm.Held)
 		}
 	}
-	if srvFirst, srvLast := firstServer(series), lastServer(series); srvLast != nil {
-		s.ServerRSSBytes = srvLast.RSSBytes
-		s.ServerSessions = srvLast.Sessions
+	if srvFirst := firstServer(series); srvFirst != nil {
+		// The server at its fullest during the hold: by the final sample the
+		// swarm is closing and the sessions are already going.
 		var peak int64
 		for _, smp := range hold {
-			if smp.Server != nil {
+			if smp.Server != nil && !smp.Server.Down && smp.Server.Sessions >= s.ServerSessions {
+				s.ServerSessions, s.ServerRSSBytes = smp.Server.Sessions, smp.Server.RSSBytes
 				peak = max(peak, smp.Server.RSSBytes)
 			}
 		}

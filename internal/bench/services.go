@@ -21,10 +21,35 @@ import (
 // services are the dispatcher and the (sharded) gateway a bench starts as
 // processes of this binary, on loopback.
 type services struct {
-	disp, server *exec.Cmd
+	disp, server *proc
 	poller       *tui.Poller
-	serverStats  string
-	dispStats    string
+}
+
+// proc is a started process whose end is watched.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has ended
+	err  error         // its exit status, valid after done
+}
+
+func startProc(exe string, log io.Writer, args ...string) (*proc, error) {
+	p := &proc{cmd: exec.Command(exe, args...), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	shard.SetParentDeathSignal(p.cmd)
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start %s: %w", args[0], err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // serviceOptions say what the gateway must serve.
@@ -45,18 +70,15 @@ func startServices(ctx context.Context, o serviceOptions) (*services, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &services{dispStats: addrs[1], serverStats: addrs[2]}
-	s.disp = exec.Command(o.Exe, "dispatcher", "--listen", addrs[0], "--stats", addrs[1])
-	s.server = exec.Command(o.Exe, append([]string{"server", "--listen", "127.0.0.1",
+	s := &services{}
+	if s.disp, err = startProc(o.Exe, o.Log, "dispatcher", "--listen", addrs[0], "--stats", addrs[1]); err != nil {
+		return nil, err
+	}
+	if s.server, err = startProc(o.Exe, o.Log, append([]string{"server", "--listen", "127.0.0.1",
 		"--ports", portspec.String(o.Ports), "--procs", "auto", "--max-conns", strconv.Itoa(o.MaxConns),
-		"--dispatcher", addrs[0], "--stats", addrs[2]}, o.Args...)...)
-	for _, c := range []*exec.Cmd{s.disp, s.server} {
-		c.Stdout, c.Stderr = o.Log, o.Log
-		shard.SetParentDeathSignal(c)
-		if err := c.Start(); err != nil {
-			s.stop()
-			return nil, fmt.Errorf("cannot start %s: %w", c.Args[1], err)
-		}
+		"--dispatcher", addrs[0], "--stats", addrs[2]}, o.Args...)...); err != nil {
+		s.stop()
+		return nil, err
 	}
 	s.poller, err = tui.NewPoller(tui.PollOptions{Server: "http://" + addrs[2], Dispatcher: "http://" + addrs[1], Interval: time.Second})
 	if err != nil {
@@ -69,6 +91,12 @@ func startServices(ctx context.Context, o serviceOptions) (*services, error) {
 		if ready(smp) {
 			return s, nil
 		}
+		for _, p := range []*proc{s.disp, s.server} {
+			if p.exited() {
+				s.stop()
+				return nil, fmt.Errorf("imtool %s ended before the run started (%v): its output is in the services log", p.cmd.Args[1], p.err)
+			}
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			s.stop()
 			return nil, fmt.Errorf("the gateway did not come up within %v (are ports %s free? see the log above)", o.Ready, portspec.String(o.Ports))
@@ -80,15 +108,19 @@ func startServices(ctx context.Context, o serviceOptions) (*services, error) {
 // ready: every shard reported, listens on every port and has its link up.
 func ready(smp stats.Sample) bool {
 	srv := smp.Server
-	if srv == nil || srv.Down || len(srv.Shards) == 0 || smp.Dispatcher == nil || smp.Dispatcher.Down {
+	if srv == nil || srv.Down || smp.Dispatcher == nil || smp.Dispatcher.Down {
 		return false
 	}
-	for _, sh := range srv.Shards {
+	shards := srv.Shards
+	if len(shards) == 0 { // one gateway process: it is its own only shard
+		shards = []stats.Snapshot{*srv}
+	}
+	for _, sh := range shards {
 		if sh.Down || sh.Dispatcher != "up" || len(sh.Ports) == 0 {
 			return false
 		}
 	}
-	return smp.Dispatcher.Gateways == int64(len(srv.Shards))
+	return smp.Dispatcher.Gateways == int64(len(shards))
 }
 
 // observe returns the gateway's and dispatcher's snapshots now.
@@ -101,22 +133,21 @@ func (s *services) observe(ctx context.Context) (server, dispatcher *stats.Snaps
 // and exit), and kills what is still there after a grace period.
 func (s *services) stop() error {
 	var errs []error
-	for _, c := range []*exec.Cmd{s.server, s.disp} {
-		if c == nil || c.Process == nil {
+	for _, p := range []*proc{s.server, s.disp} {
+		if p == nil {
 			continue
 		}
-		_ = c.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- c.Wait() }()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-done:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", c.Args[1], err))
-			}
+		case <-p.done:
 		case <-time.After(15 * time.Second):
-			_ = c.Process.Kill()
-			<-done
-			errs = append(errs, fmt.Errorf("%s did not stop within 15s and was killed", c.Args[1]))
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			errs = append(errs, fmt.Errorf("imtool %s did not stop within 15s and was killed", p.cmd.Args[1]))
+			continue
+		}
+		if p.err != nil {
+			errs = append(errs, fmt.Errorf("imtool %s: %w", p.cmd.Args[1], p.err))
 		}
 	}
 	return errors.Join(errs...)
@@ -153,7 +184,7 @@ func exePath() (string, error) {
 // pids are the processes the services consist of: the dispatcher, the
 // gateway's parent and its shards.
 func (s *services) pids() []int {
-	pids := []int{s.disp.Process.Pid, s.server.Process.Pid}
+	pids := []int{s.disp.cmd.Process.Pid, s.server.cmd.Process.Pid}
 	if srv, _ := s.observe(context.Background()); srv != nil {
 		for _, sh := range srv.Shards {
 			if sh.PID != 0 {

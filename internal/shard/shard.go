@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -90,6 +91,11 @@ func Start(spec Spec) (*Group, error) {
 func (g *Group) start(exe string, i int) (*child, error) {
 	cmd := exec.Command(exe, g.spec.Args(i)...)
 	cmd.Env = append(os.Environ(), envIndex+"="+strconv.Itoa(i))
+	if g.spec.N >= runtime.NumCPU() && os.Getenv("GOMAXPROCS") == "" {
+		// As many shards as cores: one core's worth each, so a hundred
+		// processes do not each run a thread per core and thrash the scheduler.
+		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+	}
 	if g.spec.Env != nil {
 		cmd.Env = append(cmd.Env, g.spec.Env(i)...)
 	}
