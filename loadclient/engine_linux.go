@@ -232,13 +232,13 @@ func (l *eloop) run() error {
 }
 
 // Epoll timeouts: while dialing, logging in or sending messages the loop
-// wakes every millisecond to keep the pacers on time; while only holding,
+// wakes every 2 ms to keep the pacers on time; while only holding,
 // every holdWaitMS, so a hundred idle shard processes do not wake the
 // kernel 100,000 times a second. Heartbeats then leave up to that late,
 // which their latency, measured from the planned time, shows.
 const (
-	busyWaitMS = 1
-	holdWaitMS = 5
+	busyWaitMS = 2
+	holdWaitMS = 10
 )
 
 func (l *eloop) waitMS() int {

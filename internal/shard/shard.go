@@ -120,6 +120,9 @@ func (g *Group) start(exe string, i int) (*child, error) {
 		return nil, err
 	}
 	pw.Close()
+	if g.spec.N >= runtime.NumCPU() {
+		lowerPriority(cmd.Process.Pid)
+	}
 	c := &child{cmd: cmd, ctl: ctl}
 	g.wg.Add(1)
 	go func() {

@@ -92,6 +92,16 @@ func TestHistJSONRoundTrip(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"buckets":[[99999,1]]}`), &back); err == nil {
 		t.Fatal("out-of-range bucket accepted")
 	}
+	// Records written before buckets were packed still read.
+	if err := json.Unmarshal([]byte(`{"count":2,"sum_ns":1001000,"max_ns":1000000,"buckets":[[100,1],[1500,1]]}`), &back); err != nil ||
+		back.Count != 2 || len(back.Buckets) != 2 || back.Buckets[1] != (Bucket{1500, 1}) {
+		t.Fatalf("old form: %+v, %v", back, err)
+	}
+	for _, bad := range []string{`{"buckets":"!!"}`, `{"buckets":"/w=="}`, `{"buckets":"` + "gIAE" + `"}`} {
+		if err := json.Unmarshal([]byte(bad), &back); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
 }
 
 func TestMergeSnapshots(t *testing.T) {
