@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -42,6 +43,7 @@ func NewWriter(dir string, rec stats.Record) (*Writer, error) {
 	rec.SchemaVersion = stats.RecordVersion
 	rec.Complete = false
 	rec.Series = nil
+	rec.Options = maps.Clone(rec.Options) // the writer's own: see SetOption
 	if rec.Started.IsZero() {
 		rec.Started = time.Now()
 	}
@@ -113,6 +115,17 @@ func (w *Writer) SetTeardown(td *stats.Teardown) {
 	w.mu.Lock()
 	w.rec.Teardown = td
 	w.mu.Unlock()
+}
+
+// SetOption adds or replaces one entry of the record's options, for what is
+// known only at the end (a swarm on agents adds its per-host breakdown).
+func (w *Writer) SetOption(key string, v any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.rec.Options == nil {
+		w.rec.Options = map[string]any{}
+	}
+	w.rec.Options[key] = v
 }
 
 // Finish closes the series and writes the final run.json atomically, with

@@ -10,6 +10,7 @@ func commands() []*cli.Command {
 		dispatcherCommand(),
 		dashCommand(),
 		swarmCommand(),
+		agentCommand(),
 		tuneCommand(),
 		planCommand(),
 		reportCommand(),

@@ -48,8 +48,13 @@ EXAMPLES
   imtool swarm --ports 20             # 10,000 connections, held 60s
   imtool swarm --conns 60000 --procs auto --msg-rate 1000 --out runs/60k
   imtool swarm --target 10.0.0.5:9000-9019 --source-ips 10.0.1.2-10.0.1.9 --conns 500000
-  imtool swarm --proto raw --target 127.0.0.1:6379 --conns 1000 --hold 0`,
-		Flags:  swarmFlags(loadclient.DefaultOptions(), "127.0.0.1:9300"),
+  imtool swarm --proto raw --target 127.0.0.1:6379 --conns 1000 --hold 0
+  imtool swarm --agents h1:7070,h2:7070 --token-file agent.token --target 10.0.0.5 --conns 1000000
+
+AGENTS. With --agents the swarm runs on those hosts (imtool agent; docs/AGENTS.md): each
+gets an even slice with its own uids, dials from its own source IPs, and is checked
+before anything starts; the totals merge live, and the record breaks them down per host.`,
+		Flags:  append(swarmFlags(loadclient.DefaultOptions(), "127.0.0.1:9300"), coordinatorFlags()...),
 		Action: runSwarm,
 	}
 }
@@ -132,12 +137,16 @@ func runSwarm(c *cli.Context) error {
 		}
 		return nil
 	}
+	agents, token, err := coordinatorOptions(c)
+	if err != nil {
+		return usageError(err)
+	}
 	ctx, cancel := interruptContext(c.Context, "the swarm")
 	defer cancel()
 	code, err := runner.Run(ctx, runner.Options{
 		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
-		StatsAddr: c.String("stats"),
-		Kill:      func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
+		StatsAddr: c.String("stats"), Agents: agents, AgentToken: token,
+		Kill: func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
 	})
 	if code != 0 {
 		msg := ""

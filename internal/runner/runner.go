@@ -64,6 +64,10 @@ type Options struct {
 	// ChildEnv is extra environment for shards (the auth secret travels
 	// there, never in argv).
 	ChildEnv []string
+	// Agents, when set, run the swarm on other hosts (imtool agent at
+	// host:port each) instead of this one; AgentToken authenticates to them.
+	Agents     []string
+	AgentToken string
 	// Extra options to keep in the record (bench adds its own).
 	Extra map[string]any
 	// Teardown, when set, runs once the swarm has ended and before the
@@ -105,16 +109,30 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	if o.Env != nil {
 		env = *o.Env
 	}
-	plan, err := loadclient.NewPlan(o.Swarm, env)
-	if err != nil {
-		return Result{Code: ExitUsage}, err
+	var (
+		plan *loadclient.Plan
+		ag   *agents // the run's agents, if it runs on agents
+		err  error
+	)
+	if len(o.Agents) > 0 {
+		if ag, err = planAgents(o); err == nil {
+			plan = ag.plan
+		}
+	} else {
+		plan, err = loadclient.NewPlan(o.Swarm, env)
 	}
-	fmt.Fprintln(o.Stderr, plan.Describe())
+	if err == nil {
+		fmt.Fprintln(o.Stderr, plan.Describe())
+	}
 
 	var src source
-	if plan.Procs > 1 {
+	switch {
+	case err != nil:
+	case ag != nil:
+		src, err = ag, ag.begin()
+	case plan.Procs > 1:
 		src, err = startGroup(o, plan)
-	} else {
+	default:
 		src, err = startLocal(o.Swarm, env)
 	}
 	if err != nil {
@@ -229,7 +247,7 @@ loop:
 			mu.Lock()
 			latest = s
 			mu.Unlock()
-			if _, sharded := src.(*group); sharded && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
+			if holdTimedHere(src) && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
 				// Shards hold until told: the hold is timed here, for all.
 				if holdStart.IsZero() {
 					holdStart = time.Now()
@@ -269,6 +287,14 @@ loop:
 	if runErr != nil && reason == "" {
 		reason = "failed: " + runErr.Error()
 	}
+	var hosts []HostResult
+	if ag != nil {
+		hosts = ag.results()
+		rec.Options["agents"] = hosts // the record's per-host breakdown
+		if writer != nil {
+			writer.SetOption("agents", hosts)
+		}
+	}
 	rec.Ended = time.Now()
 	rec.Incomplete = reason
 	rec.Complete = reason == ""
@@ -284,6 +310,9 @@ loop:
 		}
 	}
 	_ = reports.Text(o.Stdout, res.Record)
+	if hosts != nil {
+		printHosts(o.Stdout, hosts)
+	}
 	if len(res.ByWhere) > 0 {
 		fmt.Fprintln(o.Stdout, "\nerrors by destination and source")
 		for _, e := range res.ByWhere {

@@ -156,25 +156,26 @@ func (g *group) pause(p bool) {
 	}
 }
 
-// stop ends every shard together: first all stop sending messages, then,
-// once every SEND is ACKed and every delivered message has arrived (or the
-// drain time is over), all close. Without this, a shard that closes early
-// would lose DELIVERs other shards still send it.
 func (g *group) stop() {
-	g.stopOnce.Do(func() {
-		go func() {
-			g.g.Send("quiet")
-			deadline := time.Now().Add(g.drain)
-			for time.Now().Before(deadline) {
-				time.Sleep(100 * time.Millisecond) // shards publish once a second
-				s := g.merged()
-				if s.Sent == s.Acked+s.Acks[loadclient.AckLost] && s.Delivered >= s.Acks["delivered"] {
-					break
-				}
-			}
-			g.g.Send("stop")
-		}()
-	})
+	g.stopOnce.Do(func() { go quietThenStop(g.g.Send, g.merged, g.drain) })
+}
+
+// quietThenStop ends every part of a run together (shards, agents): first
+// all stop sending messages, then, once every SEND is ACKed and every
+// delivered message has arrived (or the drain time is over), all close.
+// Without this, a part that closes early would lose DELIVERs others still
+// send it.
+func quietThenStop(send func(cmd string), merged func() stats.Snapshot, drain time.Duration) {
+	send("quiet")
+	deadline := time.Now().Add(drain)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // parts publish once a second
+		s := merged()
+		if s.Sent == s.Acked+s.Acks[loadclient.AckLost] && s.Delivered >= s.Acks["delivered"] {
+			break
+		}
+	}
+	send("stop")
 }
 func (g *group) done() <-chan struct{} { return g.ch }
 func (g *group) err() error {

@@ -1,0 +1,488 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/loadclient"
+	"github.com/imtool/imtool/loadclient/agent"
+)
+
+// How the coordinator watches its agents: it polls each one's snapshot
+// every agentPollEvery (the poll is also the heartbeat the agent's grace
+// waits for) and marks an agent lost when no poll has succeeded for
+// agentLostAfter, so a dead or unreachable host shows as lost within 3s.
+const (
+	agentPollEvery   = 500 * time.Millisecond
+	agentPollTimeout = 900 * time.Millisecond
+	agentLostAfter   = 1500 * time.Millisecond
+	// DropAgentLost is the drop cause of the connections a lost agent held.
+	DropAgentLost = "agent_lost"
+)
+
+// Agent host states, as the coordinator sees them.
+const (
+	hostRunning = "running"
+	hostDone    = "done"
+	hostLost    = "lost"
+)
+
+// agents is a swarm run by imtool agents on other hosts: the third source,
+// beside local and group, so the run loop, the sinks and the record work
+// unchanged. Its snapshot merges the hosts' (one part per host, ID = the
+// agent's address); the connections of a lost host leave the total and
+// count as dropped (DropAgentLost), its last numbers stay in its part.
+type agents struct {
+	id       string // the run's id on every agent
+	hosts    []*agentHost
+	plan     *loadclient.Plan
+	base     stats.Snapshot
+	start    time.Time
+	drain    time.Duration
+	stopOnce sync.Once
+	endOnce  sync.Once
+	ch       chan struct{}
+	cancel   context.CancelFunc
+}
+
+type agentHost struct {
+	a agent.Assignment
+	c *agent.Client
+
+	mu         sync.Mutex
+	last       stats.Snapshot
+	lastOK     time.Time
+	state      string
+	lostAt     time.Duration
+	lostWhy    string
+	stopReason string
+	runErr     string
+}
+
+// planAgents asks every agent for its host, splits the swarm over them and
+// checks every host's slice; nothing is started yet.
+func planAgents(o Options) (*agents, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hosts := make([]*agentHost, len(o.Agents))
+	infos := make([]agent.Info, len(o.Agents))
+	errs := make([]error, len(o.Agents))
+	var wg sync.WaitGroup
+	for i, addr := range o.Agents {
+		hosts[i] = &agentHost{c: agent.NewClient(addr, o.AgentToken), state: hostRunning}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			infos[i], errs[i] = hosts[i].c.Info(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("cannot ask every agent for its host (is `imtool agent` running there, reachable from here, with the same token?):\n%w", err)
+	}
+	as, err := agent.Split(o.Swarm, infos, o.Agents)
+	if err != nil {
+		return nil, err
+	}
+	for i := range hosts {
+		hosts[i].a = as[i]
+	}
+	return &agents{hosts: hosts, plan: agent.Combined(as), ch: make(chan struct{}),
+		drain: max(o.Swarm.Drain, loadclient.DefaultDrain) + 2*time.Second}, nil
+}
+
+// begin has every agent check its slice (a dry run), then starts all of
+// them at once. If one cannot start, those started are stopped again.
+func (ag *agents) begin() error {
+	ag.id = fmt.Sprintf("imtool-%d", time.Now().UnixNano())
+	for _, dry := range []bool{true, false} {
+		errs := ag.each(func(ctx context.Context, h *agentHost) error {
+			st, err := h.c.Start(ctx, agent.RunRequest{ID: ag.id, Options: agent.WireOptions{Options: h.a.Options}}, dry)
+			if err == nil && !dry {
+				h.mu.Lock()
+				h.last, h.lastOK = st.Snapshot, time.Now()
+				h.last.ID = h.a.Agent
+				h.mu.Unlock()
+			}
+			return err
+		}, 15*time.Second)
+		if err := errors.Join(errs...); err != nil {
+			if !dry { // stop the runs this coordinator started, and only those
+				for i, h := range ag.hosts {
+					if errs[i] != nil {
+						h.mu.Lock()
+						h.state = hostDone
+						h.mu.Unlock()
+					}
+				}
+				ag.send(agent.CmdStop)
+			}
+			var se *agent.StatusError
+			if errors.As(err, &se) && se.Code/100 == 4 {
+				return &loadclient.PlanError{Msg: "an agent refused its slice; nothing runs:\n" + err.Error()}
+			}
+			return fmt.Errorf("cannot start the run on every agent; nothing runs:\n%w", err)
+		}
+	}
+	ag.start = time.Now()
+	ag.base = ag.merged()
+	ag.base.Phase = stats.PhasePlan
+	ctx, cancel := context.WithCancel(context.Background())
+	ag.cancel = cancel
+	for _, h := range ag.hosts {
+		go ag.poll(ctx, h)
+	}
+	return nil
+}
+
+// each runs f on every host still running, in parallel, each within d, and
+// returns the errors.
+func (ag *agents) each(f func(ctx context.Context, h *agentHost) error, d time.Duration) []error {
+	errs := make([]error, len(ag.hosts))
+	var wg sync.WaitGroup
+	for i, h := range ag.hosts {
+		h.mu.Lock()
+		running := h.state == hostRunning
+		h.mu.Unlock()
+		if !running {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			errs[i] = f(ctx, h)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// send gives every running agent a command; one that does not answer will
+// be marked lost by its poller.
+func (ag *agents) send(cmd string) {
+	ag.each(func(ctx context.Context, h *agentHost) error { return h.c.Command(ctx, cmd) }, 2*time.Second)
+}
+
+// poll keeps h's snapshot fresh until its run is done or it is lost.
+func (ag *agents) poll(ctx context.Context, h *agentHost) {
+	tick := time.NewTicker(agentPollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, agentPollTimeout)
+		st, err := h.c.Stats(pctx)
+		cancel()
+		h.mu.Lock()
+		switch {
+		case err == nil && st.ID != ag.id: // our run ended there (its grace?) and another began
+			h.state, h.lostAt = hostLost, time.Since(ag.start)
+			h.lostWhy = fmt.Sprintf("the agent runs another run now (%q): ours ended there without us", st.ID)
+			h.last.Down = true
+		case err == nil:
+			h.last, h.lastOK = st.Snapshot, time.Now()
+			h.last.ID = h.a.Agent
+			if st.State == agent.StateDone {
+				h.state, h.stopReason, h.runErr = hostDone, st.StopReason, st.Error
+			}
+		case time.Since(h.lastOK) > agentLostAfter:
+			h.state, h.lostAt = hostLost, time.Since(ag.start)
+			h.lostWhy = fmt.Sprintf("no answer for %s: %v", time.Since(h.lastOK).Round(100*time.Millisecond), err)
+			h.last.Down = true
+		}
+		state := h.state
+		h.mu.Unlock()
+		if state != hostRunning {
+			ag.ended()
+			return
+		}
+	}
+}
+
+// ended closes done once no host is running.
+func (ag *agents) ended() {
+	for _, h := range ag.hosts {
+		h.mu.Lock()
+		running := h.state == hostRunning
+		h.mu.Unlock()
+		if running {
+			return
+		}
+	}
+	ag.endOnce.Do(func() {
+		ag.cancel()
+		close(ag.ch)
+	})
+}
+
+func (ag *agents) merged() stats.Snapshot {
+	parts := make([]stats.Snapshot, len(ag.hosts))
+	for i, h := range ag.hosts {
+		h.mu.Lock()
+		parts[i] = h.last.Clone()
+		h.mu.Unlock()
+	}
+	s := stats.Merge(stats.KindSwarm, "", parts)
+	for _, p := range parts {
+		if p.Down { // its connections and processes are gone with it
+			s.RSSBytes -= p.RSSBytes
+			s.HeapBytes -= p.HeapBytes
+			s.FDs -= p.FDs
+			s.FDLimit -= p.FDLimit
+			s.Goroutines -= p.Goroutines
+			s.Processes -= max(p.Processes, 1)
+			s.Held -= p.Held
+			s.Connections -= p.Connections
+			s.Dropped += p.Held
+			if p.Held > 0 {
+				s.Drops = addTo(s.Drops, DropAgentLost, p.Held)
+			}
+			for k, v := range p.Ports {
+				s.Ports[k] -= v
+			}
+			for k, v := range p.SourceIPs {
+				s.SourceIPs[k] -= v
+			}
+		}
+	}
+	return s
+}
+
+func addTo(m map[string]int64, k string, v int64) map[string]int64 {
+	if m == nil {
+		m = map[string]int64{}
+	}
+	m[k] += v
+	return m
+}
+
+func (ag *agents) baseline() stats.Snapshot { return ag.base }
+func (ag *agents) snapshot() stats.Snapshot { return ag.merged() }
+func (ag *agents) final() stats.Snapshot {
+	s := ag.merged()
+	s.Phase = stats.PhaseDone
+	return s
+}
+func (ag *agents) pause(p bool) {
+	if p {
+		ag.send(agent.CmdPause)
+	} else {
+		ag.send(agent.CmdResume)
+	}
+}
+func (ag *agents) stop() {
+	ag.stopOnce.Do(func() { go quietThenStop(ag.send, ag.merged, ag.drain) })
+}
+func (ag *agents) done() <-chan struct{}             { return ag.ch }
+func (ag *agents) errorsBy() []loadclient.ErrorCount { return nil }
+
+// err reports runs that failed on their agent, and a run that lost every
+// agent; a run that lost some goes on and its summary says so.
+func (ag *agents) err() error {
+	var errs []error
+	lost := 0
+	for _, h := range ag.hosts {
+		h.mu.Lock()
+		if h.runErr != "" {
+			errs = append(errs, fmt.Errorf("agent %s: %s", h.a.Agent, h.runErr))
+		}
+		if h.state == hostLost {
+			lost++
+		}
+		h.mu.Unlock()
+	}
+	if lost == len(ag.hosts) {
+		errs = append(errs, errors.New("every agent was lost"))
+	}
+	return errors.Join(errs...)
+}
+
+// HostResult is one agent host in the run record (Options["agents"]): its
+// slice and what it did.
+type HostResult struct {
+	Agent       string                          `json:"agent"`
+	Hostname    string                          `json:"hostname"`
+	Environment stats.Environment               `json:"environment"`
+	Conns       int                             `json:"conns"`
+	UIDs        [2]uint64                       `json:"uids"` // first and last
+	SourceIPs   string                          `json:"source_ips,omitempty"`
+	Procs       int                             `json:"procs"`
+	State       string                          `json:"state"` // done or lost
+	LostAtS     float64                         `json:"lost_at_s,omitempty"`
+	Lost        string                          `json:"lost,omitempty"` // why it was marked lost
+	StopReason  string                          `json:"stop_reason,omitempty"`
+	Error       string                          `json:"error,omitempty"`
+	Established int64                           `json:"established"`
+	Held        int64                           `json:"held"` // at the end of the hold, or when lost
+	Dropped     int64                           `json:"dropped"`
+	Errors      map[string]int64                `json:"errors,omitempty"`
+	Latency     map[string]stats.LatencySummary `json:"latency,omitempty"`
+}
+
+// results is the per-host breakdown of the run.
+func (ag *agents) results() []HostResult {
+	out := make([]HostResult, len(ag.hosts))
+	for i, h := range ag.hosts {
+		h.mu.Lock()
+		s, a := h.last, h.a
+		r := HostResult{Agent: a.Agent, Hostname: a.Info.Hostname, Environment: a.Info.Environment,
+			Conns: a.Options.Conns, UIDs: [2]uint64{a.Options.UIDBase, a.Options.UIDBase + uint64(a.Options.Conns) - 1},
+			SourceIPs: loadclient.FormatSourceIPs(a.Plan.Sources), Procs: a.Plan.Procs,
+			State: h.state, Lost: h.lostWhy, StopReason: h.stopReason, Error: h.runErr,
+			Established: s.Established, Held: s.Held, Dropped: s.Dropped, Errors: s.Errors}
+		if h.state == hostLost {
+			r.LostAtS = h.lostAt.Seconds()
+		}
+		h.mu.Unlock()
+		for k, hist := range s.Latency {
+			if hist.Count > 0 {
+				if r.Latency == nil {
+					r.Latency = map[string]stats.LatencySummary{}
+				}
+				r.Latency[k] = stats.Summarize(hist)
+			}
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// printHosts writes the per-host summary after the run's.
+func printHosts(w io.Writer, hosts []HostResult) {
+	fmt.Fprintln(w, "\nper agent host")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  agent\thost\tconns\testablished\theld\tdropped\terrors\tstate\t")
+	var lost []string
+	for _, h := range hosts {
+		var errs int64
+		for _, n := range h.Errors {
+			errs += n
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", h.Agent, h.Hostname, h.Conns, h.Established, h.Held, h.Dropped, errs, h.State)
+		if h.State == hostLost {
+			lost = append(lost, fmt.Sprintf("  LOST %s (%s) at %.1fs: %s; its last numbers are shown, its %d held connections count as dropped (%s)",
+				h.Agent, h.Hostname, h.LostAtS, h.Lost, h.Held, DropAgentLost))
+		}
+	}
+	_ = tw.Flush()
+	if len(lost) > 0 {
+		fmt.Fprintln(w, strings.Join(lost, "\n"))
+	}
+}
+
+// holdTimedHere says whether the run loop times the hold for src: shards
+// and agents hold until told, so that every part stops together.
+func holdTimedHere(src source) bool {
+	switch src.(type) {
+	case *group, *agents:
+		return true
+	}
+	return false
+}
+
+// Slice is a plan slice running on this host for `imtool agent`: in this
+// process or sharded over several, exactly as `imtool swarm` runs it. It
+// satisfies agent.Run.
+type Slice struct {
+	src  source
+	plan *loadclient.Plan
+}
+
+// StartSlice plans o on this host and starts it; shards' stderr goes to
+// stderr. A sharded slice's hold (o.Hold > 0) is timed here.
+func StartSlice(o loadclient.Options, stderr io.Writer) (*Slice, error) {
+	env := loadclient.ReadEnv(nil)
+	plan, err := loadclient.NewPlan(o, env)
+	if err != nil {
+		return nil, err
+	}
+	s := &Slice{plan: plan}
+	if plan.Procs > 1 {
+		g, err := startGroup(Options{Swarm: o, Stderr: stderr}, plan)
+		if err != nil {
+			return nil, err
+		}
+		s.src = g
+		if o.Hold > 0 {
+			go s.timeHold(o.Hold)
+		}
+	} else if s.src, err = startLocal(o, env); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// timeHold stops a sharded slice once it has held for d.
+func (s *Slice) timeHold(d time.Duration) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var since time.Time
+	for {
+		select {
+		case <-s.src.done():
+			return
+		case <-tick.C:
+			if s.src.snapshot().Phase != stats.PhaseHold {
+				continue
+			}
+			if since.IsZero() {
+				since = time.Now()
+			} else if time.Since(since) >= d {
+				s.src.stop()
+				return
+			}
+		}
+	}
+}
+
+// Baseline is the slice before anything was dialed.
+func (s *Slice) Baseline() stats.Snapshot { return s.src.baseline() }
+
+// Snapshot is the slice now.
+func (s *Slice) Snapshot() stats.Snapshot { return s.src.snapshot() }
+
+// Final is the slice as it ended (see loadclient.Swarm.Final).
+func (s *Slice) Final() stats.Snapshot { return s.src.final() }
+
+// Done is closed when every connection of the slice is closed.
+func (s *Slice) Done() <-chan struct{} { return s.src.done() }
+
+// Err is why the slice failed, once done.
+func (s *Slice) Err() error { return s.src.err() }
+
+// Describe is the slice's plan in words.
+func (s *Slice) Describe() string { return s.plan.Describe() }
+
+// Command obeys agent.CmdStop, CmdQuiet, CmdPause and CmdResume.
+func (s *Slice) Command(cmd string) {
+	switch cmd {
+	case agent.CmdStop:
+		s.src.stop()
+	case agent.CmdPause:
+		s.src.pause(true)
+	case agent.CmdResume:
+		s.src.pause(false)
+	case agent.CmdQuiet:
+		switch src := s.src.(type) {
+		case *local:
+			src.sw.Quiet()
+		case *group:
+			src.g.Send(agent.CmdQuiet)
+		}
+	}
+}
+
+// HostEnvironment describes this host as a run record does.
+func HostEnvironment() stats.Environment { return readEnvironment(loadclient.ReadEnv(nil)) }

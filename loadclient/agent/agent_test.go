@@ -1,0 +1,288 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/loadclient"
+)
+
+// fakeRun is a Run that records its commands.
+type fakeRun struct {
+	mu   sync.Mutex
+	cmds []string
+	done chan struct{}
+	once sync.Once
+}
+
+func newFakeRun() *fakeRun { return &fakeRun{done: make(chan struct{})} }
+
+func (f *fakeRun) Baseline() stats.Snapshot {
+	return stats.Snapshot{Kind: stats.KindSwarm, Phase: stats.PhasePlan}
+}
+func (f *fakeRun) Snapshot() stats.Snapshot {
+	return stats.Snapshot{Kind: stats.KindSwarm, Phase: stats.PhaseHold, Held: 7}
+}
+func (f *fakeRun) Final() stats.Snapshot {
+	return stats.Snapshot{Kind: stats.KindSwarm, Phase: stats.PhaseDone, Held: 7}
+}
+func (f *fakeRun) Done() <-chan struct{} { return f.done }
+func (f *fakeRun) Err() error            { return nil }
+func (f *fakeRun) Describe() string      { return "plan: fake" }
+func (f *fakeRun) Command(cmd string) {
+	f.mu.Lock()
+	f.cmds = append(f.cmds, cmd)
+	f.mu.Unlock()
+	if cmd == CmdStop {
+		f.once.Do(func() { close(f.done) })
+	}
+}
+func (f *fakeRun) commands() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.cmds...)
+}
+
+// testAgent serves an agent whose runs are fakes; started counts them.
+type testAgent struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	started []*fakeRun
+	opts    []loadclient.Options
+}
+
+func newTestAgent(t *testing.T, o Options) *testAgent {
+	t.Helper()
+	ta := &testAgent{}
+	o.Token = "s3cret"
+	o.Env = func() loadclient.Env { return loadclient.Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2} }
+	o.Start = func(opts loadclient.Options) (Run, error) {
+		r := newFakeRun()
+		ta.mu.Lock()
+		ta.started = append(ta.started, r)
+		ta.opts = append(ta.opts, opts)
+		ta.mu.Unlock()
+		return r, nil
+	}
+	a, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta.srv = httptest.NewServer(a.Handler())
+	t.Cleanup(ta.srv.Close)
+	return ta
+}
+
+func (ta *testAgent) runs() int {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	return len(ta.started)
+}
+
+func slice(target string) RunRequest {
+	o := loadclient.DefaultOptions()
+	o.Targets, o.Conns = []string{target}, 10
+	return RunRequest{ID: "t", Options: WireOptions{Options: o}}
+}
+
+func TestAuthentication(t *testing.T) {
+	ta := newTestAgent(t, Options{})
+	ctx := context.Background()
+	for _, tc := range []struct{ name, token string }{{"missing", ""}, {"wrong", "s3cres"}, {"prefix", "s3cret2"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewClient(ta.srv.URL, tc.token)
+			for _, call := range []func() error{
+				func() error { _, err := c.Info(ctx); return err },
+				func() error { _, err := c.Start(ctx, slice("127.0.0.1:9000"), false); return err },
+				func() error { return c.Command(ctx, CmdStop) },
+			} {
+				var se *StatusError
+				if err := call(); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
+					t.Fatalf("got %v, want 401", err)
+				}
+			}
+			if n := ta.runs(); n != 0 {
+				t.Fatalf("%d runs started without the token", n)
+			}
+		})
+	}
+	// No Authorization header at all.
+	resp, err := http.Post(ta.srv.URL+PathRuns, "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" || ta.runs() != 0 {
+		t.Fatalf("no header: %s, %d runs", resp.Status, ta.runs())
+	}
+}
+
+func TestStartStopAndAllowTargets(t *testing.T) {
+	ta := newTestAgent(t, Options{AllowTargets: []netip.Prefix{netip.MustParsePrefix("10.199.0.0/24")}})
+	c := NewClient(ta.srv.URL, "s3cret")
+	ctx := context.Background()
+
+	var se *StatusError
+	for _, target := range []string{"127.0.0.1:9000", "10.199.1.1:9000", "[::1]:9000"} {
+		if _, err := c.Start(ctx, slice(target), false); !errors.As(err, &se) || se.Code != http.StatusForbidden || !strings.Contains(err.Error(), "--allow-targets") {
+			t.Fatalf("target %s: got %v, want 403 naming --allow-targets", target, err)
+		}
+	}
+	if _, err := c.Start(ctx, slice("10.199.0.1:9000-9001"), true); err != nil || ta.runs() != 0 {
+		t.Fatalf("dry run: %v, %d runs", err, ta.runs())
+	}
+	st, err := c.Start(ctx, slice("10.199.0.1:9000-9001"), false)
+	if err != nil || st.State != StateRunning || ta.runs() != 1 {
+		t.Fatalf("start: %+v, %v, %d runs", st, err, ta.runs())
+	}
+	if got := ta.opts[0].Targets; len(got) != 1 || got[0] != "10.199.0.1:9000-9001" {
+		t.Fatalf("pinned targets %q", got)
+	}
+	if _, err := c.Start(ctx, slice("10.199.0.1:9000"), false); !errors.As(err, &se) || se.Code != http.StatusConflict {
+		t.Fatalf("second start: %v, want 409", err)
+	}
+	if st, err = c.Stats(ctx); err != nil || st.Snapshot.Held != 7 {
+		t.Fatalf("stats: %+v %v", st, err)
+	}
+	if err := c.Command(ctx, "explode"); !errors.As(err, &se) || se.Code != http.StatusNotFound {
+		t.Fatalf("unknown command: %v", err)
+	}
+	if err := c.Command(ctx, CmdStop); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for st.State != StateDone && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		st, _ = c.Stats(ctx)
+	}
+	if st.State != StateDone || !strings.Contains(st.StopReason, "coordinator") {
+		t.Fatalf("after stop: %+v", st)
+	}
+	in, err := c.Info(ctx)
+	if err != nil || in.Run == nil || in.Run.ID != "t" || in.Env.Nofile != 20000 {
+		t.Fatalf("info: %+v %v", in, err)
+	}
+	// The agent keeps running across runs.
+	if _, err := c.Start(ctx, slice("10.199.0.1:9000"), false); err != nil || ta.runs() != 2 {
+		t.Fatalf("next run: %v", err)
+	}
+}
+
+func TestDefaultAllowsLoopbackOnly(t *testing.T) {
+	ta := newTestAgent(t, Options{})
+	c := NewClient(ta.srv.URL, "s3cret")
+	if _, err := c.Start(context.Background(), slice("192.0.2.1:9000"), true); err == nil {
+		t.Fatal("a non-loopback target was accepted by default")
+	}
+	if _, err := c.Start(context.Background(), slice("127.0.0.1:9000"), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGraceStopsASilentCoordinatorsRun(t *testing.T) {
+	ta := newTestAgent(t, Options{Grace: time.Second, AllowTargets: DefaultAllowTargets})
+	c := NewClient(ta.srv.URL, "s3cret")
+	if _, err := c.Start(context.Background(), slice("127.0.0.1:9000"), false); err != nil {
+		t.Fatal(err)
+	}
+	run := ta.started[0]
+	// Polling is the heartbeat: the run goes on while the coordinator asks.
+	for range 15 { // 1.5s of polls, longer than the grace
+		time.Sleep(100 * time.Millisecond)
+		if _, err := c.Stats(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cmds := run.commands(); len(cmds) != 0 {
+		t.Fatalf("stopped while the coordinator polled: %v", cmds)
+	}
+	start := time.Now()
+	select {
+	case <-run.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent coordinator's run was not stopped")
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Fatalf("stopped after %v, before the grace", d)
+	}
+	time.Sleep(50 * time.Millisecond)
+	st, _ := c.Stats(context.Background())
+	if !strings.Contains(st.StopReason, "silent") {
+		t.Fatalf("stop reason %q", st.StopReason)
+	}
+}
+
+func TestToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "agent.token")
+	tok, created, err := LoadOrCreateToken(path)
+	if err != nil || !created || len(tok) != 64 {
+		t.Fatalf("create: %q %v %v", tok, created, err)
+	}
+	if fi, err := os.Stat(path); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600) {
+		t.Fatalf("token file: %v %v", fi.Mode(), err)
+	}
+	again, created, err := LoadOrCreateToken(path)
+	if err != nil || created || again != tok {
+		t.Fatalf("reload: %q %v %v", again, created, err)
+	}
+	if got, err := ReadToken(path); err != nil || got != tok {
+		t.Fatalf("ReadToken: %q %v", got, err)
+	}
+	if _, err := ReadToken(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "copy it from an agent") {
+		t.Fatalf("missing token file: %v", err)
+	}
+	if _, err := New(Options{Token: " ", Start: func(loadclient.Options) (Run, error) { return nil, nil }}); err == nil {
+		t.Fatal("an empty token was accepted")
+	}
+}
+
+func TestSplit(t *testing.T) {
+	o := loadclient.DefaultOptions()
+	o.Targets, o.Conns, o.Rate, o.MsgRate, o.UIDBase = []string{"10.199.0.1:9000-9003"}, 1001, 1000, 100, 5
+	env := loadclient.Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2}
+	infos := []Info{{Hostname: "a", Env: env}, {Hostname: "b", Env: env, SourceIPs: []netip.Addr{netip.MustParseAddr("10.199.2.2")}}}
+	as, err := Split(o, infos, []string{"a:7070", "b:7070"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as[0].Options.Conns != 501 || as[1].Options.Conns != 500 || as[0].Options.UIDBase != 5 || as[1].Options.UIDBase != 506 {
+		t.Fatalf("slices %+v / %+v", as[0].Options, as[1].Options)
+	}
+	if as[1].Options.SourceIPs[0] != netip.MustParseAddr("10.199.2.2") || as[0].Options.Hold != 0 || math.Abs(as[1].Options.Rate-1000*500.0/1001) > 1e-9 {
+		t.Fatalf("slice b: %+v", as[1].Options)
+	}
+	p := Combined(as)
+	if p.Conns != 1001 || p.Pairs != 8 || !strings.Contains(p.Describe(), "agent b:7070 (b): uids 506-1005") {
+		t.Fatalf("combined: %+v\n%s", p, p.Describe())
+	}
+
+	// One host too small: refused, naming the host and the fix; the other is fine.
+	small := env
+	small.PortRange = [2]int{40000, 40009}
+	infos[1].Env = small
+	infos[1].SourceIPs = nil
+	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil || !strings.Contains(err.Error(), "agent b:7070 (b)") || strings.Contains(err.Error(), "agent a:7070") {
+		t.Fatalf("got %v", err)
+	}
+	infos[1].Env = env
+	infos[1].Environment.MemAvailable = 1 << 20
+	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil || !strings.Contains(err.Error(), "kernel memory") {
+		t.Fatalf("memory: %v", err)
+	}
+	o.SourceIPs = []netip.Addr{netip.MustParseAddr("10.0.0.1")}
+	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil {
+		t.Fatal("--source-ips with --agents was accepted")
+	}
+}
