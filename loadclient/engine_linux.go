@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -218,7 +219,7 @@ func (l *eloop) run() error {
 		if l.nextUp == len(l.conns) && l.inflight == 0 && l.logins == 0 && !l.k.rampDone.Load() {
 			l.k.rampDone.Store(true)
 		}
-		n, err := unix.EpollWait(l.epfd, l.events, l.waitMS())
+		n, err := epollWaitRaw(l.epfd, l.events, l.waitMS())
 		if err != nil && err != unix.EINTR {
 			l.closeAll()
 			l.k.done.Store(true)
@@ -723,4 +724,18 @@ func (l *eloop) closeAll() {
 		l.conns[i].state = stClosed
 	}
 	l.inflight, l.logins = 0, 0
+}
+
+// epollWaitRaw is epoll_wait without telling the Go scheduler it blocks.
+// The loop owns its thread and sleeps at most holdWaitMS; announcing each
+// sleep as a blocking syscall made the runtime hand the P to another thread
+// and back every few milliseconds, and with a hundred shard processes that
+// churn (sysmon, futex wake-ups) took a third of the machine. A runtime
+// preemption arrives as a signal, which ends the wait early with EINTR.
+func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }

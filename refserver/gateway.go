@@ -206,7 +206,7 @@ func (g *Gateway) tick() (time.Duration, evio.Action) {
 	if g.stop.Load() {
 		return 0, evio.Shutdown
 	}
-	return 50 * time.Millisecond, evio.None
+	return 250 * time.Millisecond, evio.None
 }
 
 // input decodes and handles every whole frame in the session's input.
@@ -301,7 +301,7 @@ func (g *Gateway) flush(s *session) bool {
 func (g *Gateway) timers(stop <-chan struct{}) {
 	sweepEvery := min(time.Second, g.opts.LoginTimeout/4, g.opts.IdleTimeout/4)
 	sweepEvery = max(sweepEvery, 20*time.Millisecond)
-	retry := time.NewTicker(20 * time.Millisecond)
+	retry := time.NewTicker(50 * time.Millisecond)
 	defer retry.Stop()
 	nextSweep := time.Now().Add(sweepEvery)
 	for {
