@@ -33,12 +33,13 @@ type dispatcherLink struct {
 	quit  chan struct{}
 	once  sync.Once
 
-	mu      sync.Mutex
-	conn    net.Conn
-	changes []change // online/offline changes not yet sent, in order
-	out     []byte   // frames for the dispatcher, written by the writer
-	kick    chan struct{}
-	slot    uint32
+	mu       sync.Mutex
+	conn     net.Conn
+	changes  []change      // online/offline changes not yet sent, in order
+	out      []byte        // frames for the dispatcher, written by the writer
+	kick     chan struct{} // frames queued: send now
+	batchDue chan struct{} // the first change of a batch: send in batchEvery
+	slot     uint32
 
 	routesMu sync.Mutex
 	reqSeq   uint64
@@ -58,11 +59,12 @@ type pendingRoute struct {
 
 func newDispatcherLink(g *Gateway) *dispatcherLink {
 	return &dispatcherLink{
-		g:      g,
-		epoch:  uint64(time.Now().UnixNano()),
-		quit:   make(chan struct{}),
-		kick:   make(chan struct{}, 1),
-		routes: map[uint64]pendingRoute{},
+		g:        g,
+		epoch:    uint64(time.Now().UnixNano()),
+		quit:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		batchDue: make(chan struct{}, 1),
+		routes:   map[uint64]pendingRoute{},
 	}
 }
 
@@ -166,9 +168,11 @@ func (l *dispatcherLink) session() error {
 }
 
 // writer sends batched changes, queued frames and heartbeats.
+// It sleeps until there is something to send or a heartbeat is due, so an
+// idle gateway's link costs two wake-ups a second, not one per batch.
 func (l *dispatcherLink) writer(c net.Conn, bw *bufio.Writer, done <-chan struct{}) error {
-	batch := time.NewTicker(batchEvery)
-	defer batch.Stop()
+	beat := time.NewTicker(linkBeat)
+	defer beat.Stop()
 	lastBeat := time.Now()
 	for {
 		select {
@@ -176,7 +180,9 @@ func (l *dispatcherLink) writer(c net.Conn, bw *bufio.Writer, done <-chan struct
 			return nil
 		case <-l.quit:
 			return nil
-		case <-batch.C:
+		case <-beat.C:
+		case <-l.batchDue:
+			time.Sleep(batchEvery) // let the burst this change belongs to gather
 		case <-l.kick:
 		}
 		l.mu.Lock()
@@ -239,8 +245,15 @@ func (l *dispatcherLink) offline(uid uint64) { l.change(uid, false) }
 
 func (l *dispatcherLink) change(uid uint64, online bool) {
 	l.mu.Lock()
+	first := len(l.changes) == 0
 	l.changes = append(l.changes, change{uid, online})
 	l.mu.Unlock()
+	if first {
+		select {
+		case l.batchDue <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // writeChanges writes changes in order, each run of one kind as one frame.
