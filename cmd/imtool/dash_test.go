@@ -108,33 +108,6 @@ func (term *terminal) exited() {
 	}
 }
 
-// freePorts returns n consecutive free TCP ports on 127.0.0.1.
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	for try := 0; try < 50; try++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
-}
-
 // daemon runs the binary in the background until the test ends or the
 // returned function is called, stopping it with SIGTERM (the server then
 // stops its shards).
@@ -179,14 +152,14 @@ func TestDashInTerminal(t *testing.T) {
 		t.Skip("tmux is not installed (apt-get install tmux)")
 	}
 	bin := buildImtool(t)
-	ports := freePorts(t, 4)
-	gwBase := freePorts(t, 2)
-	linkAddr := fmt.Sprintf("127.0.0.1:%d", ports)
-	dispStats := fmt.Sprintf("127.0.0.1:%d", ports+1)
-	srvStats := fmt.Sprintf("127.0.0.1:%d", ports+2)
+	ports, _ := rt.FreePorts(t, 3)
+	gwPorts, gwList := rt.FreePorts(t, 2)
+	linkAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	dispStats := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	srvStats := fmt.Sprintf("127.0.0.1:%d", ports[2])
 
 	stopDispatcher := daemon(t, bin, "dispatcher", "--listen", linkAddr, "--stats", dispStats)
-	daemon(t, bin, "server", "--listen", "127.0.0.1", "--ports", "2", "--base-port", fmt.Sprint(gwBase),
+	daemon(t, bin, "server", "--listen", "127.0.0.1", "--ports", gwList,
 		"--procs", "2", "--stats", srvStats, "--dispatcher", linkAddr, "--login-timeout", "5m")
 
 	term := newTerminal(t, 120, 40, bin, "dash", "--server", "http://"+srvStats, "--dispatcher", "http://"+dispStats, "--target", "40", "--interval", "200ms")
@@ -195,7 +168,7 @@ func TestDashInTerminal(t *testing.T) {
 
 	// Forty connections, spread by the kernel over both shards.
 	for i := range 40 {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", gwBase+i%2))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", gwPorts[i%2]))
 		if err != nil {
 			t.Fatal(err)
 		}
