@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imtool/imtool/internal/stats"
 )
 
 // Env is what the plan needs to know about the host. ReadEnv fills it; tests
@@ -170,7 +172,7 @@ func NewPlan(o Options, env Env) (*Plan, error) {
 		switch {
 		case int64(n) > p.Capacity:
 			return nil, refuse("cannot open %s connections: capacity is %s (%d source IPs × %d destinations × %d local ports); needs ≥ %d source×port pairs to stay under half the port range; you have %d: %s, or widen the range with `imtool tune apply --role client`",
-				thousands(n), thousands64(p.Capacity), sources, d, r, needed, p.Pairs, fix)
+				thousands(n), stats.Thousands(p.Capacity), sources, d, r, needed, p.Pairs, fix)
 		case p.PerPair > half:
 			p.Warnings = append(p.Warnings, fmt.Sprintf("slow plan: %s connections per (source, destination) pair is past half the port range (%s of %d): connect() slows ~8× as the kernel searches for free ports; needs ≥ %d source×port pairs to stay under half the port range; you have %d: %s, or widen the range with `imtool tune apply --role client`",
 				thousands(p.PerPair), thousands(half), r, needed, p.Pairs, fix))
@@ -211,7 +213,7 @@ func NewPlan(o Options, env Env) (*Plan, error) {
 	if limit > 0 && int64(per)+FDReserve > limit {
 		need := ceilDiv(n, int(limit-FDReserve))
 		return nil, refuse("%s connections in %d process(es) need RLIMIT_NOFILE ≥ %s each; a process here may open %s: use --procs auto (%d or more processes), or raise the limit with `imtool tune apply --role client`",
-			thousands(n), procs, thousands(per+FDReserve), thousands64(limit), need)
+			thousands(n), procs, thousands(per+FDReserve), stats.Thousands(limit), need)
 	}
 	p.Procs = procs
 	for i, first := 0, 0; i < procs; i++ {
@@ -265,18 +267,7 @@ func ceilDiv(a, b int) int {
 }
 
 // thousands writes 19000 as "19,000".
-func thousands(n int) string { return thousands64(int64(n)) }
-
-func thousands64(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	if n < 0 {
-		return "-" + thousands64(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
+func thousands(n int) string { return stats.Thousands(int64(n)) }
 
 // Describe is the plan in a few lines, for the person before the first
 // connect.
@@ -288,7 +279,7 @@ func (p *Plan) Describe() string {
 	}
 	fmt.Fprintf(&b, "plan: %s connections to %d destinations from %s; %d pairs, ≤ %s per pair", thousands(p.Conns), len(p.Dests), src, p.Pairs, thousands(p.PerPair))
 	if r := p.PortRangeSize(); r > 0 {
-		fmt.Fprintf(&b, " (port range %d-%d, R/2 = %s; capacity %s)", p.PortRange[0], p.PortRange[1], thousands(r/2), thousands64(p.Capacity))
+		fmt.Fprintf(&b, " (port range %d-%d, R/2 = %s; capacity %s)", p.PortRange[0], p.PortRange[1], thousands(r/2), stats.Thousands(p.Capacity))
 	}
 	if p.Procs > 1 {
 		fmt.Fprintf(&b, "; %d processes", p.Procs)

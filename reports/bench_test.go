@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/stats"
 	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
@@ -80,8 +81,8 @@ func TestRealBenchReports(t *testing.T) {
 		t.Fatalf("the bench run left complete=%v, %d held, %d samples", rec.Complete, rec.Summary.Held, len(rec.Series))
 	}
 	page := htmlReport(t, small)
-	if !strings.Contains(page, fmtInt(rec.Summary.Established)+" established") {
-		t.Errorf("the HTML report does not show the run's %s established connections", fmtInt(rec.Summary.Established))
+	if !strings.Contains(page, stats.Thousands(rec.Summary.Established)+" established") {
+		t.Errorf("the HTML report does not show the run's %s established connections", stats.Thousands(rec.Summary.Established))
 	}
 	screenshot(t, page, "bench-2000")
 

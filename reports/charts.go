@@ -111,7 +111,7 @@ func charts(rec *stats.Record) []chart {
 		rate[0].points = append(rate[0].points, plotter.XY{X: x.T, Y: connectRate(smp, i)})
 	}
 	addChart("connections", fmt.Sprintf("Connections: %s requested, %s established, %s held at end",
-		fmtInt(s.Requested), fmtInt(s.Established), fmtInt(s.Held)), "connections", conns)
+		stats.Thousands(s.Requested), stats.Thousands(s.Established), stats.Thousands(s.Held)), "connections", conns)
 	addChart("connect-rate", fmt.Sprintf("Connect rate: %s conn/s mean over the %s ramp, %s conn/s peak",
 		fmtFloat(s.ConnectRateMean), fmtDuration(s.RampSeconds), fmtFloat(s.ConnectRatePeak)), "conn/s", rate)
 
@@ -205,7 +205,7 @@ func errorLines(smp []stats.Sample, s stats.Summary) ([]series, string) {
 	if total == 0 {
 		return lines, "Errors per second: none"
 	}
-	return lines, fmt.Sprintf("Errors per second: %s in total%s", fmtInt(total), causes(s.Errors))
+	return lines, fmt.Sprintf("Errors per second: %s in total%s", stats.Thousands(total), causes(s.Errors))
 }
 
 // chartTypeface is the face of all chart text: a sans serif, like the

@@ -221,7 +221,7 @@ func (u unit) format(x float64) string {
 	case unitBytes:
 		return fmtBytes(x)
 	}
-	return fmtInt(int64(x))
+	return stats.Thousands(int64(x))
 }
 
 // CompareText writes a comparison as aligned columns.

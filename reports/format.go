@@ -4,26 +4,9 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
-)
 
-// fmtInt writes n with thousands separators: 1,000,000.
-func fmtInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+	"github.com/imtool/imtool/internal/stats"
+)
 
 // fmtFloat writes x with three significant digits, integers of four digits
 // and more with separators.
@@ -32,7 +15,7 @@ func fmtFloat(x float64) string {
 	case math.IsNaN(x) || math.IsInf(x, 0):
 		return "–"
 	case math.Abs(x) >= 1000:
-		return fmtInt(int64(math.Round(x)))
+		return stats.Thousands(int64(math.Round(x)))
 	case x == math.Trunc(x):
 		return strconv.FormatInt(int64(x), 10)
 	}

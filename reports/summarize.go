@@ -227,16 +227,16 @@ func shortfall(s stats.Summary, incomplete string) string {
 		return ""
 	}
 	msg := fmt.Sprintf("held %s of %s requested (%s short)",
-		fmtInt(s.Held), fmtInt(s.Requested), fmtInt(s.Requested-s.Held))
+		stats.Thousands(s.Held), stats.Thousands(s.Requested), stats.Thousands(s.Requested-s.Held))
 	if class, n := top(s.Errors); n > 0 {
-		msg += fmt.Sprintf("; most frequent error: %s (%s)", class, fmtInt(n))
+		msg += fmt.Sprintf("; most frequent error: %s (%s)", class, stats.Thousands(n))
 		if fix := stats.Fix(class); fix != "" {
 			msg += ": " + fix
 		}
 		return msg
 	}
 	if cause, n := top(s.Drops); n > 0 {
-		return msg + fmt.Sprintf("; most connections were dropped by %s (%s)", cause, fmtInt(n))
+		return msg + fmt.Sprintf("; most connections were dropped by %s (%s)", cause, stats.Thousands(n))
 	}
 	if incomplete != "" {
 		return msg + "; the run stopped before the ramp finished"

@@ -51,10 +51,10 @@ func newView(rec *stats.Record) view {
 	add := func(label, format string, args ...any) {
 		v.Summary = append(v.Summary, row{label, fmt.Sprintf(format, args...)})
 	}
-	add("requested", "%s", fmtInt(s.Requested))
-	add("achieved", "%s established (most at once)", fmtInt(s.Established))
-	add("held at end", "%s", fmtInt(s.Held))
-	add("dropped", "%s%s", fmtInt(s.Dropped), causes(s.Drops))
+	add("requested", "%s", stats.Thousands(s.Requested))
+	add("achieved", "%s established (most at once)", stats.Thousands(s.Established))
+	add("held at end", "%s", stats.Thousands(s.Held))
+	add("dropped", "%s%s", stats.Thousands(s.Dropped), causes(s.Drops))
 	add("ramp", "%s", fmtDuration(s.RampSeconds))
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	add("hold", "%s", fmtDuration(s.HoldSeconds))
@@ -62,23 +62,23 @@ func newView(rec *stats.Record) view {
 		add("client memory", "%s per connection (%s RSS at end)", fmtBytes(s.ClientBytesPer), fmtBytes(float64(s.ClientRSSBytes)))
 	}
 	if s.ServerRSSBytes > 0 {
-		add("server memory", "%s per session (%s RSS at end, %s sessions)", fmtBytes(s.ServerBytesPer), fmtBytes(float64(s.ServerRSSBytes)), fmtInt(s.ServerSessions))
+		add("server memory", "%s per session (%s RSS at end, %s sessions)", fmtBytes(s.ServerBytesPer), fmtBytes(float64(s.ServerRSSBytes)), stats.Thousands(s.ServerSessions))
 	}
 	if s.HostBytesPer > 0 {
 		add("host memory", "%s per connection (drop of MemAvailable)", fmtBytes(s.HostBytesPer))
 	}
 	if s.Sent > 0 || s.Delivered > 0 {
 		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
-			fmtInt(s.Sent), fmtInt(s.Acked), fmtInt(s.Delivered), fmtInt(max(s.Sent-s.Acked, 0)))
+			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
 	}
 	if s.Pings > 0 {
-		add("heartbeats", "%s pings, %s pongs", fmtInt(s.Pings), fmtInt(s.Pongs))
+		add("heartbeats", "%s pings, %s pongs", stats.Thousands(s.Pings), stats.Thousands(s.Pongs))
 	}
 	var errs int64
 	for _, n := range s.Errors {
 		errs += n
 	}
-	add("errors", "%s%s", fmtInt(errs), causes(s.Errors))
+	add("errors", "%s%s", stats.Thousands(errs), causes(s.Errors))
 	if td := rec.Teardown; td != nil {
 		left := "all ended"
 		if td.ProcessesLeft > 0 {
@@ -91,7 +91,7 @@ func newView(rec *stats.Record) view {
 	v.Latency.Header = []string{"latency", "count", "p50", "p99", "p99.9", "max"}
 	for _, kind := range latencyKinds(s.Latency) {
 		l := s.Latency[kind]
-		v.Latency.Rows = append(v.Latency.Rows, []string{kind, fmtInt(l.Count),
+		v.Latency.Rows = append(v.Latency.Rows, []string{kind, stats.Thousands(l.Count),
 			fmtSeconds(l.P50), fmtSeconds(l.P99), fmtSeconds(l.P999), fmtSeconds(l.Max)})
 	}
 
@@ -100,7 +100,7 @@ func newView(rec *stats.Record) view {
 		examples = rec.Series[n-1].Swarm.ErrorExample
 	}
 	for _, class := range byCount(s.Errors) {
-		v.Errors = append(v.Errors, errorRow{class, fmtInt(s.Errors[class]), stats.Fix(class), examples[class]})
+		v.Errors = append(v.Errors, errorRow{class, stats.Thousands(s.Errors[class]), stats.Fix(class), examples[class]})
 	}
 
 	e := rec.Environment
@@ -109,8 +109,8 @@ func newView(rec *stats.Record) view {
 		{"system", strings.TrimSpace(fmt.Sprintf("%s/%s %s", e.OS, e.Arch, e.Kernel))},
 		{"CPUs", strconv.Itoa(e.CPUs)},
 		{"memory", fmt.Sprintf("%s total, %s available at start", fmtBytes(float64(e.MemTotal)), fmtBytes(float64(e.MemAvailable)))},
-		{"RLIMIT_NOFILE", fmt.Sprintf("%s soft, %s hard", fmtInt(e.NofileSoft), fmtInt(e.NofileHard))},
-		{"local port range", fmt.Sprintf("%d–%d (%s ports)", e.PortRange[0], e.PortRange[1], fmtInt(int64(max(e.PortRange[1]-e.PortRange[0]+1, 0))))},
+		{"RLIMIT_NOFILE", fmt.Sprintf("%s soft, %s hard", stats.Thousands(e.NofileSoft), stats.Thousands(e.NofileHard))},
+		{"local port range", fmt.Sprintf("%d–%d (%s ports)", e.PortRange[0], e.PortRange[1], stats.Thousands(int64(max(e.PortRange[1]-e.PortRange[0]+1, 0))))},
 		{"Go", e.GoVersion},
 		{"tool", rec.Tool},
 		{"started", stamp(rec.Started)},
@@ -132,7 +132,7 @@ func title(rec *stats.Record) string {
 	if cmd == "" {
 		cmd = "run"
 	}
-	t := fmt.Sprintf("imtool %s: %s connections", cmd, fmtInt(rec.Summary.Requested))
+	t := fmt.Sprintf("imtool %s: %s connections", cmd, stats.Thousands(rec.Summary.Requested))
 	if rec.Environment.Hostname != "" {
 		t += " on " + rec.Environment.Hostname
 	}
@@ -158,7 +158,7 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC"
 func causes(m map[string]int64) string {
 	var parts []string
 	for _, k := range byCount(m) {
-		parts = append(parts, k+" "+fmtInt(m[k]))
+		parts = append(parts, k+" "+stats.Thousands(m[k]))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -33,24 +33,6 @@ func newStyles(r *lipgloss.Renderer) styles {
 	}
 }
 
-// num formats an integer with thousands separators: 48,213.
-func num(v int64) string {
-	s := strconv.FormatInt(v, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
 // short formats a count in at most about five characters: 950, 48.2k, 1.05M.
 func short(v float64) string {
 	a := math.Abs(v)

@@ -117,19 +117,19 @@ func (m model) compact(w, h int) []string {
 		add(1, m.footer(w))
 	} else {
 		est, target := m.progressNumbers()
-		add(1, st.title.Render(num(est))+" / "+num(target)+" "+m.progressLabel()+"  "+pct(float64(est), float64(target)))
+		add(1, st.title.Render(stats.Thousands(est))+" / "+stats.Thousands(target)+" "+m.progressLabel()+"  "+pct(float64(est), float64(target)))
 		add(5, " "+st.progress(frac(est, target), w-2))
 		sw := m.s.Swarm
 		if m.hasSwarm() {
 			spark := sparkline(m.rates, max(w-44, 4))
-			add(2, "conn/s "+num(int64(m.rate()))+" "+st.good.Render(spark)+"  held "+num(sw.Held)+"  drop "+num(sw.Dropped))
+			add(2, "conn/s "+stats.Thousands(int64(m.rate()))+" "+st.good.Render(spark)+"  held "+stats.Thousands(sw.Held)+"  drop "+stats.Thousands(sw.Dropped))
 		}
 		if errs := m.errorRows(); len(errs) > 0 {
 			parts := make([]string, 0, len(errs))
 			for _, e := range errs {
-				parts = append(parts, e.class+" "+num(e.n))
+				parts = append(parts, e.class+" "+stats.Thousands(e.n))
 			}
-			add(3, st.bad.Render("errors "+num(sumMap(sw.Errors)))+": "+strings.Join(parts, ", "))
+			add(3, st.bad.Render("errors "+stats.Thousands(sumMap(sw.Errors)))+": "+strings.Join(parts, ", "))
 			add(9, "  fix: "+stats.Fix(errs[0].class))
 		} else if m.hasSwarm() {
 			add(8, "errors none")
@@ -237,7 +237,7 @@ func (m model) header(w int) string {
 		left += "  " + st.label.Render("elapsed ") + elapsed(m.s.T)
 	}
 	if t := m.target(); t > 0 {
-		left += "  " + st.label.Render("target ") + num(t)
+		left += "  " + st.label.Render("target ") + stats.Thousands(t)
 	}
 	return fit(left, w)
 }
@@ -295,9 +295,9 @@ func (m model) runBlock(w int, large bool) []string {
 	p := pct(float64(est), float64(target))
 	var out []string
 	if large {
-		text := num(est)
+		text := stats.Thousands(est)
 		if target > 0 {
-			text += " / " + num(target)
+			text += " / " + stats.Thousands(target)
 		}
 		g := big(text)
 		out = append(out,
@@ -305,9 +305,9 @@ func (m model) runBlock(w int, large bool) []string {
 			" "+st.title.Render(g[1])+"   "+text+" "+m.progressLabel(),
 			" "+st.title.Render(g[2])+"   "+p)
 	} else {
-		left := " " + st.title.Render(num(est))
+		left := " " + st.title.Render(stats.Thousands(est))
 		if target > 0 {
-			left += " / " + num(target)
+			left += " / " + stats.Thousands(target)
 		}
 		out = append(out, spread(left+" "+m.progressLabel(), p+" ", w))
 	}
@@ -316,15 +316,15 @@ func (m model) runBlock(w int, large bool) []string {
 		return append(out, st.faint.Render(" no swarm attached (imtool dash --swarm URL)"))
 	}
 	sw := m.s.Swarm
-	right := "  held " + num(sw.Held) + "  dropped " + num(sw.Dropped)
+	right := "  held " + stats.Thousands(sw.Held) + "  dropped " + stats.Thousands(sw.Dropped)
 	if large && len(sw.Drops) > 0 {
 		var ds []string
 		for _, k := range stats.SortedKeys(sw.Drops) {
-			ds = append(ds, k+" "+num(sw.Drops[k]))
+			ds = append(ds, k+" "+stats.Thousands(sw.Drops[k]))
 		}
 		right += " (" + strings.Join(ds, ", ") + ")"
 	}
-	left := " conn/s " + pad(num(int64(m.rate())), 8) + " "
+	left := " conn/s " + pad(stats.Thousands(int64(m.rate())), 8) + " "
 	spark := sparkline(m.rates, max(w-width(left)-width(right)-2, 4))
 	return append(out, left+st.good.Render(spark)+right)
 }
@@ -510,7 +510,7 @@ func (m model) errorBlock(errs []errRow, w, rows int, large bool) []string {
 	total := sumMap(m.s.Swarm.Errors)
 	switch {
 	case total > 0:
-		head += "  " + st.bad.Render(num(total))
+		head += "  " + st.bad.Render(stats.Thousands(total))
 	case m.hasSwarm():
 		head += "  " + st.good.Render("none")
 	default:
@@ -520,11 +520,11 @@ func (m model) errorBlock(errs []errRow, w, rows int, large bool) []string {
 		var ps []string
 		for _, k := range stats.SortedKeys(srv.Errors) {
 			if srv.Errors[k] > 0 {
-				ps = append(ps, k+" "+num(srv.Errors[k]))
+				ps = append(ps, k+" "+stats.Thousands(srv.Errors[k]))
 			}
 		}
 		if srv.Rejected > 0 {
-			ps = append(ps, "rejected "+num(srv.Rejected))
+			ps = append(ps, "rejected "+stats.Thousands(srv.Rejected))
 		}
 		if len(ps) > 0 {
 			head += st.label.Render("   server: ") + strings.Join(ps, ", ")
@@ -540,14 +540,14 @@ func (m model) errorBlock(errs []errRow, w, rows int, large bool) []string {
 		if ex := m.s.Swarm.ErrorExample[e.class]; large && ex != "" {
 			fix += st.faint.Render("  (e.g. " + ex + ")")
 		}
-		out = append(out, "  "+pad(e.class, 16)+padLeft(num(e.n), 9)+"  "+st.label.Render(fix))
+		out = append(out, "  "+pad(e.class, 16)+padLeft(stats.Thousands(e.n), 9)+"  "+st.label.Render(fix))
 	}
 	if shown < len(errs) {
 		var rest int64
 		for _, e := range errs[shown:] {
 			rest += e.n
 		}
-		out = append(out, st.faint.Render("  +"+strconv.Itoa(len(errs)-shown)+" more classes, "+num(rest)+" errors"))
+		out = append(out, st.faint.Render("  +"+strconv.Itoa(len(errs)-shown)+" more classes, "+stats.Thousands(rest)+" errors"))
 	}
 	return out
 }
@@ -643,13 +643,13 @@ func (m model) serverLines() []string {
 	if m.srvCPU.ok && !s.Down {
 		cpu = strconv.FormatFloat(m.srvCPU.pct, 'f', 0, 64) + "%"
 	}
-	fds := num(s.FDs)
+	fds := stats.Thousands(s.FDs)
 	if s.FDLimit > 0 {
 		fds += "/" + short(float64(s.FDLimit))
 	}
 	out := []string{
 		head,
-		st.label.Render("conns ") + num(s.Connections) + st.label.Render("  sessions ") + num(s.Sessions),
+		st.label.Render("conns ") + stats.Thousands(s.Connections) + st.label.Render("  sessions ") + stats.Thousands(s.Sessions),
 		st.label.Render("rss ") + byteSize(float64(s.RSSBytes)) + "  " + perConn + st.label.Render("/conn"),
 		st.label.Render("cpu ") + cpu + st.label.Render("  fds ") + fds,
 	}
@@ -664,7 +664,7 @@ func (m model) serverLines() []string {
 		}
 		out = append(out, st.label.Render("shards ")+strings.Join(ps, " "))
 	} else {
-		out = append(out, st.label.Render("rejected ")+num(s.Rejected)+st.label.Render("  kicks ")+num(s.Kicks)+st.label.Render("  slow ")+num(s.SlowClients))
+		out = append(out, st.label.Render("rejected ")+stats.Thousands(s.Rejected)+st.label.Render("  kicks ")+stats.Thousands(s.Kicks)+st.label.Render("  slow ")+stats.Thousands(s.SlowClients))
 	}
 	return append(out, m.dispatcherLine())
 }
@@ -680,7 +680,7 @@ func (m model) serverLine() string {
 	if s.Down {
 		l += st.bad.Render("DOWN") + " "
 	}
-	l += num(s.Connections) + " conns " + num(s.Sessions) + " sess"
+	l += stats.Thousands(s.Connections) + " conns " + stats.Thousands(s.Sessions) + " sess"
 	if b, growth := m.srvMem.perConn(s); b > 0 {
 		if !growth {
 			l += " ≤"
@@ -699,7 +699,7 @@ func (m model) dispatcherLine() string {
 		if d.Down {
 			parts = append(parts, st.bad.Render("DOWN"))
 		} else {
-			parts = append(parts, st.good.Render("up"), "gw "+num(d.Gateways), "uids "+num(d.Sessions))
+			parts = append(parts, st.good.Render("up"), "gw "+stats.Thousands(d.Gateways), "uids "+stats.Thousands(d.Sessions))
 			if m.dispCPU.ok {
 				parts = append(parts, "cpu "+strconv.FormatFloat(m.dispCPU.pct, 'f', 0, 64)+"%")
 			}
@@ -731,8 +731,8 @@ func (m model) hostLine() string {
 	l := " " + st.head.Render("host") +
 		st.label.Render("  cpu ") + strconv.FormatFloat(h.CPUPercent, 'f', 0, 64) + "%" +
 		st.label.Render("  mem avail ") + byteSize(float64(h.MemAvailable)) +
-		st.label.Render("  tcp inuse ") + num(h.TCPInUse) +
-		st.label.Render("  time_wait ") + num(h.TCPTimeWait)
+		st.label.Render("  tcp inuse ") + stats.Thousands(h.TCPInUse) +
+		st.label.Render("  time_wait ") + stats.Thousands(h.TCPTimeWait)
 	if use, ok := m.portRangeUse(); ok {
 		v := strconv.FormatFloat(100*use, 'f', 0, 64) + "%"
 		if use > 0.5 {
@@ -773,8 +773,8 @@ func (m model) shardTable(w, rows int) []string {
 		if sh.Connections > 0 {
 			per = byteSize(float64(sh.RSSBytes) / float64(sh.Connections))
 		}
-		row := " " + pad(shardName(sh, i), 14) + padLeft(num(sh.Connections), 10) + padLeft(num(sh.Sessions), 10) +
-			padLeft(byteSize(float64(sh.RSSBytes)), 9) + padLeft(per, 9) + padLeft(num(sh.FDs), 9) + "  " + sh.Dispatcher
+		row := " " + pad(shardName(sh, i), 14) + padLeft(stats.Thousands(sh.Connections), 10) + padLeft(stats.Thousands(sh.Sessions), 10) +
+			padLeft(byteSize(float64(sh.RSSBytes)), 9) + padLeft(per, 9) + padLeft(stats.Thousands(sh.FDs), 9) + "  " + sh.Dispatcher
 		if sh.Down {
 			row += "  " + st.bad.Render("DOWN")
 		}

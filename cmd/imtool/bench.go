@@ -69,12 +69,5 @@ func runBench(c *cli.Context) error {
 			Kill:   func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
 		},
 	})
-	if code != 0 {
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		}
-		return cli.Exit(msg, code)
-	}
-	return nil
+	return runExit(code, err)
 }

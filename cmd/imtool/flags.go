@@ -34,3 +34,16 @@ func parseProcs(s string) (auto bool, n int, err error) {
 
 // usageError is a wrong flag: exit code 2, like flag parsing errors.
 func usageError(err error) error { return cli.Exit(err.Error(), 2) }
+
+// runExit turns a run's exit code, and the error that explains it, into the
+// command's exit.
+func runExit(code int, err error) error {
+	if code == 0 {
+		return nil
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	return cli.Exit(msg, code)
+}

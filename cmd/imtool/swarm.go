@@ -148,14 +148,7 @@ func runSwarm(c *cli.Context) error {
 		StatsAddr: c.String("stats"), Agents: agents, AgentToken: token,
 		Kill: func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
 	})
-	if code != 0 {
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		}
-		return cli.Exit(msg, code)
-	}
-	return nil
+	return runExit(code, err)
 }
 
 // swarmFlags are the flags of a swarm, with d's values as defaults; bench
