@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	rt "github.com/imtool/imtool/refserver/refservertest"
 
 	"github.com/imtool/imtool/internal/stats"
 )
@@ -160,32 +161,6 @@ func freeBase(t *testing.T, n int) int {
 	return 0
 }
 
-func getStats(url string) (stats.Snapshot, error) {
-	var s stats.Snapshot
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return s, err
-	}
-	defer resp.Body.Close()
-	return s, json.NewDecoder(resp.Body).Decode(&s)
-}
-
-func waitStats(t *testing.T, url string, d time.Duration, what string, cond func(stats.Snapshot) bool) stats.Snapshot {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	var last stats.Snapshot
-	var err error
-	for time.Now().Before(deadline) {
-		if last, err = getStats(url); err == nil && cond(last) {
-			return last
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("waiting %v for %s at %s: phase %q held %d sessions %d errors %v (err %v)", d, what, url, last.Phase, last.Held, last.Sessions, last.Errors, err)
-	return last
-}
-
 // ssCount counts established TCP sockets whose source port is in [lo, hi]:
 // the gateway's side of the swarm's connections.
 func ssCount(t *testing.T, lo, hi int) int {
@@ -275,17 +250,17 @@ func TestSwarm19kOneProcess(t *testing.T) {
 	srvStats := fmt.Sprintf("127.0.0.1:%d", base+20)
 	swStats := fmt.Sprintf("127.0.0.1:%d", base+21)
 	startProc(t, bin, "server", "--listen", "127.0.0.1", "--base-port", strconv.Itoa(base), "--ports", "20", "--stats", srvStats)
-	waitStats(t, "http://"+srvStats+"/stats", 10*time.Second, "the gateway", func(stats.Snapshot) bool { return true })
+	rt.WaitStats(t, "http://"+srvStats+"/stats", 10*time.Second, "the gateway", func(stats.Snapshot) bool { return true })
 
 	const n = 19000
 	dir := t.TempDir()
 	sw := startProc(t, bin, "swarm", "--base-port", strconv.Itoa(base), "--ports", "20", "--conns", strconv.Itoa(n),
 		"--procs", "1", "--rate", "20000", "--hold", "6s", "--heartbeat", "2s", "--msg-rate", "1000",
 		"--stats", swStats, "--tui=false", "--out", dir)
-	s := waitStats(t, "http://"+swStats+"/stats", 60*time.Second, "all held", func(s stats.Snapshot) bool {
+	s := rt.WaitStats(t, "http://"+swStats+"/stats", 60*time.Second, "all held", func(s stats.Snapshot) bool {
 		return s.Phase == stats.PhaseHold && s.Held == n
 	})
-	srv := waitStats(t, "http://"+srvStats+"/stats", 5*time.Second, "server sessions", func(s stats.Snapshot) bool { return s.Sessions == n })
+	srv := rt.WaitStats(t, "http://"+srvStats+"/stats", 5*time.Second, "server sessions", func(s stats.Snapshot) bool { return s.Sessions == n })
 	if got := ssCount(t, base, base+19); got != n {
 		t.Errorf("ss counts %d established at the gateway's ports, want %d", got, n)
 	}
@@ -329,20 +304,20 @@ func TestSwarm60kProcsAuto(t *testing.T) {
 	const n = 60000
 	startProc(t, bin, "server", "--listen", "127.0.0.1", "--base-port", strconv.Itoa(base), "--ports", "20",
 		"--procs", "auto", "--max-conns", strconv.Itoa(n), "--stats", srvStats)
-	waitStats(t, "http://"+srvStats+"/stats", 20*time.Second, "the gateway shards", func(s stats.Snapshot) bool {
+	rt.WaitStats(t, "http://"+srvStats+"/stats", 20*time.Second, "the gateway shards", func(s stats.Snapshot) bool {
 		return len(s.Shards) > 1 && s.Dispatcher == "up"
 	})
 	dir := t.TempDir()
 	sw := startProc(t, bin, "swarm", "--base-port", strconv.Itoa(base), "--ports", "20", "--conns", strconv.Itoa(n),
 		"--procs", "auto", "--rate", "15000", "--hold", "8s", "--heartbeat", "5s", "--msg-rate", "1000",
 		"--stats", swStats, "--tui=false", "--out", dir)
-	s := waitStats(t, "http://"+swStats+"/stats", 90*time.Second, "all held", func(s stats.Snapshot) bool {
+	s := rt.WaitStats(t, "http://"+swStats+"/stats", 90*time.Second, "all held", func(s stats.Snapshot) bool {
 		return s.Phase == stats.PhaseHold && s.Held == n
 	})
 	if len(s.Shards) != 4 {
 		t.Errorf("%d swarm processes, want 4 (RLIMIT_NOFILE 20000)", len(s.Shards))
 	}
-	srv := waitStats(t, "http://"+srvStats+"/stats", 10*time.Second, "server sessions", func(s stats.Snapshot) bool { return s.Sessions == n })
+	srv := rt.WaitStats(t, "http://"+srvStats+"/stats", 10*time.Second, "server sessions", func(s stats.Snapshot) bool { return s.Sessions == n })
 	if got := ssCount(t, base, base+19); got != n {
 		t.Errorf("ss counts %d established at the gateway's ports, want %d", got, n)
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -100,29 +101,33 @@ func (p *Proc) Wait(d time.Duration) (error, bool) {
 // FreePort returns a loopback port nobody listens on right now.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	ports, _ := FreePorts(t, 1)
+	return ports[0]
 }
 
-// FreePorts returns n distinct free loopback ports as a --ports list.
+// nextPort spreads the ports handed out across a test binary's calls.
+var nextPort atomic.Int32
+
+// FreePorts returns n distinct loopback ports nobody listens on, and the
+// same as a --ports list. They lie below Linux's default ephemeral range
+// (32768 and up), so no outgoing connection of a concurrent test takes one
+// between now and the moment the test listens on it.
 func FreePorts(t testing.TB, n int) ([]int, string) {
 	t.Helper()
+	const lo, hi = 20000, 32767
+	start := lo + (os.Getpid()*97)%(hi-lo)
 	var ports []int
-	var lns []net.Listener
-	for len(ports) < n {
-		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	for tries := 0; len(ports) < n && tries < hi-lo; tries++ {
+		p := lo + (start-lo+int(nextPort.Add(1)))%(hi-lo)
+		ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
 		ln.Close()
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		t.Fatalf("found only %d free loopback ports of %d", len(ports), n)
 	}
 	s := make([]string, n)
 	for i, p := range ports {
@@ -173,6 +178,3 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// Env is os.Environ with extra variables.
-func Env(extra ...string) []string { return append(os.Environ(), extra...) }
