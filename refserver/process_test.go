@@ -67,7 +67,8 @@ func TestServerCommandDefaults(t *testing.T) {
 					t.Fatalf("port %d: PONG %d", port, f.TS)
 				}
 			}
-			s := rt.WaitStats(t, "http://127.0.0.1:9100/stats", 5*time.Second, "20 sessions", func(s stats.Snapshot) bool { return s.Sessions == 20 })
+			// Rejected connections are closed just after their client saw EOF: wait for them to go.
+			s := rt.WaitStats(t, "http://127.0.0.1:9100/stats", 5*time.Second, "20 sessions on 20 connections", func(s stats.Snapshot) bool { return s.Sessions == 20 && s.Connections == 20 })
 			for port, n := range s.Ports {
 				if n != 1 {
 					t.Errorf("port %s: %d connections, want 1", port, n)
