@@ -21,21 +21,6 @@ import (
 // its own (-L), so a person's tmux is never touched. They wait for what the
 // screen shows; they measure nothing.
 
-// buildImtool builds this command into a temporary directory.
-func buildImtool(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go tool is needed to build imtool: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "imtool")
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // terminal is one tmux session running one command.
 type terminal struct {
 	t      *testing.T
@@ -151,7 +136,7 @@ func TestDashInTerminal(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux)")
 	}
-	bin := buildImtool(t)
+	bin := imtoolBinary(t)
 	ports, _ := rt.FreePorts(t, 3)
 	gwPorts, gwList := rt.FreePorts(t, 2)
 	linkAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
@@ -202,7 +187,7 @@ func TestBenchInTerminal(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux)")
 	}
-	bin := buildImtool(t)
+	bin := imtoolBinary(t)
 	const conns = 3000
 	_, ports := rt.FreePorts(t, 20) // not 9000-9019: other packages' tests run at the same time
 	term := newTerminal(t, 120, 40, bin, "bench", "--conns", fmt.Sprint(conns), "--hold", "30s", "--ports", ports, "--out", t.TempDir())

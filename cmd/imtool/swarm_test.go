@@ -41,11 +41,7 @@ func imtoolBinary(t *testing.T) string {
 			swarmBinErr = err
 			return
 		}
-		swarmBin = filepath.Join(dir, "imtool")
-		out, err := exec.Command("go", "build", "-o", swarmBin, ".").CombinedOutput()
-		if err != nil {
-			swarmBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		swarmBin, swarmBinErr = rt.BuildBinary(dir)
 	})
 	if swarmBinErr != nil {
 		t.Fatal(swarmBinErr)
