@@ -215,3 +215,35 @@ func TestFinishIncompleteKeepsReason(t *testing.T) {
 		t.Errorf("complete %v, reason %q, %d samples", rec.Complete, rec.Incomplete, len(rec.Series))
 	}
 }
+
+// A bench's three counts come from the hold sample before the last (the
+// last may be read while a self-timed swarm starts closing); the kernel's
+// is the growth of sockets in use since the baseline, halved.
+func TestSummarizeCounts(t *testing.T) {
+	smp := func(t float64, phase string, held, sessions, inuse int64) stats.Sample {
+		return stats.Sample{T: t, Swarm: stats.Snapshot{Phase: phase, Held: held, Established: held},
+			Server: &stats.Snapshot{Sessions: sessions}, Host: &stats.Host{TCPInUse: inuse}}
+	}
+	rec := &stats.Record{Command: "bench", Options: map[string]any{"conns": 1000}, Series: []stats.Sample{
+		smp(0, stats.PhasePlan, 0, 0, 30), // 20 listeners, links, pollers
+		smp(1, stats.PhaseRamp, 600, 600, 1230),
+		smp(2, stats.PhaseHold, 1000, 1000, 2030),
+		smp(3, stats.PhaseHold, 1000, 999, 2029),
+		smp(4, stats.PhaseHold, 1000, 400, 900), // closing under way
+		smp(5, stats.PhaseDone, 1000, 0, 30),
+	}}
+	c := Summarize(rec).Counts
+	if c == nil || *c != (stats.Counts{T: 3, Swarm: 1000, Server: 999, Kernel: 999}) {
+		t.Fatalf("counts %+v, want those of t=3: 1000, 999, 999", c)
+	}
+	if !c.Agree() || c.Spread() != 0.001 {
+		t.Errorf("spread %v agree %v; want 0.1%%, agreeing", c.Spread(), c.Agree())
+	}
+	if c.Kernel = 990; c.Agree() {
+		t.Error("1% apart agrees")
+	}
+	rec.Command = "swarm" // one end only on this host: no kernel count to compare
+	if c := Summarize(rec).Counts; c != nil {
+		t.Errorf("a swarm run has counts %+v", c)
+	}
+}

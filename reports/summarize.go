@@ -96,6 +96,10 @@ func Summarize(rec *stats.Record) stats.Summary {
 		s.ServerBytesPer = perConn(peak-srvFirst.RSSBytes, s.ServerSessions-srvFirst.Sessions)
 	}
 
+	if rec.Command == "bench" {
+		s.Counts = counts(first, hold)
+	}
+
 	for kind, h := range last.Swarm.Latency {
 		if h.Count > 0 {
 			if s.Latency == nil {
@@ -191,6 +195,29 @@ func holdSamples(series []stats.Sample) []stats.Sample {
 		}
 	}
 	return hold
+}
+
+// counts takes the independent counts from the hold sample before the last
+// one that has the server side and the host: a swarm that times its own
+// hold may start closing while the last one is read. The kernel's count is
+// the growth of TCP sockets in use since the baseline (listeners and links
+// are already there), halved: both ends are here.
+func counts(first stats.Sample, hold []stats.Sample) *stats.Counts {
+	if first.Host == nil {
+		return nil
+	}
+	if len(hold) > 1 {
+		hold = hold[:len(hold)-1]
+	}
+	for i := len(hold) - 1; i >= 0; i-- {
+		smp := hold[i]
+		if smp.Server == nil || smp.Server.Down || smp.Host == nil || smp.Swarm.Phase != stats.PhaseHold {
+			continue
+		}
+		return &stats.Counts{T: smp.T, Swarm: smp.Swarm.Held, Server: smp.Server.Sessions,
+			Kernel: (smp.Host.TCPInUse - first.Host.TCPInUse) / 2}
+	}
+	return nil
 }
 
 func firstServer(series []stats.Sample) *stats.Snapshot {

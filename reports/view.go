@@ -71,6 +71,14 @@ func newView(rec *stats.Record) view {
 		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
 			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
 	}
+	if c := s.Counts; c != nil {
+		verdict := "agree"
+		if !c.Agree() {
+			verdict = "DISAGREE"
+		}
+		add("counts", "%s swarm held, %s gateway sessions, %s kernel (sockstat) at %s: %s within %.1f%% (spread %.3f%%)",
+			stats.Thousands(c.Swarm), stats.Thousands(c.Server), stats.Thousands(c.Kernel), fmtDuration(c.T), verdict, 100*stats.CountsTolerance, 100*c.Spread())
+	}
 	if s.Pings > 0 {
 		add("heartbeats", "%s pings, %s pongs", stats.Thousands(s.Pings), stats.Thousands(s.Pongs))
 	}

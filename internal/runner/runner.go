@@ -125,6 +125,13 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		fmt.Fprintln(o.Stderr, plan.Describe())
 	}
 
+	// The baseline is read before anything is dialed: the host's sockets and
+	// memory, and the server side, as they were without the swarm.
+	base := stats.Sample{Host: new(stats.ReadHost())}
+	if err == nil && o.Observe != nil {
+		base.Server, base.Dispatcher = o.Observe()
+	}
+
 	var src source
 	switch {
 	case err != nil:
@@ -225,7 +232,8 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	// The first sample is the baseline: nothing dialed yet.
-	record(sample(src.baseline()))
+	base.Swarm = src.baseline()
+	record(base)
 
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
@@ -247,6 +255,14 @@ loop:
 			mu.Lock()
 			latest = s
 			mu.Unlock()
+			if s.Phase == stats.PhaseClose || s.Phase == stats.PhaseDone {
+				continue // the final sample stands for the end of the hold
+			}
+			// Sampled before the hold may end here, so the host and the
+			// servers are read while every connection is still held.
+			smp := sample(s)
+			sink.Update(smp)
+			record(smp)
 			if holdTimedHere(src) && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
 				// Shards hold until told: the hold is timed here, for all.
 				if holdStart.IsZero() {
@@ -255,12 +271,6 @@ loop:
 					src.stop()
 				}
 			}
-			if s.Phase == stats.PhaseClose || s.Phase == stats.PhaseDone {
-				continue // the final sample stands for the end of the hold
-			}
-			smp := sample(s)
-			sink.Update(smp)
-			record(smp)
 		}
 	}
 	final := src.final()

@@ -100,9 +100,40 @@ type Summary struct {
 	Delivered       int64                     `json:"delivered,omitempty"`
 	Pings           int64                     `json:"pings,omitempty"`
 	Pongs           int64                     `json:"pongs,omitempty"`
+	// Counts are the held connections by three independent sources (bench).
+	Counts *Counts `json:"counts,omitempty"`
 	// Shortfall explains, when Held < Requested, why.
 	Shortfall string `json:"shortfall,omitempty"`
 }
+
+// CountsTolerance is how far apart the independent counts may be and still
+// agree: 0.1% of the largest.
+const CountsTolerance = 0.001
+
+// Counts are the connections held at the end of the hold, counted three
+// ways that share no code: the swarm's held, the gateways' merged sessions,
+// and the kernel's own count — the growth of /proc/net/sockstat TCP inuse
+// since the baseline, halved, as both ends are on this host (bench only).
+type Counts struct {
+	T      float64 `json:"t"`               // the sample they come from
+	Swarm  int64   `json:"swarm_held"`      // the swarm's held connections
+	Server int64   `json:"server_sessions"` // the gateways' logged-in sessions
+	Kernel int64   `json:"kernel"`          // (TCP inuse now − at the baseline) / 2
+}
+
+// Spread is the largest difference between two of the counts as a fraction
+// of the largest count (0 when all are 0).
+func (c Counts) Spread() float64 {
+	hi := max(c.Swarm, c.Server, c.Kernel)
+	lo := min(c.Swarm, c.Server, c.Kernel)
+	if hi <= 0 {
+		return 0
+	}
+	return float64(hi-lo) / float64(hi)
+}
+
+// Agree says the counts are within CountsTolerance of each other.
+func (c Counts) Agree() bool { return c.Spread() <= CountsTolerance }
 
 // LatencySummary is one latency histogram in figures (seconds).
 type LatencySummary struct {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `imtool bench --conns 1000000` on a host that cannot hold it refuses up
+// front — exit 2, nothing started, no run record — naming every reason
+// with its fix. The host is a fake /proc: 4 GB available and fs.file-max
+// at 1,000,000.
+func TestBenchRefusesUpFront(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(fixture("fresh"))); err != nil {
+		t.Fatal(err)
+	}
+	for rel, v := range map[string]string{
+		"proc/meminfo":         "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n",
+		"proc/sys/fs/file-max": "1000000\n",
+	} {
+		if err := os.WriteFile(filepath.Join(root, rel), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	out, err := exec.Command(imtoolBinary(t), "bench", "--root", root, "--conns", "1000000", "--tui=false", "--out", dir).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("exit %v, want 2:\n%s", err, out)
+	}
+	for _, want := range []string{
+		"this host cannot hold 1000000 connections",
+		"only 3.8 GiB is available: use --conns 4", // the memory and the size that fits
+		"fs.file-max is 1000000", "imtool tune apply --role both --conns 1000000",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the refusal lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "starting a dispatcher") {
+		t.Errorf("services were started before the refusal:\n%s", out)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused run left %s (%v)", dir, err)
+	}
+}

@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+	rt "github.com/imtool/imtool/refserver/refservertest"
+)
+
+// countsConns is the size of TestBenchCounts. `go test ./...` runs it small
+// beside the other packages; the README's test command runs it again alone
+// at 100,000 (-args -counts-conns=100000), the scaled-down million.
+var countsConns = flag.Int("counts-conns", 10000, "connections TestBenchCounts holds")
+
+// TestBenchCounts runs the real `imtool bench` in a network namespace of its
+// own, where every TCP socket is the run's, and checks the rules of the
+// million-connection run by counts, not timings: every connection
+// established, logged in and held with none dropped; the swarm's held, the
+// gateways' merged sessions and the kernel's socket count agree within
+// 0.1%; and every process the bench started is gone afterwards.
+func TestBenchCounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a private network namespace needs root")
+	}
+	for _, tool := range []string{"unshare", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed to run the bench in its own network namespace: apt-get install util-linux iproute2", tool)
+		}
+	}
+	bin, err := rt.BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := *countsConns
+	dir := filepath.Join(t.TempDir(), "run")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// unshare and sh exec in turn, so the bench keeps the PID the context
+	// kills; its services die with it (parent-death signal).
+	cmd := exec.CommandContext(ctx, "unshare", "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
+		bin, "bench", "--conns", strconv.Itoa(n), "--hold", "10s", "--tui=false", "--out", dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("imtool bench --conns %d: %v\n%s", n, err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		t.Fatalf("no run record: %v\n%s", err, out)
+	}
+	var rec stats.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatalf("run.json: %v", err)
+	}
+	s := rec.Summary
+	if !rec.Complete || s.Held != int64(n) || s.Dropped != 0 {
+		t.Errorf("complete=%v, held %d of %d, %d dropped (%v); want all held, none dropped", rec.Complete, s.Held, n, s.Dropped, s.Drops)
+	}
+	switch c := s.Counts; {
+	case c == nil:
+		t.Error("the record has no independent counts")
+	case c.Swarm != int64(n) || !c.Agree():
+		t.Errorf("counts at %.0f s: swarm %d, gateways %d, kernel %d (spread %.3f%%); want all %d within %.1f%%",
+			c.T, c.Swarm, c.Server, c.Kernel, 100*c.Spread(), n, 100*stats.CountsTolerance)
+	}
+	if s.Pongs == 0 {
+		t.Error("no heartbeat was answered")
+	}
+	switch td := rec.Teardown; {
+	case td == nil:
+		t.Error("the record has no teardown")
+	case td.ProcessesLeft != 0 || td.Errors != "":
+		t.Errorf("teardown: %d of %d processes left, errors %q", td.ProcessesLeft, td.ProcessesStarted, td.Errors)
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
