@@ -219,7 +219,7 @@ func (l *eloop) run() error {
 		if l.nextUp == len(l.conns) && l.inflight == 0 && l.logins == 0 && !l.k.rampDone.Load() {
 			l.k.rampDone.Store(true)
 		}
-		n, err := epollWaitRaw(l.epfd, l.events, l.waitMS())
+		n, err := l.wait()
 		if err != nil && err != unix.EINTR {
 			l.closeAll()
 			l.k.done.Store(true)
@@ -232,21 +232,45 @@ func (l *eloop) run() error {
 	}
 }
 
-// Epoll timeouts: while dialing, logging in or sending messages the loop
-// wakes every 2 ms to keep the pacers on time; while only holding,
-// every holdWaitMS, so a hundred idle shard processes do not wake the
-// kernel 100,000 times a second. Heartbeats then leave up to that late,
-// which their latency, measured from the planned time, shows.
+// How a loop waits. While dialing or logging in it blocks in epoll_wait for
+// up to busyWaitMS and wakes at once on an event, to keep the pacer and the
+// handshakes on time. Once everything is held it sleeps to the next
+// multiple of holdPeriod on the monotonic clock — the same instants in every
+// shard process — and then takes what is ready without blocking. Socket
+// activity then never wakes a holding shard: at a million connections a
+// wake-up per pong was most of the machine's context switches. The
+// heartbeats of every shard leave together once a period, so each gateway
+// process wakes once for a batch rather than once for each; their latency,
+// measured from the planned time, includes up to one period.
 const (
 	busyWaitMS = 2
-	holdWaitMS = 10
+	holdPeriod = 10 * time.Millisecond
 )
 
-func (l *eloop) waitMS() int {
-	if l.nextUp < len(l.conns) || l.inflight > 0 || l.logins > 0 || l.msgPacer.Rate > 0 {
-		return busyWaitMS
+func (l *eloop) wait() (int, error) {
+	if l.nextUp < len(l.conns) || l.inflight > 0 || l.logins > 0 {
+		return epollWaitRaw(l.epfd, l.events, busyWaitMS)
 	}
-	return holdWaitMS
+	if err := sleepToBoundary(holdPeriod); err != nil {
+		return 0, err
+	}
+	return epollWaitRaw(l.epfd, l.events, 0)
+}
+
+// sleepToBoundary sleeps until the monotonic clock reaches the next multiple
+// of period, without telling the Go scheduler (see epollWaitRaw).
+func sleepToBoundary(period time.Duration) error {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return err
+	}
+	next := (ts.Nano()/int64(period) + 1) * int64(period)
+	ts = unix.NsecToTimespec(next)
+	_, _, e := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // ramp dials what the pacer has due, never more than maxInflight at once.
@@ -727,7 +751,7 @@ func (l *eloop) closeAll() {
 }
 
 // epollWaitRaw is epoll_wait without telling the Go scheduler it blocks.
-// The loop owns its thread and sleeps at most holdWaitMS; announcing each
+// The loop owns its thread and sleeps at most a few milliseconds; announcing each
 // sleep as a blocking syscall made the runtime hand the P to another thread
 // and back every few milliseconds, and with a hundred shard processes that
 // churn (sysmon, futex wake-ups) took a third of the machine. A runtime

@@ -131,8 +131,11 @@ func (s *Swarm) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.eng.run() }()
 
+	// The ramp's end is watched every 10 ms; then the ticker stops, so a
+	// holding shard process does not wake for nothing.
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	tickC := tick.C
 	var holdTimer <-chan time.Time
 	var engErr error
 	engDone := false
@@ -148,8 +151,10 @@ loop:
 			break loop
 		case <-holdTimer:
 			break loop
-		case <-tick.C:
+		case <-tickC:
 			if s.Phase() == stats.PhaseRamp && s.rampDone() {
+				tick.Stop()
+				tickC = nil
 				s.rampEnd.Store(s.c.now())
 				s.phase.Store(stats.PhaseHold)
 				if s.c.o.Hold > 0 {

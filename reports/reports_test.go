@@ -247,3 +247,29 @@ func TestSummarizeCounts(t *testing.T) {
 		t.Errorf("a swarm run has counts %+v", c)
 	}
 }
+
+// Hold latency counts only what was recorded during the hold: the ramp's
+// slow heartbeats stay in the run's figures and out of the hold's.
+func TestSummarizeHoldLatency(t *testing.T) {
+	var r stats.Recorder
+	at := func(t float64, phase string) stats.Sample {
+		return stats.Sample{T: t, Swarm: stats.Snapshot{Phase: phase, Latency: map[string]stats.Hist{stats.LatHeartbeat: r.Snapshot()}}}
+	}
+	var series []stats.Sample
+	for range 100 {
+		r.Record(2 * time.Second) // the ramp: slow
+	}
+	series = append(series, at(1, stats.PhaseRamp), at(2, stats.PhaseHold))
+	for range 1000 {
+		r.Record(10 * time.Millisecond)
+	}
+	series = append(series, at(3, stats.PhaseHold), at(4, stats.PhaseDone))
+	s := Summarize(&stats.Record{Command: "bench", Series: series})
+	run, hold := s.Latency[stats.LatHeartbeat], s.HoldLatency[stats.LatHeartbeat]
+	if run.Count != 1100 || run.Max < 1.9 {
+		t.Errorf("run heartbeat latency %+v, want 1,100 with the ramp's 2 s", run)
+	}
+	if hold.Count != 1000 || hold.P99 > 0.0102 || hold.Max > 0.0102 {
+		t.Errorf("hold heartbeat latency %+v, want 1,000 at 10 ms", hold)
+	}
+}

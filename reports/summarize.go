@@ -100,16 +100,31 @@ func Summarize(rec *stats.Record) stats.Summary {
 		s.Counts = counts(first, hold)
 	}
 
-	for kind, h := range last.Swarm.Latency {
-		if h.Count > 0 {
-			if s.Latency == nil {
-				s.Latency = map[string]stats.LatencySummary{}
-			}
-			s.Latency[kind] = stats.Summarize(h)
-		}
+	s.Latency = latencies(last.Swarm.Latency, nil)
+	if len(hold) > 1 && hold[0].Swarm.Phase == stats.PhaseHold {
+		s.HoldLatency = latencies(hold[len(hold)-1].Swarm.Latency, hold[0].Swarm.Latency)
 	}
 	s.Shortfall = shortfall(s, rec.Incomplete)
 	return s
+}
+
+// latencies summarises each histogram of h, less what it already held in
+// prev when prev is given (the hold: last hold sample since the first).
+func latencies(h, prev map[string]stats.Hist) map[string]stats.LatencySummary {
+	var out map[string]stats.LatencySummary
+	for kind, hk := range h {
+		if p, ok := prev[kind]; ok {
+			hk = hk.Since(p)
+			hk.Max = int64(hk.Quantile(1)) // Since keeps the run's max
+		}
+		if hk.Count > 0 {
+			if out == nil {
+				out = map[string]stats.LatencySummary{}
+			}
+			out[kind] = stats.Summarize(hk)
+		}
+	}
+	return out
 }
 
 // requested reads the connections asked for from the options, which come

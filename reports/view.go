@@ -97,10 +97,15 @@ func newView(rec *stats.Record) view {
 	}
 
 	v.Latency.Header = []string{"latency", "count", "p50", "p99", "p99.9", "max"}
-	for _, kind := range latencyKinds(s.Latency) {
-		l := s.Latency[kind]
-		v.Latency.Rows = append(v.Latency.Rows, []string{kind, stats.Thousands(l.Count),
-			fmtSeconds(l.P50), fmtSeconds(l.P99), fmtSeconds(l.P999), fmtSeconds(l.Max)})
+	for _, lat := range []struct {
+		m      map[string]stats.LatencySummary
+		suffix string
+	}{{s.Latency, ""}, {s.HoldLatency, " (hold)"}} {
+		for _, kind := range latencyKinds(lat.m) {
+			l := lat.m[kind]
+			v.Latency.Rows = append(v.Latency.Rows, []string{kind + lat.suffix, stats.Thousands(l.Count),
+				fmtSeconds(l.P50), fmtSeconds(l.P99), fmtSeconds(l.P999), fmtSeconds(l.Max)})
+		}
 	}
 
 	var examples map[string]string

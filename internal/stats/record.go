@@ -95,11 +95,14 @@ type Summary struct {
 	HostBytesPer    float64                   `json:"host_bytes_per_conn,omitempty"`
 	Errors          map[string]int64          `json:"errors"`
 	Latency         map[string]LatencySummary `json:"latency,omitempty"`
-	Sent            int64                     `json:"sent,omitempty"`
-	Acked           int64                     `json:"acked,omitempty"`
-	Delivered       int64                     `json:"delivered,omitempty"`
-	Pings           int64                     `json:"pings,omitempty"`
-	Pongs           int64                     `json:"pongs,omitempty"`
+	// HoldLatency is latency during the hold only, every connection up:
+	// the run's figures at full load, without the ramp's.
+	HoldLatency map[string]LatencySummary `json:"hold_latency,omitempty"`
+	Sent        int64                     `json:"sent,omitempty"`
+	Acked       int64                     `json:"acked,omitempty"`
+	Delivered   int64                     `json:"delivered,omitempty"`
+	Pings       int64                     `json:"pings,omitempty"`
+	Pongs       int64                     `json:"pongs,omitempty"`
 	// Counts are the held connections by three independent sources (bench).
 	Counts *Counts `json:"counts,omitempty"`
 	// Shortfall explains, when Held < Requested, why.

@@ -1,0 +1,150 @@
+// Copyright 2017 Joshua J Baker. All rights reserved.
+// Use of this source code is governed by an MIT-style
+// license that can be found in the LICENSE file.
+
+package internal
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// Poll ...
+type Poll struct {
+	fd    int // epoll fd
+	wfd   int // wake fd
+	notes noteQueue
+}
+
+// OpenPoll ...
+func OpenPoll() *Poll {
+	l := new(Poll)
+	p, err := syscall.EpollCreate1(0)
+	if err != nil {
+		panic(err)
+	}
+	l.fd = p
+	r0, _, e0 := syscall.Syscall(syscall.SYS_EVENTFD2, 0, 0, 0)
+	if e0 != 0 {
+		syscall.Close(p)
+		panic(err)
+	}
+	l.wfd = int(r0)
+	l.AddRead(l.wfd)
+	return l
+}
+
+// Close ...
+func (p *Poll) Close() error {
+	if err := syscall.Close(p.wfd); err != nil {
+		return err
+	}
+	return syscall.Close(p.fd)
+}
+
+// Trigger ...
+func (p *Poll) Trigger(note interface{}) error {
+	p.notes.Add(note)
+	var x uint64 = 1
+	_, err := syscall.Write(p.wfd, (*(*[8]byte)(unsafe.Pointer(&x)))[:])
+	return err
+}
+
+// Wait ...
+func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
+	events := make([]syscall.EpollEvent, 64)
+	for {
+		n, err := epollWaitRaw(p.fd, events, 100)
+		if err != nil && err != syscall.EINTR {
+			return err
+		}
+		if err := p.notes.ForEach(func(note interface{}) error {
+			return iter(0, note)
+		}); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			if fd := int(events[i].Fd); fd != p.wfd {
+				if err := iter(fd, nil); err != nil {
+					return err
+				}
+			} else if fd == p.wfd {
+				var data [8]byte
+				syscall.Read(p.wfd, data[:])
+			}
+		}
+	}
+}
+
+// AddReadWrite ...
+func (p *Poll) AddReadWrite(fd int) {
+	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_ADD, fd,
+		&syscall.EpollEvent{Fd: int32(fd),
+			Events: syscall.EPOLLIN | syscall.EPOLLOUT,
+		},
+	); err != nil {
+		panic(err)
+	}
+}
+
+// AddRead ...
+func (p *Poll) AddRead(fd int) {
+	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_ADD, fd,
+		&syscall.EpollEvent{Fd: int32(fd),
+			Events: syscall.EPOLLIN,
+		},
+	); err != nil {
+		panic(err)
+	}
+}
+
+// ModRead ...
+func (p *Poll) ModRead(fd int) {
+	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_MOD, fd,
+		&syscall.EpollEvent{Fd: int32(fd),
+			Events: syscall.EPOLLIN,
+		},
+	); err != nil {
+		panic(err)
+	}
+}
+
+// ModReadWrite ...
+func (p *Poll) ModReadWrite(fd int) {
+	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_MOD, fd,
+		&syscall.EpollEvent{Fd: int32(fd),
+			Events: syscall.EPOLLIN | syscall.EPOLLOUT,
+		},
+	); err != nil {
+		panic(err)
+	}
+}
+
+// ModDetach ...
+func (p *Poll) ModDetach(fd int) {
+	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_DEL, fd,
+		&syscall.EpollEvent{Fd: int32(fd),
+			Events: syscall.EPOLLIN | syscall.EPOLLOUT,
+		},
+	); err != nil {
+		panic(err)
+	}
+}
+
+// epollWaitRaw is epoll_wait without telling the Go scheduler that the
+// thread blocks (imtool's one change to evio 1.0.8). syscall.EpollWait
+// enters a blocking syscall: with GOMAXPROCS=1, as every gateway shard of a
+// million-connection run has, sysmon takes the P away within microseconds
+// of each wait and the loop must win it back on every wake-up — about five
+// context switches per batch of events, most of a loaded machine's. The
+// loop now keeps its P while it waits; the runtime's preemption signal
+// ends the wait with EINTR (epoll_wait is never restarted), so other
+// goroutines and the garbage collector still get their turn within about
+// 10 ms.
+func epollWaitRaw(epfd int, events []syscall.EpollEvent, msec int) (int, error) {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
