@@ -199,10 +199,11 @@ func sockaddr(a netip.Addr, port int) unix.Sockaddr {
 func (l *eloop) global(slot int32) int { return l.c.shard.First + l.id + int(slot)*l.nloops }
 
 func (l *eloop) run() error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// Not locked to its thread: yielding (below) would then hand the
+	// thread over every time.
 	defer unix.Close(l.epfd)
 	c := l.c
+	full := false
 	for {
 		l.now = c.now()
 		if c.ctl.close.Load() {
@@ -219,7 +220,9 @@ func (l *eloop) run() error {
 		if l.nextUp == len(l.conns) && l.inflight == 0 && l.logins == 0 && !l.k.rampDone.Load() {
 			l.k.rampDone.Store(true)
 		}
-		n, err := l.wait()
+		runtime.Gosched() // the wait keeps the P: let the rest of the process run first
+		n, err := l.wait(full)
+		full = n == len(l.events)
 		if err != nil && err != unix.EINTR {
 			l.closeAll()
 			l.k.done.Store(true)
@@ -232,27 +235,31 @@ func (l *eloop) run() error {
 	}
 }
 
-// How a loop waits. While dialing or logging in it blocks in epoll_wait for
-// up to busyWaitMS and wakes at once on an event, to keep the pacer and the
-// handshakes on time. Once everything is held it sleeps to the next
-// multiple of holdPeriod on the monotonic clock — the same instants in every
-// shard process — and then takes what is ready without blocking. Socket
-// activity then never wakes a holding shard: at a million connections a
-// wake-up per pong was most of the machine's context switches. The
-// heartbeats of every shard leave together once a period, so each gateway
-// process wakes once for a batch rather than once for each; their latency,
-// measured from the planned time, includes up to one period.
+// How a loop waits: it sleeps to the next multiple of a period on the
+// monotonic clock — the same instants in every shard process — and then
+// takes what is ready without blocking (at once again while the event
+// buffer comes back full). Socket activity never wakes a shard: at a
+// million connections a wake-up per handshake or pong, paid by the gateway
+// that sent it, was most of the machine's context switches. The period is
+// rampPeriod while dialing and logging in, so the pacer stays within a few
+// milliseconds, and holdPeriod once everything is held; heartbeats of every
+// shard then leave together once a period, so each gateway wakes once for
+// a batch. Latencies, measured from the planned time, include up to one
+// period.
 const (
-	busyWaitMS = 2
+	rampPeriod = 5 * time.Millisecond
 	holdPeriod = 10 * time.Millisecond
 )
 
-func (l *eloop) wait() (int, error) {
-	if l.nextUp < len(l.conns) || l.inflight > 0 || l.logins > 0 {
-		return epollWaitRaw(l.epfd, l.events, busyWaitMS)
-	}
-	if err := sleepToBoundary(holdPeriod); err != nil {
-		return 0, err
+func (l *eloop) wait(full bool) (int, error) {
+	if !full {
+		period := holdPeriod
+		if l.nextUp < len(l.conns) || l.inflight > 0 || l.logins > 0 {
+			period = rampPeriod
+		}
+		if err := sleepToBoundary(period); err != nil {
+			return 0, err
+		}
 	}
 	return epollWaitRaw(l.epfd, l.events, 0)
 }
@@ -425,7 +432,7 @@ func (l *eloop) readable(slot int32) {
 		if c.fd < 0 {
 			return
 		}
-		n, err := unix.Read(int(c.fd), l.buf)
+		n, err := rawRead(int(c.fd), l.buf)
 		switch {
 		case n > 0:
 			l.k.bytesIn.Add(int64(n))
@@ -526,7 +533,7 @@ func (l *eloop) write(slot int32, b []byte) bool {
 			return true
 		}
 	}
-	n, err := unix.Write(int(c.fd), b)
+	n, err := rawWrite(int(c.fd), b)
 	if err == unix.EAGAIN {
 		n, err = 0, nil
 	}
@@ -546,7 +553,7 @@ func (l *eloop) flush(slot int32) bool {
 	if !ok {
 		return true
 	}
-	n, err := unix.Write(int(l.conns[slot].fd), q)
+	n, err := rawWrite(int(l.conns[slot].fd), q)
 	if err == unix.EAGAIN {
 		return true
 	}
@@ -760,6 +767,26 @@ func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
 	if e != 0 {
 		return 0, e
+	}
+	return int(r), nil
+}
+
+// rawRead and rawWrite are read and write on a non-blocking socket, which
+// never blocks, so they need not tell the Go scheduler either: a thread
+// descheduled in an announced syscall on a busy machine lost its P to
+// sysmon and had to win it back.
+func rawRead(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
 	}
 	return int(r), nil
 }

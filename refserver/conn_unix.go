@@ -26,19 +26,6 @@ func fdOf(c evio.Conn) int {
 	return int(f.Int())
 }
 
-// writeFD writes p to a non-blocking socket. It returns again=true when the
-// socket buffer is full.
-func writeFD(fd int, p []byte) (n int, again bool, err error) {
-	n, err = unix.Write(fd, p)
-	if n < 0 {
-		n = 0
-	}
-	if err == unix.EAGAIN {
-		return n, true, nil
-	}
-	return n, false, err
-}
-
 // lingerClose ends our side of fd so the peer reads what was sent before the
 // close: it shuts down writing and drains unread input, which would
 // otherwise turn the close into a reset that discards our last frame.

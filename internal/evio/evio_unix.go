@@ -429,7 +429,7 @@ func loopWake(s *server, l *loop, c *conn) error {
 
 func loopRead(s *server, l *loop, c *conn) error {
 	var in []byte
-	n, err := syscall.Read(c.fd, l.packet)
+	n, err := internal.Read(c.fd, l.packet)
 	if n == 0 || err != nil {
 		if err == syscall.EAGAIN {
 			return nil

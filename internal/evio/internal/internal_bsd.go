@@ -124,3 +124,6 @@ func (p *Poll) ModDetach(fd int) {
 		},
 	)
 }
+
+// Read is read(2) (imtool: the Linux build reads through a raw syscall).
+func Read(fd int, p []byte) (int, error) { return syscall.Read(fd, p) }

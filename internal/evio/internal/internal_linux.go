@@ -5,7 +5,9 @@
 package internal
 
 import (
+	"runtime"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -53,8 +55,22 @@ func (p *Poll) Trigger(note interface{}) error {
 // Wait ...
 func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
 	events := make([]syscall.EpollEvent, 64)
+	n := 0
 	for {
-		n, err := epollWaitRaw(p.fd, events, 100)
+		// The waits below keep the P: let whatever else became runnable
+		// in this process (timers, net/http, the caller's goroutines) run
+		// first, or it would wait for the next preemption signal.
+		runtime.Gosched()
+		var err error
+		switch {
+		case n == len(events): // more may be ready: take them at once
+			n, err = epollWaitRaw(p.fd, events, 0)
+		case n > 0: // busy: let the next batch gather, without a wake-up
+			sleepToBoundary(pollPeriod)
+			n, err = epollWaitRaw(p.fd, events, 0)
+		default: // idle: block until the first event
+			n, err = epollWaitRaw(p.fd, events, 100)
+		}
 		if err != nil && err != syscall.EINTR {
 			return err
 		}
@@ -131,6 +147,32 @@ func (p *Poll) ModDetach(fd int) {
 	}
 }
 
+// pollPeriod paces a busy loop (imtool's change): after a wait that found
+// events, the loop sleeps to the next multiple of pollPeriod on the
+// monotonic clock and takes what is ready without blocking, so the peers
+// sending to it never pay for waking it and a gateway shard wakes at most
+// 1/pollPeriod times a second however many frames arrive. An idle loop
+// still blocks until its first event. A frame waits at most pollPeriod.
+const pollPeriod = 5 * time.Millisecond
+
+// sleepToBoundary sleeps, without telling the Go scheduler, until the
+// monotonic clock reaches the next multiple of period. A signal ends it
+// early (EINTR), which only means an earlier poll.
+func sleepToBoundary(period time.Duration) {
+	var ts syscall.Timespec
+	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return
+	}
+	next := (ts.Nano()/int64(period) + 1) * int64(period)
+	ts = syscall.NsecToTimespec(next)
+	syscall.RawSyscall6(syscall.SYS_CLOCK_NANOSLEEP, clockMonotonic, timerAbstime, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+}
+
+const (
+	clockMonotonic = 1 // CLOCK_MONOTONIC
+	timerAbstime   = 1 // TIMER_ABSTIME
+)
+
 // epollWaitRaw is epoll_wait without telling the Go scheduler that the
 // thread blocks (imtool's one change to evio 1.0.8). syscall.EpollWait
 // enters a blocking syscall: with GOMAXPROCS=1, as every gateway shard of a
@@ -145,6 +187,20 @@ func epollWaitRaw(epfd int, events []syscall.EpollEvent, msec int) (int, error) 
 	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
 	if e != 0 {
 		return 0, e
+	}
+	return int(r), nil
+}
+
+// Read is read(2) on a non-blocking socket through a raw syscall
+// (imtool's change): it never blocks, and a thread descheduled inside an
+// announced syscall on a busy machine loses its P to sysmon.
+func Read(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
 	}
 	return int(r), nil
 }
