@@ -142,7 +142,7 @@ func serve(events Events, listeners []*listener) error {
 	for i := 0; i < numLoops; i++ {
 		l := &loop{
 			idx:     i,
-			poll:    internal.OpenPoll(),
+			poll:    internal.OpenPoll(numLoops == 1),
 			packet:  make([]byte, 0xFFFF),
 			fdconns: make(map[int]*conn),
 		}

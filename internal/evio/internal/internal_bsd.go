@@ -19,7 +19,7 @@ type Poll struct {
 }
 
 // OpenPoll ...
-func OpenPoll() *Poll {
+func OpenPoll(bool) *Poll {
 	l := new(Poll)
 	p, err := syscall.Kqueue()
 	if err != nil {

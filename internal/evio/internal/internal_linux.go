@@ -16,11 +16,14 @@ type Poll struct {
 	fd    int // epoll fd
 	wfd   int // wake fd
 	notes noteQueue
+	paced bool // imtool: sleep to pollPeriod boundaries while busy
 }
 
-// OpenPoll ...
-func OpenPoll() *Poll {
-	l := new(Poll)
+// OpenPoll ... paced (imtool's change) says the loop may wait by sleeping
+// while busy: only for a server of one loop, as with several the balanced
+// accept makes each loop wait for the other's turn, once per period.
+func OpenPoll(paced bool) *Poll {
+	l := &Poll{paced: paced}
 	p, err := syscall.EpollCreate1(0)
 	if err != nil {
 		panic(err)
@@ -65,7 +68,7 @@ func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
 		switch {
 		case n == len(events): // more may be ready: take them at once
 			n, err = epollWaitRaw(p.fd, events, 0)
-		case n > 0: // busy: let the next batch gather, without a wake-up
+		case n > 0 && p.paced: // busy: let the next batch gather, without a wake-up
 			sleepToBoundary(pollPeriod)
 			n, err = epollWaitRaw(p.fd, events, 0)
 		default: // idle: block until the first event
