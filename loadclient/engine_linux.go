@@ -261,11 +261,12 @@ func (l *eloop) wait(full bool) (int, error) {
 			return 0, err
 		}
 	}
-	return epollWaitRaw(l.epfd, l.events, 0)
+	return epollPoll(l.epfd, l.events)
 }
 
 // sleepToBoundary sleeps until the monotonic clock reaches the next multiple
-// of period, without telling the Go scheduler (see epollWaitRaw).
+// of period, without telling the Go scheduler (see epollPoll). A signal
+// (the runtime's preemption) ends it early with EINTR.
 func sleepToBoundary(period time.Duration) error {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
@@ -757,14 +758,13 @@ func (l *eloop) closeAll() {
 	l.inflight, l.logins = 0, 0
 }
 
-// epollWaitRaw is epoll_wait without telling the Go scheduler it blocks.
-// The loop owns its thread and sleeps at most a few milliseconds; announcing each
-// sleep as a blocking syscall made the runtime hand the P to another thread
-// and back every few milliseconds, and with a hundred shard processes that
-// churn (sysmon, futex wake-ups) took a third of the machine. A runtime
-// preemption arrives as a signal, which ends the wait early with EINTR.
-func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+// epollPoll takes the ready events without waiting (epoll_wait with a zero
+// timeout), as a raw syscall like the sleep before it: announcing syscalls
+// made the runtime hand the P to another thread and back whenever the
+// thread was descheduled inside one, and with a hundred shard processes
+// that churn (sysmon, futex wake-ups) took a third of the machine.
+func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
