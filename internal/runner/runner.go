@@ -125,11 +125,21 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		fmt.Fprintln(o.Stderr, plan.Describe())
 	}
 
+	start := time.Now()
+	sample := func(s stats.Snapshot) stats.Sample {
+		smp := stats.Sample{T: time.Since(start).Seconds(), Swarm: s}
+		h := stats.ReadHost()
+		smp.Host = &h
+		if o.Observe != nil {
+			smp.Server, smp.Dispatcher = o.Observe()
+		}
+		return smp
+	}
 	// The baseline is read before anything is dialed: the host's sockets and
 	// memory, and the server side, as they were without the swarm.
-	base := stats.Sample{Host: new(stats.ReadHost())}
-	if err == nil && o.Observe != nil {
-		base.Server, base.Dispatcher = o.Observe()
+	var base stats.Sample
+	if err == nil {
+		base = sample(stats.Snapshot{})
 	}
 
 	var src source
@@ -212,16 +222,6 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		sink = tui.NewLine(o.Stdout)
 	}
 
-	start := time.Now()
-	sample := func(s stats.Snapshot) stats.Sample {
-		smp := stats.Sample{T: time.Since(start).Seconds(), Swarm: s}
-		h := stats.ReadHost()
-		smp.Host = &h
-		if o.Observe != nil {
-			smp.Server, smp.Dispatcher = o.Observe()
-		}
-		return smp
-	}
 	record := func(smp stats.Sample) {
 		c := smp
 		c.Swarm.Shards = nil
@@ -232,9 +232,10 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	// The first sample is the baseline: nothing dialed yet.
-	base.Swarm = src.baseline()
+	base.T, base.Swarm = 0, src.baseline()
 	record(base)
 
+	start = time.Now() // the run's clock starts once the swarm runs
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
 	ctxDone := ctx.Done()
