@@ -9,10 +9,10 @@
 // each with the fix. The plan is split into Shards when one process's
 // RLIMIT_NOFILE cannot hold it (the runner, internal/runner, starts them).
 //
-// The Linux engine runs one epoll loop per core on its own OS thread:
+// The Linux engine runs one epoll loop per core:
 // non-blocking connects (IP_BIND_ADDRESS_NO_PORT when a source is bound)
-// confirmed by SO_ERROR, at most MaxInflight pending, paced open loop by a
-// Pacer; each connection is 32 bytes of pointer-free state in a flat array
+// confirmed by SO_ERROR, paced by a Pacer but never more than MaxInflight
+// connecting or logging in at once (a slow server slows the ramp); each connection is 32 bytes of pointer-free state in a flat array
 // with one entry in a timing wheel, and the hot path neither allocates nor
 // starts goroutines. Reads are always drained. The portable engine
 // (net.Dialer and goroutines) serves other systems.

@@ -281,19 +281,26 @@ func sleepToBoundary(period time.Duration) error {
 	return nil
 }
 
-// ramp dials what the pacer has due, never more than maxInflight at once.
+// ramp dials what the pacer has due while the window has room.
 func (l *eloop) ramp() {
 	if l.clock.paused || l.nextUp == len(l.conns) {
 		return
 	}
 	due := l.pacer.Due(l.clock.elapsed(time.Duration(l.now)))
-	for l.nextUp < len(l.conns) && int64(l.nextUp) < due && l.inflight < l.maxInflight {
+	for l.nextUp < len(l.conns) && int64(l.nextUp) < due && !l.windowFull() {
 		slot := int32(l.nextUp)
 		l.nextUp++
 		l.k.started.Add(1)
 		l.dial(slot)
 	}
 }
+
+// windowFull tells whether maxInflight connections are connecting or
+// logging in. Logins count: a gateway that falls behind completes
+// handshakes in the kernel's accept queue long before it reads the LOGIN,
+// so a window of connects alone let logins pile up until they timed out;
+// with both, a slow gateway slows the ramp instead.
+func (l *eloop) windowFull() bool { return l.inflight+l.logins >= l.maxInflight }
 
 func (l *eloop) dial(slot int32) {
 	c := &l.conns[slot]
@@ -616,7 +623,7 @@ func (l *eloop) onTimer(slot int32) {
 			l.schedule(slot, c.next)
 			return
 		}
-		if l.inflight >= l.maxInflight || l.clock.paused {
+		if l.windowFull() || l.clock.paused {
 			l.schedule(slot, l.now+10*tickNS)
 			return
 		}

@@ -134,6 +134,14 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 
 func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 	c, k := e.c, e.k
+	// The window slot is held until LOGIN_OK (or the end of the attempt).
+	release := func() {
+		if sem != nil {
+			<-sem
+			sem = nil
+		}
+	}
+	defer release()
 	dst := c.plan.Dests[c.plan.Dest(g)]
 	d := net.Dialer{Timeout: c.o.ConnectTimeout}
 	if s := c.plan.Source(g); s >= 0 {
@@ -144,9 +152,6 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 	t0 := c.now()
 	nc, err := d.DialContext(e.ctx, "tcp", dst.String())
 	k.connecting.Add(-1)
-	if sem != nil {
-		<-sem
-	}
 	if err != nil {
 		if e.ctx.Err() == nil {
 			c.fail(k, classOf(err), g, "connect", err)
@@ -172,6 +177,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 		k.lost.Add(pc.pend.Swap(0))
 	}()
 	if c.o.Proto == ProtoRaw {
+		release()
 		e.holdRaw(pc)
 		return
 	}
@@ -223,6 +229,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 						return
 					}
 					k.loggingIn.Add(-1)
+					release()
 					c.lat[latLogin].Record(time.Duration(now - loginStart))
 					_ = nc.SetReadDeadline(time.Time{})
 					pc.held.Store(true)

@@ -245,3 +245,22 @@ func TestPauseAndStopIdempotent(t *testing.T) {
 	waitRun(t, errc, 10*time.Second)
 	sw.Stop()
 }
+
+// TestWindowCountsLogins: a server that accepts but never answers LOGIN
+// gets --max-inflight connections and no more, until logins time out.
+func TestWindowCountsLogins(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng, func(t *testing.T) {
+			srv := newTestServer(t, 2, false)
+			const window = 8
+			sw, _ := startSwarm(t, Options{Targets: srv.targets(), Conns: 100, Rate: 10000, MaxInflight: window,
+				LoginTimeout: time.Minute, Hold: time.Hour, Engine: eng, Loops: 1, Procs: 1})
+			waitFor(t, 5*time.Second, "the window's connections accepted", func() bool { return srv.accepted.Load() >= window })
+			time.Sleep(300 * time.Millisecond) // the ramp's pacer has had 3,000 connections due by now
+			if s := sw.Snapshot(); s.Attempts != window || srv.accepted.Load() != window || s.Held != 0 {
+				t.Fatalf("attempts %d, accepted %d, held %d: want %d, %d, 0 (logins pending count in the window)",
+					s.Attempts, srv.accepted.Load(), s.Held, window, window)
+			}
+		})
+	}
+}

@@ -17,7 +17,7 @@ const (
 	DefaultPorts          = "20" // 9000-9019 from DefaultBasePort: what `imtool server` listens on
 	DefaultBasePort       = 9000
 	DefaultConns          = 10000
-	DefaultRate           = 10000 // connects per second, open loop
+	DefaultRate           = 10000 // connects per second
 	DefaultUIDBase        = 1
 	DefaultHeartbeat      = 30 * time.Second
 	DefaultPayload        = 64
@@ -59,7 +59,7 @@ type Options struct {
 	BasePort int
 	// Conns is the number of connections of the whole swarm, all shards.
 	Conns int
-	// Rate is connects per second (open loop) of the whole swarm.
+	// Rate is connects per second of the whole swarm, at most.
 	Rate float64
 	// SourceIPs are the local addresses to dial from, round-robin. Empty:
 	// the kernel chooses, except that loopback targets get 127.0.0.2 and up
@@ -85,7 +85,8 @@ type Options struct {
 	// wait for LOGIN_OK (default 10s).
 	ConnectTimeout time.Duration
 	LoginTimeout   time.Duration
-	// MaxInflight bounds the connects pending at once (default 4096).
+	// MaxInflight bounds the connections connecting or logging in at once
+	// (default 4096): the window that keeps a slow server from being buried.
 	MaxInflight int
 	// Procs is the number of processes; 0 means auto (what RLIMIT_NOFILE
 	// requires). The library runs one process's share (Shard); the runner

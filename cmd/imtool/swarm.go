@@ -20,8 +20,9 @@ func swarmCommand() *cli.Command {
 		Name:      "swarm",
 		Usage:     "open and hold many client connections against a gateway (or any TCP server), and measure them",
 		UsageText: "imtool swarm [--target HOST[:PORTS] …] [--ports 20] [--conns 10000] [--rate 10000] [options]",
-		Description: `The swarm plans first, then ramps connections up at --rate (open loop, at most
---max-inflight connects pending), holds them for --hold, and closes them (FIN or RST).
+		Description: `The swarm plans first, then ramps connections up at --rate (at most --max-inflight
+connecting or logging in at once, so a server that falls behind slows the ramp instead
+of timing out), holds them for --hold, and closes them (FIN or RST).
 With --proto imtool (the default) each connection logs in as uid --uid-base + its index,
 PINGs every --heartbeat (spread evenly over the swarm, with jitter) and the swarm sends
 --msg-rate messages a second in all to random uids of the swarm; latencies are measured
@@ -162,7 +163,7 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more (default: " + loadclient.DefaultTarget + ")"},
 	}, portFlags("ports of targets that name none")...),
 		&cli.IntFlag{Name: "conns", Value: d.Conns, Usage: "connections of the whole swarm (all processes)"},
-		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, open loop"},
+		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, at most (see --max-inflight)"},
 		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list (default: the kernel's choice; loopback targets get 127.0.0.2… when needed)"},
 		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages) or raw (connect and hold)"},
 		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
@@ -175,7 +176,7 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.BoolFlag{Name: "reconnect", Usage: "redial dropped and failed connections, with jittered exponential backoff"},
 		&cli.DurationFlag{Name: "connect-timeout", Value: loadclient.DefaultConnectTimeout, Usage: "time allowed for one connect"},
 		&cli.DurationFlag{Name: "login-timeout", Value: loadclient.DefaultLoginTimeout, Usage: "time allowed from LOGIN to LOGIN_OK"},
-		&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connects pending at once, at most (whole swarm)"},
+		&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connections connecting or logging in at once, at most (whole swarm)"},
 		&cli.StringFlag{Name: "procs", Value: "auto", Usage: "processes: auto (as many as RLIMIT_NOFILE requires) or a number"},
 		&cli.StringFlag{Name: "engine", Value: defEngine, Usage: "epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
 		&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
