@@ -108,7 +108,7 @@ func BenchmarkReadFrames(b *testing.B) {
 			b.Fatal(err)
 		}
 		l.now = l.c.now()
-		l.readable(0)
+		l.readable(0, unix.EPOLLIN)
 	}
 	if l.conns[0].state != stHeld || l.k.pongs.Load() != int64(16*b.N) {
 		b.Fatalf("state %d pongs %d", l.conns[0].state, l.k.pongs.Load())

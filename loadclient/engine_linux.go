@@ -363,7 +363,7 @@ func (l *eloop) event(slot int32, ev uint32) {
 			}
 		}
 		if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-			l.readable(slot)
+			l.readable(slot, ev)
 		}
 	}
 }
@@ -403,7 +403,7 @@ func (l *eloop) connected(slot int32, ev uint32) {
 		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		l.readable(slot)
+		l.readable(slot, ev)
 	}
 }
 
@@ -432,9 +432,14 @@ func (l *eloop) held(slot int32, g int) {
 	}
 }
 
-// readable drains the socket: read until EAGAIN, always, so unread data
-// never sits in the kernel (≈ 4 KB per socket).
-func (l *eloop) readable(slot int32) {
+// readable drains the socket, so unread data never sits in the kernel
+// (≈ 4 KB per socket). A read that does not fill the buffer emptied the
+// receive queue, and with edge-triggered epoll whatever arrives later
+// raises a new event, so it need not be confirmed by a read that returns
+// EAGAIN: that read was half of the swarm's reads, one per pong. When the
+// peer has closed or reset (ev), reading goes on until it says so.
+func (l *eloop) readable(slot int32, ev uint32) {
+	hangup := ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
 	for {
 		c := &l.conns[slot]
 		if c.fd < 0 {
@@ -445,6 +450,9 @@ func (l *eloop) readable(slot int32) {
 		case n > 0:
 			l.k.bytesIn.Add(int64(n))
 			if l.c.o.Proto == ProtoIMTool && !l.input(slot, l.buf[:n]) {
+				return
+			}
+			if n < len(l.buf) && !hangup {
 				return
 			}
 		case err == unix.EAGAIN:

@@ -156,19 +156,19 @@ func latencyLines(smp []stats.Sample, s stats.Summary) ([]series, string) {
 // memoryLines gives memory growth since the first sample per connection
 // (client, host) or session (server) gained since then, as Summarize does.
 func memoryLines(smp []stats.Sample, s stats.Summary) ([]series, string) {
-	client, server, host := series{name: "client RSS"}, series{name: "server RSS", colour: 1}, series{name: "host (MemAvailable drop)", colour: 2}
+	client, server, host := series{name: "client (private memory)"}, series{name: "server (private memory)", colour: 1}, series{name: "host (MemAvailable drop)", colour: 2}
 	if len(smp) > 0 {
 		first, srv := smp[0], firstServer(smp)
 		for _, x := range smp {
 			gained := x.Swarm.Held - first.Swarm.Held
 			if gained > 0 {
-				client.points = append(client.points, plotter.XY{X: x.T, Y: perConn(x.Swarm.RSSBytes-first.Swarm.RSSBytes, gained)})
+				client.points = append(client.points, plotter.XY{X: x.T, Y: perConn(x.Swarm.UserBytes()-first.Swarm.UserBytes(), gained)})
 				if x.Host != nil && first.Host != nil && x.Host.MemAvailable > 0 {
 					host.points = append(host.points, plotter.XY{X: x.T, Y: perConn(first.Host.MemAvailable-x.Host.MemAvailable, gained)})
 				}
 			}
 			if x.Server != nil && x.Server.Sessions > srv.Sessions {
-				server.points = append(server.points, plotter.XY{X: x.T, Y: perConn(x.Server.RSSBytes-srv.RSSBytes, x.Server.Sessions-srv.Sessions)})
+				server.points = append(server.points, plotter.XY{X: x.T, Y: perConn(x.Server.UserBytes()-srv.UserBytes(), x.Server.Sessions-srv.Sessions)})
 			}
 		}
 	}

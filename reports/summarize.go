@@ -18,8 +18,9 @@ import (
 // the first one with attempts, as samples close an interval) and ends at the
 // first sample where the target is established, or at the last ramp-phase
 // sample when it never is. Bytes per connection divide memory growth since
-// the first sample — the highest RSS during the hold, or the lowest host
-// MemAvailable — by the connections held at the end.
+// the first sample — the highest private memory (Process.UserBytes) during
+// the hold, or the lowest host MemAvailable — by the connections held at
+// the end.
 func Summarize(rec *stats.Record) stats.Summary {
 	var s stats.Summary
 	s.Requested = requested(rec)
@@ -70,9 +71,9 @@ func Summarize(rec *stats.Record) stats.Summary {
 	if s.Held > 0 {
 		var peak int64
 		for _, smp := range hold {
-			peak = max(peak, smp.Swarm.RSSBytes)
+			peak = max(peak, smp.Swarm.UserBytes())
 		}
-		s.ClientBytesPer = perConn(peak-first.Swarm.RSSBytes, s.Held-first.Swarm.Held)
+		s.ClientBytesPer = perConn(peak-first.Swarm.UserBytes(), s.Held-first.Swarm.Held)
 		if first.Host != nil && first.Host.MemAvailable > 0 {
 			low := first.Host.MemAvailable
 			for _, smp := range hold {
@@ -90,10 +91,10 @@ func Summarize(rec *stats.Record) stats.Summary {
 		for _, smp := range hold {
 			if smp.Server != nil && !smp.Server.Down && smp.Server.Sessions >= s.ServerSessions {
 				s.ServerSessions, s.ServerRSSBytes = smp.Server.Sessions, smp.Server.RSSBytes
-				peak = max(peak, smp.Server.RSSBytes)
+				peak = max(peak, smp.Server.UserBytes())
 			}
 		}
-		s.ServerBytesPer = perConn(peak-srvFirst.RSSBytes, s.ServerSessions-srvFirst.Sessions)
+		s.ServerBytesPer = perConn(peak-srvFirst.UserBytes(), s.ServerSessions-srvFirst.Sessions)
 	}
 
 	if rec.Command == "bench" {

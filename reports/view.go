@@ -59,10 +59,10 @@ func newView(rec *stats.Record) view {
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	add("hold", "%s", fmtDuration(s.HoldSeconds))
 	if s.ClientRSSBytes > 0 {
-		add("client memory", "%s per connection (%s RSS at end)", fmtBytes(s.ClientBytesPer), fmtBytes(float64(s.ClientRSSBytes)))
+		add("client memory", "%s per connection (private memory growth; %s RSS at end)", fmtBytes(s.ClientBytesPer), fmtBytes(float64(s.ClientRSSBytes)))
 	}
 	if s.ServerRSSBytes > 0 {
-		add("server memory", "%s per session (%s RSS at end, %s sessions)", fmtBytes(s.ServerBytesPer), fmtBytes(float64(s.ServerRSSBytes)), stats.Thousands(s.ServerSessions))
+		add("server memory", "%s per session (private memory growth; %s RSS at end, %s sessions)", fmtBytes(s.ServerBytesPer), fmtBytes(float64(s.ServerRSSBytes)), stats.Thousands(s.ServerSessions))
 	}
 	if s.HostBytesPer > 0 {
 		add("host memory", "%s per connection (drop of MemAvailable)", fmtBytes(s.HostBytesPer))

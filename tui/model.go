@@ -211,11 +211,11 @@ func (c *cpuMeter) observe(s *stats.Snapshot) {
 // memMeter measures bytes per connection as the run record does: the growth
 // of RSS divided by the growth of connections since the first snapshot seen.
 type memMeter struct {
-	rss, conns, up int64
+	user, conns, up int64
 	has            bool
 }
 
-// minGrowth is how many connections must have been added before RSS growth
+// minGrowth is how many connections must have been added before memory growth
 // per connection means something.
 const minGrowth = 100
 
@@ -224,19 +224,20 @@ func (mm *memMeter) observe(s *stats.Snapshot) {
 		return
 	}
 	if !mm.has || int64(s.UptimeS) < mm.up {
-		mm.rss, mm.conns, mm.has = s.RSSBytes, s.Connections, true
+		mm.user, mm.conns, mm.has = s.UserBytes(), s.Connections, true
 	}
 	mm.up = int64(s.UptimeS)
 }
 
 // perConn returns bytes per connection and whether it is measured from
-// growth (true) or only an upper bound, all RSS over all connections.
+// growth (true) or only an upper bound, all private memory over all
+// connections.
 func (mm memMeter) perConn(s *stats.Snapshot) (float64, bool) {
 	if mm.has && s.Connections-mm.conns >= minGrowth {
-		return float64(s.RSSBytes-mm.rss) / float64(s.Connections-mm.conns), true
+		return float64(s.UserBytes()-mm.user) / float64(s.Connections-mm.conns), true
 	}
 	if s.Connections > 0 {
-		return float64(s.RSSBytes) / float64(s.Connections), false
+		return float64(s.UserBytes()) / float64(s.Connections), false
 	}
 	return 0, false
 }

@@ -238,6 +238,7 @@ func (ag *agents) merged() stats.Snapshot {
 	for _, p := range parts {
 		if p.Down { // its connections and processes are gone with it
 			s.RSSBytes -= p.RSSBytes
+			s.PrivateBytes -= p.PrivateBytes
 			s.HeapBytes -= p.HeapBytes
 			s.FDs -= p.FDs
 			s.FDLimit -= p.FDLimit

@@ -13,7 +13,8 @@ import (
 
 var pageSize = int64(os.Getpagesize())
 
-// readOSProcess reads RSS and CPU from /proc/self/stat, counts /proc/self/fd
+// readOSProcess reads RSS and CPU from /proc/self/stat and private memory
+// from /proc/self/statm, counts /proc/self/fd
 // and asks getrlimit for the fd limit.
 func readOSProcess(p *Process) {
 	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
@@ -28,6 +29,14 @@ func readOSProcess(p *Process) {
 				p.CPUSeconds = float64(ut+st) / 100 // USER_HZ is 100 on Linux
 				p.RSSBytes = rss * pageSize
 			}
+		}
+	}
+	// statm: size resident shared … in pages; shared is file-backed (and shmem).
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		if f := bytes.Fields(b); len(f) > 2 {
+			res, _ := strconv.ParseInt(string(f[1]), 10, 64)
+			shared, _ := strconv.ParseInt(string(f[2]), 10, 64)
+			p.PrivateBytes = (res - shared) * pageSize
 		}
 	}
 	p.FDs = fdCount()

@@ -39,14 +39,17 @@ const (
 
 // Process describes the process (or, merged, the processes) behind a snapshot.
 type Process struct {
-	PID        int     `json:"pid,omitempty"`
-	RSSBytes   int64   `json:"rss_bytes"`
-	HeapBytes  int64   `json:"heap_bytes"`
-	FDs        int64   `json:"fds"`
-	FDLimit    int64   `json:"fd_limit"`
-	Goroutines int64   `json:"goroutines"`
-	CPUSeconds float64 `json:"cpu_seconds"`
-	Processes  int64   `json:"processes"`
+	PID      int   `json:"pid,omitempty"`
+	RSSBytes int64 `json:"rss_bytes"`
+	// PrivateBytes is the resident memory the process has to itself (RSS
+	// less the file-backed pages, such as the binary, shared with others).
+	PrivateBytes int64   `json:"private_bytes,omitempty"`
+	HeapBytes    int64   `json:"heap_bytes"`
+	FDs          int64   `json:"fds"`
+	FDLimit      int64   `json:"fd_limit"`
+	Goroutines   int64   `json:"goroutines"`
+	CPUSeconds   float64 `json:"cpu_seconds"`
+	Processes    int64   `json:"processes"`
 }
 
 // Snapshot is the state of one process — or the sum of several — at one
@@ -117,6 +120,7 @@ func Merge(kind, id string, parts []Snapshot) Snapshot {
 func (s *Snapshot) add(p Snapshot) {
 	s.UptimeS = max(s.UptimeS, p.UptimeS)
 	s.RSSBytes += p.RSSBytes
+	s.PrivateBytes += p.PrivateBytes
 	s.HeapBytes += p.HeapBytes
 	s.FDs += p.FDs
 	s.FDLimit += p.FDLimit
