@@ -213,27 +213,31 @@ func holdSamples(series []stats.Sample) []stats.Sample {
 	return hold
 }
 
-// counts takes the independent counts from the hold sample before the last
-// one that has the server side and the host: a swarm that times its own
-// hold may start closing while the last one is read. The kernel's count is
-// the growth of TCP sockets in use since the baseline (listeners and links
-// are already there), halved: both ends are here.
+// counts takes the independent counts at the middle of the hold, from the
+// samples that have the server side and the host: nothing is connecting or
+// closing then, so snapshots a few seconds old (shards answer late on a
+// loaded host) still count the same connections. Near the end, the swarm
+// may already be closing while a sample is read (a 1M run on two cores:
+// 1.5% apart at the sample before the last, all three equal at the middle).
+// The kernel's count is the growth of TCP sockets in use since the
+// baseline (listeners and links are already there), halved: both ends are
+// here.
 func counts(first stats.Sample, hold []stats.Sample) *stats.Counts {
 	if first.Host == nil {
 		return nil
 	}
-	if len(hold) > 1 {
-		hold = hold[:len(hold)-1]
-	}
-	for i := len(hold) - 1; i >= 0; i-- {
-		smp := hold[i]
-		if smp.Server == nil || smp.Server.Down || smp.Host == nil || smp.Swarm.Phase != stats.PhaseHold {
-			continue
+	var valid []stats.Sample
+	for _, smp := range hold {
+		if smp.Server != nil && !smp.Server.Down && smp.Host != nil && smp.Swarm.Phase == stats.PhaseHold {
+			valid = append(valid, smp)
 		}
-		return &stats.Counts{T: smp.T, Swarm: smp.Swarm.Held, Server: smp.Server.Sessions,
-			Kernel: (smp.Host.TCPInUse - first.Host.TCPInUse) / 2}
 	}
-	return nil
+	if len(valid) == 0 {
+		return nil
+	}
+	smp := valid[len(valid)/2]
+	return &stats.Counts{T: smp.T, Swarm: smp.Swarm.Held, Server: smp.Server.Sessions,
+		Kernel: (smp.Host.TCPInUse - first.Host.TCPInUse) / 2}
 }
 
 func firstServer(series []stats.Sample) *stats.Snapshot {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imtool/imtool/internal/bench"
 	"github.com/imtool/imtool/internal/runner"
+	"github.com/imtool/imtool/refserver"
 )
 
 func benchCommand() *cli.Command {
@@ -51,7 +52,7 @@ func runBench(c *cli.Context) error {
 	if out == "" {
 		out = filepath.Join("imtool-runs", time.Now().Format("20060102-150405"))
 	}
-	var gwArgs []string
+	gwArgs := []string{"--idle-timeout", gatewayIdleTimeout(o.Heartbeat).String()}
 	if c.Bool("broadcast") {
 		gwArgs = append(gwArgs, "--broadcast")
 	}
@@ -70,4 +71,15 @@ func runBench(c *cli.Context) error {
 		},
 	})
 	return runExit(code, err)
+}
+
+// gatewayIdleTimeout is how long the bench's gateway lets a session stay
+// silent: three heartbeats, at least the gateway's default; without
+// heartbeats (--heartbeat 0) longer than any bench, or the gateway would
+// close every session of a long hold as idle.
+func gatewayIdleTimeout(heartbeat time.Duration) time.Duration {
+	if heartbeat <= 0 {
+		return 1000 * time.Hour
+	}
+	return max(refserver.DefaultIdleTimeout, 3*heartbeat)
 }

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/imtool/imtool/refserver"
 )
 
 // `imtool bench --conns 1000000` on a host that cannot hold it refuses up
@@ -46,5 +49,19 @@ func TestBenchRefusesUpFront(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused run left %s (%v)", dir, err)
+	}
+}
+
+// TestGatewayIdleTimeout: the bench's gateway never closes a session the
+// swarm's heartbeat keeps alive, nor, without heartbeats, any session.
+func TestGatewayIdleTimeout(t *testing.T) {
+	for _, c := range []struct{ heartbeat, want time.Duration }{
+		{10 * time.Second, refserver.DefaultIdleTimeout},
+		{60 * time.Second, 180 * time.Second},
+		{0, 1000 * time.Hour},
+	} {
+		if got := gatewayIdleTimeout(c.heartbeat); got != c.want {
+			t.Errorf("heartbeat %v: idle timeout %v, want %v", c.heartbeat, got, c.want)
+		}
 	}
 }
