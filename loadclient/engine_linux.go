@@ -74,6 +74,7 @@ func newEpollEngine(c *core) (engine, error) {
 		if err != nil {
 			for _, l := range e.loops {
 				unix.Close(l.epfd)
+				l.tick.close()
 			}
 			return nil, err
 		}
@@ -106,6 +107,7 @@ type eloop struct {
 	id     int
 	nloops int
 	epfd   int
+	tick   *metronome
 	conns  []conn
 	nextUp int // next slot the ramp dials
 	pacer  ConstantPacer
@@ -144,9 +146,14 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 	if err != nil {
 		return nil, err
 	}
+	tick, err := newMetronome()
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
 	count := (c.shard.Count - id + n - 1) / n
 	l := &eloop{
-		c: c, k: newCounters(len(c.plan.Dests), len(c.plan.Sources)), id: id, nloops: n, epfd: epfd,
+		c: c, k: newCounters(len(c.plan.Dests), len(c.plan.Sources)), id: id, nloops: n, epfd: epfd, tick: tick,
 		conns:       make([]conn, count),
 		pacer:       ConstantPacer{Rate: c.o.Rate * frac / float64(n)},
 		maxInflight: max(1, int(float64(c.o.MaxInflight)*frac)/n),
@@ -202,6 +209,7 @@ func (l *eloop) run() error {
 	// Not locked to its thread: yielding (below) would then hand the
 	// thread over every time.
 	defer unix.Close(l.epfd)
+	defer l.tick.close()
 	c := l.c
 	full := false
 	for {
@@ -220,7 +228,7 @@ func (l *eloop) run() error {
 		if l.nextUp == len(l.conns) && l.inflight == 0 && l.logins == 0 && !l.k.rampDone.Load() {
 			l.k.rampDone.Store(true)
 		}
-		runtime.Gosched() // the wait keeps the P: let the rest of the process run first
+		runtime.Gosched() // a busy loop does not park: let the rest of the process run first
 		n, err := l.wait(full)
 		full = n == len(l.events)
 		if err != nil && err != unix.EINTR {
@@ -235,9 +243,9 @@ func (l *eloop) run() error {
 	}
 }
 
-// How a loop waits: it sleeps to the next multiple of a period on the
-// monotonic clock — the same instants in every shard process — and then
-// takes what is ready without blocking (at once again while the event
+// How a loop waits: it parks until the next multiple of a period on the
+// monotonic clock (metronome) — the same instants in every shard process —
+// and then takes what is ready without blocking (at once again while the event
 // buffer comes back full). Socket activity never wakes a shard: at a
 // million connections a wake-up per handshake or pong, paid by the gateway
 // that sent it, was most of the machine's context switches. The period is
@@ -257,28 +265,11 @@ func (l *eloop) wait(full bool) (int, error) {
 		if l.nextUp < len(l.conns) || l.inflight > 0 || l.logins > 0 {
 			period = rampPeriod
 		}
-		if err := sleepToBoundary(period); err != nil {
+		if err := l.tick.wait(period); err != nil {
 			return 0, err
 		}
 	}
 	return epollPoll(l.epfd, l.events)
-}
-
-// sleepToBoundary sleeps until the monotonic clock reaches the next multiple
-// of period, without telling the Go scheduler (see epollPoll). A signal
-// (the runtime's preemption) ends it early with EINTR.
-func sleepToBoundary(period time.Duration) error {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return err
-	}
-	next := (ts.Nano()/int64(period) + 1) * int64(period)
-	ts = unix.NsecToTimespec(next)
-	_, _, e := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
 }
 
 // ramp dials what the pacer has due while the window has room.
@@ -774,10 +765,10 @@ func (l *eloop) closeAll() {
 }
 
 // epollPoll takes the ready events without waiting (epoll_wait with a zero
-// timeout), as a raw syscall like the sleep before it: announcing syscalls
-// made the runtime hand the P to another thread and back whenever the
-// thread was descheduled inside one, and with a hundred shard processes
-// that churn (sysmon, futex wake-ups) took a third of the machine.
+// timeout), as a raw syscall: announcing syscalls made the runtime hand the
+// P to another thread and back whenever the thread was descheduled inside
+// one, and with a hundred shard processes that churn (sysmon, futex
+// wake-ups) took a third of the machine.
 func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if e != 0 {

@@ -171,9 +171,9 @@ func serve(events Events, listeners []*listener) error {
 	// create loops locally and bind the listeners.
 	for i := 0; i < numLoops; i++ {
 		l := &loop{
-			idx:     i,
-			poll:    internal.OpenPoll(numLoops == 1),
-			packet:  make([]byte, 0xFFFF),
+			idx:    i,
+			poll:   internal.OpenPoll(numLoops == 1),
+			packet: make([]byte, 0xFFFF),
 		}
 		for _, ln := range listeners {
 			l.poll.AddRead(ln.fd)
