@@ -57,6 +57,10 @@ func newView(rec *stats.Record) view {
 	add("dropped", "%s%s", stats.Thousands(s.Dropped), causes(s.Drops))
 	add("ramp", "%s", fmtDuration(s.RampSeconds))
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
+	if rd := rec.RawDial; rd != nil && rd.Rate > 0 {
+		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it",
+			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate)
+	}
 	add("hold", "%s", fmtDuration(s.HoldSeconds))
 	if s.ClientRSSBytes > 0 {
 		add("client memory", "%s per connection (private memory growth; %s RSS at end)", fmtBytes(s.ClientBytesPer), fmtBytes(float64(s.ClientRSSBytes)))

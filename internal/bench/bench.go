@@ -1,7 +1,8 @@
 // Package bench is `imtool bench`: the whole test on one machine with
 // nothing set up. It checks the host can hold the run, starts a dispatcher
 // and a gateway sharded over as many processes as the fd limit requires,
-// drives a swarm against it through internal/runner (dashboard or progress
+// measures a raw epoll dialer into it (the floor the ramp is compared
+// with), drives a swarm against it through internal/runner (dashboard or progress
 // line, run record, summary), then stops everything it started and records
 // whether the memory came back.
 //
@@ -84,6 +85,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}()
 	ro := o.Run
 	ro.Command = "bench"
+	if ro.RawDial, err = rawDial(ctx, svc, sw.Ports, sw.Conns); err != nil {
+		fmt.Fprintf(o.Run.Stderr, "bench: the raw dialer could not measure (%v); the ramp is not compared with it\n", err)
+	} else if ro.RawDial != nil {
+		fmt.Fprintf(o.Run.Stderr, "bench: raw epoll dialer: %s connections at %s conn/s\n", stats.Thousands(int64(ro.RawDial.Conns)), stats.Thousands(int64(ro.RawDial.Rate)))
+	}
 	ro.Swarm.Targets = []string{"127.0.0.1"}
 	ro.Observe = func() (*stats.Snapshot, *stats.Snapshot) { return svc.observe(ctx) }
 	ro.Teardown = func(final stats.Snapshot) *stats.Teardown {

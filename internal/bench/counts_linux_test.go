@@ -63,6 +63,9 @@ func TestBenchCounts(t *testing.T) {
 	if !rec.Complete || s.Held != int64(n) || s.Dropped != 0 {
 		t.Errorf("complete=%v, held %d of %d, %d dropped (%v); want all held, none dropped", rec.Complete, s.Held, n, s.Dropped, s.Drops)
 	}
+	if rd := rec.RawDial; rd == nil || rd.Conns != min(n, rawDialConns) || rd.Failed != 0 || rd.Rate <= 0 {
+		t.Errorf("raw dialer %+v: want %d connections measured, none failed", rd, min(n, rawDialConns))
+	}
 	switch c := s.Counts; {
 	case c == nil:
 		t.Error("the record has no independent counts")

@@ -74,6 +74,8 @@ type Options struct {
 	// record is finished (bench stops its servers there and measures what
 	// came back); final is the swarm's last snapshot.
 	Teardown func(final stats.Snapshot) *stats.Teardown
+	// RawDial is the raw dialer's rate bench measured before the run.
+	RawDial *stats.RawDial
 }
 
 // Result is what a run did.
@@ -162,7 +164,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 
 	rec := stats.Record{
 		Tool: "imtool", Command: o.Command, Args: o.Args, Options: recordOptions(o, plan),
-		Environment: readEnvironment(env), Started: time.Now(),
+		Environment: readEnvironment(env), Started: time.Now(), RawDial: o.RawDial,
 	}
 	var writer *reports.Writer
 	if o.Out != "" {

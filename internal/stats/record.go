@@ -25,6 +25,16 @@ type Record struct {
 	Series     []Sample  `json:"series"`
 	Summary    Summary   `json:"summary"`
 	Teardown   *Teardown `json:"teardown,omitempty"`
+	RawDial    *RawDial  `json:"raw_dial,omitempty"`
+}
+
+// RawDial is the floor a bench's ramp is compared with: the simplest epoll
+// dialer there is (one process, one loop, no protocol) opening Conns
+// connections into the same gateway just before the swarm starts.
+type RawDial struct {
+	Conns  int     `json:"conns"`
+	Failed int     `json:"failed,omitempty"`
+	Rate   float64 `json:"rate"` // established per second
 }
 
 // Teardown is what a run that started its own servers (bench) left behind:
