@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
@@ -131,8 +130,8 @@ type eloop struct {
 	linger   unix.Linger
 	partial  map[int32][]byte // slot → bytes of a split frame
 	outq     map[int32][]byte // slot → bytes the socket did not take
-	dsts     []unix.Sockaddr
-	srcs     []unix.Sockaddr
+	dsts     []rawAddr
+	srcs     []rawAddr
 	family   int
 	mac      hash.Hash
 	sum      []byte
@@ -180,10 +179,10 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 	l.tickOf = func(s int32) uint32 { return l.conns[s].tick }
 	l.fire = l.onTimer
 	for _, d := range c.plan.Dests {
-		l.dsts = append(l.dsts, sockaddr(d.Addr(), int(d.Port())))
+		l.dsts = append(l.dsts, newRawAddr(d.Addr(), int(d.Port())))
 	}
 	for _, s := range c.plan.Sources {
-		l.srcs = append(l.srcs, sockaddr(s, 0))
+		l.srcs = append(l.srcs, newRawAddr(s, 0))
 	}
 	l.family = unix.AF_INET
 	if c.plan.Dests[0].Addr().Is6() {
@@ -193,13 +192,6 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 		l.conns[i].fd = -1
 	}
 	return l, nil
-}
-
-func sockaddr(a netip.Addr, port int) unix.Sockaddr {
-	if a.Is4() {
-		return &unix.SockaddrInet4{Addr: a.As4(), Port: port}
-	}
-	return &unix.SockaddrInet6{Addr: a.As16(), Port: port}
 }
 
 // global is the plan's index of a slot's connection.
@@ -298,7 +290,7 @@ func (l *eloop) dial(slot int32) {
 	g := l.global(slot)
 	p := l.c.plan
 	l.k.attempts.Add(1)
-	fd, err := unix.Socket(l.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := rawSocket(l.family)
 	if err != nil {
 		l.failed(slot, g, classOf(err), "socket", err)
 		return
@@ -306,21 +298,22 @@ func (l *eloop) dial(slot int32) {
 	if si := p.Source(g); si >= 0 {
 		// Without NO_PORT, bind() would pick the port now, alone, and one
 		// source IP would cap at one port range for all destinations.
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-		if err := unix.Bind(fd, l.srcs[si]); err != nil {
-			unix.Close(fd)
+		one := int32(1)
+		_ = rawSetsockopt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, unsafe.Pointer(&one), 4)
+		if err := rawBind(fd, l.srcs[si]); err != nil {
+			rawClose(fd)
 			l.failed(slot, g, classOf(err), "bind", err)
 			return
 		}
 	}
-	if err := unix.Connect(fd, l.dsts[p.Dest(g)]); err != nil && err != unix.EINPROGRESS {
-		unix.Close(fd)
+	if err := rawConnect(fd, l.dsts[p.Dest(g)]); err != nil && err != unix.EINPROGRESS {
+		rawClose(fd)
 		l.failed(slot, g, classOf(err), "connect", err)
 		return
 	}
 	l.ev = unix.EpollEvent{Events: epollFlags, Fd: slot}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &l.ev); err != nil {
-		unix.Close(fd)
+	if err := rawEpollAdd(l.epfd, fd, &l.ev); err != nil {
+		rawClose(fd)
 		l.failed(slot, g, clsOther, "epoll_ctl", err)
 		return
 	}
@@ -364,11 +357,7 @@ func (l *eloop) connected(slot int32, ev uint32) {
 	g := l.global(slot)
 	l.inflight--
 	l.k.connecting.Add(-1)
-	soerr, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && soerr != 0 {
-		err = unix.Errno(soerr)
-	}
-	if err != nil {
+	if err := rawSoError(int(c.fd)); err != nil {
 		c.state = stIdle // counted out of connecting above
 		l.closeFD(slot)
 		l.failed(slot, g, classOf(err), "connect", err)
@@ -739,9 +728,9 @@ func (l *eloop) closeFD(slot int32) {
 	if c.fd >= 0 {
 		if l.c.o.Close == CloseRST {
 			l.linger = unix.Linger{Onoff: 1, Linger: 0}
-			_ = unix.SetsockoptLinger(int(c.fd), unix.SOL_SOCKET, unix.SO_LINGER, &l.linger)
+			_ = rawSetsockopt(int(c.fd), unix.SOL_SOCKET, unix.SO_LINGER, unsafe.Pointer(&l.linger), unix.SizeofLinger)
 		}
-		unix.Close(int(c.fd))
+		rawClose(int(c.fd))
 		c.fd = -1
 	}
 	c.tick = 0
@@ -762,37 +751,4 @@ func (l *eloop) closeAll() {
 		l.conns[i].state = stClosed
 	}
 	l.inflight, l.logins = 0, 0
-}
-
-// epollPoll takes the ready events without waiting (epoll_wait with a zero
-// timeout), as a raw syscall: announcing syscalls made the runtime hand the
-// P to another thread and back whenever the thread was descheduled inside
-// one, and with a hundred shard processes that churn (sysmon, futex
-// wake-ups) took a third of the machine.
-func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-// rawRead and rawWrite are read and write on a non-blocking socket, which
-// never blocks, so they need not tell the Go scheduler either: a thread
-// descheduled in an announced syscall on a busy machine lost its P to
-// sysmon and had to win it back.
-func rawRead(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
-}
-
-func rawWrite(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
 }

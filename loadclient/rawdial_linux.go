@@ -102,3 +102,10 @@ func RawDial(dests []netip.AddrPort, source netip.Addr, n, inflight int) (RawDia
 	res.Rate = float64(res.Established) / res.Elapsed.Seconds()
 	return res, nil
 }
+
+func sockaddr(a netip.Addr, port int) unix.Sockaddr {
+	if a.Is4() {
+		return &unix.SockaddrInet4{Addr: a.As4(), Port: port}
+	}
+	return &unix.SockaddrInet6{Addr: a.As16(), Port: port}
+}

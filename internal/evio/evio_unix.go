@@ -191,7 +191,7 @@ func serve(events Events, listeners []*listener) error {
 func loopCloseConn(s *server, l *loop, c *conn, err error) error {
 	atomic.AddInt32(&l.count, -1)
 	l.fdconns.put(c.fd, nil)
-	syscall.Close(c.fd)
+	internal.CloseFD(c.fd)
 	if s.events.Closed != nil {
 		switch s.events.Closed(c, err) {
 		case None:
@@ -310,14 +310,11 @@ func loopAccept(s *server, l *loop, fd int) error {
 			if ln.pconn != nil {
 				return loopUDPRead(s, l, i, fd)
 			}
-			nfd, sa, err := syscall.Accept(fd)
+			nfd, sa, err := internal.Accept(fd)
 			if err != nil {
 				if err == syscall.EAGAIN {
 					return nil
 				}
-				return err
-			}
-			if err := syscall.SetNonblock(nfd, true); err != nil {
 				return err
 			}
 			c := &conn{fd: nfd, sa: sa, lnidx: i, loop: l}

@@ -127,3 +127,20 @@ func (p *Poll) ModDetach(fd int) {
 
 // Read is read(2) (imtool: the Linux build reads through a raw syscall).
 func Read(fd int, p []byte) (int, error) { return syscall.Read(fd, p) }
+
+// Accept takes a non-blocking connection (imtool: Linux makes it one raw
+// accept4).
+func Accept(fd int) (int, syscall.Sockaddr, error) {
+	nfd, sa, err := syscall.Accept(fd)
+	if err != nil {
+		return -1, nil, err
+	}
+	if err := syscall.SetNonblock(nfd, true); err != nil {
+		syscall.Close(nfd)
+		return -1, nil, err
+	}
+	return nfd, sa, nil
+}
+
+// CloseFD closes a connection's fd.
+func CloseFD(fd int) error { return syscall.Close(fd) }

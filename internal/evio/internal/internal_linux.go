@@ -117,59 +117,37 @@ func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
 	}
 }
 
+// ctl is epoll_ctl through a raw syscall (imtool's change; see Accept).
+func (p *Poll) ctl(op, fd int, events uint32) {
+	ev := syscall.EpollEvent{Fd: int32(fd), Events: events}
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(p.fd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(&ev)), 0, 0); e != 0 {
+		panic(e)
+	}
+}
+
 // AddReadWrite ...
 func (p *Poll) AddReadWrite(fd int) {
-	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_ADD, fd,
-		&syscall.EpollEvent{Fd: int32(fd),
-			Events: syscall.EPOLLIN | syscall.EPOLLOUT,
-		},
-	); err != nil {
-		panic(err)
-	}
+	p.ctl(syscall.EPOLL_CTL_ADD, fd, syscall.EPOLLIN|syscall.EPOLLOUT)
 }
 
 // AddRead ...
 func (p *Poll) AddRead(fd int) {
-	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_ADD, fd,
-		&syscall.EpollEvent{Fd: int32(fd),
-			Events: syscall.EPOLLIN,
-		},
-	); err != nil {
-		panic(err)
-	}
+	p.ctl(syscall.EPOLL_CTL_ADD, fd, syscall.EPOLLIN)
 }
 
 // ModRead ...
 func (p *Poll) ModRead(fd int) {
-	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_MOD, fd,
-		&syscall.EpollEvent{Fd: int32(fd),
-			Events: syscall.EPOLLIN,
-		},
-	); err != nil {
-		panic(err)
-	}
+	p.ctl(syscall.EPOLL_CTL_MOD, fd, syscall.EPOLLIN)
 }
 
 // ModReadWrite ...
 func (p *Poll) ModReadWrite(fd int) {
-	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_MOD, fd,
-		&syscall.EpollEvent{Fd: int32(fd),
-			Events: syscall.EPOLLIN | syscall.EPOLLOUT,
-		},
-	); err != nil {
-		panic(err)
-	}
+	p.ctl(syscall.EPOLL_CTL_MOD, fd, syscall.EPOLLIN|syscall.EPOLLOUT)
 }
 
 // ModDetach ...
 func (p *Poll) ModDetach(fd int) {
-	if err := syscall.EpollCtl(p.fd, syscall.EPOLL_CTL_DEL, fd,
-		&syscall.EpollEvent{Fd: int32(fd),
-			Events: syscall.EPOLLIN | syscall.EPOLLOUT,
-		},
-	); err != nil {
-		panic(err)
-	}
+	p.ctl(syscall.EPOLL_CTL_DEL, fd, syscall.EPOLLIN|syscall.EPOLLOUT)
 }
 
 // pollPeriod paces a busy loop (imtool's change): after a wait that found
@@ -223,4 +201,40 @@ func Read(fd int, p []byte) (int, error) {
 		return -1, e
 	}
 	return int(r), nil
+}
+
+// Accept takes a connection, non-blocking and close-on-exec, through a raw
+// accept4 (imtool's change): an announced syscall wakes a sysmon that
+// sleeps while the loop is parked, and lets it take the P from a thread
+// descheduled inside the call. The release called accept and fcntl.
+func Accept(fd int) (int, syscall.Sockaddr, error) {
+	var rsa syscall.RawSockaddrAny
+	size := uint32(syscall.SizeofSockaddrAny)
+	r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&size)), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, nil, e
+	}
+	return int(r), rawToSockaddr(&rsa), nil
+}
+
+func rawToSockaddr(rsa *syscall.RawSockaddrAny) syscall.Sockaddr {
+	switch rsa.Addr.Family {
+	case syscall.AF_INET:
+		pp := (*syscall.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		port := (*[2]byte)(unsafe.Pointer(&pp.Port))
+		return &syscall.SockaddrInet4{Port: int(port[0])<<8 | int(port[1]), Addr: pp.Addr}
+	case syscall.AF_INET6:
+		pp := (*syscall.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		port := (*[2]byte)(unsafe.Pointer(&pp.Port))
+		return &syscall.SockaddrInet6{Port: int(port[0])<<8 | int(port[1]), ZoneId: pp.Scope_id, Addr: pp.Addr}
+	}
+	return &syscall.SockaddrUnix{}
+}
+
+// CloseFD closes a connection's fd through a raw syscall (see Accept).
+func CloseFD(fd int) error {
+	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0); e != 0 {
+		return e
+	}
+	return nil
 }
