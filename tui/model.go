@@ -212,7 +212,7 @@ func (c *cpuMeter) observe(s *stats.Snapshot) {
 // of RSS divided by the growth of connections since the first snapshot seen.
 type memMeter struct {
 	user, conns, up int64
-	has            bool
+	has             bool
 }
 
 // minGrowth is how many connections must have been added before memory growth
