@@ -209,7 +209,8 @@ func (c *cpuMeter) observe(s *stats.Snapshot) {
 }
 
 // memMeter measures bytes per connection as the run record does: the growth
-// of RSS divided by the growth of connections since the first snapshot seen.
+// of private memory (Process.UserBytes) divided by the growth of
+// connections since the first snapshot seen.
 type memMeter struct {
 	user, conns, up int64
 	has             bool
