@@ -31,8 +31,10 @@ type Cluster struct {
 }
 
 // PlanProcs returns how many gateway processes hold maxConns connections on
-// ports ports under this process's fd limit, and the cap of each. SO_REUSEPORT
-// spreads connections unevenly (binomially), so shards get 5% headroom.
+// ports ports under this process's fd limit, and the cap of each. Shards
+// are planned to fill at most 90% of their limit, so none runs near it
+// (a million connections over 54 shards at the cap put each at 93%), and
+// SO_REUSEPORT spreads connections unevenly (binomially): 5% more headroom.
 func PlanProcs(maxConns, ports int) (procs, perProc int, err error) {
 	limit, err := fdLimit()
 	if err != nil {
@@ -45,7 +47,8 @@ func PlanProcs(maxConns, ports int) (procs, perProc int, err error) {
 	if maxConns <= 0 {
 		return 1, perProc, nil
 	}
-	procs = (maxConns + maxConns/20 + perProc - 1) / perProc
+	fill := max(limit*9/10-FDReserve-ports, 1)
+	procs = (maxConns + maxConns/20 + fill - 1) / fill
 	return max(procs, 1), perProc, nil
 }
 

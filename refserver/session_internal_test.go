@@ -46,3 +46,24 @@ func TestFDOf(t *testing.T) {
 		t.Fatalf("%d sessions registered, want 1", n)
 	}
 }
+
+// PlanProcs plans shards that fill at most 90% of their fd limit, with the
+// binomial headroom on top, and caps each at what the limit allows.
+func TestPlanProcsHeadroom(t *testing.T) {
+	limit, err := fdLimit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, conns := range []int{1000, 100000, 1000000} {
+		procs, perProc, err := PlanProcs(conns, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if avg := float64(conns) * 1.05 / float64(procs); avg > 0.9*float64(limit) {
+			t.Errorf("%d connections on %d shards: %.0f each with headroom, over 90%% of the limit %d", conns, procs, avg, limit)
+		}
+		if perProc != limit-FDReserve-20 {
+			t.Errorf("cap %d, want the limit %d less the reserve and listeners", perProc, limit)
+		}
+	}
+}

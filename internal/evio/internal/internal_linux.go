@@ -5,7 +5,6 @@
 package internal
 
 import (
-	"os"
 	"runtime"
 	"syscall"
 	"time"
@@ -17,10 +16,7 @@ type Poll struct {
 	fd    int // epoll fd
 	wfd   int // wake fd
 	notes noteQueue
-	paced bool            // imtool: sleep to pollPeriod boundaries while busy
-	ep    *os.File        // imtool: fd, registered with the Go netpoller (park)
-	erc   syscall.RawConn // imtool: ep's
-	tick  *metronome      // imtool: the pacing timer, when paced
+	paced bool // imtool: sleep to pollPeriod boundaries while busy
 }
 
 // OpenPoll ... paced (imtool's change) says the loop may wait by sleeping
@@ -40,32 +36,15 @@ func OpenPoll(paced bool) *Poll {
 	}
 	l.wfd = int(r0)
 	l.AddRead(l.wfd)
-	// imtool: the loop parks in the Go netpoller on its own epoll fd while
-	// idle, and on a timer while paced (see park and metronome).
-	if err := syscall.SetNonblock(p, true); err != nil {
-		panic(err)
-	}
-	l.ep = os.NewFile(uintptr(p), "evio-epoll")
-	if l.erc, err = l.ep.SyscallConn(); err != nil {
-		panic(err)
-	}
-	if paced {
-		if l.tick, err = newMetronome(pollPeriod); err != nil {
-			panic(err)
-		}
-	}
 	return l
 }
 
 // Close ...
 func (p *Poll) Close() error {
-	if p.tick != nil {
-		p.tick.close()
-	}
 	if err := syscall.Close(p.wfd); err != nil {
 		return err
 	}
-	return p.ep.Close()
+	return syscall.Close(p.fd)
 }
 
 // Trigger ...
@@ -81,8 +60,8 @@ func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
 	events := make([]syscall.EpollEvent, 64)
 	n := 0
 	for {
-		// A busy loop does not park: let whatever else became runnable in
-		// this process (timers, net/http, the caller's goroutines) run
+		// The waits below keep the P: let whatever else became runnable
+		// in this process (timers, net/http, the caller's goroutines) run
 		// first, or it would wait for the next preemption signal.
 		runtime.Gosched()
 		var err error
@@ -90,11 +69,10 @@ func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
 		case n == len(events): // more may be ready: take them at once
 			n, err = epollWaitRaw(p.fd, events, 0)
 		case n > 0 && p.paced: // busy: let the next batch gather, without a wake-up
-			if err = p.tick.wait(); err == nil {
-				n, err = epollWaitRaw(p.fd, events, 0)
-			}
-		default: // idle: park until the first event
-			n, err = p.park(events)
+			sleepToBoundary(pollPeriod)
+			n, err = epollWaitRaw(p.fd, events, 0)
+		default: // idle: block until the first event
+			n, err = epollWaitRaw(p.fd, events, 100)
 		}
 		if err != nil && err != syscall.EINTR {
 			return err
@@ -151,36 +129,41 @@ func (p *Poll) ModDetach(fd int) {
 }
 
 // pollPeriod paces a busy loop (imtool's change): after a wait that found
-// events, the loop parks until the next multiple of pollPeriod on the
-// monotonic clock (metronome) and takes what is ready without blocking, so the peers
+// events, the loop sleeps to the next multiple of pollPeriod on the
+// monotonic clock and takes what is ready without blocking, so the peers
 // sending to it never pay for waking it and a gateway shard wakes at most
 // 1/pollPeriod times a second however many frames arrive. An idle loop
 // still blocks until its first event. A frame waits at most pollPeriod.
 const pollPeriod = 5 * time.Millisecond
 
-// park waits for the first event with the loop's goroutine parked in the
-// Go netpoller, which watches the epoll fd itself (imtool's change): the
-// P is idle meanwhile, so the runtime's sysmon can sleep too. A loop that
-// blocked in epoll_wait inside a raw syscall looked busy to the runtime,
-// which then woke every 10 ms to preempt it.
-func (p *Poll) park(events []syscall.EpollEvent) (n int, err error) {
-	rerr := p.erc.Read(func(uintptr) bool {
-		n, err = epollWaitRaw(p.fd, events, 0)
-		return n > 0 || (err != nil && err != syscall.EINTR)
-	})
-	if rerr != nil {
-		return 0, rerr
+// sleepToBoundary sleeps, without telling the Go scheduler, until the
+// monotonic clock reaches the next multiple of period. A signal ends it
+// early (EINTR), which only means an earlier poll.
+func sleepToBoundary(period time.Duration) {
+	var ts syscall.Timespec
+	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return
 	}
-	return n, err
+	next := (ts.Nano()/int64(period) + 1) * int64(period)
+	ts = syscall.NsecToTimespec(next)
+	syscall.RawSyscall6(syscall.SYS_CLOCK_NANOSLEEP, clockMonotonic, timerAbstime, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 }
 
-// epollWaitRaw is epoll_wait without telling the Go scheduler (imtool's
-// change to evio 1.0.8), called only to take what is ready (timeout 0):
-// the loop waits in park or on its metronome. An announced syscall lets
-// the runtime hand the P to another thread whenever this one is
-// descheduled inside it; with GOMAXPROCS=1, as every gateway shard of a
-// million-connection run has, that hand-off and back cost several context
-// switches per batch of events.
+const (
+	clockMonotonic = 1 // CLOCK_MONOTONIC
+	timerAbstime   = 1 // TIMER_ABSTIME
+)
+
+// epollWaitRaw is epoll_wait without telling the Go scheduler that the
+// thread blocks (imtool's one change to evio 1.0.8). syscall.EpollWait
+// enters a blocking syscall: with GOMAXPROCS=1, as every gateway shard of a
+// million-connection run has, sysmon takes the P away within microseconds
+// of each wait and the loop must win it back on every wake-up — about five
+// context switches per batch of events, most of a loaded machine's. The
+// loop now keeps its P while it waits; the runtime's preemption signal
+// ends the wait with EINTR (epoll_wait is never restarted), so other
+// goroutines and the garbage collector still get their turn within about
+// 10 ms.
 func epollWaitRaw(epfd int, events []syscall.EpollEvent, msec int) (int, error) {
 	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
 	if e != 0 {
