@@ -149,6 +149,9 @@ func runReport(stdout io.Writer, opts reportOptions) (err error) {
 	}
 	w := stdout
 	if opts.out != "" {
+		if err := os.MkdirAll(filepath.Dir(opts.out), 0o755); err != nil {
+			return cli.Exit(fmt.Sprintf("cannot write the report: %v", err), 1)
+		}
 		f, err := os.Create(opts.out)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("cannot write the report: %v", err), 1)

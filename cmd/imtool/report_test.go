@@ -23,6 +23,7 @@ func TestReportCommand(t *testing.T) {
 	}{
 		{[]string{"report", "--out", out("a.txt"), reportRun("complete")}, 0, "a.txt", "held at end    19,140"},
 		{[]string{"report", reportRun("complete"), "--format", "html", "-o", out("a.html")}, 0, "a.html", "<svg"},
+		{[]string{"report", reportRun("complete"), "--format", "md", "-o", out("new/dir/r.md")}, 0, "new/dir/r.md", "| held at end |"},
 		{[]string{"report", reportRun("interrupted") + "/run.json", "--format=md", "--out", out("i.md")}, 0, "i.md", "INCOMPLETE RUN"},
 		{[]string{"report", "compare", reportRun("complete"), reportRun("faster"), "--out", out("c.txt")}, 0, "c.txt", "REGRESSION"},
 		{[]string{"report", "compare", "--fail-on-regression", "10%", "--format", "md", "--out", out("c.md"), reportRun("complete"), reportRun("faster")}, exitRegression, "c.md", "| connections held |"},
