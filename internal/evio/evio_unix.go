@@ -61,8 +61,8 @@ type server struct {
 }
 
 // fdTable finds a loop's conn by fd: a slice indexed by the fd, as fds are
-// small and dense, instead of a map (its lookup was 1–2% of a loaded
-// gateway's CPU, and its entries ~50 bytes per connection).
+// small and dense, instead of a map (its lookup was 0.8–1.3% of the
+// machine's CPU in a bench of 400,000–1,000,000 connections).
 type fdTable []*conn
 
 func (t fdTable) get(fd int) *conn {
