@@ -4,7 +4,8 @@
 // measures a raw epoll dialer into it (the floor the ramp is compared
 // with), drives a swarm against it through internal/runner (dashboard or progress
 // line, run record, summary), then stops everything it started and records
-// whether the memory came back.
+// whether the memory came back. With --netns it first runs itself again in
+// a network namespace of its own, sized for the run (netns_linux.go).
 //
 // It is the composition root of the project, so unlike the other internal
 // packages it imports the libraries above it (runner, tuner, tui).
