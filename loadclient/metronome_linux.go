@@ -24,7 +24,10 @@ import (
 type metronome struct {
 	f      *os.File
 	rc     syscall.RawConn
-	period time.Duration
+	period time.Duration // armed with
+	want   time.Duration // asked for by wait
+	armErr error
+	tick   func(fd uintptr) bool // m.read, made once: a closure per wait allocated
 	buf    [8]byte
 }
 
@@ -39,27 +42,32 @@ func newMetronome() (*metronome, error) {
 		f.Close()
 		return nil, fmt.Errorf("metronome: %w", err)
 	}
-	return &metronome{f: f, rc: rc}, nil
+	m := &metronome{f: f, rc: rc}
+	m.tick = m.read
+	return m, nil
 }
 
 // wait returns at the next multiple of period, or at once when one has
 // passed since the last wait (the loop is behind).
 func (m *metronome) wait(period time.Duration) error {
-	var armErr error
-	err := m.rc.Read(func(fd uintptr) bool {
-		if period != m.period {
-			if armErr = arm(fd, period); armErr != nil {
-				return true
-			}
-			m.period = period
-		}
-		_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&m.buf[0])), uintptr(len(m.buf)))
-		return e != unix.EAGAIN
-	})
-	if armErr != nil {
-		return armErr
+	m.want, m.armErr = period, nil
+	if err := m.rc.Read(m.tick); err != nil {
+		return err
 	}
-	return err
+	return m.armErr
+}
+
+// read (re)arms the timer if the period changed and takes its expirations;
+// false parks the caller in the netpoller until the timer fires.
+func (m *metronome) read(fd uintptr) bool {
+	if m.want != m.period {
+		if m.armErr = arm(fd, m.want); m.armErr != nil {
+			return true
+		}
+		m.period = m.want
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&m.buf[0])), uintptr(len(m.buf)))
+	return e != unix.EAGAIN
 }
 
 // arm sets the timer to fire at the next multiple of period, then every
