@@ -2,6 +2,7 @@ package stats
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -45,23 +46,26 @@ func readOSProcess(p *Process) {
 	}
 }
 
-// fdsEvery is how often fdCount really counts (each count polls every fd
-// number below the limit: a few milliseconds at 20,000).
+// fdsEvery is about how often fdCount really counts (each count polls
+// every fd number below the limit: a few milliseconds at 20,000). Each
+// interval is drawn between half and one and a half of it, so the shards of
+// a run, started together, do not all count in the same instant.
 const fdsEvery = 30 * time.Second
 
 var (
 	fdsMu   sync.Mutex
-	fdsAt   time.Time
+	fdsNext time.Time
 	fdsLast int64
 )
 
-// fdCount returns the number of open fds, counted at most every fdsEvery.
+// fdCount returns the number of open fds, counted about every fdsEvery.
 func fdCount() int64 {
 	fdsMu.Lock()
 	defer fdsMu.Unlock()
-	if time.Since(fdsAt) >= fdsEvery {
+	if now := time.Now(); !now.Before(fdsNext) {
 		if n, err := countFDs(); err == nil {
-			fdsLast, fdsAt = n, time.Now()
+			fdsLast = n
+			fdsNext = now.Add(fdsEvery/2 + rand.N(fdsEvery))
 		}
 	}
 	return fdsLast
