@@ -53,10 +53,10 @@ func runBench(c *cli.Context) error {
 	if c.Bool("netns") {
 		if !bench.InNetns() {
 			code, err := bench.RunInNetns(os.Args[1:], o.Conns)
-			if err != nil {
+			if err != nil && code == 0 { // refused before anything ran
 				return usageError(err)
 			}
-			return runExit(code, nil)
+			return runExit(code, err)
 		}
 		note, err := bench.SetUpNetns()
 		if err != nil {

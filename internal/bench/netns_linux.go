@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imtool/imtool/internal/runner"
 )
 
 // netnsEnv marks the bench process that runs inside the namespace.
@@ -34,6 +36,12 @@ func RunInNetns(args []string, conns int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Ctrl-C reaches the child from the terminal (same process group), so
+	// it is not passed on: twice would make it exit at once. SIGTERM, sent
+	// to this process alone, is.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	// The intermediate namespace belongs to one locked thread, which starts
 	// the child from it and is then thrown away (the goroutine ends locked).
 	started, ended := make(chan error, 1), make(chan struct{})
@@ -68,12 +76,6 @@ func RunInNetns(args []string, conns int) (int, error) {
 	if err := <-started; err != nil {
 		return 0, err
 	}
-	// Ctrl-C reaches the child from the terminal (same process group), so
-	// it is not passed on: twice would make it exit at once. SIGTERM, sent
-	// to this process alone, is.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case s := <-sigs:
@@ -82,10 +84,13 @@ func RunInNetns(args []string, conns int) (int, error) {
 			}
 		case <-ended:
 			var ee *exec.ExitError
-			if errors.As(waitErr, &ee) {
+			switch {
+			case errors.As(waitErr, &ee) && ee.ExitCode() >= 0:
 				return ee.ExitCode(), nil
+			case waitErr != nil: // killed by a signal, or never waited for
+				return runner.ExitFailed, fmt.Errorf("the bench in its namespace: %w", waitErr)
 			}
-			return 0, waitErr
+			return 0, nil
 		}
 	}
 }
