@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imtool/imtool/internal/rawio"
 	"github.com/imtool/imtool/refserver/wire"
 )
 
@@ -425,7 +426,7 @@ func (l *eloop) readable(slot int32, ev uint32) {
 		if c.fd < 0 {
 			return
 		}
-		n, err := rawRead(int(c.fd), l.buf)
+		n, err := rawio.Read(int(c.fd), l.buf)
 		switch {
 		case n > 0:
 			l.k.bytesIn.Add(int64(n))
@@ -529,7 +530,7 @@ func (l *eloop) write(slot int32, b []byte) bool {
 			return true
 		}
 	}
-	n, err := rawWrite(int(c.fd), b)
+	n, err := rawio.Write(int(c.fd), b)
 	if err == unix.EAGAIN {
 		n, err = 0, nil
 	}
@@ -549,7 +550,7 @@ func (l *eloop) flush(slot int32) bool {
 	if !ok {
 		return true
 	}
-	n, err := rawWrite(int(l.conns[slot].fd), q)
+	n, err := rawio.Write(int(l.conns[slot].fd), q)
 	if err == unix.EAGAIN {
 		return true
 	}

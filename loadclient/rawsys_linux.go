@@ -15,7 +15,8 @@ import (
 // inside it (and hand it back), and wakes a sysmon that was sleeping
 // because the loop had parked (metronome); during a ramp the dial path
 // alone did that hundreds of times a second in every shard. All of them
-// are non-blocking here.
+// are non-blocking here. Reads and writes are in internal/rawio, shared
+// with the gateway.
 
 // rawAddr is a socket address in the kernel's layout, built once.
 type rawAddr struct {
@@ -87,22 +88,6 @@ func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
-	}
-	return int(r), nil
-}
-
-func rawRead(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
-}
-
-func rawWrite(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
 	}
 	return int(r), nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -132,14 +133,7 @@ func readSysctl(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(trimSpace(b)), nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
+	return strings.TrimSpace(string(b)), nil
 }
 
 // loopbackUp sets IFF_UP on lo (SIOCSIFFLAGS), as `ip link set lo up` does.
