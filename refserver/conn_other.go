@@ -19,3 +19,6 @@ func writeFD(int, []byte) (int, bool, error) {
 func lingerClose(int) {}
 
 func fdLimit() (int, error) { return 0, errors.New("the gateway needs Linux or BSD") }
+
+// loopOf: see fdOf.
+func loopOf(evio.Conn) int { return 0 }

@@ -26,6 +26,25 @@ func fdOf(c evio.Conn) int {
 	return int(f.Int())
 }
 
+// loopOf returns the index of the evio loop that owns c (evio does not
+// export it): the gateway writes a connection's socket from its loop only,
+// and knows from this when it is already there. TestFDOf guards the fields.
+func loopOf(c evio.Conn) int {
+	v := reflect.ValueOf(c)
+	if v.Kind() != reflect.Pointer {
+		return 0
+	}
+	l := v.Elem().FieldByName("loop")
+	if !l.IsValid() || l.IsNil() {
+		return 0
+	}
+	i := l.Elem().FieldByName("idx")
+	if !i.IsValid() {
+		return 0
+	}
+	return int(i.Int())
+}
+
 // lingerClose ends our side of fd so the peer reads what was sent before the
 // close: it shuts down writing and drains unread input, which would
 // otherwise turn the close into a reset that discards our last frame.

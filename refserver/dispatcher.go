@@ -30,12 +30,26 @@ type Dispatcher struct {
 	nextSlot uint32
 	bySlot   map[uint32]*gwConn
 	byID     map[string]*gwConn
-	owner    map[uint64]uint32 // uid → slot of the gateway holding it
+	owner    map[uint64]route // uid → the login holding it
 
 	framesIn, framesOut atomic.Int64
 	offline             atomic.Int64 // routes to uids no gateway holds
 	wg                  sync.WaitGroup
 	closed              atomic.Bool
+}
+
+// rebuildGrace is how long a dispatcher that just started takes for its
+// routes to be complete: a gateway whose link dropped redials within
+// redialMax, and its SYNC follows. Until then a uid it does not know may be
+// on a gateway not back yet, so a SEND to it is answered 2, not 1.
+const rebuildGrace = redialMax + linkDead
+
+// route is the login that holds a uid: the gateway (slot), its session id
+// there and its login time, which orders it against other logins of the uid.
+type route struct {
+	slot uint32
+	sid  uint64
+	at   int64
 }
 
 // gwConn is one registered gateway.
@@ -45,6 +59,7 @@ type gwConn struct {
 	epoch    uint64
 	c        net.Conn
 	sessions int64 // uids it holds; under Dispatcher.mu
+	synced   bool  // its last SYNC chunk came; under Dispatcher.mu
 
 	mu   sync.Mutex
 	out  []byte
@@ -63,7 +78,7 @@ func NewDispatcher(opts DispatcherOptions) (*Dispatcher, error) {
 	}
 	return &Dispatcher{
 		opts: opts, ln: ln, start: time.Now(), nextSlot: 1,
-		bySlot: map[uint32]*gwConn{}, byID: map[string]*gwConn{}, owner: map[uint64]uint32{},
+		bySlot: map[uint32]*gwConn{}, byID: map[string]*gwConn{}, owner: map[uint64]route{},
 	}, nil
 }
 
@@ -114,9 +129,13 @@ func (d *Dispatcher) serveLink(c net.Conn) {
 	defer d.unregister(g)
 	go d.writer(g)
 	g.queue(func(b []byte) []byte { return appendLinkWelcome(b, g.slot) })
+	last := time.Now()
 	for {
 		c.SetReadDeadline(time.Now().Add(linkDead))
 		f, err := r.next()
+		if err == nil {
+			err = checkGap(&last)
+		}
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				d.opts.Logf("dispatcher: gateway %s link closed: %v", g.id, err)
@@ -166,41 +185,56 @@ func (d *Dispatcher) dropRoutes(g *gwConn) {
 	if g.sessions == 0 {
 		return
 	}
-	for uid, slot := range d.owner {
-		if slot == g.slot {
+	for uid, r := range d.owner {
+		if r.slot == g.slot {
 			delete(d.owner, uid)
 		}
 	}
 	g.sessions = 0
 }
 
+// rebuilding says whether the routes may be incomplete: the dispatcher
+// started less than rebuildGrace ago, or a gateway has not finished its
+// SYNC. Call with mu held.
+func (d *Dispatcher) rebuilding() bool {
+	if time.Since(d.start) < rebuildGrace {
+		return true
+	}
+	for _, g := range d.bySlot {
+		if !g.synced {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
+	d.mu.Lock()
+	current := d.bySlot[g.slot] == g
+	d.mu.Unlock()
+	if !current {
+		return // a replaced registration: its frames are stale
+	}
 	switch f.typ {
 	case linkSync, linkOnline:
 		var kicks []kickTo
 		d.mu.Lock()
-		eachUID(f.uids, func(uid uint64) {
-			prev, had := d.owner[uid]
-			if had && prev == g.slot {
-				return
+		eachLogin(f.entries, func(l login) {
+			if k, ok := d.claim(g, l); ok {
+				kicks = append(kicks, k)
 			}
-			if o := d.bySlot[prev]; had && o != nil {
-				o.sessions--
-				if o.id != g.id { // not an older link of the same gateway
-					kicks = append(kicks, kickTo{o, uid})
-				}
-			}
-			d.owner[uid] = g.slot
-			g.sessions++
 		})
+		if f.typ == linkSync && f.last {
+			g.synced = true
+		}
 		d.mu.Unlock()
-		for _, k := range kicks { // newest login wins, on any gateway
-			k.g.queue(func(b []byte) []byte { return appendLinkKick(b, k.uid) })
+		for _, k := range kicks {
+			k.g.queue(func(b []byte) []byte { return appendLinkKick(b, k.uid, k.sid) })
 		}
 	case linkOffline:
 		d.mu.Lock()
-		eachUID(f.uids, func(uid uint64) {
-			if d.owner[uid] == g.slot {
+		eachSession(f.entries, func(uid, sid uint64) {
+			if r, ok := d.owner[uid]; ok && r.slot == g.slot && r.sid == sid {
 				delete(d.owner, uid)
 				g.sessions--
 			}
@@ -208,11 +242,16 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 		d.mu.Unlock()
 	case linkRoute:
 		d.mu.Lock()
-		t := d.bySlot[d.owner[f.to]]
+		r, known := d.owner[f.to]
+		t := d.bySlot[r.slot]
+		status := wire.AckOffline
+		if !known && d.rebuilding() {
+			status = wire.AckRouteUnavailable
+		}
 		d.mu.Unlock()
-		if t == nil {
+		if !known || t == nil {
 			d.offline.Add(1)
-			g.queue(func(b []byte) []byte { return appendLinkResult(b, 0, f.req, wire.AckOffline) })
+			g.queue(func(b []byte) []byte { return appendLinkResult(b, 0, f.req, status) })
 			return
 		}
 		t.queue(func(b []byte) []byte {
@@ -243,8 +282,36 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 }
 
 type kickTo struct {
-	g   *gwConn
-	uid uint64
+	g        *gwConn
+	uid, sid uint64
+}
+
+// claim records login l of gateway g. The newest login of a uid (by login
+// time; on a tie, the one reported last) holds its route; the other one is
+// to be kicked, which claim returns. Call with mu held.
+func (d *Dispatcher) claim(g *gwConn, l login) (kickTo, bool) {
+	cur, had := d.owner[l.uid]
+	switch {
+	case !had:
+		g.sessions++
+	case cur.slot == g.slot:
+		// A newer login on the same gateway, which kicked the older itself.
+	case l.at < cur.at:
+		return kickTo{g, l.uid, l.sid}, true // it lost to a newer login elsewhere
+	default:
+		g.sessions++
+		o := d.bySlot[cur.slot]
+		if o == nil {
+			break
+		}
+		o.sessions--
+		if o.id != g.id { // not an older link of the same gateway
+			d.owner[l.uid] = route{g.slot, l.sid, l.at}
+			return kickTo{o, l.uid, cur.sid}, true
+		}
+	}
+	d.owner[l.uid] = route{g.slot, l.sid, l.at}
+	return kickTo{}, false
 }
 
 func (g *gwConn) queue(build func([]byte) []byte) {
@@ -299,6 +366,10 @@ func (d *Dispatcher) Snapshot() stats.Snapshot {
 		s.Errors["route_offline"] = n
 	}
 	d.mu.Lock()
+	s.Dispatcher = "up"
+	if d.rebuilding() {
+		s.Dispatcher = "rebuilding" // SENDs to uids it does not know are answered 2
+	}
 	s.Sessions = int64(len(d.owner))
 	s.Connections = int64(len(d.bySlot))
 	s.Gateways = int64(len(d.byID))

@@ -29,12 +29,14 @@ const (
 type dispatcherLink struct {
 	g     *Gateway
 	epoch uint64
-	up    atomic.Bool
+	up    atomic.Bool // live, for state()
 	quit  chan struct{}
 	once  sync.Once
 
 	mu       sync.Mutex
 	conn     net.Conn
+	live     bool          // the link is up: routes, results and broadcasts may be queued
+	gen      uint32        // counts links: a RESULT goes only on the link its ROUTE came on
 	changes  []change      // online/offline changes not yet sent, in order
 	out      []byte        // frames for the dispatcher, written by the writer
 	kick     chan struct{} // frames queued: send now
@@ -46,8 +48,9 @@ type dispatcherLink struct {
 	routes   map[uint64]pendingRoute
 }
 
+// change is a login (online) or a logout of session sid of uid.
 type change struct {
-	uid    uint64
+	login
 	online bool
 }
 
@@ -94,8 +97,7 @@ func (l *dispatcherLink) run() {
 	for {
 		start := time.Now()
 		err := l.session()
-		l.up.Store(false)
-		l.failRoutes()
+		l.down()
 		select {
 		case <-l.quit:
 			return
@@ -140,28 +142,34 @@ func (l *dispatcherLink) session() error {
 	}
 	// Resync: the dispatcher forgets a gateway whose link dropped, so send
 	// the whole session list each time. Changes from now on are batched.
+	// Nothing queued for an earlier link is sent on this one.
 	l.mu.Lock()
 	l.conn, l.slot = c, f.origin
-	l.changes = l.changes[:0]
+	l.changes, l.out = l.changes[:0], l.out[:0]
+	l.gen++
+	gen := l.gen
 	l.mu.Unlock()
-	uids := l.g.reg.uidList()
+	logins := l.g.reg.logins()
 	for {
-		n := min(len(uids), uidsPerChunk)
-		bw.Write(appendLinkUIDs(nil, linkSync, n == len(uids), uids[:n]))
-		if uids = uids[n:]; len(uids) == 0 {
+		n := min(len(logins), uidsPerChunk)
+		bw.Write(appendLinkLogins(nil, linkSync, n == len(logins), logins[:n]))
+		if logins = logins[n:]; len(logins) == 0 {
 			break
 		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
 	}
+	l.mu.Lock()
+	l.live = true
+	l.mu.Unlock()
 	l.up.Store(true)
 	l.g.opts.Logf("gateway %s: dispatcher link up", l.g.opts.GatewayID)
 	errc := make(chan error, 2)
 	done := make(chan struct{})
 	defer close(done)
 	go func() { errc <- l.writer(c, bw, done) }()
-	go func() { errc <- l.reader(c, r) }()
+	go func() { errc <- l.reader(c, r, gen) }()
 	err = <-errc
 	c.Close()
 	return err
@@ -204,23 +212,37 @@ func (l *dispatcherLink) writer(c net.Conn, bw *bufio.Writer, done <-chan struct
 	}
 }
 
-func (l *dispatcherLink) reader(c net.Conn, r *linkReader) error {
+// down ends the current link: nothing queued for it is sent on the next,
+// and the SENDs it was routing are answered 2.
+func (l *dispatcherLink) down() {
+	l.mu.Lock()
+	l.live = false
+	l.out = l.out[:0]
+	l.mu.Unlock()
+	l.up.Store(false)
+	l.failRoutes()
+}
+
+func (l *dispatcherLink) reader(c net.Conn, r *linkReader, gen uint32) error {
+	last := time.Now()
 	for {
 		c.SetReadDeadline(time.Now().Add(linkDead))
 		f, err := r.next()
 		if err != nil {
 			return err
 		}
+		if err := checkGap(&last); err != nil {
+			return err
+		}
 		switch f.typ {
 		case linkRoute:
-			status := l.g.deliverUID(f.to, f.msgID, f.from, f.sentTS, f.payload)
-			l.queue(func(b []byte) []byte { return appendLinkResult(b, f.origin, f.req, status) })
+			l.g.deliverRoute(gen, &f)
 		case linkResult:
 			l.complete(f.req, f.status)
 		case linkBroadcast:
-			l.g.deliverAll(f.msgID, f.from, f.sentTS, f.payload)
+			l.g.deliverAll(-1, f.msgID, f.from, f.sentTS, f.payload)
 		case linkKick:
-			l.g.kickUID(f.uid)
+			l.g.kickSession(f.uid, f.sid)
 		case linkPing:
 			l.queue(func(b []byte) []byte { return appendLinkEmpty(b, linkPong) })
 		case linkPong:
@@ -234,19 +256,25 @@ func (l *dispatcherLink) queue(build func([]byte) []byte) {
 	l.mu.Lock()
 	l.out = build(l.out)
 	l.mu.Unlock()
+	l.wakeWriter()
+}
+
+func (l *dispatcherLink) wakeWriter() {
 	select {
 	case l.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (l *dispatcherLink) online(uid uint64)  { l.change(uid, true) }
-func (l *dispatcherLink) offline(uid uint64) { l.change(uid, false) }
+func (l *dispatcherLink) online(uid, sid uint64, at int64) {
+	l.change(change{login{uid, sid, at}, true})
+}
+func (l *dispatcherLink) offline(uid, sid uint64) { l.change(change{login{uid, sid, 0}, false}) }
 
-func (l *dispatcherLink) change(uid uint64, online bool) {
+func (l *dispatcherLink) change(c change) {
 	l.mu.Lock()
 	first := len(l.changes) == 0
-	l.changes = append(l.changes, change{uid, online})
+	l.changes = append(l.changes, c)
 	l.mu.Unlock()
 	if first {
 		select {
@@ -258,24 +286,29 @@ func (l *dispatcherLink) change(uid uint64, online bool) {
 
 // writeChanges writes changes in order, each run of one kind as one frame.
 func writeChanges(bw *bufio.Writer, changes []change) {
-	var uids []uint64
+	var run []login
 	for i, c := range changes {
-		uids = append(uids, c.uid)
-		if i == len(changes)-1 || changes[i+1].online != c.online || len(uids) == uidsPerChunk {
+		run = append(run, c.login)
+		if i == len(changes)-1 || changes[i+1].online != c.online || len(run) == uidsPerChunk {
 			typ := linkOffline
 			if c.online {
 				typ = linkOnline
 			}
-			bw.Write(appendLinkUIDs(nil, typ, false, uids))
-			uids = uids[:0]
+			bw.Write(appendLinkLogins(nil, typ, false, run))
+			run = run[:0]
 		}
 	}
 }
 
 // route asks the dispatcher to deliver a SEND; false when the link is down
 // (the caller answers ACK 2 at once).
+// The route is registered and its frame queued in one step under mu, so
+// a link that goes down either answers it 2 and drops its frame, or never
+// saw it.
 func (l *dispatcherLink) route(s *session, msgID, from, to, sentTS uint64, payload []byte) bool {
-	if !l.up.Load() {
+	l.mu.Lock()
+	if !l.live {
+		l.mu.Unlock()
 		return false
 	}
 	l.routesMu.Lock()
@@ -283,14 +316,32 @@ func (l *dispatcherLink) route(s *session, msgID, from, to, sentTS uint64, paylo
 	req := l.reqSeq
 	l.routes[req] = pendingRoute{s: s, msgID: msgID, deadline: time.Now().Add(routeTimeout)}
 	l.routesMu.Unlock()
-	l.queue(func(b []byte) []byte { return appendLinkRoute(b, 0, req, msgID, from, to, sentTS, payload) })
+	l.out = appendLinkRoute(l.out, 0, req, msgID, from, to, sentTS, payload)
+	l.mu.Unlock()
+	l.wakeWriter()
 	return true
 }
 
-func (l *dispatcherLink) broadcast(msgID, from, sentTS uint64, payload []byte) {
-	if l.up.Load() {
-		l.queue(func(b []byte) []byte { return appendLinkBroadcast(b, 0, msgID, from, sentTS, payload) })
+// result answers a route that came on link gen; it is dropped if that link
+// is gone (the route's origin has answered its sender 2 by then).
+func (l *dispatcherLink) result(gen, origin uint32, req uint64, status uint8) {
+	l.mu.Lock()
+	if !l.live || gen != l.gen {
+		l.mu.Unlock()
+		return
 	}
+	l.out = appendLinkResult(l.out, origin, req, status)
+	l.mu.Unlock()
+	l.wakeWriter()
+}
+
+func (l *dispatcherLink) broadcast(msgID, from, sentTS uint64, payload []byte) {
+	l.mu.Lock()
+	if l.live {
+		l.out = appendLinkBroadcast(l.out, 0, msgID, from, sentTS, payload)
+	}
+	l.mu.Unlock()
+	l.wakeWriter()
 }
 
 func (l *dispatcherLink) complete(req uint64, status uint8) {
@@ -299,7 +350,7 @@ func (l *dispatcherLink) complete(req uint64, status uint8) {
 	delete(l.routes, req)
 	l.routesMu.Unlock()
 	if ok {
-		l.g.ack(p.s, p.msgID, status, true)
+		l.answer(p, status)
 	}
 }
 
@@ -311,7 +362,7 @@ func (l *dispatcherLink) failRoutes() {
 	l.routes = map[uint64]pendingRoute{}
 	l.routesMu.Unlock()
 	for _, p := range routes {
-		l.g.ack(p.s, p.msgID, wire.AckRouteUnavailable, true)
+		l.answer(p, wire.AckRouteUnavailable)
 	}
 }
 
@@ -334,8 +385,14 @@ func (l *dispatcherLink) expireRoutes() {
 			}
 			l.routesMu.Unlock()
 			for _, p := range late {
-				l.g.ack(p.s, p.msgID, wire.AckRouteUnavailable, true)
+				l.answer(p, wire.AckRouteUnavailable)
 			}
 		}
 	}
+}
+
+// answer sends the ACK of a routed SEND to its sender.
+func (l *dispatcherLink) answer(p pendingRoute, status uint8) {
+	l.g.ack(p.s, p.msgID, status)
+	l.g.push(-1, p.s)
 }

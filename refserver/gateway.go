@@ -20,6 +20,7 @@ import (
 type Gateway struct {
 	opts  Options
 	start time.Time
+	wall  int64 // start as Unix ns: loginClock's origin
 	reg   registry
 	link  *dispatcherLink // nil without a dispatcher
 
@@ -66,6 +67,7 @@ func NewGateway(opts Options) (*Gateway, error) {
 		ports:   make([]atomic.Int64, len(opts.Ports)),
 		backlog: map[*session]struct{}{},
 	}
+	g.wall = g.start.UnixNano()
 	if opts.Dispatcher != "" {
 		g.link = newDispatcherLink(g)
 	}
@@ -133,8 +135,7 @@ func (g *Gateway) Shutdown(grace time.Duration) {
 	}
 	g.opts.Logf("gateway %s: shutting down, %d sessions told", g.opts.GatewayID, g.conns.Load())
 	g.reg.each(func(s *session) {
-		s.finish(g, func(b []byte) []byte { return wire.AppendError(b, wire.CodeShuttingDown, "server shutting down") })
-		g.errs[wire.CodeShuttingDown].Add(1)
+		g.sendError(s, wire.CodeShuttingDown, "server shutting down")
 		s.conn.Wake()
 	})
 	deadline := time.Now().Add(grace)
@@ -147,6 +148,11 @@ func (g *Gateway) Shutdown(grace time.Duration) {
 
 func (g *Gateway) now() int64 { return int64(time.Since(g.start)) }
 
+// loginClock is the time a login is stamped with: Unix ns, by the
+// monotonic clock since start, so it never steps back. Gateways compare
+// these stamps (through the dispatcher) to find a uid's newest login.
+func (g *Gateway) loginClock() int64 { return g.wall + g.now() }
+
 func (g *Gateway) opened(c evio.Conn) (out []byte, opts evio.Options, action evio.Action) {
 	opts.ReuseInputBuffer = true
 	if g.shutting.Load() {
@@ -158,7 +164,7 @@ func (g *Gateway) opened(c evio.Conn) (out []byte, opts evio.Options, action evi
 		g.errs[wire.CodeServerFull].Add(1)
 		return wire.AppendError(nil, wire.CodeServerFull, "server full"), opts, evio.Close
 	}
-	s := &session{conn: c, fd: int32(fdOf(c)), port: int32(c.AddrIndex())}
+	s := &session{conn: c, fd: int32(fdOf(c)), port: uint16(c.AddrIndex()), loop: uint16(loopOf(c))}
 	s.seen.Store(g.now())
 	c.SetContext(s)
 	g.reg.add(s)
@@ -175,7 +181,7 @@ func (g *Gateway) data(c evio.Conn, in []byte) (out []byte, action evio.Action) 
 	if in != nil {
 		g.input(s, in)
 	}
-	if g.flush(s) {
+	if g.flush(int(s.loop), s) {
 		return nil, evio.Close
 	}
 	return nil, evio.None
@@ -186,18 +192,27 @@ func (g *Gateway) closed(c evio.Conn, _ error) evio.Action {
 	if !ok {
 		return evio.None
 	}
+	// evio has closed the fd: nothing may write it (or lingerClose it) again.
+	s.mu.Lock()
+	s.dead, s.shut = true, true
+	var lost []pendingAck
+	if s.bufs != nil {
+		lost, s.bufs = s.bufs.acks, nil
+	}
+	s.mu.Unlock()
 	g.reg.remove(s)
 	g.conns.Add(-1)
 	g.ports[s.port].Add(-1)
 	if uid, in := s.loggedIn(); in {
 		g.sessions.Add(-1)
-		if g.reg.release(uid, s) && g.link != nil {
-			g.link.offline(uid)
+		if sid, held := g.reg.release(uid, s); held && g.link != nil {
+			g.link.offline(uid, sid)
 		}
 	}
 	g.backlogMu.Lock()
 	delete(g.backlog, s)
 	g.backlogMu.Unlock()
+	g.answer(int(s.loop), lost, wire.AckOffline)
 	return evio.None
 }
 
@@ -213,9 +228,6 @@ func (g *Gateway) tick() (time.Duration, evio.Action) {
 func (g *Gateway) input(s *session, in []byte) {
 	g.bytesIn.Add(int64(len(in)))
 	s.mu.Lock()
-	if s.state == stateLoggedIn {
-		s.seen.Store(g.now()) // before login, seen stays the open time: a trickle of bytes does not extend the login timeout
-	}
 	buf := in
 	if s.bufs != nil && len(s.bufs.in) > 0 {
 		s.bufs.in = append(s.bufs.in, in...)
@@ -233,6 +245,11 @@ func (g *Gateway) input(s *session, in []byte) {
 			break
 		}
 		g.framesIn.Add(1)
+		// A whole frame refreshes the idle timer; bytes of an unfinished
+		// one do not. Before login, seen stays the open time.
+		if s.state == stateLoggedIn {
+			s.seen.Store(g.now())
+		}
 		if !g.handle(s, &f) {
 			buf = nil
 			break
@@ -265,34 +282,64 @@ func (g *Gateway) sendError(s *session, code uint16, reason string) {
 	s.finish(g, func(b []byte) []byte { return wire.AppendError(b, code, reason) })
 }
 
-// flush writes queued output; it reports whether the connection should now
-// close (a socket error, a slow client, or a finished session).
-func (g *Gateway) flush(s *session) bool {
+// flush writes s's queued output, on s's loop (on), and answers the
+// DELIVERs it wrote. It reports whether the connection should now close
+// (a socket error, a slow client, or a finished session). A client is slow,
+// and cut off, when its socket has taken nothing for slowAfter or a DELIVER
+// has waited that long to be written: each DELIVER is thus answered within
+// slowAfter, well inside the dispatcher route timeout.
+func (g *Gateway) flush(on int, s *session) bool {
+	var doneBuf [8]pendingAck
+	done := doneBuf[:0]
+	var lost []pendingAck
 	s.mu.Lock()
 	for s.bufs != nil && len(s.bufs.out) > 0 && !s.dead {
-		n, again, err := writeFD(int(s.fd), s.bufs.out)
-		g.bytesOut.Add(int64(n))
-		s.bufs.out = s.bufs.out[n:]
+		b := s.bufs
+		n, again, err := writeFD(int(s.fd), b.out)
+		if n > 0 {
+			g.bytesOut.Add(int64(n))
+			var frames int
+			frames, done = b.wrote(n, done)
+			g.framesOut.Add(int64(frames))
+			b.stuck = 0
+		}
+		if err != nil {
+			s.dead = true
+			lost, s.bufs = b.acks, nil
+			break
+		}
 		if again {
+			now := g.now()
+			if b.stuck == 0 {
+				b.stuck = now
+			}
+			if now-b.stuck >= int64(slowAfter) || (len(b.acks) > 0 && now-b.acks[0].queued >= int64(slowAfter)) {
+				lost = s.cutOff(g)
+				break
+			}
 			s.mu.Unlock()
 			g.backlogMu.Lock()
 			g.backlog[s] = struct{}{}
 			g.backlogMu.Unlock()
+			g.answer(on, done, wire.AckDelivered)
 			return false
 		}
-		if err != nil {
-			s.dead = true
-		}
 	}
-	if s.bufs != nil {
+	if s.bufs != nil && len(s.bufs.out) == 0 {
 		s.bufs.out = nil
 		s.trimBuffers()
 	}
 	closing, dead := s.closing, s.dead
+	shut := (closing || dead) && !s.shut
+	s.shut = s.shut || shut
 	s.mu.Unlock()
-	if closing && !dead {
+	if shut {
+		// Our side ends after what the kernel holds for the peer (even a
+		// full buffer: the socket turns writable, so evio acts on the close).
 		lingerClose(int(s.fd))
 	}
+	g.answer(on, done, wire.AckDelivered)
+	g.answer(on, lost, wire.AckOffline)
 	return closing || dead
 }
 

@@ -263,7 +263,9 @@ func TestSlowClientIsDropped(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.Write(rt.LoginFrame(1, "x"))
-	pings := bytes.Repeat(rt.PingFrame(1), 64<<10) // 832 KiB of PINGs, never reading a PONG
+	// 6.5 MiB of PINGs, never reading a PONG: more than the kernel's
+	// largest send buffer (tcp_wmem, 4 MiB) and the queue can take.
+	pings := bytes.Repeat(rt.PingFrame(1), 512<<10)
 	go conn.Write(pings)
 	rt.Eventually(t, 10*time.Second, "the slow client to be dropped", func() bool {
 		s := g.Snapshot()

@@ -6,8 +6,8 @@ import (
 	"github.com/imtool/imtool/refserver/wire"
 )
 
-// handle acts on one frame from s. It returns false when the session is
-// finished and the rest of its input must be ignored.
+// handle acts on one frame from s, on s's loop. It returns false when the
+// session is finished and the rest of its input must be ignored.
 func (g *Gateway) handle(s *session, f *wire.Frame) bool {
 	s.mu.Lock()
 	state, uid := s.state, s.uid
@@ -22,7 +22,7 @@ func (g *Gateway) handle(s *session, f *wire.Frame) bool {
 	switch f.Type {
 	case wire.TypePing:
 		ts := f.TS
-		s.queue(g, func(b []byte) []byte { return wire.AppendPong(b, ts) })
+		s.queue(g, func(b []byte) []byte { return wire.AppendPong(b, ts) }, nil)
 	case wire.TypeSend:
 		g.send(s, uid, f)
 	case wire.TypeBroadcast:
@@ -47,99 +47,131 @@ func (g *Gateway) login(s *session, f *wire.Frame) bool {
 		g.sendError(s, wire.CodeLoginRejected, "bad token")
 		return false
 	}
+	uid, sid, now := f.UID, g.sessionSeq.Add(1), uint64(time.Now().UnixMilli())
 	s.mu.Lock()
-	s.uid, s.state = f.UID, stateLoggedIn
-	s.seen.Store(g.now())
+	s.uid, s.state = uid, stateLoggedIn
 	s.mu.Unlock()
+	s.seen.Store(g.now())
 	g.sessions.Add(1)
-	if old := g.reg.claim(f.UID, s); old != nil {
+	// LOGIN_OK is queued before the session can be found by uid, so a
+	// newer login can only kick it after its LOGIN_OK.
+	s.queue(g, func(b []byte) []byte { return wire.AppendLoginOK(b, uid, sid, now) }, nil)
+	old, at := g.reg.claim(uid, s, sid, g.loginClock())
+	if old != nil {
 		g.kick(old, wire.CodeDuplicateLogin)
 	}
 	if g.link != nil {
-		g.link.online(f.UID)
+		g.link.online(uid, sid, at)
 	}
-	uid, sid, now := f.UID, g.sessionSeq.Add(1), uint64(time.Now().UnixMilli())
-	s.queue(g, func(b []byte) []byte { return wire.AppendLoginOK(b, uid, sid, now) })
 	return true
 }
 
 // kick sends KICK code to s and closes it.
 func (g *Gateway) kick(s *session, code uint16) {
-	g.kicks.Add(1)
-	s.finish(g, func(b []byte) []byte { return wire.AppendKick(b, code) })
+	if s.finish(g, func(b []byte) []byte { return wire.AppendKick(b, code) }) {
+		g.kicks.Add(1)
+	}
 	s.conn.Wake()
 }
 
-// kickUID kicks the local session of uid, if any: the dispatcher saw a
-// newer login on another gateway, so uid is no longer routed here.
-func (g *Gateway) kickUID(uid uint64) {
-	if s := g.reg.lookup(uid); s != nil && g.reg.release(uid, s) {
+// kickSession kicks login sid of uid, if it still holds uid here: the
+// dispatcher saw a newer login of uid on another gateway. A newer login
+// here, whose ONLINE the dispatcher has not seen yet, is left alone.
+func (g *Gateway) kickSession(uid, sid uint64) {
+	if s := g.reg.releaseSID(uid, sid); s != nil {
 		g.kick(s, wire.CodeDuplicateLogin)
 	}
 }
 
 func (g *Gateway) send(s *session, from uint64, f *wire.Frame) {
-	status := wire.AckOffline
-	if to := g.reg.lookup(f.ToUID); to != nil {
-		status = g.deliverTo(to, f.MsgID, from, f.SentTS, f.Payload)
+	a := pendingAck{to: s, id: f.MsgID}
+	if to := g.reg.lookup(f.ToUID); to != nil && g.deliverTo(int(s.loop), to, f.MsgID, from, f.SentTS, f.Payload, &a) {
+		return // answered once written
 	}
-	if status != wire.AckDelivered && g.link != nil {
+	status := wire.AckOffline
+	if g.link != nil {
 		// Not here, or its session here is on its way out: the dispatcher knows.
 		if g.link.route(s, f.MsgID, from, f.ToUID, f.SentTS, f.Payload) {
 			return // the ACK comes with the dispatcher's answer
 		}
 		status = wire.AckRouteUnavailable
 	}
-	g.ack(s, f.MsgID, status, false)
+	g.ack(s, f.MsgID, status)
 }
 
-// ack queues ACK status for msgID on s; wake when called off s's loop.
-func (g *Gateway) ack(s *session, msgID uint64, status uint8, wake bool) {
-	s.queue(g, func(b []byte) []byte { return wire.AppendAck(b, msgID, status) })
-	if wake {
-		s.conn.Wake()
+// ack queues ACK status for msgID on s, from s's own loop (its data
+// callback writes it).
+func (g *Gateway) ack(s *session, msgID uint64, status uint8) {
+	s.queue(g, func(b []byte) []byte { return wire.AppendAck(b, msgID, status) }, nil)
+}
+
+// answer sends the ACK or RESULT owed for each of acks with status. on is
+// the evio loop the caller runs on (-1: none).
+func (g *Gateway) answer(on int, acks []pendingAck, status uint8) {
+	for _, a := range acks {
+		if a.to == nil {
+			if g.link != nil {
+				g.link.result(a.gen, a.origin, a.id, status)
+			}
+			continue
+		}
+		g.ack(a.to, a.id, status)
+		g.push(on, a.to)
 	}
 }
 
-// deliverTo queues a DELIVER on s and says whether it was queued.
-func (g *Gateway) deliverTo(s *session, msgID, from, sentTS uint64, payload []byte) uint8 {
-	if !s.queue(g, func(b []byte) []byte { return wire.AppendDeliver(b, msgID, from, sentTS, payload) }) {
-		return wire.AckOffline
+// push gets s's queue written: at once when the caller runs on s's loop
+// (only that loop writes s's socket), else by waking that loop.
+func (g *Gateway) push(on int, s *session) {
+	if on == int(s.loop) && !g.flush(on, s) {
+		return
 	}
 	s.conn.Wake()
-	return wire.AckDelivered
 }
 
-// deliverUID delivers to the local session of uid (a route from the dispatcher).
-func (g *Gateway) deliverUID(to, msgID, from, sentTS uint64, payload []byte) uint8 {
-	s := g.reg.lookup(to)
-	if s == nil {
-		return wire.AckOffline
+// deliverTo queues a DELIVER on s with the answer a owes once it is
+// written (nil: none), and reports whether it was queued (if not, a is not
+// answered). on is the loop the caller runs on (-1: none).
+func (g *Gateway) deliverTo(on int, s *session, msgID, from, sentTS uint64, payload []byte, a *pendingAck) bool {
+	if !s.queue(g, func(b []byte) []byte { return wire.AppendDeliver(b, msgID, from, sentTS, payload) }, a) {
+		return false
 	}
-	return g.deliverTo(s, msgID, from, sentTS, payload)
+	g.push(on, s)
+	return true
+}
+
+// deliverRoute delivers a route from the dispatcher to the local session of
+// its recipient; the RESULT is sent once the DELIVER is written, or at once
+// (status 1) when the recipient is not here.
+func (g *Gateway) deliverRoute(gen uint32, f *linkFrame) {
+	a := pendingAck{id: f.req, origin: f.origin, gen: gen}
+	if s := g.reg.lookup(f.to); s != nil && g.deliverTo(-1, s, f.msgID, f.from, f.sentTS, f.payload, &a) {
+		return
+	}
+	g.link.result(gen, f.origin, f.req, wire.AckOffline)
 }
 
 func (g *Gateway) broadcast(s *session, from uint64, f *wire.Frame) {
 	if !g.opts.Broadcast {
-		g.ack(s, f.MsgID, wire.AckNotAllowed, false)
+		g.ack(s, f.MsgID, wire.AckNotAllowed)
 		return
 	}
 	if len(f.Payload) > wire.MaxVarLen(wire.TypeDeliver, g.opts.MaxFrame) {
-		g.ack(s, f.MsgID, wire.AckTooLarge, false) // its DELIVER would not fit a frame
+		g.ack(s, f.MsgID, wire.AckTooLarge) // its DELIVER would not fit a frame
 		return
 	}
-	g.deliverAll(f.MsgID, from, f.SentTS, f.Payload)
+	g.deliverAll(int(s.loop), f.MsgID, from, f.SentTS, f.Payload)
 	if g.link != nil {
 		g.link.broadcast(f.MsgID, from, f.SentTS, f.Payload)
 	}
-	g.ack(s, f.MsgID, wire.AckDelivered, false)
+	g.ack(s, f.MsgID, wire.AckDelivered)
 }
 
 // deliverAll queues one DELIVER on every local logged-in session.
-func (g *Gateway) deliverAll(msgID, from, sentTS uint64, payload []byte) {
+func (g *Gateway) deliverAll(on int, msgID, from, sentTS uint64, payload []byte) {
 	g.reg.each(func(t *session) {
 		if _, in := t.loggedIn(); in {
-			g.deliverTo(t, msgID, from, sentTS, payload)
+			g.deliverTo(on, t, msgID, from, sentTS, payload, nil)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Link frame types (gateway ↔ dispatcher). Framing is the client
@@ -13,13 +14,13 @@ import (
 const (
 	linkHello     byte = 0x21 // G→D: epoch u64, id_len u16, id
 	linkWelcome   byte = 0x22 // D→G: slot u32
-	linkSync      byte = 0x23 // G→D: last u8, uids u64… (the whole session list, in chunks)
-	linkOnline    byte = 0x24 // G→D: uids u64…
-	linkOffline   byte = 0x25 // G→D: uids u64…
+	linkSync      byte = 0x23 // G→D: last u8, (uid u64, sid u64, login_ns u64)… (the whole session list, in chunks)
+	linkOnline    byte = 0x24 // G→D: (uid u64, sid u64, login_ns u64)…
+	linkOffline   byte = 0x25 // G→D: (uid u64, sid u64)…
 	linkRoute     byte = 0x26 // both ways: origin u32, req u64, msg_id u64, from u64, to u64, sent_ts u64, payload
 	linkResult    byte = 0x27 // both ways: origin u32, req u64, status u8
 	linkBroadcast byte = 0x28 // both ways: origin u32, msg_id u64, from u64, sent_ts u64, payload
-	linkKick      byte = 0x29 // D→G: uid u64
+	linkKick      byte = 0x29 // D→G: uid u64, sid u64
 	linkPing      byte = 0x2A // both ways: empty
 	linkPong      byte = 0x2B // both ways: empty
 )
@@ -31,7 +32,29 @@ const maxLinkFrame = 1 << 20
 // uidsPerChunk keeps sync and online/offline batches well under maxLinkFrame.
 const uidsPerChunk = 16 << 10
 
-var errLinkFrame = errors.New("malformed link frame")
+// Sizes of one entry of SYNC/ONLINE (uid, sid, login_ns) and OFFLINE (uid, sid).
+const (
+	loginEntry   = 24
+	sessionEntry = 16
+)
+
+var (
+	errLinkFrame = errors.New("malformed link frame")
+	errLinkStale = fmt.Errorf("a frame came more than %v after the one before: the link was dead (this process or its peer was stopped or starved), so it is not acted on", linkDead)
+)
+
+// checkGap is the rule both ends apply to each frame they read: a frame
+// read more than linkDead after the previous one comes from a link the
+// peer has already declared dead (and whose routes it has answered), so the
+// link is dropped instead of acting on it. last is the previous frame's time.
+func checkGap(last *time.Time) error {
+	now := time.Now()
+	if now.Sub(*last) > linkDead {
+		return errLinkStale
+	}
+	*last = now
+	return nil
+}
 
 type linkFrame struct {
 	typ     byte
@@ -42,11 +65,12 @@ type linkFrame struct {
 	to      uint64
 	sentTS  uint64
 	uid     uint64
+	sid     uint64
 	epoch   uint64
 	status  uint8
 	last    bool
 	id      string
-	uids    []byte // packed u64s; alias the read buffer
+	entries []byte // packed SYNC/ONLINE/OFFLINE entries; alias the read buffer
 	payload []byte // aliases the read buffer
 }
 
@@ -67,9 +91,14 @@ func appendLinkWelcome(dst []byte, slot uint32) []byte {
 	return binary.BigEndian.AppendUint32(dst, slot)
 }
 
-// appendLinkUIDs appends a sync (with its last flag), online or offline frame.
-func appendLinkUIDs(dst []byte, typ byte, last bool, uids []uint64) []byte {
-	n := 8 * len(uids)
+// appendLinkLogins appends a SYNC (with its last flag), ONLINE or OFFLINE
+// frame (whose entries leave out the login time).
+func appendLinkLogins(dst []byte, typ byte, last bool, logins []login) []byte {
+	size := loginEntry
+	if typ == linkOffline {
+		size = sessionEntry
+	}
+	n := size * len(logins)
 	if typ == linkSync {
 		n++
 	}
@@ -77,8 +106,12 @@ func appendLinkUIDs(dst []byte, typ byte, last bool, uids []uint64) []byte {
 	if typ == linkSync {
 		dst = append(dst, boolByte(last))
 	}
-	for _, u := range uids {
-		dst = binary.BigEndian.AppendUint64(dst, u)
+	for _, l := range logins {
+		dst = binary.BigEndian.AppendUint64(dst, l.uid)
+		dst = binary.BigEndian.AppendUint64(dst, l.sid)
+		if typ != linkOffline {
+			dst = binary.BigEndian.AppendUint64(dst, uint64(l.at))
+		}
 	}
 	return dst
 }
@@ -108,9 +141,10 @@ func appendLinkBroadcast(dst []byte, origin uint32, msgID, from, sentTS uint64, 
 	return append(dst, payload...)
 }
 
-func appendLinkKick(dst []byte, uid uint64) []byte {
-	dst = appendLinkHeader(dst, linkKick, 8)
-	return binary.BigEndian.AppendUint64(dst, uid)
+func appendLinkKick(dst []byte, uid, sid uint64) []byte {
+	dst = appendLinkHeader(dst, linkKick, 16)
+	dst = binary.BigEndian.AppendUint64(dst, uid)
+	return binary.BigEndian.AppendUint64(dst, sid)
 }
 
 func appendLinkEmpty(dst []byte, typ byte) []byte { return appendLinkHeader(dst, typ, 0) }
@@ -174,10 +208,14 @@ func parseLinkFrame(typ byte, b []byte) (linkFrame, error) {
 			}
 			f.last, b = b[0] == 1, b[1:]
 		}
-		if len(b)%8 != 0 {
+		size := loginEntry
+		if typ == linkOffline {
+			size = sessionEntry
+		}
+		if len(b)%size != 0 {
 			return f, bad
 		}
-		f.uids = b
+		f.entries = b
 	case linkRoute:
 		if len(b) < 44 {
 			return f, bad
@@ -198,10 +236,10 @@ func parseLinkFrame(typ byte, b []byte) (linkFrame, error) {
 		f.msgID, f.from, f.sentTS = u64(4), u64(12), u64(20)
 		f.payload = b[28:]
 	case linkKick:
-		if len(b) != 8 {
+		if len(b) != 16 {
 			return f, bad
 		}
-		f.uid = u64(0)
+		f.uid, f.sid = u64(0), u64(8)
 	case linkPing, linkPong:
 		if len(b) != 0 {
 			return f, bad
@@ -212,9 +250,16 @@ func parseLinkFrame(typ byte, b []byte) (linkFrame, error) {
 	return f, nil
 }
 
-// eachUID calls fn for every packed uid in p.
-func eachUID(p []byte, fn func(uint64)) {
-	for i := 0; i+8 <= len(p); i += 8 {
-		fn(binary.BigEndian.Uint64(p[i:]))
+// eachLogin calls fn for every entry of a SYNC or ONLINE frame.
+func eachLogin(p []byte, fn func(login)) {
+	for i := 0; i+loginEntry <= len(p); i += loginEntry {
+		fn(login{binary.BigEndian.Uint64(p[i:]), binary.BigEndian.Uint64(p[i+8:]), int64(binary.BigEndian.Uint64(p[i+16:]))})
+	}
+}
+
+// eachSession calls fn for every entry of an OFFLINE frame.
+func eachSession(p []byte, fn func(uid, sid uint64)) {
+	for i := 0; i+sessionEntry <= len(p); i += sessionEntry {
+		fn(binary.BigEndian.Uint64(p[i:]), binary.BigEndian.Uint64(p[i+8:]))
 	}
 }

@@ -13,6 +13,11 @@ const (
 	DefaultLoginTimeout = 10 * time.Second
 	DefaultIdleTimeout  = 90 * time.Second
 	DefaultMaxQueue     = 256 << 10 // bytes queued for one connection before it counts as a slow client
+	// slowAfter is how long a client's socket may take nothing, or a
+	// DELIVER wait to be written to it, before the client is cut off as
+	// slow. It is below routeTimeout, so a routed SEND is answered by the
+	// recipient's gateway before its origin gives up on it.
+	slowAfter = time.Second
 	// FDReserve is how many file descriptors a gateway keeps for itself
 	// (listeners, epoll, the stats server, the dispatcher link) and for
 	// connections being refused: sessions are capped at RLIMIT_NOFILE minus this.

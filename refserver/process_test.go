@@ -103,20 +103,39 @@ func (c *cluster) startGateway(t *testing.T, i int) {
 		"--stats", addr(c.gwStats[i]), "--dispatcher", addr(c.dispPort), "--gateway-id", fmt.Sprintf("gw%c", 'A'+i))
 }
 
-func (c *cluster) gwURL(i int) string { return "http://" + addr(c.gwStats[i]) + "/stats" }
-func (c *cluster) dispURL() string    { return "http://" + addr(c.dispStats) + "/stats" }
-
-// Two gateways and a dispatcher, as real processes: cross-gateway
-// SEND/ACK/DELIVER and KICK, then the three faults, by killing processes.
-func TestDispatcherAndFaults(t *testing.T) {
+// startCluster starts a dispatcher and two gateways on free loopback ports
+// and waits for both links to be up.
+func startCluster(t *testing.T) *cluster {
 	ports, _ := rt.FreePorts(t, 6)
 	c := &cluster{t: t, dispPort: ports[0], dispStats: ports[1], gwPorts: [2]int{ports[2], ports[3]}, gwStats: [2]int{ports[4], ports[5]}}
 	c.startDispatcher(t)
 	c.startGateway(t, 0)
 	c.startGateway(t, 1)
 	for i := 0; i < 2; i++ {
-		rt.WaitStats(t, c.gwURL(i), 10*time.Second, "link up", func(s stats.Snapshot) bool { return s.Dispatcher == "up" })
+		c.waitLinked(t, i)
 	}
+	return c
+}
+
+func (c *cluster) waitLinked(t *testing.T, i int) {
+	rt.WaitStats(t, c.gwURL(i), 10*time.Second, "link up", func(s stats.Snapshot) bool { return s.Dispatcher == "up" })
+}
+
+// waitRoutesComplete waits for the dispatcher to know every gateway's
+// routes: until then a SEND to a uid it does not know is answered 2, not 1.
+func (c *cluster) waitRoutesComplete(t *testing.T) {
+	rt.WaitStats(t, c.dispURL(), 10*time.Second, "routes rebuilt", func(s stats.Snapshot) bool { return s.Dispatcher == "up" })
+}
+
+func (c *cluster) gwAddr(i int) string { return addr(c.gwPorts[i]) }
+
+func (c *cluster) gwURL(i int) string { return "http://" + addr(c.gwStats[i]) + "/stats" }
+func (c *cluster) dispURL() string    { return "http://" + addr(c.dispStats) + "/stats" }
+
+// Two gateways and a dispatcher, as real processes: cross-gateway
+// SEND/ACK/DELIVER and KICK, then the three faults, by killing processes.
+func TestDispatcherAndFaults(t *testing.T) {
+	c := startCluster(t)
 	u1 := rt.Dial(t, addr(c.gwPorts[0]))
 	u1.Login(1, "x")
 	u2 := rt.Dial(t, addr(c.gwPorts[1]))
@@ -131,6 +150,7 @@ func TestDispatcherAndFaults(t *testing.T) {
 		if f := u2.Expect(rt.Deliver); f.MsgID != 10 || f.FromUID != 1 || f.SentTS != 555 || f.Payload != "hi B" {
 			t.Fatalf("DELIVER %+v", f)
 		}
+		c.waitRoutesComplete(t)
 		u1.Write(rt.SendFrame(11, 404, 1, "nobody"))
 		if f := u1.Expect(rt.Ack); f.Status != wire.AckOffline {
 			t.Fatalf("to an unknown uid: %v", f)
@@ -208,6 +228,7 @@ func TestDispatcherAndFaults(t *testing.T) {
 	t.Run("gateway killed and restarted", func(t *testing.T) {
 		c.gw[1].Kill()
 		rt.WaitStats(t, c.dispURL(), 3*time.Second, "gwB's routes dropped", func(s stats.Snapshot) bool { return s.Sessions == 1 && s.Gateways == 1 })
+		c.waitRoutesComplete(t)
 		u1.Write(rt.SendFrame(40, 2, 1, "gone"))
 		if f := u1.Expect(rt.Ack); f.Status != wire.AckOffline {
 			t.Fatalf("to a user of a dead gateway: %v", f)

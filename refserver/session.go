@@ -1,6 +1,7 @@
 package refserver
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -20,25 +21,46 @@ const (
 type session struct {
 	conn evio.Conn
 	fd   int32
-	port int32 // index into the gateway's ports
+	port uint16 // index into the gateway's ports
+	loop uint16 // index of the evio loop that owns the connection
 
 	mu      sync.Mutex
 	uid     uint64
 	state   uint8
 	closing bool  // close once out is flushed
-	dead    bool  // close now; out is discarded
+	dead    bool  // nothing more is written; close now
+	shut    bool  // lingerClose done, or the fd closed: no more syscalls on it
 	bufs    *bufs // nil when nothing is queued or pending
 
 	// seen is when (ns since gateway start) the connection opened or, once
-	// logged in, last sent a frame.
+	// logged in, last sent a whole frame.
 	seen atomic.Int64
 }
 
-// bufs holds a session's frames not yet written to the socket and the start
-// of a frame split across reads.
+// bufs holds a session's frames not yet written to the socket, the answers
+// owed once some of them are written, and the start of a frame split
+// across reads.
 type bufs struct {
-	out []byte
-	in  []byte
+	out     []byte
+	in      []byte
+	acks    []pendingAck // in stream order
+	written int64        // bytes of out written since bufs was made
+	queued  int64        // bytes appended to out since bufs was made
+	head    int          // bytes of the frame at the front of out still to write; 0 at a frame boundary
+	stuck   int64        // when (gateway ns) a write last found the socket full with no progress since; 0 when it is not
+}
+
+// pendingAck is the answer owed for a DELIVER: ACK 0 to the sender once the
+// DELIVER is written to the recipient's socket, ACK 1 if the recipient's
+// connection ends first. A local sender is answered on its session; a
+// sender on another gateway by a RESULT on the dispatcher link.
+type pendingAck struct {
+	end    int64    // the DELIVER is written once bufs.written reaches end
+	queued int64    // when (gateway ns) it was queued
+	to     *session // the local sender; nil: a RESULT to the dispatcher
+	id     uint64   // the sender's msg_id, or the route's req
+	origin uint32   // the route's origin slot
+	gen    uint32   // the dispatcher link the route came on
 }
 
 // buffers returns s.bufs, allocating it. Call with mu held.
@@ -49,39 +71,97 @@ func (s *session) buffers() *bufs {
 	return s.bufs
 }
 
-// trimBuffers drops s.bufs when both are empty. Call with mu held.
+// trimBuffers drops s.bufs when nothing is queued or pending. Call with mu held.
 func (s *session) trimBuffers() {
-	if b := s.bufs; b != nil && len(b.out) == 0 && len(b.in) == 0 {
+	if b := s.bufs; b != nil && len(b.out) == 0 && len(b.in) == 0 && len(b.acks) == 0 {
 		s.bufs = nil
 	}
 }
 
-// queue appends the frame build writes, unless the session is closing. A
-// queue over limit marks the client slow: it is disconnected rather than
-// allowed to grow the server's memory. It reports whether the frame was queued.
-func (s *session) queue(g *Gateway, build func([]byte) []byte) bool {
+// wrote records that n bytes at the front of out were written: it drops
+// them, returns how many frames they completed, and moves the answers they
+// completed to done.
+func (b *bufs) wrote(n int, done []pendingAck) (frames int, _ []pendingAck) {
+	b.written += int64(n)
+	for n > 0 {
+		if b.head == 0 {
+			b.head = 4 + int(binary.BigEndian.Uint32(b.out)) // out starts at a frame boundary
+		}
+		k := min(n, b.head)
+		b.out, b.head, n = b.out[k:], b.head-k, n-k
+		if b.head == 0 {
+			frames++
+		}
+	}
+	i := 0
+	for i < len(b.acks) && b.acks[i].end <= b.written {
+		i++
+	}
+	done = append(done, b.acks[:i]...)
+	if i == len(b.acks) {
+		b.acks = b.acks[:0]
+	} else {
+		b.acks = b.acks[i:]
+	}
+	return frames, done
+}
+
+// queue appends the frame build writes, unless the session is closing, and
+// with it the answer a owes once it is written (nil: none). It reports
+// whether the frame was queued.
+func (s *session) queue(g *Gateway, build func([]byte) []byte, a *pendingAck) bool {
+	return s.put(g, build, a, false)
+}
+
+// finish queues a last frame (KICK or ERROR) and marks the session to close
+// after it, in one step: no frame is ever queued after the last one.
+func (s *session) finish(g *Gateway, build func([]byte) []byte) bool {
+	return s.put(g, build, nil, true)
+}
+
+// put queues a frame (see queue); last marks the session closing with it.
+// A queue that would pass MaxQueue makes the client slow: it is cut off
+// (see cutOff) rather than allowed to grow the server's memory, and the
+// frame is not queued.
+func (s *session) put(g *Gateway, build func([]byte) []byte, a *pendingAck, last bool) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closing || s.dead {
+		s.mu.Unlock()
 		return false
 	}
 	b := s.buffers()
+	n := len(b.out)
 	b.out = build(b.out)
-	g.framesOut.Add(1)
-	if len(b.out) > g.opts.MaxQueue {
-		s.dead, s.bufs = true, nil
-		g.slowClients.Add(1)
+	if len(b.out) > g.opts.MaxQueue && n > 0 {
+		b.out = b.out[:n]
+		lost := s.cutOff(g)
+		s.mu.Unlock()
+		g.answer(-1, lost, 1)
+		s.conn.Wake() // its loop closes it
 		return false
 	}
+	b.queued += int64(len(b.out) - n)
+	if a != nil {
+		a.end, a.queued = b.queued, g.now()
+		b.acks = append(b.acks, *a)
+	}
+	s.closing = last
+	s.mu.Unlock()
 	return true
 }
 
-// finish queues a last frame and marks the session to close after it.
-func (s *session) finish(g *Gateway, build func([]byte) []byte) {
-	s.queue(g, build)
-	s.mu.Lock()
-	s.closing = true
-	s.mu.Unlock()
+// cutOff ends a slow client: nothing more is written to it, and the
+// answers owed for DELIVERs not yet written are returned, to be answered 1
+// (the recipient is gone). Call with mu held.
+func (s *session) cutOff(g *Gateway) []pendingAck {
+	s.dead = true
+	g.slowClients.Add(1)
+	var lost []pendingAck
+	if s.bufs != nil {
+		lost = s.bufs.acks
+		s.bufs = nil
+	}
+	return lost
 }
 
 func (s *session) loggedIn() (uint64, bool) {

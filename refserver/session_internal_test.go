@@ -16,34 +16,40 @@ func TestSessionSize(t *testing.T) {
 	}
 }
 
-// fdOf reads evio's unexported connection fd; this fails if evio changes.
+// fdOf and loopOf read evio's unexported connection fd and loop index;
+// this fails if evio changes. With two loops balanced by least
+// connections, two connections land one on each.
 func TestFDOf(t *testing.T) {
-	g, err := NewGateway(Options{Listen: "127.0.0.1", Ports: []uint16{0}})
+	g, err := NewGateway(Options{Listen: "127.0.0.1", Ports: []uint16{0}, Loops: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go g.Serve()
 	<-g.Ready()
 	defer g.Shutdown(time.Second)
-	c, err := net.Dial("tcp", g.Addrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for g.conns.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", g.Addrs()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for g.conns.Load() == int64(i) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	n := 0
+	loops := map[uint16]bool{}
 	g.reg.each(func(s *session) {
 		n++
+		loops[s.loop] = true
 		var st unix.Stat_t
 		if s.fd <= 2 || unix.Fstat(int(s.fd), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 			t.Errorf("session fd %d is not a socket", s.fd)
 		}
 	})
-	if n != 1 {
-		t.Fatalf("%d sessions registered, want 1", n)
+	if n != 2 || !loops[0] || !loops[1] {
+		t.Fatalf("%d sessions registered on loops %v, want 2 on loops 0 and 1", n, loops)
 	}
 }
 

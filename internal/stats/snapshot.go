@@ -75,7 +75,7 @@ type Snapshot struct {
 	BytesOut    int64            `json:"bytes_out"`
 	Errors      map[string]int64 `json:"errors"` // gateway: ERROR code name; swarm: error class
 	Kicks       int64            `json:"kicks,omitempty"`
-	Dispatcher  string           `json:"dispatcher,omitempty"` // gateway's link state: up, down, none
+	Dispatcher  string           `json:"dispatcher,omitempty"` // gateway: its link state (up, down, none); dispatcher: up, or rebuilding its routes
 	Gateways    int64            `json:"gateways,omitempty"`   // dispatcher: registered gateways
 	SlowClients int64            `json:"slow_clients,omitempty"`
 	Rejected    int64            `json:"rejected,omitempty"` // refused with ERROR 10 (server full)

@@ -69,7 +69,34 @@ func Dial(t testing.TB, addr string) *Client {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return NewClient(t, c)
+}
+
+// NewClient speaks the protocol over c, a connection the test made itself
+// (with socket options of its own, say).
+func NewClient(t testing.TB, c net.Conn) *Client {
 	return &Client{t: t, Conn: c, r: bufio.NewReader(c)}
+}
+
+// ErrStillOpen is ReadAll's answer when the gateway went quiet without
+// closing the connection.
+var ErrStillOpen = errors.New("the connection is still open")
+
+// ReadAll reads frames until the gateway closes the connection (the error
+// is then io.EOF or a reset) or sends nothing for quiet (ErrStillOpen).
+func (c *Client) ReadAll(quiet time.Duration) ([]Frame, error) {
+	var frames []Frame
+	for {
+		f, err := c.Read(quiet)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = ErrStillOpen
+			}
+			return frames, err
+		}
+		frames = append(frames, f)
+	}
 }
 
 // Write sends raw bytes.
