@@ -31,6 +31,8 @@ type Gateway struct {
 	stop     atomic.Bool    // evio loops should end now
 	done     chan struct{}
 
+	loops []loopState // per evio loop, by index
+
 	backlogMu sync.Mutex
 	backlog   map[*session]struct{} // sessions whose socket buffer was full
 
@@ -107,6 +109,10 @@ func (g *Gateway) Serve() error {
 	if ev.NumLoops <= 0 {
 		ev.NumLoops = runtime.NumCPU()
 	}
+	g.loops = make([]loopState, ev.NumLoops)
+	for i := range g.loops {
+		g.loops[i].noted = map[*session]struct{}{}
+	}
 	err := evio.Serve(ev, addrs...)
 	if g.link != nil {
 		g.link.close()
@@ -181,7 +187,8 @@ func (g *Gateway) data(c evio.Conn, in []byte) (out []byte, action evio.Action) 
 	if in != nil {
 		g.input(s, in)
 	}
-	if g.flush(int(s.loop), s) {
+	g.push(int(s.loop), s)
+	if g.drain(int(s.loop), s) {
 		return nil, evio.Close
 	}
 	return nil, evio.None
@@ -213,6 +220,7 @@ func (g *Gateway) closed(c evio.Conn, _ error) evio.Action {
 	delete(g.backlog, s)
 	g.backlogMu.Unlock()
 	g.answer(int(s.loop), lost, wire.AckOffline)
+	g.drain(int(s.loop), nil)
 	return evio.None
 }
 

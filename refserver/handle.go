@@ -120,13 +120,56 @@ func (g *Gateway) answer(on int, acks []pendingAck, status uint8) {
 	}
 }
 
-// push gets s's queue written: at once when the caller runs on s's loop
-// (only that loop writes s's socket), else by waking that loop.
+// push gets s's queue written. Off the loops (on is -1) it wakes s's loop
+// at once; on loop on it notes s, and the callback running there flushes
+// (s on this loop: only its loop writes its socket) or wakes it once, with
+// everything else queued for it meanwhile, when it ends (see drain).
 func (g *Gateway) push(on int, s *session) {
-	if on == int(s.loop) && !g.flush(on, s) {
+	if on < 0 {
+		s.conn.Wake()
 		return
 	}
-	s.conn.Wake()
+	p := &g.loops[on]
+	if _, ok := p.noted[s]; !ok {
+		p.noted[s] = struct{}{}
+		p.order = append(p.order, s)
+	}
+}
+
+// loopState is what a callback on one evio loop noted to push (only that
+// loop's goroutine touches it).
+type loopState struct {
+	noted map[*session]struct{}
+	order []*session
+}
+
+// drain pushes what the callback on loop on noted: it flushes the sessions
+// of this loop (which may note more: the ACKs of the DELIVERs written) and
+// wakes the others. It reports whether self, flushed among them, should
+// close.
+func (g *Gateway) drain(on int, self *session) (closeSelf bool) {
+	p := &g.loops[on]
+	for i := 0; i < len(p.order); i++ {
+		s := p.order[i]
+		delete(p.noted, s)
+		if int(s.loop) != on {
+			s.conn.Wake()
+			continue
+		}
+		closing := g.flush(on, s)
+		if s == self {
+			closeSelf = closing
+		} else if closing {
+			s.conn.Wake() // its own callback returns the close to evio
+		}
+	}
+	if len(p.order) > 4096 { // a broadcast's worth: do not keep its memory
+		p.noted, p.order = map[*session]struct{}{}, nil
+	} else {
+		clear(p.order)
+		p.order = p.order[:0]
+	}
+	return closeSelf
 }
 
 // deliverTo queues a DELIVER on s with the answer a owes once it is

@@ -61,6 +61,8 @@ type soakMsg struct {
 	status    int // -1: no ACK yet
 	acks      int
 	delivered int
+	sent, ack time.Time
+	deliver   time.Time // the first
 }
 
 // login logs uid in on gateway gw and makes that connection its newest.
@@ -101,14 +103,16 @@ func (s *soak) read(sc *soakConn) {
 			if m := s.msgs[f.MsgID]; m != nil && m.from == sc {
 				m.acks++
 				if m.status < 0 {
-					m.status = int(f.Status)
+					m.status, m.ack = int(f.Status), time.Now()
 				}
 			} else {
 				s.ends["stray ACK"]++
 			}
 		case rt.Deliver:
 			if m := s.msgs[f.MsgID]; m != nil {
-				m.delivered++
+				if m.delivered++; m.delivered == 1 {
+					m.deliver = time.Now()
+				}
 			}
 		case rt.Kick:
 			end = "kick " + strconv.Itoa(int(f.Code))
@@ -171,11 +175,13 @@ func TestSoak(t *testing.T) {
 	// second gateway at 75%; each comes back after 500 ms.
 	run := time.Duration(p.seconds) * time.Second
 	faults := make(chan struct{})
+	var killed []time.Time // read after faults is closed
 	go func() {
 		defer close(faults)
 		start := time.Now()
 		for i, at := range []float64{0.15, 0.35, 0.55, 0.75} {
 			time.Sleep(time.Until(start.Add(time.Duration(at * float64(run)))))
+			killed = append(killed, time.Now())
 			if i < 3 {
 				c.disp.Kill()
 				time.Sleep(500 * time.Millisecond)
@@ -202,7 +208,7 @@ func TestSoak(t *testing.T) {
 			sc := s.users[from-1]
 			if sc != nil {
 				msgID++
-				s.msgs[msgID] = &soakMsg{from: sc, status: -1}
+				s.msgs[msgID] = &soakMsg{from: sc, status: -1, sent: time.Now()}
 			}
 			s.mu.Unlock()
 			if sc != nil {
@@ -276,6 +282,14 @@ func TestSoak(t *testing.T) {
 			t.Errorf("msg %d was ACKed 0 and never delivered", id)
 		case m.status == int(wire.AckRouteUnavailable) && m.delivered > 0:
 			twoDelivered++
+			near := time.Duration(1 << 62)
+			for _, k := range killed {
+				if d := m.sent.Sub(k); d.Abs() < near.Abs() {
+					near = d
+				}
+			}
+			t.Logf("msg %d answered 2 and delivered: sent %v from the nearest kill, delivered %v after sending, answered %v after sending",
+				id, near.Round(time.Microsecond), m.deliver.Sub(m.sent).Round(time.Microsecond), m.ack.Sub(m.sent).Round(time.Microsecond))
 		case m.status == int(wire.AckOffline) && m.delivered > 0:
 			oneDelivered++
 		}
