@@ -129,6 +129,29 @@ func (l *sendLog) receive(c *rt.Client) (stop func()) {
 	return func() { c.Conn.Close(); <-done }
 }
 
+// startSendLog starts a cluster with uid 1 on gateway A and uid 2 on B,
+// whose DELIVERs the log records until stop.
+func startSendLog(t *testing.T) (c *cluster, u1 *rt.Client, log *sendLog, stop func()) {
+	c = startCluster(t)
+	u1 = rt.Dial(t, c.gwAddr(0))
+	u1.Login(1, "x")
+	u2 := rt.Dial(t, c.gwAddr(1))
+	u2.Login(2, "x")
+	rt.WaitStats(t, c.dispURL(), 5*time.Second, "2 routes", func(s stats.Snapshot) bool { return s.Sessions == 2 })
+	log = newSendLog()
+	return c, u1, log, log.receive(u2)
+}
+
+// send sends msg from u1 to uid 2, waits for its ACK and records it.
+func (l *sendLog) send(u1 *rt.Client, msg uint64, payload string) uint8 {
+	u1.Write(rt.SendFrame(msg, 2, msg, payload))
+	f := u1.Expect(rt.Ack)
+	l.mu.Lock()
+	l.status[f.MsgID] = f.Status
+	l.mu.Unlock()
+	return f.Status
+}
+
 // check fails t unless every ACK 0 was delivered once and nothing
 // answered otherwise was delivered.
 func (l *sendLog) check(t *testing.T) map[uint8]int {
@@ -154,14 +177,7 @@ func (l *sendLog) check(t *testing.T) map[uint8]int {
 // resumed: every SEND of that time is answered 2 and none of them is
 // delivered afterwards, by the old link or a new one.
 func TestNothingAnswered2IsDeliveredLater(t *testing.T) {
-	c := startCluster(t)
-	u1 := rt.Dial(t, c.gwAddr(0))
-	u1.Login(1, "x")
-	u2 := rt.Dial(t, c.gwAddr(1))
-	u2.Login(2, "x")
-	rt.WaitStats(t, c.dispURL(), 5*time.Second, "2 routes", func(s stats.Snapshot) bool { return s.Sessions == 2 })
-	log := newSendLog()
-	stop := log.receive(u2)
+	c, u1, log, stop := startSendLog(t)
 	c.disp.Signal(syscall.SIGSTOP)
 	msg := uint64(0)
 	for i := 0; i < 40; i++ {
@@ -180,12 +196,7 @@ func TestNothingAnswered2IsDeliveredLater(t *testing.T) {
 	rt.WaitStats(t, c.dispURL(), 5*time.Second, "2 routes again", func(s stats.Snapshot) bool { return s.Sessions == 2 && s.Gateways == 2 })
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		msg++
-		u1.Write(rt.SendFrame(msg, 2, msg, "after"))
-		f := u1.Expect(rt.Ack)
-		log.mu.Lock()
-		log.status[f.MsgID] = f.Status
-		log.mu.Unlock()
-		if f.Status == wire.AckDelivered || time.Now().After(deadline) {
+		if log.send(u1, msg, "after") == wire.AckDelivered || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -203,14 +214,7 @@ func TestNothingAnswered2IsDeliveredLater(t *testing.T) {
 // sending to a recipient that stays online: while the routes are rebuilt
 // the answer is 2, never 1, and every ACK 0 is delivered.
 func TestDispatcherRestartAnswers2(t *testing.T) {
-	c := startCluster(t)
-	u1 := rt.Dial(t, c.gwAddr(0))
-	u1.Login(1, "x")
-	u2 := rt.Dial(t, c.gwAddr(1))
-	u2.Login(2, "x")
-	rt.WaitStats(t, c.dispURL(), 5*time.Second, "2 routes", func(s stats.Snapshot) bool { return s.Sessions == 2 })
-	log := newSendLog()
-	stop := log.receive(u2)
+	c, u1, log, stop := startSendLog(t)
 	msg := uint64(0)
 	for restart := 0; restart < 2; restart++ {
 		c.disp.Kill()
@@ -218,11 +222,7 @@ func TestDispatcherRestartAnswers2(t *testing.T) {
 		c.startDispatcher(t)
 		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
 			msg++
-			u1.Write(rt.SendFrame(msg, 2, msg, "x"))
-			f := u1.Expect(rt.Ack)
-			log.mu.Lock()
-			log.status[f.MsgID] = f.Status
-			log.mu.Unlock()
+			log.send(u1, msg, "x")
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
