@@ -42,7 +42,7 @@ type soak struct {
 	c *cluster
 
 	mu     sync.Mutex
-	live   [][]*soakConn // uid-1 → its open connections, the newest login last
+	live   [][]*soakConn    // uid-1 → its open connections, the newest login last
 	off    [][][2]time.Time // uid-1 → when it had no open connection, from and to (zero: still)
 	msgs   map[uint64]*soakMsg
 	ends   map[string]int // how connections ended
