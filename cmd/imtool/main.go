@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -28,9 +29,15 @@ func main() {
 // run executes the CLI and turns errors into exit codes, so tests can call
 // it without the process exiting.
 func run(args []string) int {
-	err := newApp().Run(args)
+	app := newApp()
+	err := app.Run(args)
 	if err == nil {
 		return 0
+	}
+	// `imtool help NAME` for a NAME that does not exist: urfave/cli exits 3,
+	// which imtool keeps for failed runs.
+	if topic, ok := strings.CutPrefix(err.Error(), "No help topic for '"); ok {
+		err = unknownCommandError(app.Commands, "imtool", strings.SplitN(topic, "'", 2)[0])
 	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
@@ -44,6 +51,8 @@ func run(args []string) int {
 }
 
 func newApp() *cli.App {
+	cmds := commands()
+	applyUsageRules(cmds)
 	return &cli.App{
 		Name:    "imtool",
 		Usage:   "prove a host can hold a million long-lived TCP connections, and measure what they cost",
@@ -52,6 +61,8 @@ func newApp() *cli.App {
 			"(server, dispatcher), drives client swarms (swarm, agent), shows runs live (dash)\n" +
 			"and writes reports (report). `imtool bench` does all of it on one machine.",
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints and exits, once
-		Commands:       commands(),
+		Commands:       cmds,
+		Action:         unknownCommand,
+		OnUsageError:   onUsageError,
 	}
 }

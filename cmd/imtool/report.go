@@ -14,9 +14,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Exit code of `report compare --fail-on-regression` when a figure got worse.
-const exitRegression = 3
-
 // reportOptions is what `imtool report` and `imtool report compare` were asked.
 type reportOptions struct {
 	runs      []string // one run, or two to compare (baseline first)
@@ -104,7 +101,7 @@ func reportArgs(c *cli.Context, nRuns int, usage string) (reportOptions, error) 
 			value = args[i]
 		}
 		if err := c.Set(canonicalFlag(c, name), value); err != nil {
-			return opts, usageError(fmt.Errorf("unknown flag %s: see %s --help", a, c.Command.HelpName))
+			return opts, usageError(unknownFlag(c.Command, "--"+name))
 		}
 	}
 	if len(opts.runs) != nRuns {

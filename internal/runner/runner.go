@@ -27,11 +27,13 @@ import (
 
 // Exit codes of a run.
 const (
-	ExitOK       = 0 // every requested connection was held
-	ExitShort    = 1 // fewer connections held than requested (the error says why)
-	ExitUsage    = 2 // bad options or an impossible plan: nothing was dialed
-	ExitFailed   = 3 // the run could not start or broke (shards failed, …)
-	DefaultEvery = time.Second
+	ExitOK     = 0 // every requested connection was held
+	ExitShort  = 1 // fewer connections held than requested (the error says why)
+	ExitUsage  = 2 // bad options or an impossible plan: nothing was dialed
+	ExitFailed = 3 // the run could not start or broke (shards failed, …)
+	// ExitThreshold: every connection was held but a --threshold failed.
+	ExitThreshold = 4
+	DefaultEvery  = time.Second
 )
 
 // Options configure a run.
