@@ -235,7 +235,7 @@ func (p *PlanResult) headline(r portRange) {
 	o := p.Options
 	n := int64(o.Conns)
 	dests := int64(o.ServerIPs) * int64(len(o.ServerPorts)) // D·P
-	perUnit := dests                                         // connections of one client host or source IP, per port of the range
+	perUnit := dests                                        // connections of one client host or source IP, per port of the range
 	if !p.SameHost {
 		perUnit *= int64(o.SourceIPs)
 	}
