@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 
 	"github.com/imtool/imtool/internal/stats"
 )
@@ -12,6 +13,21 @@ import (
 // DefaultThreshold is how much worse a figure must get before a comparison
 // flags it: 10%.
 const DefaultThreshold = 0.10
+
+// DefaultNoise is the relative change a comparison calls "same": two
+// identical runs back to back differ by this much in rates and memory.
+const DefaultNoise = 0.05
+
+// noiseFloor is, per unit, the absolute difference that is never judged:
+// latency percentiles of two identical runs differ by a few milliseconds on
+// a loaded host, memory per connection by tens of bytes.
+var noiseFloor = map[unit]float64{
+	unitLatency: 0.005, // 5 ms
+	unitBytes:   128,
+	unitRate:    0,
+	unitSeconds: 0.5,
+	unitCount:   0,
+}
 
 // Better says which way a figure improves.
 type Better int
@@ -57,6 +73,16 @@ func (d Delta) Ratio() float64 {
 // Comparable says whether both runs have the figure.
 func (d Delta) Comparable() bool { return !d.Measured || (d.A != 0 && d.B != 0) }
 
+// Noise says whether the difference is too small to judge: within the
+// relative margin, or under the unit's absolute floor.
+func (d Delta) Noise(margin float64) bool {
+	diff := math.Abs(d.B - d.A)
+	if diff == 0 || diff <= noiseFloor[d.unit] {
+		return true
+	}
+	return d.A != 0 && diff/math.Abs(d.A) <= margin
+}
+
 // Worse is how much worse B is than A, relative to A (0.25: 25% worse);
 // 0 when B is as good or better or the pair cannot be compared, +Inf when
 // a count that was 0 in A is not in B.
@@ -84,13 +110,19 @@ type Comparison struct {
 	// Threshold is the relative worsening beyond which a figure is
 	// flagged as a regression (0.1 = 10%).
 	Threshold float64
+	// Noise is the relative change called "same" (see Delta.Noise).
+	Noise float64
+	// Warnings name the options in which the runs differ: their figures
+	// may differ for that reason alone.
+	Warnings []string
 }
 
 // Compare lines up the figures of runs a (the baseline) and b: connect
-// rate, ramp time, memory per connection, latency percentiles per kind,
-// errors and drops. Figures neither run has are left out.
+// rate, ramp time, memory per connection, latency percentiles per kind
+// during the hold (every connection up; the whole run's when a run has no
+// hold figures), errors and drops. Figures neither run has are left out.
 func Compare(a, b *stats.Record) Comparison {
-	c := Comparison{A: a, B: b, Threshold: DefaultThreshold}
+	c := Comparison{A: a, B: b, Threshold: DefaultThreshold, Noise: DefaultNoise, Warnings: optionWarnings(a, b)}
 	sa, sb := a.Summary, b.Summary
 	add := func(figure string, u unit, better Better, measured bool, va, vb float64) {
 		if va == 0 && vb == 0 && measured {
@@ -105,18 +137,23 @@ func Compare(a, b *stats.Record) Comparison {
 	add("client bytes per connection", unitBytes, LowerIsBetter, true, sa.ClientBytesPer, sb.ClientBytesPer)
 	add("server bytes per session", unitBytes, LowerIsBetter, true, sa.ServerBytesPer, sb.ServerBytesPer)
 	add("host bytes per connection", unitBytes, LowerIsBetter, true, sa.HostBytesPer, sb.HostBytesPer)
+	latA, latB, phase := sa.HoldLatency, sb.HoldLatency, " (hold)"
+	if len(latA) == 0 || len(latB) == 0 {
+		latA, latB, phase = sa.Latency, sb.Latency, " (whole run)"
+		c.Warnings = append(c.Warnings, "a run has no hold-phase latency: latencies are compared over the whole run, ramp included")
+	}
 	both := map[string]bool{}
-	for k := range sa.Latency {
+	for k := range latA {
 		both[k] = true
 	}
-	for k := range sb.Latency {
+	for k := range latB {
 		both[k] = true
 	}
 	for _, kind := range latencyKinds(both) {
-		la, lb := sa.Latency[kind], sb.Latency[kind]
-		add(kind+" p50", unitLatency, LowerIsBetter, true, la.P50, lb.P50)
-		add(kind+" p99", unitLatency, LowerIsBetter, true, la.P99, lb.P99)
-		add(kind+" p99.9", unitLatency, LowerIsBetter, true, la.P999, lb.P999)
+		la, lb := latA[kind], latB[kind]
+		add(kind+" p50"+phase, unitLatency, LowerIsBetter, true, la.P50, lb.P50)
+		add(kind+" p99"+phase, unitLatency, LowerIsBetter, true, la.P99, lb.P99)
+		add(kind+" p99.9"+phase, unitLatency, LowerIsBetter, true, la.P999, lb.P999)
 	}
 	add("errors", unitCount, LowerIsBetter, false, float64(sum(sa.Errors)), float64(sum(sb.Errors)))
 	add("drops", unitCount, LowerIsBetter, false, float64(sa.Dropped), float64(sb.Dropped))
@@ -131,20 +168,52 @@ func sum(m map[string]int64) int64 {
 	return n
 }
 
-// Regressions are the figures that got worse by more than the threshold.
+// Regressions are the figures that got worse by more than the threshold,
+// beyond the noise.
 func (c Comparison) Regressions() []Delta {
 	var out []Delta
 	for _, d := range c.Deltas {
-		if d.Worse() > c.Threshold {
+		if c.regressed(d) {
 			out = append(out, d)
 		}
 	}
 	return out
 }
 
+func (c Comparison) regressed(d Delta) bool {
+	return d.Worse() > c.Threshold && !d.Noise(c.Noise)
+}
+
+// comparedOptions are the options that change a run's figures; runs that
+// differ in one are compared with a warning.
+var comparedOptions = []string{"conns", "rate", "hold", "heartbeat", "msg_rate", "payload", "proto", "engine", "procs", "close", "reconnect", "targets", "source_ips"}
+
+// optionWarnings names how a and b were run differently.
+func optionWarnings(a, b *stats.Record) []string {
+	var diffs []string
+	if a.Command != b.Command {
+		diffs = append(diffs, fmt.Sprintf("command (%s vs %s)", orDash(a.Command), orDash(b.Command)))
+	}
+	for _, k := range comparedOptions {
+		va, vb := optionValue(a.Options[k]), optionValue(b.Options[k])
+		if a.Options[k] == nil && b.Options[k] == nil || va == vb {
+			continue
+		}
+		diffs = append(diffs, fmt.Sprintf("%s (%s vs %s)", k, va, vb))
+	}
+	if ea, eb := a.Environment, b.Environment; ea.Hostname != eb.Hostname || ea.CPUs != eb.CPUs {
+		diffs = append(diffs, fmt.Sprintf("host (%s, %d CPUs vs %s, %d CPUs)", orDash(ea.Hostname), ea.CPUs, orDash(eb.Hostname), eb.CPUs))
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return []string{"the runs differ in " + strings.Join(diffs, ", ") + ": figures may differ for that reason alone"}
+}
+
 // compareView is a comparison laid out as the table every format shows.
 type compareView struct {
 	Title     string
+	Warnings  []string
 	Runs      []row // "A", "B" → what each run was
 	Table     table
 	Verdict   string
@@ -153,9 +222,10 @@ type compareView struct {
 
 func newCompareView(c Comparison) compareView {
 	v := compareView{
-		Title: "imtool report compare",
-		Runs:  []row{{"A (baseline)", runLine(c.A)}, {"B", runLine(c.B)}},
-		Table: table{Header: []string{"figure", "A", "B", "B − A", "B / A", "verdict"}},
+		Title:    "imtool report compare",
+		Runs:     []row{{"A (baseline)", runLine(c.A)}, {"B", runLine(c.B)}},
+		Table:    table{Header: []string{"figure", "A", "B", "B − A", "B / A", "verdict"}},
+		Warnings: c.Warnings,
 	}
 	for _, d := range c.Deltas {
 		ratio := "–"
@@ -178,6 +248,7 @@ func newCompareView(c Comparison) compareView {
 	default:
 		v.Verdict = fmt.Sprintf("%d figures got worse by more than %s", n, pct(c.Threshold))
 	}
+	v.Verdict += fmt.Sprintf(" (changes within %s, or under %s for latencies, are noise)", pct(c.Noise), fmtSeconds(noiseFloor[unitLatency]))
 	return v
 }
 
@@ -196,14 +267,14 @@ func (c Comparison) verdict(d Delta) string {
 	switch w := d.Worse(); {
 	case !d.Comparable():
 		return "not measured in both"
+	case d.Noise(c.Noise):
+		return "same (within noise)"
 	case math.IsInf(w, 1):
 		return regressionMark + " (was 0)"
 	case w > c.Threshold:
 		return regressionMark + " (" + pct(w) + " worse)"
 	case w > 0:
 		return pct(w) + " worse"
-	case d.A == d.B:
-		return "same"
 	}
 	return "better"
 }
@@ -224,6 +295,19 @@ func (u unit) format(x float64) string {
 	return stats.Thousands(int64(x))
 }
 
+// name is the unit of a figure's numbers in JSON.
+func (u unit) name() string {
+	switch u {
+	case unitRate:
+		return "conn/s"
+	case unitSeconds, unitLatency:
+		return "s"
+	case unitBytes:
+		return "bytes"
+	}
+	return "count"
+}
+
 // CompareText writes a comparison as aligned columns.
 func CompareText(w io.Writer, c Comparison) error {
 	v := newCompareView(c)
@@ -231,6 +315,9 @@ func CompareText(w io.Writer, c Comparison) error {
 	fmt.Fprintln(b, v.Title)
 	for _, r := range v.Runs {
 		fmt.Fprintf(b, "  %s: %s\n", r.Label, r.Value)
+	}
+	for _, w := range v.Warnings {
+		fmt.Fprintf(b, "  warning: %s\n", w)
 	}
 	fmt.Fprintln(b)
 	columns(b, "  ", append([][]string{v.Table.Header}, v.Table.Rows...), 0)
@@ -245,6 +332,9 @@ func CompareMarkdown(w io.Writer, c Comparison) error {
 	fmt.Fprintf(b, "# %s\n\n", v.Title)
 	for _, r := range v.Runs {
 		fmt.Fprintf(b, "- **%s:** %s\n", r.Label, mdEscape(r.Value))
+	}
+	for _, w := range v.Warnings {
+		fmt.Fprintf(b, "- **Warning:** %s\n", mdEscape(w))
 	}
 	fmt.Fprintln(b)
 	mdTable(b, v.Table.Header, v.Table.Rows)

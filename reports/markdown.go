@@ -44,6 +44,10 @@ func Markdown(w io.Writer, rec *stats.Record, assetDir string) error {
 	if v.Shortfall != "" {
 		fmt.Fprintf(b, "\n**Shortfall:** %s\n", mdEscape(v.Shortfall))
 	}
+	if len(v.Thresholds) > 0 {
+		fmt.Fprintf(b, "\n## Thresholds (hold phase)\n\n")
+		mdTable(b, []string{"threshold", "measured"}, rowCells(v.Thresholds))
+	}
 	if len(v.Latency.Rows) > 0 {
 		fmt.Fprintf(b, "\n## Latency\n\n")
 		mdTable(b, v.Latency.Header, v.Latency.Rows)

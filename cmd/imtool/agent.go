@@ -36,13 +36,18 @@ been silent for longer than --grace, the agent stops its connections by itself.
 
 EXAMPLES
   imtool agent --token-file /etc/imtool/agent.token --allow-targets 10.0.0.0/24
-  imtool agent --token-file agent.token --source-ips 10.0.1.2-10.0.1.9 --allow-targets 10.0.0.5`,
+  imtool agent --token-file agent.token --source-ips 10.0.1.2-10.0.1.9 --allow-targets 10.0.0.5
+
+EXIT STATUS
+  0 stopped by Ctrl-C or SIGTERM
+  ` + exitUsageLine + `
+  3 failed: the token file cannot be read or written, --listen is in use (the reason is printed)`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: agent.DefaultListen, Usage: "address of the control API"},
 			&cli.StringFlag{Name: "token-file", Usage: "file with the shared token (written, mode 0600, when it does not exist)"},
-			&cli.StringFlag{Name: "allow-targets", Usage: "networks plans may target: CIDRs or addresses, comma-separated, or any (default: loopback only)"},
+			&cli.StringFlag{Name: "allow-targets", Usage: "networks plans may target: CIDRs or addresses, comma-separated, or any", DefaultText: "loopback only"},
 			&cli.DurationFlag{Name: "grace", Value: agent.DefaultGrace, Usage: "stop the run when the coordinator has been silent this long"},
-			&cli.StringFlag{Name: "source-ips", Usage: "this host's addresses to dial from, as in imtool swarm (default: the kernel's choice)"},
+			&cli.StringFlag{Name: "source-ips", Usage: "this host's addresses to dial from, as in imtool swarm", DefaultText: "the kernel's choice"},
 		},
 		Action: runAgent,
 	}
@@ -67,7 +72,7 @@ func runAgent(c *cli.Context) error {
 	}
 	token, created, err := agent.LoadOrCreateToken(c.String("token-file"))
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	if created {
 		logger.Printf("wrote a new token to %s (mode 0600): copy that file to the coordinator and pass it with imtool swarm --agents … --token-file", c.String("token-file"))
@@ -84,11 +89,11 @@ func runAgent(c *cli.Context) error {
 		Environment: runner.HostEnvironment, Version: version, Logf: logger.Printf,
 	})
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v (choose another --listen)", c.String("listen"), err), 1)
+		return failed(fmt.Errorf("cannot listen on %s: %w (choose another --listen)", c.String("listen"), err))
 	}
 	allowed := "loopback only (widen with --allow-targets)"
 	if len(allow) > 0 {
@@ -98,7 +103,7 @@ func runAgent(c *cli.Context) error {
 	ctx, cancel := interruptContext(c.Context, "the agent")
 	defer cancel()
 	if err := a.Serve(ctx, ln); err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	return nil
 }

@@ -78,6 +78,12 @@ type Options struct {
 	Teardown func(final stats.Snapshot) *stats.Teardown
 	// RawDial is the raw dialer's rate bench measured before the run.
 	RawDial *stats.RawDial
+	// Thresholds are checked on the summary; one not met makes the exit
+	// code ExitThreshold (unless the run failed).
+	Thresholds []reports.Threshold
+	// JSON prints the summary as JSON (reports.JSON) on Stdout, and the
+	// progress line and notes on Stderr, so Stdout holds one document.
+	JSON bool
 }
 
 // Result is what a run did.
@@ -222,6 +228,8 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 			Pause: src.pause, PortRange: env.PortRange})
 		sink = dash
 		go func() { _ = dash.Run() }()
+	} else if o.JSON {
+		sink = tui.NewLine(o.Stderr)
 	} else {
 		sink = tui.NewLine(o.Stdout)
 	}
@@ -315,33 +323,50 @@ loop:
 	rec.Complete = reason == ""
 	summary := reports.Summarize(&rec)
 	rec.Summary = summary
+	rec.Thresholds = reports.CheckThresholds(o.Thresholds, summary)
 	res := Result{Record: &rec, Summary: summary, ByWhere: src.errorsBy()}
 	if writer != nil {
 		writer.SetTeardown(rec.Teardown)
+		writer.SetThresholds(rec.Thresholds)
 		if fin, err := writer.Finish(summary, reason); err != nil {
 			fmt.Fprintf(o.Stderr, "imtool: %v\n", err)
 		} else {
 			res.Record = fin
 		}
 	}
-	_ = reports.Text(o.Stdout, res.Record)
+	notes := o.Stdout // what follows the summary; with JSON, beside it
+	if o.JSON {
+		_ = reports.JSON(o.Stdout, res.Record)
+		notes = o.Stderr
+	} else {
+		_ = reports.Text(o.Stdout, res.Record)
+	}
 	if hosts != nil {
-		printHosts(o.Stdout, hosts)
+		printHosts(notes, hosts)
 	}
 	if len(res.ByWhere) > 0 {
-		fmt.Fprintln(o.Stdout, "\nerrors by destination and source")
+		fmt.Fprintln(notes, "\nerrors by destination and source")
 		for _, e := range res.ByWhere {
-			fmt.Fprintf(o.Stdout, "  %-16s %-24s %d\n", e.Class, e.Where, e.N)
+			fmt.Fprintf(notes, "  %-16s %-24s %d\n", e.Class, e.Where, e.N)
 		}
 	}
 	if o.Out != "" {
-		fmt.Fprintf(o.Stdout, "\nrun record: %s\n", o.Out)
+		fmt.Fprintf(notes, "\nrun record: %s\n", o.Out)
 	}
 
 	switch {
 	case runErr != nil:
 		res.Code = ExitFailed
 		return res, fmt.Errorf("the swarm failed: %w", runErr)
+	case res.Record.ThresholdsFailed() > 0:
+		res.Code = ExitThreshold
+		var failed []string
+		for _, t := range res.Record.Thresholds {
+			if !t.OK {
+				failed = append(failed, t.Expr)
+			}
+		}
+		return res, fmt.Errorf("%d of %d thresholds failed: %s", len(failed), len(res.Record.Thresholds), strings.Join(failed, ", "))
 	case summary.Held < summary.Requested:
 		res.Code = ExitShort
 		why := summary.Shortfall

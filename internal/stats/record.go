@@ -22,10 +22,33 @@ type Record struct {
 	Complete      bool           `json:"complete"`
 	// Incomplete says why a run did not finish (interrupted, crashed, …).
 	Incomplete string    `json:"incomplete,omitempty"`
-	Series     []Sample  `json:"series"`
+	Series     []Sample  `json:"series,omitempty"`
 	Summary    Summary   `json:"summary"`
 	Teardown   *Teardown `json:"teardown,omitempty"`
 	RawDial    *RawDial  `json:"raw_dial,omitempty"`
+	// Thresholds are the run's --threshold criteria and how they came out.
+	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
+}
+
+// ThresholdResult is one --threshold of a run, checked against its summary.
+type ThresholdResult struct {
+	Expr  string  `json:"expr"`           // as given: "heartbeat.p99<50ms"
+	OK    bool    `json:"ok"`             // met
+	Value float64 `json:"value"`          // the figure measured (latencies in seconds)
+	Limit float64 `json:"limit"`          // what it was held against (a number, or the other figure)
+	Unit  string  `json:"unit,omitempty"` // "s" for latencies
+	Error string  `json:"error,omitempty"`
+}
+
+// ThresholdsFailed counts the thresholds not met.
+func (r *Record) ThresholdsFailed() int {
+	n := 0
+	for _, t := range r.Thresholds {
+		if !t.OK {
+			n++
+		}
+	}
+	return n
 }
 
 // RawDial is the floor a bench's ramp is compared with: the simplest epoll
