@@ -57,6 +57,17 @@ type Delta struct {
 	// not measure them; such a pair is shown but not judged.
 	Measured bool
 	unit     unit
+	// Samples are, for a latency percentile, the samples behind it in A and
+	// B, and NeedSamples how many each needs for the percentile to be
+	// judged: ten beyond it (1,000 for p99, 10,000 for p99.9).
+	Samples     [2]int64
+	NeedSamples int64
+}
+
+// TooFewSamples says a latency percentile rests on too few samples in a
+// run to tell a change from chance.
+func (d Delta) TooFewSamples() bool {
+	return d.NeedSamples > 0 && (d.Samples[0] < d.NeedSamples || d.Samples[1] < d.NeedSamples)
 }
 
 // Diff is B − A.
@@ -151,9 +162,18 @@ func Compare(a, b *stats.Record) Comparison {
 	}
 	for _, kind := range latencyKinds(both) {
 		la, lb := latA[kind], latB[kind]
-		add(kind+" p50"+phase, unitLatency, LowerIsBetter, true, la.P50, lb.P50)
-		add(kind+" p99"+phase, unitLatency, LowerIsBetter, true, la.P99, lb.P99)
-		add(kind+" p99.9"+phase, unitLatency, LowerIsBetter, true, la.P999, lb.P999)
+		for _, p := range []struct {
+			name   string
+			a, b   float64
+			beyond float64 // share of samples above the percentile
+		}{{" p50", la.P50, lb.P50, 0.5}, {" p99", la.P99, lb.P99, 0.01}, {" p99.9", la.P999, lb.P999, 0.001}} {
+			n := len(c.Deltas)
+			add(kind+p.name+phase, unitLatency, LowerIsBetter, true, p.a, p.b)
+			if len(c.Deltas) > n {
+				d := &c.Deltas[n]
+				d.Samples, d.NeedSamples = [2]int64{la.Count, lb.Count}, int64(math.Ceil(10/p.beyond))
+			}
+		}
 	}
 	add("errors", unitCount, LowerIsBetter, false, float64(sum(sa.Errors)), float64(sum(sb.Errors)))
 	add("drops", unitCount, LowerIsBetter, false, float64(sa.Dropped), float64(sb.Dropped))
@@ -181,7 +201,7 @@ func (c Comparison) Regressions() []Delta {
 }
 
 func (c Comparison) regressed(d Delta) bool {
-	return d.Worse() > c.Threshold && !d.Noise(c.Noise)
+	return d.Worse() > c.Threshold && !d.Noise(c.Noise) && !d.TooFewSamples()
 }
 
 // comparedOptions are the options that change a run's figures; runs that
@@ -267,8 +287,13 @@ func (c Comparison) verdict(d Delta) string {
 	switch w := d.Worse(); {
 	case !d.Comparable():
 		return "not measured in both"
+	case d.A == d.B:
+		return "same"
 	case d.Noise(c.Noise):
 		return "same (within noise)"
+	case d.TooFewSamples():
+		return fmt.Sprintf("too few samples to judge (%s and %s; %s needed)",
+			stats.Thousands(d.Samples[0]), stats.Thousands(d.Samples[1]), stats.Thousands(d.NeedSamples))
 	case math.IsInf(w, 1):
 		return regressionMark + " (was 0)"
 	case w > c.Threshold:

@@ -252,6 +252,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	defer tick.Stop()
 	ctxDone := ctx.Done()
 	phaseAtStop := ""
+	endedEarly := "" // why the hold was cut short, when it was
 	var holdStart time.Time
 loop:
 	for {
@@ -276,6 +277,13 @@ loop:
 			smp := sample(s)
 			sink.Update(smp)
 			record(smp)
+			if endedEarly == "" && s.Phase == stats.PhaseHold && s.Held == 0 && !o.Swarm.Reconnect {
+				// Every first attempt has settled and none is held: without
+				// --reconnect nothing more will be tried, so holding is waiting.
+				endedEarly = "nothing held and nothing left to try: the hold ended early (--reconnect would keep redialing)"
+				fmt.Fprintf(o.Stderr, "imtool: %s\n", endedEarly)
+				src.stop()
+			}
 			if holdTimedHere(src) && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
 				// Shards hold until told: the hold is timed here, for all.
 				if holdStart.IsZero() {
@@ -375,6 +383,9 @@ loop:
 		}
 		if reason != "" {
 			why += " (" + reason + ")"
+		}
+		if endedEarly != "" {
+			why += "; " + endedEarly
 		}
 		return res, errors.New(why)
 	}
