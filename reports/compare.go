@@ -25,7 +25,7 @@ var noiseFloor = map[unit]float64{
 	unitLatency: 0.005, // 5 ms
 	unitBytes:   128,
 	unitRate:    0,
-	unitSeconds: 0.5,
+	unitSeconds: 1, // the ramp is measured in whole samples, one a second
 	unitCount:   0,
 }
 
@@ -62,6 +62,14 @@ type Delta struct {
 	// judged: ten beyond it (1,000 for p99, 10,000 for p99.9).
 	Samples     [2]int64
 	NeedSamples int64
+	// Margin, when larger than the comparison's noise margin, is this
+	// figure's own: a rate over a ramp of a few samples is known only to
+	// within one sample interval (1/ramp seconds).
+	Margin float64
+	// Shown is a figure set beside the others but never judged: the
+	// swarm's own lateness (lag) measures the load generator, not the
+	// system under test.
+	Shown bool
 }
 
 // TooFewSamples says a latency percentile rests on too few samples in a
@@ -87,6 +95,7 @@ func (d Delta) Comparable() bool { return !d.Measured || (d.A != 0 && d.B != 0) 
 // Noise says whether the difference is too small to judge: within the
 // relative margin, or under the unit's absolute floor.
 func (d Delta) Noise(margin float64) bool {
+	margin = max(margin, d.Margin)
 	diff := math.Abs(d.B - d.A)
 	if diff == 0 || diff <= noiseFloor[d.unit] {
 		return true
@@ -143,6 +152,9 @@ func Compare(a, b *stats.Record) Comparison {
 	}
 	add("connections held", unitCount, HigherIsBetter, false, float64(sa.Held), float64(sb.Held))
 	add("connect rate mean", unitRate, HigherIsBetter, true, sa.ConnectRateMean, sb.ConnectRateMean)
+	if r := min(sa.RampSeconds, sb.RampSeconds); r > 0 && len(c.Deltas) > 0 {
+		c.Deltas[len(c.Deltas)-1].Margin = 1 / r
+	}
 	add("connect rate peak", unitRate, HigherIsBetter, true, sa.ConnectRatePeak, sb.ConnectRatePeak)
 	add("ramp time", unitSeconds, LowerIsBetter, true, sa.RampSeconds, sb.RampSeconds)
 	add("client bytes per connection", unitBytes, LowerIsBetter, true, sa.ClientBytesPer, sb.ClientBytesPer)
@@ -172,6 +184,7 @@ func Compare(a, b *stats.Record) Comparison {
 			if len(c.Deltas) > n {
 				d := &c.Deltas[n]
 				d.Samples, d.NeedSamples = [2]int64{la.Count, lb.Count}, int64(math.Ceil(10/p.beyond))
+				d.Shown = kind == stats.LatLag
 			}
 		}
 	}
@@ -201,7 +214,7 @@ func (c Comparison) Regressions() []Delta {
 }
 
 func (c Comparison) regressed(d Delta) bool {
-	return d.Worse() > c.Threshold && !d.Noise(c.Noise) && !d.TooFewSamples()
+	return !d.Shown && d.Worse() > c.Threshold && !d.Noise(c.Noise) && !d.TooFewSamples()
 }
 
 // comparedOptions are the options that change a run's figures; runs that
@@ -289,6 +302,8 @@ func (c Comparison) verdict(d Delta) string {
 		return "not measured in both"
 	case d.A == d.B:
 		return "same"
+	case d.Shown:
+		return "not judged: the swarm's own lateness"
 	case d.Noise(c.Noise):
 		return "same (within noise)"
 	case d.TooFewSamples():

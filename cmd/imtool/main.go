@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -28,8 +29,12 @@ func main() {
 
 // run executes the CLI and turns errors into exit codes, so tests can call
 // it without the process exiting.
-func run(args []string) int {
+func run(args []string) int { return runTo(args, os.Stdout, os.Stderr) }
+
+// runTo is run with its output and errors going to stdout and stderr.
+func runTo(args []string, stdout, stderr io.Writer) int {
 	app := newApp()
+	app.Writer, app.ErrWriter = stdout, stderr
 	err := app.Run(args)
 	if err == nil {
 		return 0
@@ -42,12 +47,12 @@ func run(args []string) int {
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "imtool:", msg)
+			fmt.Fprintln(stderr, "imtool:", msg)
 		}
 		return ec.ExitCode()
 	}
-	fmt.Fprintln(os.Stderr, "imtool:", err)
-	return 1
+	fmt.Fprintln(stderr, "imtool:", err)
+	return exitFailed
 }
 
 func newApp() *cli.App {

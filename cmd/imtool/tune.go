@@ -126,11 +126,15 @@ func tuneApplyCommand() *cli.Command {
 			&cli.BoolFlag{Name: "live-only", Usage: "set live values only; write no files (lost at reboot)"},
 			&cli.BoolFlag{Name: "persist-only", Usage: "write the files only; live values change at the next boot or login"},
 			&cli.StringFlag{Name: "scope", Usage: "change only settings of these scopes, comma-separated: host, netns, process (e.g. netns inside a container)"},
+			&cli.BoolFlag{Name: "json", Usage: "print what was done as JSON (needs --yes)"},
 		),
 		Action: func(c *cli.Context) error {
 			o, err := tuneOptions(c)
 			if err != nil {
 				return usageError(err)
+			}
+			if c.Bool("json") && !o.Yes {
+				return usageError(errors.New("--json needs --yes: apply asks its question on stdout, which --json keeps for the JSON"))
 			}
 			if o.LiveOnly && o.PersistOnly {
 				return usageError(errors.New("--live-only and --persist-only exclude each other: give one"))
@@ -142,7 +146,12 @@ func tuneApplyCommand() *cli.Command {
 			if err != nil {
 				return failed(err)
 			}
-			if err := res.WriteText(c.App.Writer); err != nil {
+			if c.Bool("json") {
+				err = res.WriteJSON(c.App.Writer)
+			} else {
+				err = res.WriteText(c.App.Writer)
+			}
+			if err != nil {
 				return failed(err)
 			}
 			return tuneExit(res.ExitCode())
