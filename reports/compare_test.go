@@ -2,7 +2,10 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,4 +61,74 @@ func TestCompareFlagsRegressionsByDirection(t *testing.T) {
 			t.Errorf("threshold %v: %d regressions, want %d", tc.threshold, got, tc.flagged)
 		}
 	}
+}
+
+// Two identical benches run back to back on one host (testdata/same-a and
+// same-b: `imtool bench --conns 5000 --hold 15s`, recorded) flag nothing,
+// either way round, though their ramps differ by a sample, their lag p99
+// by 59% and their tail latencies by a few milliseconds.
+func TestCompareIdenticalRunsFlagNothing(t *testing.T) {
+	a, b := load(t, "testdata/same-a"), load(t, "testdata/same-b")
+	for _, c := range []Comparison{Compare(a, b), Compare(b, a)} {
+		if reg := c.Regressions(); len(reg) > 0 {
+			t.Errorf("identical runs flagged: %+v", reg)
+		}
+		if len(c.Warnings) > 0 {
+			t.Errorf("identical runs warned: %q", c.Warnings)
+		}
+		for _, d := range c.Deltas {
+			if strings.HasPrefix(d.Figure, "heartbeat") && !strings.HasSuffix(d.Figure, "(hold)") {
+				t.Errorf("%s: latencies are compared over the hold", d.Figure)
+			}
+		}
+	}
+	// The same pair with B's heartbeat hold p99 doubled: a real regression
+	// is still found.
+	slow := *b
+	slow.Summary.HoldLatency = maps.Clone(b.Summary.HoldLatency)
+	hb := slow.Summary.HoldLatency["heartbeat"]
+	hb.P99 *= 2
+	slow.Summary.HoldLatency["heartbeat"] = hb
+	reg := Compare(a, &slow).Regressions()
+	if len(reg) != 1 || reg[0].Figure != "heartbeat p99 (hold)" {
+		t.Errorf("a doubled heartbeat p99 flags %+v, want heartbeat p99 (hold) alone", reg)
+	}
+}
+
+// Runs made with different options are compared with a warning naming them.
+func TestCompareWarnsWhenOptionsDiffer(t *testing.T) {
+	f := fixtures(t)
+	c := Compare(load(t, "testdata/same-a"), load(t, f["complete"]))
+	if len(c.Warnings) == 0 || !strings.Contains(c.Warnings[0], "conns (5000 vs 20000)") {
+		t.Errorf("warnings %q, want one naming conns (5000 vs 20000)", c.Warnings)
+	}
+	var txt bytes.Buffer
+	if err := CompareText(&txt, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "warning: the runs differ in") {
+		t.Errorf("the text comparison does not show the warning:\n%s", txt.String())
+	}
+}
+
+// The JSON comparison holds every figure, with snake_case keys and the
+// regressions listed by name.
+func TestCompareJSON(t *testing.T) {
+	f := fixtures(t)
+	var out bytes.Buffer
+	if err := CompareJSON(&out, Compare(load(t, f["complete"]), load(t, f["faster"]))); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Figures     []map[string]any `json:"figures"`
+		Regressions []string         `json:"regressions"`
+		Warnings    []string         `json:"warnings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Figures) < 10 || len(got.Warnings) == 0 || !slices.Contains(got.Regressions, "connections held") {
+		t.Errorf("comparison JSON: %d figures, regressions %q, warnings %q", len(got.Figures), got.Regressions, got.Warnings)
+	}
+	assertSnakeCase(t, "compare --json", out.Bytes())
 }
