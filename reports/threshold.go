@@ -60,7 +60,7 @@ func ThresholdFigures() string {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	return strings.Join(names, ", ") + "; latency KIND.STAT with KIND connect, login, heartbeat, ack, deliver… and STAT p50, p90, p99, p99.9, max, mean"
+	return strings.Join(names, ", ") + "; latency KIND.STAT with KIND " + strings.Join(latencyOrder, ", ") + " and STAT p50, p90, p99, p99.9, max, mean"
 }
 
 // ParseThreshold reads "FIGURE OP VALUE". VALUE is a number, with a unit for
@@ -99,10 +99,10 @@ func isFigure(name string) bool {
 	return isLatency(name)
 }
 
-// isLatency says name is KIND.STAT: the kind is checked against the run.
+// isLatency says name is KIND.STAT, KIND one of the swarm's latencies.
 func isLatency(name string) bool {
 	for st := range latencyStats {
-		if kind, ok := strings.CutSuffix(name, "."+st); ok && kind != "" && !strings.Contains(kind, ".") {
+		if kind, ok := strings.CutSuffix(name, "."+st); ok && slices.Contains(latencyOrder, kind) {
 			return true
 		}
 	}
