@@ -64,7 +64,10 @@ func newApp() *cli.App {
 		Version: version,
 		Description: "imtool prepares hosts (tune, plan), runs a reference IM gateway and dispatcher\n" +
 			"(server, dispatcher), drives client swarms (swarm, agent), shows runs live (dash)\n" +
-			"and writes reports (report). `imtool bench` does all of it on one machine.",
+			"and writes reports (report). `imtool bench` does all of it on one machine.\n\n" +
+			"Exit codes, the same for every command (each --help has its own EXIT STATUS):\n" +
+			"0 yes; 1 no (fewer held, host needs tuning); 2 bad flags or arguments; 3 failed;\n" +
+			"4 a --threshold not met; 5 report compare found a regression.",
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints and exits, once
 		Commands:       cmds,
 		Action:         unknownCommand,

@@ -174,6 +174,9 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		Tool: "imtool", Command: o.Command, Args: o.Args, Options: recordOptions(o, plan),
 		Environment: readEnvironment(env), Started: time.Now(), RawDial: o.RawDial,
 	}
+	if len(o.Agents) == 0 { // on agents, the hosts are theirs, not this one
+		rec.Environment.Tune = tuneCheck(o, plan)
+	}
 	var writer *reports.Writer
 	if o.Out != "" {
 		if writer, err = reports.NewWriter(o.Out, rec); err != nil {
