@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imtool/imtool/reports"
 )
 
 // imtoolRun runs the CLI in this process and returns its exit code, stdout
@@ -123,6 +125,14 @@ func TestHelp(t *testing.T) {
 			if twoDefaults.MatchString(line) {
 				t.Errorf("%v --help shows two defaults: %s", cmd, strings.TrimSpace(line))
 			}
+		}
+	}
+	// swarm --help lists every figure a threshold may name.
+	_, swarmHelp, _ := imtoolRun(t, "swarm", "--help")
+	figures, _, _ := strings.Cut(reports.ThresholdFigures(), ";")
+	for _, f := range strings.Split(figures, ", ") {
+		if !strings.Contains(strings.Join(strings.Fields(swarmHelp), " "), f) {
+			t.Errorf("swarm --help does not list the threshold figure %s", f)
 		}
 	}
 	readme, err := os.ReadFile("../../README.md")
