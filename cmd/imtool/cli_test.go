@@ -95,6 +95,28 @@ func TestOnePort(t *testing.T) {
 	}
 }
 
+// tune check --json and tune apply --json use snake_case keys, as every
+// JSON imtool prints.
+func TestTuneJSON(t *testing.T) {
+	code, out, _ := imtoolRun(t, "tune", "check", "--root", fixture("fresh"), "--json")
+	if code != exitShort {
+		t.Errorf("tune check on a fresh host: exit %d, want %d", code, exitShort)
+	}
+	assertSnakeCase(t, "tune check --json", out)
+	code, out, errOut := imtoolRun(t, "tune", "apply", "--root", fixture("tuned"), "--role", "server", "--yes", "--json")
+	if code != 0 {
+		t.Fatalf("tune apply on a tuned host: exit %d\n%s", code, errOut)
+	}
+	assertSnakeCase(t, "tune apply --json", out)
+	var res struct {
+		OK      bool     `json:"ok"`
+		Changed []string `json:"changed"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.OK || len(res.Changed) != 0 {
+		t.Errorf("tune apply --json on a tuned host: %+v (%v)\n%s", res, err, out)
+	}
+}
+
 // The user's question, answered for the range given, as the first line.
 func TestPlanHeadline(t *testing.T) {
 	code, out, _ := imtoolRun(t, "plan", "--root", fixture("fresh"), "--conns", "1000000", "--server-ports", "1", "--port-range", "5000-65000")
