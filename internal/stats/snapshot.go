@@ -99,6 +99,16 @@ type Snapshot struct {
 	Paused       bool              `json:"paused,omitempty"`
 	MaxLagNS     int64             `json:"max_lag_ns,omitempty"`
 	ConnectRate  float64           `json:"connect_rate,omitempty"` // established per second over the last interval
+	// The ramp timed exactly: the first dial and the last connection
+	// established before the ramp was done (wall clock, ns), how many were
+	// established by then, and how the event loops' turns of the ramp
+	// ended: all the pacer had due dialed (capped by --rate) or dials left
+	// waiting for the --max-inflight window.
+	RampStartNS     int64 `json:"ramp_start_ns,omitempty"`
+	RampEndNS       int64 `json:"ramp_end_ns,omitempty"`
+	RampEstablished int64 `json:"ramp_established,omitempty"`
+	RampPacedTurns  int64 `json:"ramp_paced_turns,omitempty"`
+	RampWindowTurns int64 `json:"ramp_window_turns,omitempty"`
 	ErrorExample map[string]string `json:"error_example,omitempty"`
 
 	Shards []Snapshot `json:"shards,omitempty"`
@@ -148,6 +158,13 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Pings += p.Pings
 	s.Pongs += p.Pongs
 	s.ConnectRate += p.ConnectRate
+	if p.RampStartNS > 0 && (s.RampStartNS == 0 || p.RampStartNS < s.RampStartNS) {
+		s.RampStartNS = p.RampStartNS
+	}
+	s.RampEndNS = max(s.RampEndNS, p.RampEndNS)
+	s.RampEstablished += p.RampEstablished
+	s.RampPacedTurns += p.RampPacedTurns
+	s.RampWindowTurns += p.RampWindowTurns
 	s.MaxLagNS = max(s.MaxLagNS, p.MaxLagNS)
 	s.Paused = s.Paused || p.Paused
 	s.Ports = addMap(s.Ports, p.Ports)
@@ -238,4 +255,13 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// RampSeconds is the ramp's exact length, from the first dial to the last
+// connection established before it was done; 0 when it has none yet.
+func (s *Snapshot) RampSeconds() float64 {
+	if s.RampStartNS == 0 || s.RampEndNS <= s.RampStartNS {
+		return 0
+	}
+	return float64(s.RampEndNS-s.RampStartNS) / 1e9
 }
