@@ -88,7 +88,7 @@ type counters struct {
 	// dials left waiting for the --max-inflight window.
 	rampFirst, rampLast, rampEst atomic.Int64
 	rampPaced, rampWindow        atomic.Int64
-	_                                    [64]byte // keep loops' hot counters off each other's cache lines
+	_                            [64]byte // keep loops' hot counters off each other's cache lines
 }
 
 func newCounters(nDest, nSrc int) *counters {
