@@ -38,7 +38,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 		s.Errors[class] = n
 	}
 	s.Sent, s.Acked, s.Delivered = last.Swarm.Sent, last.Swarm.Acked, last.Swarm.Delivered
-	s.Pings, s.Pongs = last.Swarm.Pings, last.Swarm.Pongs
+	s.Pings, s.Pongs, s.Unsent = last.Swarm.Pings, last.Swarm.Pongs, last.Swarm.Unsent
 	s.ClientRSSBytes = last.Swarm.RSSBytes
 	for i, smp := range series {
 		s.Established = max(s.Established, smp.Swarm.Established)

@@ -75,6 +75,9 @@ func newView(rec *stats.Record) view {
 		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
 			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
 	}
+	if s.Unsent > 0 {
+		add("not sent", "%s messages and PINGs: their connection's send queue was full, the server was not reading them", stats.Thousands(s.Unsent))
+	}
 	if c := s.Counts; c != nil {
 		verdict := "agree"
 		if !c.Agree() {

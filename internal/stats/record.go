@@ -113,6 +113,7 @@ type Summary struct {
 	Delivered   int64                     `json:"delivered,omitempty"`
 	Pings       int64                     `json:"pings,omitempty"`
 	Pongs       int64                     `json:"pongs,omitempty"`
+	Unsent      int64                     `json:"unsent,omitempty"`
 	// Counts are the held connections by three independent sources (bench).
 	Counts *Counts `json:"counts,omitempty"`
 	// Shortfall explains, when Held < Requested, why.
