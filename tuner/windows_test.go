@@ -120,7 +120,7 @@ func TestWindowsCheckApplyRevert(t *testing.T) {
 	if f.reg["MaxUserPort"] != 5000 || len(f.reg) != 1 {
 		t.Errorf("apply wrote legacy values without --legacy-registry: %v", f.reg)
 	}
-	rv, err := revert(w)
+	rv, err := revert(w, false)
 	if err != nil || rv.ExitCode() != 0 {
 		t.Fatal(err, rv.Failed)
 	}
@@ -142,7 +142,7 @@ func TestWindowsLegacyRegistry(t *testing.T) {
 	if _, err := apply(w, o); err != nil { // a second apply keeps the first snapshot
 		t.Fatal(err)
 	}
-	if _, err := revert(w); err != nil {
+	if _, err := revert(w, false); err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(f.reg) != fmt.Sprint(map[string]uint32{"MaxUserPort": 5000}) {
