@@ -213,14 +213,19 @@ func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
 
 // check applies this host's source IPs to o, pins its targets to the
 // addresses they resolve to here, and refuses a target outside
-// AllowTargets or a plan that cannot work on this host.
+// AllowTargets or a plan that cannot work on this host: its ports, its
+// file descriptors and its memory (CheckMemory, as the coordinator does).
 func (a *Agent) check(o loadclient.Options) (loadclient.Options, error) {
 	o.SourceIPs = a.o.SourceIPs
-	o.Lookup = nil
+	o.Lookup = lookupQuietly
 	o.Shard = loadclient.Shard{}
 	plan, err := loadclient.NewPlan(o, a.o.Env())
+	o.Lookup = nil // the targets are pinned to addresses below
 	if err != nil {
 		return o, err
+	}
+	if err := CheckMemory(o.Conns, a.o.Environment().MemAvailable); err != nil {
+		return o, &loadclient.PlanError{Msg: err.Error()}
 	}
 	o.Targets = o.Targets[:0:0]
 	for _, t := range plan.Targets {
@@ -230,6 +235,19 @@ func (a *Agent) check(o loadclient.Options) (loadclient.Options, error) {
 		o.Targets = append(o.Targets, pinned(t))
 	}
 	return o, nil
+}
+
+// lookupQuietly resolves a target with the host's resolver. A failure
+// travels to the coordinator without the address of this host's DNS server,
+// which is none of its business: "lookup NAME: no such host".
+func lookupQuietly(ctx context.Context, host string) ([]netip.Addr, error) {
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if de, ok := errors.AsType[*net.DNSError](err); ok && de.Server != "" {
+		quiet := *de
+		quiet.Server = ""
+		err = &quiet
+	}
+	return addrs, err
 }
 
 func (a *Agent) allowed(addr netip.Addr) bool {

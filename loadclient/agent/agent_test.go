@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -284,5 +285,105 @@ func TestSplit(t *testing.T) {
 	o.SourceIPs = []netip.Addr{netip.MustParseAddr("10.0.0.1")}
 	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil {
 		t.Fatal("--source-ips with --agents was accepted")
+	}
+}
+
+// TestTokenFileChecks: a token file others may read, or a short token, is
+// refused by the agent and the coordinator alike, with the fix, and left
+// as it is.
+func TestTokenFileChecks(t *testing.T) {
+	long := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name, content string
+		mode          os.FileMode
+		want          string // "" accepted
+	}{
+		{"one character, 0666", "x\n", 0o666, "chmod 600"},
+		{"good token, group-readable", long, 0o640, "(mode 0640): it holds a secret; make it private with chmod 600"},
+		{"one character, 0600", "x\n", 0o600, "holds a 1-character token, fewer than 32: put a long random secret in it (openssl rand -hex 32 >"},
+		{"empty, 0600", "\n", 0o600, "holds a 0-character token"},
+		{"good token, 0600", long + "\n", 0o600, ""},
+		{"good token, 0400", long, 0o400, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if runtime.GOOS == "windows" && strings.Contains(tc.want, "chmod") {
+				t.Skip("permission bits are not checked on Windows")
+			}
+			path := filepath.Join(t.TempDir(), "agent.token")
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			tok, created, err := LoadOrCreateToken(path)
+			tok2, err2 := ReadToken(path)
+			for _, e := range []error{err, err2} {
+				switch {
+				case tc.want == "" && e != nil:
+					t.Errorf("refused: %v", e)
+				case tc.want != "" && (e == nil || !strings.Contains(e.Error(), tc.want) || !strings.Contains(e.Error(), path)):
+					t.Errorf("got %v, want an error naming %s with %q", e, path, tc.want)
+				}
+			}
+			if tc.want == "" && (tok != long || tok2 != long || created) {
+				t.Errorf("read %q / %q (created %v), want the file's token", tok, tok2, created)
+			}
+			if b, _ := os.ReadFile(path); string(b) != tc.content {
+				t.Errorf("the token file was rewritten: %q", b)
+			}
+		})
+	}
+}
+
+// TestDryRunChecksMemory: an agent asked directly (no coordinator's Split
+// before it) refuses a slice its memory cannot hold, dry run or not, with
+// the coordinator's message.
+func TestDryRunChecksMemory(t *testing.T) {
+	ta := newTestAgent(t, Options{Environment: func() stats.Environment {
+		return stats.Environment{Hostname: "small", MemAvailable: 64 << 30}
+	}})
+	c := NewClient(ta.srv.URL, "s3cret")
+	req := slice("127.0.0.1:9000-13095")
+	req.Options.Conns = 100_000_000
+	for _, dry := range []bool{true, false} {
+		var se *StatusError
+		_, err := c.Start(context.Background(), req, dry)
+		if !errors.As(err, &se) || se.Code != http.StatusUnprocessableEntity ||
+			!strings.Contains(se.Msg, "100000000 connections need ≈ 429630 MiB of kernel memory (4 KiB each + 10%); the host has 65536 MiB available") {
+			t.Fatalf("dry run %v: %v, want 422 naming the memory", dry, err)
+		}
+	}
+	if ta.runs() != 0 {
+		t.Fatalf("%d runs started", ta.runs())
+	}
+	req.Options.Conns = 1000 // fits
+	if _, err := c.Start(context.Background(), req, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLookupErrorHidesDNSServer: a target the agent cannot resolve is
+// refused with the name, never with the address of the agent's resolver.
+func TestLookupErrorHidesDNSServer(t *testing.T) {
+	const name = "imtool-test-no-such-host.invalid"
+	var server string
+	if _, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", name); err != nil {
+		if de, ok := errors.AsType[*net.DNSError](err); ok {
+			server = de.Server
+		}
+	}
+	ta := newTestAgent(t, Options{})
+	c := NewClient(ta.srv.URL, "s3cret")
+	var se *StatusError
+	_, err := c.Start(context.Background(), slice(name+":9000"), true)
+	if !errors.As(err, &se) || se.Code != http.StatusUnprocessableEntity || !strings.Contains(se.Msg, "cannot resolve "+name+": lookup "+name+": ") {
+		t.Fatalf("got %v, want 422: cannot resolve %s: lookup %s: …", err, name, name)
+	}
+	if strings.Contains(se.Msg, " on ") || (server != "" && strings.Contains(se.Msg, server)) {
+		t.Fatalf("the error reveals the agent's DNS server %q: %s", server, se.Msg)
+	}
+	if server == "" {
+		t.Logf("this host's resolver names no server in its errors; checked the format only")
 	}
 }
