@@ -293,25 +293,38 @@ func TestSplit(t *testing.T) {
 // as it is.
 func TestTokenFileChecks(t *testing.T) {
 	long := strings.Repeat("ab", 32)
+	const user = 65534 // "nobody": owns the file when the test runs as root
 	for _, tc := range []struct {
 		name, content string
 		mode          os.FileMode
+		owner         int    // -1: whoever runs the test; 0 root, user: needs root to chown
 		want          string // "" accepted
 	}{
-		{"one character, 0666", "x\n", 0o666, "chmod 600"},
-		{"good token, group-readable", long, 0o640, "(mode 0640): it holds a secret; make it private with chmod 600"},
-		{"one character, 0600", "x\n", 0o600, "holds a 1-character token, fewer than 32: put a long random secret in it (openssl rand -hex 32 >"},
-		{"empty, 0600", "\n", 0o600, "holds a 0-character token"},
-		{"good token, 0600", long + "\n", 0o600, ""},
-		{"good token, 0400", long, 0o400, ""},
+		{"one character, 0666", "x\n", 0o666, -1, "chmod 600"},
+		{"good token, 0644", long, 0o644, -1, "(mode 0644): it holds a secret; make it private with chmod 600"},
+		{"good token, 0640, the user's", long, 0o640, user, "(mode 0640)"},
+		{"good token, 0660, root's", long, 0o660, 0, "(mode 0660)"},
+		{"one character, 0600", "x\n", 0o600, -1, "holds a 1-character token, fewer than 32: put a long random secret in it (openssl rand -hex 32 >"},
+		{"empty, 0600", "\n", 0o600, -1, "holds a 0-character token"},
+		{"good token, 0600", long + "\n", 0o600, -1, ""},
+		{"good token, 0400", long, 0o400, -1, ""},
+		{"good token, 0440, root's (a Kubernetes Secret with fsGroup)", long, 0o440, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if runtime.GOOS == "windows" && strings.Contains(tc.want, "chmod") {
+			if runtime.GOOS == "windows" && strings.Contains(tc.want, "mode") {
 				t.Skip("permission bits are not checked on Windows")
+			}
+			if tc.owner >= 0 && os.Geteuid() != 0 {
+				t.Skip("needs root to give the file an owner")
 			}
 			path := filepath.Join(t.TempDir(), "agent.token")
 			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
+			}
+			if tc.owner >= 0 {
+				if err := os.Chown(path, tc.owner, -1); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := os.Chmod(path, tc.mode); err != nil {
 				t.Fatal(err)
