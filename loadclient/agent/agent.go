@@ -16,9 +16,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -76,6 +78,9 @@ type Options struct {
 	// hostname, OS and CPU count only).
 	Environment func() stats.Environment
 	Version     string
+	// TLS serves the control API over TLS (ServerTLS); nil: plain HTTP,
+	// only for imtool agent --insecure-http.
+	TLS *tls.Config
 	// Logf receives one line per event (a run started, stopped, refused);
 	// never per connection. Default: nothing.
 	Logf func(format string, args ...any)
@@ -352,9 +357,16 @@ func (a *Agent) command(w http.ResponseWriter, r *http.Request) {
 // Serve answers the control API on ln until ctx ends; then it stops the
 // current run and waits for its connections to close.
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: a.o.TLS,
+		ErrorLog: log.New(logfWriter(a.o.Logf), "", 0)} // failed TLS handshakes, one line each
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if a.o.TLS != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -377,6 +389,14 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// logfWriter writes each line to a Logf.
+type logfWriter func(format string, args ...any)
+
+func (w logfWriter) Write(p []byte) (int, error) {
+	w("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -103,7 +103,7 @@ func TestAuthentication(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct{ name, token string }{{"missing", ""}, {"wrong", "s3cres"}, {"prefix", "s3cret2"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := NewClient(ta.srv.URL, tc.token)
+			c := NewClient(ta.srv.URL, tc.token, nil)
 			for _, call := range []func() error{
 				func() error { _, err := c.Info(ctx); return err },
 				func() error { _, err := c.Start(ctx, slice("127.0.0.1:9000"), false); return err },
@@ -132,7 +132,7 @@ func TestAuthentication(t *testing.T) {
 
 func TestStartStopAndAllowTargets(t *testing.T) {
 	ta := newTestAgent(t, Options{AllowTargets: []netip.Prefix{netip.MustParsePrefix("10.199.0.0/24")}})
-	c := NewClient(ta.srv.URL, "s3cret")
+	c := NewClient(ta.srv.URL, "s3cret", nil)
 	ctx := context.Background()
 
 	var se *StatusError
@@ -183,7 +183,7 @@ func TestStartStopAndAllowTargets(t *testing.T) {
 
 func TestDefaultAllowsLoopbackOnly(t *testing.T) {
 	ta := newTestAgent(t, Options{})
-	c := NewClient(ta.srv.URL, "s3cret")
+	c := NewClient(ta.srv.URL, "s3cret", nil)
 	if _, err := c.Start(context.Background(), slice("192.0.2.1:9000"), true); err == nil {
 		t.Fatal("a non-loopback target was accepted by default")
 	}
@@ -194,7 +194,7 @@ func TestDefaultAllowsLoopbackOnly(t *testing.T) {
 
 func TestGraceStopsASilentCoordinatorsRun(t *testing.T) {
 	ta := newTestAgent(t, Options{Grace: time.Second, AllowTargets: DefaultAllowTargets})
-	c := NewClient(ta.srv.URL, "s3cret")
+	c := NewClient(ta.srv.URL, "s3cret", nil)
 	if _, err := c.Start(context.Background(), slice("127.0.0.1:9000"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestToken(t *testing.T) {
 	if got, err := ReadToken(path); err != nil || got != tok {
 		t.Fatalf("ReadToken: %q %v", got, err)
 	}
-	if _, err := ReadToken(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "copy it from an agent") {
+	if _, err := ReadToken(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "copy the agents' token file from an agent") {
 		t.Fatalf("missing token file: %v", err)
 	}
 	if _, err := New(Options{Token: " ", Start: func(loadclient.Options) (Run, error) { return nil, nil }}); err == nil {
@@ -356,7 +356,7 @@ func TestDryRunChecksMemory(t *testing.T) {
 	ta := newTestAgent(t, Options{Environment: func() stats.Environment {
 		return stats.Environment{Hostname: "small", MemAvailable: 64 << 30}
 	}})
-	c := NewClient(ta.srv.URL, "s3cret")
+	c := NewClient(ta.srv.URL, "s3cret", nil)
 	req := slice("127.0.0.1:9000-13095")
 	req.Options.Conns = 100_000_000
 	for _, dry := range []bool{true, false} {
@@ -387,7 +387,7 @@ func TestLookupErrorHidesDNSServer(t *testing.T) {
 		}
 	}
 	ta := newTestAgent(t, Options{})
-	c := NewClient(ta.srv.URL, "s3cret")
+	c := NewClient(ta.srv.URL, "s3cret", nil)
 	var se *StatusError
 	_, err := c.Start(context.Background(), slice(name+":9000"), true)
 	if !errors.As(err, &se) || se.Code != http.StatusUnprocessableEntity || !strings.Contains(se.Msg, "cannot resolve "+name+": lookup "+name+": ") {

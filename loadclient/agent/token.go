@@ -57,7 +57,7 @@ func ReadToken(path string) (string, error) {
 	}
 	t, err := readTokenFile(path, "or copy the token file from an agent: it writes one on first start")
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("cannot read the agents' token: %w (copy it from an agent: it writes one on first start)", err)
+		return "", fmt.Errorf("%w (copy the agents' token file from an agent: it writes one on first start)", err)
 	}
 	return t, err
 }
