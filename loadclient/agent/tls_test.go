@@ -92,7 +92,9 @@ func TestTLSPinning(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	pins, err := ParseFingerprints("sha256:" + strings.Repeat("ab", 32) + ", " + strings.ToUpper(strings.Join(splitPairs(strings.TrimPrefix(fp, "sha256:")), ":")))
+	// As the agent prints it, then as `openssl x509 -noout -fingerprint -sha256` does.
+	openssl := "sha256 Fingerprint=" + strings.ToUpper(strings.Join(splitPairs(strings.TrimPrefix(fp, "sha256:")), ":"))
+	pins, err := ParseFingerprints("sha256:" + strings.Repeat("ab", 32) + ", " + openssl)
 	if err != nil || len(pins) != 2 || pins[1] != fp {
 		t.Fatalf("ParseFingerprints: %q %v (openssl's form must read as %s)", pins, err, fp)
 	}
