@@ -1,5 +1,5 @@
 // Package agent makes many client hosts one swarm. An agent (imtool agent)
-// runs on each client host and serves a small authenticated HTTP/JSON
+// runs on each client host and serves a small authenticated HTTPS/JSON
 // control API (docs/AGENTS.md): a coordinator (imtool swarm --agents) asks
 // for its host's facts, hands it a slice of the plan, polls its snapshot
 // every half second and tells it to stop. The agent runs the slice with the
@@ -10,6 +10,12 @@
 //
 // The coordinator's side is Client (one agent) and Split (the plan across
 // agents, with each host's feasibility checked before anything starts).
+//
+// TLS keeps the token and the run requests from travelling in clear: an
+// agent without a certificate of its own writes a self-signed one on first
+// start (LoadOrCreateCert, beside its token: CertFiles), and the
+// coordinator pins it by its fingerprint, so nobody in between can read the
+// token or pose as the agent. Plain HTTP is only for --insecure-http.
 package agent
 
 import (

@@ -23,13 +23,6 @@ import (
 	"time"
 )
 
-// The control API is served over TLS. An agent without --tls-cert and
-// --tls-key writes a self-signed certificate on first start, beside its
-// token file (CertFiles); the coordinator pins it by its fingerprint
-// (--agent-fingerprint), so nobody in between can read the token or
-// pose as the agent. A certificate a CA signed needs no pin: the
-// coordinator then verifies it the usual way.
-
 // CertFiles are where an agent whose token is in tokenFile keeps the
 // certificate and key it writes: beside the token, with the extensions
 // .crt and .key ("/etc/imtool/agent.token": /etc/imtool/agent.crt and
