@@ -16,8 +16,8 @@ import (
 // Snapshot is the state before the first apply: live values and files,
 // with "absent" recorded so revert deletes rather than writes a zero. It
 // also holds what the last apply left in place of each (AppliedValues by
-// key, AppliedFiles by path, as itemState strings), so revert can tell an
-// operator's change since apply from apply's own and keep it.
+// key, as valueState; AppliedFiles by path, as fileState), so revert can
+// tell an operator's change since apply from apply's own and keep it.
 type Snapshot struct {
 	Created       time.Time         `json:"created"`
 	Values        []SavedValue      `json:"values"`
@@ -154,7 +154,8 @@ func recordApplied(b backend, live []Row, edits []fileEdit) error {
 	return writeSnapshot(b, s)
 }
 
-// absentState is the itemState of a value or file that does not exist.
+// absentState is the state (valueState, fileState) of a value or file that
+// does not exist.
 const absentState = "(absent)"
 
 // valueState is a live value as revert compares it: its fields, so the
