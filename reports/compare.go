@@ -25,7 +25,7 @@ var noiseFloor = map[unit]float64{
 	unitLatency: 0.005, // 5 ms
 	unitBytes:   128,
 	unitRate:    0,
-	unitSeconds: 1, // the ramp is measured in whole samples, one a second
+	unitSeconds: 0,
 	unitCount:   0,
 }
 
@@ -63,8 +63,9 @@ type Delta struct {
 	Samples     [2]int64
 	NeedSamples int64
 	// Margin, when larger than the comparison's noise margin, is this
-	// figure's own: a rate over a ramp of a few samples is known only to
-	// within one sample interval (1/ramp seconds).
+	// figure's own: a ramp measured from the samples of a record that has
+	// no exact ramp is known only to within one sample interval, so its time
+	// and mean rate only to within 1/ramp seconds.
 	Margin float64
 	// Shown is a figure set beside the others but never judged: the
 	// swarm's own lateness (lag) measures the load generator, not the
@@ -144,19 +145,27 @@ type Comparison struct {
 func Compare(a, b *stats.Record) Comparison {
 	c := Comparison{A: a, B: b, Threshold: DefaultThreshold, Noise: DefaultNoise, Warnings: optionWarnings(a, b)}
 	sa, sb := a.Summary, b.Summary
-	add := func(figure string, u unit, better Better, measured bool, va, vb float64) {
+	// add appends a figure, unless neither run measured it; the figure
+	// returned (nil then) takes the rest of its settings.
+	add := func(figure string, u unit, better Better, measured bool, va, vb float64) *Delta {
 		if va == 0 && vb == 0 && measured {
-			return
+			return nil
 		}
 		c.Deltas = append(c.Deltas, Delta{Figure: figure, A: va, B: vb, Better: better, Measured: measured, unit: u})
+		return &c.Deltas[len(c.Deltas)-1]
 	}
 	add("connections held", unitCount, HigherIsBetter, false, float64(sa.Held), float64(sb.Held))
-	add("connect rate mean", unitRate, HigherIsBetter, true, sa.ConnectRateMean, sb.ConnectRateMean)
-	if r := min(sa.RampSeconds, sb.RampSeconds); r > 0 && len(c.Deltas) > 0 {
-		c.Deltas[len(c.Deltas)-1].Margin = 1 / r
+	rampMargin := 0.0
+	if r := min(sa.RampSeconds, sb.RampSeconds); r > 0 && (!exactRamp(a) || !exactRamp(b)) {
+		rampMargin = 1 / r
+	}
+	if d := add("connect rate mean", unitRate, HigherIsBetter, true, sa.ConnectRateMean, sb.ConnectRateMean); d != nil {
+		d.Margin = rampMargin
 	}
 	add("connect rate peak", unitRate, HigherIsBetter, true, sa.ConnectRatePeak, sb.ConnectRatePeak)
-	add("ramp time", unitSeconds, LowerIsBetter, true, sa.RampSeconds, sb.RampSeconds)
+	if d := add("ramp time", unitSeconds, LowerIsBetter, true, sa.RampSeconds, sb.RampSeconds); d != nil {
+		d.Margin = rampMargin
+	}
 	add("client bytes per connection", unitBytes, LowerIsBetter, true, sa.ClientBytesPer, sb.ClientBytesPer)
 	add("server bytes per session", unitBytes, LowerIsBetter, true, sa.ServerBytesPer, sb.ServerBytesPer)
 	add("host bytes per connection", unitBytes, LowerIsBetter, true, sa.HostBytesPer, sb.HostBytesPer)
@@ -179,10 +188,7 @@ func Compare(a, b *stats.Record) Comparison {
 			a, b   float64
 			beyond float64 // share of samples above the percentile
 		}{{" p50", la.P50, lb.P50, 0.5}, {" p99", la.P99, lb.P99, 0.01}, {" p99.9", la.P999, lb.P999, 0.001}} {
-			n := len(c.Deltas)
-			add(kind+p.name+phase, unitLatency, LowerIsBetter, true, p.a, p.b)
-			if len(c.Deltas) > n {
-				d := &c.Deltas[n]
+			if d := add(kind+p.name+phase, unitLatency, LowerIsBetter, true, p.a, p.b); d != nil {
 				d.Samples, d.NeedSamples = [2]int64{la.Count, lb.Count}, int64(math.Ceil(10/p.beyond))
 				d.Shown = kind == stats.LatLag
 			}
@@ -215,6 +221,13 @@ func (c Comparison) Regressions() []Delta {
 
 func (c Comparison) regressed(d Delta) bool {
 	return !d.Shown && d.Worse() > c.Threshold && !d.Noise(c.Noise) && !d.TooFewSamples()
+}
+
+// exactRamp says the record timed its ramp itself (first dial to last
+// established) rather than leaving it to be read from the samples.
+func exactRamp(rec *stats.Record) bool {
+	n := len(rec.Series)
+	return n > 0 && rec.Series[n-1].Swarm.RampSeconds() > 0
 }
 
 // comparedOptions are the options that change a run's figures; runs that

@@ -156,21 +156,22 @@ func runSwarm(c *cli.Context) error {
 		}
 		signal.Ignore(os.Interrupt) // the terminal's Ctrl-C reaches the parent, which tells us to stop
 		if err := runner.RunShard(link, o); err != nil {
-			return cli.Exit(err.Error(), runner.ExitFailed)
+			return failed(err)
 		}
 		return nil
 	}
-	agents, token, err := coordinatorOptions(c)
-	if err != nil {
+	ro := runner.Options{
+		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
+		StatsAddr: c.String("stats"),
+		Kill:      func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
+	}
+	if err := coordinatorOptions(c, &ro); err != nil {
 		return usageError(err)
 	}
 	ctx, cancel := interruptContext(c.Context, "the swarm")
 	defer cancel()
-	code, err := runner.Run(ctx, runner.Options{
-		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
-		StatsAddr: c.String("stats"), Agents: agents, AgentToken: token, Thresholds: thresholds(c), JSON: c.Bool("json"),
-		Kill: func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
-	})
+	ro.Thresholds, ro.JSON = thresholds(c), c.Bool("json")
+	code, err := runner.Run(ctx, ro)
 	return runExit(code, err)
 }
 
