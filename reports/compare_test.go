@@ -63,27 +63,41 @@ func TestCompareFlagsRegressionsByDirection(t *testing.T) {
 	}
 }
 
-// Two identical benches run back to back on one host (testdata/same-a and
-// same-b: `imtool bench --conns 5000 --hold 15s`, recorded) flag nothing,
-// either way round, though their ramps differ by a sample, their lag p99
-// by 59% and their tail latencies by a few milliseconds.
+// Two identical benches run back to back on one host flag nothing, either
+// way round: testdata/same-a and same-b (`imtool bench --conns 5000 --hold
+// 15s`, recorded before the swarm timed its ramp: ramps a sample apart, lag
+// p99 59% apart) and same2-a and same2-b (the same, recorded with exact
+// ramps of 0.46 s and 0.29 s, while another job loaded the host during
+// same2-b: its swarm ran 4× later and every latency was 4-6× worse).
 func TestCompareIdenticalRunsFlagNothing(t *testing.T) {
-	a, b := load(t, "testdata/same-a"), load(t, "testdata/same-b")
-	for _, c := range []Comparison{Compare(a, b), Compare(b, a)} {
-		if reg := c.Regressions(); len(reg) > 0 {
-			t.Errorf("identical runs flagged: %+v", reg)
-		}
-		if len(c.Warnings) > 0 {
-			t.Errorf("identical runs warned: %q", c.Warnings)
-		}
-		for _, d := range c.Deltas {
-			if strings.HasPrefix(d.Figure, "heartbeat") && !strings.HasSuffix(d.Figure, "(hold)") {
-				t.Errorf("%s: latencies are compared over the hold", d.Figure)
+	for _, pair := range [][2]string{{"testdata/same-a", "testdata/same-b"}, {"testdata/same2-a", "testdata/same2-b"}} {
+		a, b := load(t, pair[0]), load(t, pair[1])
+		for _, c := range []Comparison{Compare(a, b), Compare(b, a)} {
+			if reg := c.Regressions(); len(reg) > 0 {
+				t.Errorf("%s vs %s: identical runs flagged: %+v", c.A.Started, c.B.Started, reg)
+			}
+			for _, w := range c.Warnings {
+				if !strings.Contains(w, "B's swarm ran late") {
+					t.Errorf("identical runs warned: %q", w)
+				}
+			}
+			for _, d := range c.Deltas {
+				if strings.HasPrefix(d.Figure, "heartbeat") && !strings.HasSuffix(d.Figure, "(hold)") {
+					t.Errorf("%s: latencies are compared over the hold", d.Figure)
+				}
 			}
 		}
 	}
-	// The same pair with B's heartbeat hold p99 doubled: a real regression
-	// is still found.
+	// same2-b after same2-a: the late swarm is named, and why latencies
+	// are not judged.
+	c := Compare(load(t, "testdata/same2-a"), load(t, "testdata/same2-b"))
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "B's swarm ran late (lag p99 18.6ms → 78.6ms)") {
+		t.Errorf("warnings %q, want B's late swarm named", c.Warnings)
+	}
+
+	// same-b then same-a (whose swarm was the less late) with B's heartbeat
+	// hold p99 doubled: a real regression is still found.
+	a, b := load(t, "testdata/same-b"), load(t, "testdata/same-a")
 	slow := *b
 	slow.Summary.HoldLatency = maps.Clone(b.Summary.HoldLatency)
 	hb := slow.Summary.HoldLatency["heartbeat"]
@@ -92,6 +106,13 @@ func TestCompareIdenticalRunsFlagNothing(t *testing.T) {
 	reg := Compare(a, &slow).Regressions()
 	if len(reg) != 1 || reg[0].Figure != "heartbeat p99 (hold)" {
 		t.Errorf("a doubled heartbeat p99 flags %+v, want heartbeat p99 (hold) alone", reg)
+	}
+	// … unless B's own swarm was late by as much.
+	lag := slow.Summary.HoldLatency["lag"]
+	lag.P99 *= 3
+	slow.Summary.HoldLatency["lag"] = lag
+	if c := Compare(a, &slow); len(c.Regressions()) != 0 || len(c.Warnings) != 1 {
+		t.Errorf("with B's swarm late: regressions %+v, warnings %q", c.Regressions(), c.Warnings)
 	}
 }
 

@@ -69,7 +69,7 @@ func TestRunRecordSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := fixtures(t)
-	for _, dir := range []string{"testdata/same-a", f["complete"], f["interrupted"]} {
+	for _, dir := range []string{"testdata/same-a", "testdata/same2-a", f["complete"], f["interrupted"]} {
 		data, err := os.ReadFile(dir + "/" + RecordFile)
 		if err != nil {
 			t.Fatal(err)

@@ -77,7 +77,10 @@ func reportCommand() *cli.Command {
 				"otherwise); worse means lower for rates and higher for the rest. A change within the\n" +
 				"noise margin (--noise, 5%), or under 5 ms for a latency, 128 B for memory per\n" +
 				"connection or 0.5 s for the ramp, is \"same\": two identical runs back to back differ\n" +
-				"that much. When the runs were made with different options (connections, rate, hold,\n" +
+				"that much. Not judged, only shown: percentiles with fewer than ten samples beyond them,\n" +
+				"ramps under 3 s, the swarm's own lateness (lag), and B's latencies when B's swarm ran\n" +
+				"late (lag p99 worse): the host was busier, and latencies count from the planned send\n" +
+				"times. When the runs were made with different options (connections, rate, hold,\n" +
 				"heartbeat, messages, engine, …) or on different hosts, a warning says so.\n" +
 				"--json (or --format json) prints the comparison for scripts." +
 				exitStatus("0 compared; with --fail-on-regression, nothing got worse beyond the threshold",
