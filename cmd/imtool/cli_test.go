@@ -39,6 +39,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"swarm", "--heartbeat", "5"}, []string{`--heartbeat "5" is not a duration`, "write 5s"}},
 		{[]string{"swarm", "--hold=soon"}, []string{`--hold "soon" is not a duration`, "500ms, 5s, 2m"}},
 		{[]string{"swarm", "--conns", "many"}, []string{`--conns "many": not a valid value`}}, // flag parsing: nothing runs
+		{[]string{"swarm", "--conns"}, []string{"--conns needs a value (see imtool swarm --help)"}},
 		{[]string{"swram"}, []string{`no command "swram"; did you mean "swarm"?`}},
 		{[]string{"help", "swram"}, []string{`no command "swram"; did you mean "swarm"?`}},
 		{[]string{"tune", "chek"}, []string{`tune has no command "chek"; did you mean "check"?`}},

@@ -79,6 +79,9 @@ func explainFlagError(cmd *cli.Command, err error) error {
 		name = strings.TrimLeft(name, "-")
 		return unknownFlag(cmd, "--"+name)
 	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return fmt.Errorf("--%s needs a value (see %s --help)", strings.TrimLeft(name, "-"), where)
+	}
 	// flag.Parse: `invalid value "5" for flag -heartbeat: parse error`
 	var value, name string
 	if n, _ := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &name); n == 2 {
