@@ -43,7 +43,7 @@ EXIT STATUS
   1 fewer held (the reason is printed)
   2 bad flags, or a host that cannot do it (the reason and the fix are printed)
   3 failed (a service did not start, a shard crashed, …)
-  4 a --threshold was not met (the summary marks it ✗)`,
+  4 a --threshold was not met (the summary marks it ✗); it comes before 1`,
 		Flags: append(swarmFlags(bench.DefaultSwarm(), ""),
 			&cli.BoolFlag{Name: "broadcast", Usage: "let the gateway accept BROADCAST"},
 			&cli.BoolFlag{Name: "netns", Usage: "run in a network namespace of its own (Linux, root): a TCP hash table sized for --conns, reno congestion control, an exact kernel count; the host's settings stay as they are"},

@@ -19,7 +19,7 @@ const (
 	exitShort      = runner.ExitShort     // done, and the answer is no: fewer held, host needs tuning, …
 	exitUsage      = runner.ExitUsage     // bad flags, arguments or an impossible plan: nothing was done
 	exitFailed     = runner.ExitFailed    // could not do it: a port in use, a crash, an unreadable file
-	exitThreshold  = runner.ExitThreshold // a run held everything but a --threshold failed
+	exitThreshold  = runner.ExitThreshold // a --threshold was not met (it decides over exitShort)
 	exitRegression = 5                    // report compare: B is worse than A beyond the noise margin
 )
 

@@ -59,7 +59,7 @@ EXIT STATUS
   1 fewer were held (the reason is printed)
   2 bad flags or an impossible plan (nothing was dialed)
   3 the run failed (shards crashed, the run directory could not be written, …)
-  4 a --threshold was not met (the summary marks it ✗)
+  4 a --threshold was not met (the summary marks it ✗); it comes before 1
 
 EXAMPLES
   imtool server &                     # the reference gateway on 127.0.0.1:9000-9019

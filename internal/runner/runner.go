@@ -31,7 +31,8 @@ const (
 	ExitShort  = 1 // fewer connections held than requested (the error says why)
 	ExitUsage  = 2 // bad options or an impossible plan: nothing was dialed
 	ExitFailed = 3 // the run could not start or broke (shards failed, …)
-	// ExitThreshold: every connection was held but a --threshold failed.
+	// ExitThreshold: a --threshold was not met; the criteria the person
+	// set decide before ExitShort does.
 	ExitThreshold = 4
 	DefaultEvery  = time.Second
 )
