@@ -35,7 +35,7 @@ func reportFlags() []cli.Flag {
 func reportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "report",
-		Usage:     "render a run record as text, Markdown or one self-contained HTML page, or compare two runs",
+		Usage:     "render a run record as text, Markdown, one self-contained HTML page or JSON, or compare two runs",
 		ArgsUsage: "RUN_DIR_OR_JSON",
 		Description: "Reads the run directory that swarm or bench wrote (--out DIR), or its run.json.\n" +
 			"A run that was interrupted or crashed is rebuilt from its series.jsonl and marked\n" +
