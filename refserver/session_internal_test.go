@@ -16,8 +16,8 @@ func TestSessionSize(t *testing.T) {
 	}
 }
 
-// fdOf reads evio's unexported connection fd; this fails if evio changes.
-func TestFDOf(t *testing.T) {
+// A session holds its connection's socket, which the gateway writes to.
+func TestSessionFD(t *testing.T) {
 	g, err := NewGateway(Options{Listen: "127.0.0.1", Ports: []uint16{0}})
 	if err != nil {
 		t.Fatal(err)
