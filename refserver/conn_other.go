@@ -9,5 +9,3 @@ func writeFD(int, []byte) (int, bool, error) {
 }
 
 func lingerClose(int) {}
-
-func fdLimit() (int, error) { return 0, errors.New("the gateway needs Linux or BSD") }

@@ -2,11 +2,7 @@
 
 package refserver
 
-import (
-	"fmt"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // lingerClose ends our side of fd so the peer reads what was sent before the
 // close: it shuts down writing and drains unread input, which would
@@ -19,13 +15,4 @@ func lingerClose(fd int) {
 			return
 		}
 	}
-}
-
-// fdLimit is this process's RLIMIT_NOFILE (soft; Go raised it to the hard one at start).
-func fdLimit() (int, error) {
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, fmt.Errorf("cannot read RLIMIT_NOFILE: %w", err)
-	}
-	return int(min(rl.Cur, 1<<30)), nil
 }

@@ -90,7 +90,7 @@ func (l *linux) tcpMemRow(t Target) Row {
 
 func (l *linux) notes(rep *Report) {
 	f, t := &rep.Facts, rep.Target
-	n := fmt.Sprintf("a new process gets RLIMIT_NOFILE %s (/proc/self/limits)", rlimit{f.NofileSoft, f.NofileHard})
+	n := fmt.Sprintf("a new process gets RLIMIT_NOFILE %s (/proc/self/limits)", rlimit{Soft: f.NofileSoft, Hard: f.NofileHard})
 	switch {
 	case f.ProcsNeeded == 0:
 	case f.CanRaiseHard:

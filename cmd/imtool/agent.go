@@ -81,7 +81,7 @@ func runAgent(c *cli.Context) error {
 			}
 			return s, nil
 		},
-		Environment: runner.HostEnvironment, Version: version, Logf: logger.Printf,
+		Version: version, Logf: logger.Printf,
 	})
 	if err != nil {
 		return cli.Exit(err.Error(), 1)

@@ -39,7 +39,7 @@ func TestReadBareTree(t *testing.T) {
 	}
 }
 
-// On this machine the limit read is the one getrlimit gives.
+// On this machine the limit read is the one the kernel gives.
 func TestReadNofileMachine(t *testing.T) {
 	lim, err := ReadNofile(Machine)
 	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
@@ -51,12 +51,12 @@ func TestReadNofileMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := getrlimit()
+	k, err := ProcessNofile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lim != k {
-		t.Fatalf("ReadNofile(/) = %+v, getrlimit = %+v", lim, k)
+		t.Fatalf("ReadNofile(/) = %+v, ProcessNofile = %+v", lim, k)
 	}
 }
 

@@ -20,7 +20,7 @@ func ReadNofile(root Root) (Rlimit, error) {
 	text, err := root.Read(ProcLimits)
 	if err != nil {
 		if root.machine() {
-			return getrlimit()
+			return ProcessNofile()
 		}
 		return Rlimit{}, fmt.Errorf("cannot read RLIMIT_NOFILE: %w", err)
 	}
@@ -38,8 +38,8 @@ func ParseProcLimits(text string) (Rlimit, error) {
 		if len(f) < 2 {
 			break
 		}
-		soft, err1 := parseLimit(f[0])
-		hard, err2 := parseLimit(f[1])
+		soft, err1 := ParseLimit(f[0])
+		hard, err2 := ParseLimit(f[1])
 		if err1 != nil || err2 != nil {
 			break
 		}
@@ -48,7 +48,9 @@ func ParseProcLimits(text string) (Rlimit, error) {
 	return Rlimit{}, fmt.Errorf("no readable \"Max open files\" line")
 }
 
-func parseLimit(s string) (int64, error) {
+// ParseLimit reads one limit as /proc and limits.conf write it: a number,
+// or "unlimited"/"infinity" (-1).
+func ParseLimit(s string) (int64, error) {
 	if s == "unlimited" || s == "infinity" {
 		return -1, nil
 	}

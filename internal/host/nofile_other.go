@@ -7,7 +7,7 @@ import (
 	"runtime"
 )
 
-// getrlimit: this OS has no RLIMIT_NOFILE.
-func getrlimit() (Rlimit, error) {
+// ProcessNofile: this OS has no RLIMIT_NOFILE.
+func ProcessNofile() (Rlimit, error) {
 	return Rlimit{}, errors.New("no RLIMIT_NOFILE on " + runtime.GOOS)
 }

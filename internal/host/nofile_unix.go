@@ -8,8 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// getrlimit asks the kernel for this process's RLIMIT_NOFILE.
-func getrlimit() (Rlimit, error) {
+// ProcessNofile asks the kernel for this process's RLIMIT_NOFILE: a
+// system call, cheap enough for every stats snapshot.
+func ProcessNofile() (Rlimit, error) {
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return Rlimit{}, fmt.Errorf("cannot read RLIMIT_NOFILE: %w", err)

@@ -22,7 +22,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -70,12 +69,10 @@ type Options struct {
 	SourceIPs []netip.Addr
 	// Start runs a slice (required): internal/runner.StartSlice.
 	Start func(o loadclient.Options) (Run, error)
-	// Env describes the host for plans (default loadclient.ReadEnv).
-	Env func() loadclient.Env
-	// Environment describes the host for the run record (default: the
-	// hostname, OS and CPU count only).
-	Environment func() stats.Environment
-	Version     string
+	// Env describes the host, for plans and the run record (default
+	// loadclient.ReadEnv).
+	Env     func() loadclient.Env
+	Version string
 	// Logf receives one line per event (a run started, stopped, refused);
 	// never per connection. Default: nothing.
 	Logf func(format string, args ...any)
@@ -107,10 +104,7 @@ func New(o Options) (*Agent, error) {
 		o.Grace = DefaultGrace
 	}
 	if o.Env == nil {
-		o.Env = func() loadclient.Env { return loadclient.ReadEnv(nil) }
-	}
-	if o.Environment == nil {
-		o.Environment = basicEnvironment
+		o.Env = loadclient.ReadEnv
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -151,7 +145,7 @@ func (a *Agent) authenticated(next http.Handler) http.Handler {
 
 func (a *Agent) info(w http.ResponseWriter, _ *http.Request) {
 	in := Info{
-		Version: a.o.Version, Environment: a.o.Environment(), Env: a.o.Env(),
+		Version: a.o.Version, Environment: a.o.Env(),
 		SourceIPs: a.o.SourceIPs, Addresses: hostAddresses(), AllowTargets: a.o.AllowTargets,
 		GraceS: a.o.Grace.Seconds(),
 	}
@@ -369,12 +363,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, apiError{Error: msg})
-}
-
-func basicEnvironment() stats.Environment {
-	e := stats.Environment{CPUs: loadclient.ReadEnv(nil).CPUs}
-	e.Hostname, _ = os.Hostname()
-	return e
 }
 
 // hostAddresses lists the host's unicast addresses, loopback excluded.
