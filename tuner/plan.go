@@ -127,10 +127,9 @@ func (p *PlanResult) readRange(fs rootFS, spec string) (portRange, error) {
 		}
 		return r, nil
 	}
-	s, _ := fs.read(sysctlPath(portRangeKey))
-	if r, err := parsePortRange(strings.TrimSpace(s)); err == nil {
+	if r, err := host.ReadPortRange(fs.root()); err == nil {
 		p.RangeFrom = "live"
-		return r, nil
+		return portRange{r[0], r[1]}, nil
 	}
 	p.RangeFrom = "kernel default"
 	return portRange{32768, 60999}, nil
