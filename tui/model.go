@@ -1,13 +1,10 @@
 package tui
 
 import (
-	"os"
-	"strconv"
-	"strings"
-
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/stats"
 )
 
@@ -73,24 +70,11 @@ func (m model) Init() tea.Cmd {
 // readPortRange is the command that reads net.ipv4.ip_local_port_range; on
 // hosts without it the port-range use is simply not shown.
 func readPortRange() tea.Msg {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
+	r, err := host.ReadPortRange(host.Machine)
+	if err != nil || r[1] <= r[0] {
 		return nil
 	}
-	return parsePortRange(string(b))
-}
-
-func parsePortRange(s string) tea.Msg {
-	f := strings.Fields(s)
-	if len(f) != 2 {
-		return nil
-	}
-	lo, err1 := strconv.Atoi(f[0])
-	hi, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil || hi <= lo {
-		return nil
-	}
-	return portRangeMsg{lo, hi}
+	return portRangeMsg(r)
 }
 
 // Update handles one message.

@@ -109,7 +109,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	if o.Command == "" {
 		o.Command = "swarm"
 	}
-	env := loadclient.ReadEnv(nil)
+	env := loadclient.ReadEnv()
 	if o.Env != nil {
 		env = *o.Env
 	}
@@ -166,7 +166,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 
 	rec := stats.Record{
 		Tool: "imtool", Command: o.Command, Args: o.Args, Options: recordOptions(o, plan),
-		Environment: readEnvironment(env), Started: time.Now(), RawDial: o.RawDial,
+		Environment: stats.Environment{Facts: env}, Started: time.Now(), RawDial: o.RawDial,
 	}
 	var writer *reports.Writer
 	if o.Out != "" {
