@@ -57,3 +57,53 @@ func BenchmarkCountFDs(b *testing.B) {
 		}
 	}
 }
+
+// TestFDCountIsLive checks that the fd count the snapshots carry follows
+// opens and closes at once, against the poll(2) count as the independent
+// observer (on kernels before 6.2 it is the periodic poll count itself).
+func TestFDCountIsLive(t *testing.T) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/fd", &st); err != nil || st.Size == 0 {
+		t.Skip("this kernel does not report the fd count as the size of /proc/self/fd (needs 6.2)")
+	}
+	before := fdCount()
+	var files []*os.File
+	t.Cleanup(func() {
+		for _, f := range files {
+			f.Close()
+		}
+	})
+	for i := 0; i < 50; i++ {
+		f, err := os.Open("/proc/self/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	after := fdCount()
+	polled, err := countFDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before != 50 || after != polled {
+		t.Fatalf("opened 50 files: fdCount went %d → %d; poll(2) counts %d", before, after, polled)
+	}
+}
+
+// BenchmarkFDCount is fdCount in a process holding 18,000 sockets.
+func BenchmarkFDCount(b *testing.B) {
+	for i := 0; i < 9000; i++ {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if n := fdCount(); n < 18000 {
+			b.Fatalf("%d fds", n)
+		}
+	}
+}

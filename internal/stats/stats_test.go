@@ -149,7 +149,7 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("/stats: %+v %v", s, err)
 	}
 	m := get("/metrics")
-	for _, want := range []string{`imtool_connections{kind="gateway"} 3`, `imtool_port_connections{kind="gateway",port="9000"} 3`, `imtool_latency_seconds{kind="gateway",name="heartbeat",quantile="0.99"}`} {
+	for _, want := range []string{`imtool_info{id="g1",kind="gateway"} 1`, "\nimtool_connections 3\n", `imtool_port_connections{port="9000"} 3`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, m)
 		}
