@@ -53,6 +53,7 @@ func lats(scale time.Duration) map[string]stats.Hist {
 		stats.LatConnect:   mk(30 * scale),
 		stats.LatLogin:     mk(50 * scale),
 		stats.LatHeartbeat: mk(12 * scale),
+		stats.LatAck:       mk(15 * scale),
 		stats.LatDeliver:   mk(20 * scale),
 		stats.LatLag:       mk(2 * scale),
 	}
@@ -121,10 +122,18 @@ func hold() []stats.Sample {
 		sw.ConnectRate, sw.Errors, sw.ErrorExample = 0, nil, nil
 		sw.Ports = map[string]int64{"9000": 50000, "9001": 50000}
 		sw.SourceIPs = map[string]int64{"127.0.0.1": 25000, "127.0.0.2": 25000, "127.0.0.3": 25000, "127.0.0.4": 25000}
-		sw.Sent, sw.Acked, sw.Delivered, sw.Pings, sw.Pongs = 5000, 5000, 4990, 200000, 199990
+		// Per second: 2,000 SENDs, all ACKed, 1,990 DELIVERs, 10,000 PINGs.
+		sw.Sent, sw.Acked, sw.Delivered = last.Swarm.Sent+2000, last.Swarm.Acked+2000, last.Swarm.Delivered+1990
+		sw.Pings, sw.Pongs = last.Swarm.Pings+10000, last.Swarm.Pongs+10000
 		s.T = last.T + 1
 		sw.UptimeS = s.T
-		sw.Latency = lats(12 * time.Microsecond)
+		// The hold's latencies are a fifth of the ramp's: the interval
+		// columns show them, the run columns still the ramp's tail.
+		sw.Latency = map[string]stats.Hist{}
+		for name, h := range last.Swarm.Latency {
+			h.Merge(lats(2 * time.Microsecond)[name])
+			sw.Latency[name] = h
+		}
 		s.Swarm = sw
 		s.Server = server(100000, 30<<20+100000*5200, s.T, 4, false)
 		d := *last.Dispatcher
@@ -172,6 +181,9 @@ func serverOnly() []stats.Sample {
 
 var run = Options{Title: "imtool bench", Stop: func() {}, Pause: func(bool) {}}
 
+// timed is a run with a 10 s hold: the header counts it down.
+var timed = Options{Title: "imtool bench", Stop: func() {}, Pause: func(bool) {}, Hold: 10 * time.Second}
+
 func TestView(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -186,6 +198,9 @@ func TestView(t *testing.T) {
 		{"ramp_100x30", run, ramp(), 100, 30, false},
 		{"hold_80x24", run, hold(), 80, 24, false},
 		{"hold_120x40", run, hold(), 120, 40, false},
+		{"hold_timed_80x24", timed, hold(), 80, 24, false},
+		{"hold_timed_120x40", timed, hold(), 120, 40, false},
+		{"hold_timed_60x20", timed, hold(), 60, 20, false},
 		{"down_80x24", run, down(), 80, 24, false},
 		{"down_120x40", run, down(), 120, 40, false},
 		{"down_60x20", run, down(), 60, 20, false},

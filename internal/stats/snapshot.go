@@ -106,7 +106,7 @@ type Snapshot struct {
 
 // Merge sums parts into one snapshot of the given kind and id: counters and
 // maps add, histograms merge, the phase is the least advanced one still
-// running. The parts themselves are kept in Shards.
+// running (ramp, not plan, once any part has begun). The parts themselves are kept in Shards.
 func Merge(kind, id string, parts []Snapshot) Snapshot {
 	out := Snapshot{Kind: kind, ID: id, Time: time.Now()}
 	for _, p := range parts {
@@ -192,14 +192,18 @@ func addMap(dst, src map[string]int64) map[string]int64 {
 var phaseOrder = map[string]int{PhasePlan: 0, PhaseRamp: 1, PhaseHold: 2, PhaseClose: 3, PhaseDone: 4}
 
 func mergedPhase(parts []Snapshot) string {
-	phase := ""
+	phase, started := "", false
 	for _, p := range parts {
 		if p.Phase == "" || p.Down {
 			continue
 		}
+		started = started || phaseOrder[p.Phase] > phaseOrder[PhasePlan]
 		if phase == "" || phaseOrder[p.Phase] < phaseOrder[phase] {
 			phase = p.Phase
 		}
+	}
+	if phase == PhasePlan && started {
+		return PhaseRamp // parts still planning while others dial: the run is ramping
 	}
 	return phase
 }

@@ -116,6 +116,14 @@ func TestMergeSnapshots(t *testing.T) {
 	if m.Phase != PhaseRamp || m.Processes != 2 || len(m.Shards) != 2 || m.Latency[LatConnect].Count != 2 {
 		t.Fatalf("phase %q processes %d shards %d", m.Phase, m.Processes, len(m.Shards))
 	}
+	// Shards that have not begun yet do not make a dialing run "plan".
+	late := Merge(KindSwarm, "all", []Snapshot{{Phase: PhasePlan}, {Phase: PhaseHold, Established: 2232}})
+	if late.Phase != PhaseRamp {
+		t.Fatalf("plan+hold merged to %q, want ramp", late.Phase)
+	}
+	if all := Merge(KindSwarm, "all", []Snapshot{{Phase: PhasePlan}, {Phase: PhasePlan}}); all.Phase != PhasePlan {
+		t.Fatalf("plan+plan merged to %q", all.Phase)
+	}
 	c := m.Clone()
 	c.Ports["9000"] = 0
 	if m.Ports["9000"] != 6 {
