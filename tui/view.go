@@ -695,6 +695,9 @@ func (m model) serverLines() []string {
 	if s.FDLimit > 0 {
 		fds += "/" + stats.Short(float64(s.FDLimit))
 	}
+	if s.FDsAgeS >= 2 { // counted now and then on kernels before 6.2
+		fds += st.faint.Render(" (" + strconv.FormatFloat(s.FDsAgeS, 'f', 0, 64) + "s old)")
+	}
 	out := []string{
 		head,
 		st.label.Render("conns ") + stats.Thousands(s.Connections) + st.label.Render("  sessions ") + stats.Thousands(s.Sessions),

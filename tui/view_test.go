@@ -179,6 +179,14 @@ func serverOnly() []stats.Sample {
 	return out
 }
 
+// staleFDs is serverOnly on a kernel that counts fds now and then: the
+// count is shown with its age.
+func staleFDs() []stats.Sample {
+	out := serverOnly()
+	out[len(out)-1].Server.FDsAgeS = 23.4
+	return out
+}
+
 var run = Options{Title: "imtool bench", Stop: func() {}, Pause: func(bool) {}}
 
 // timed is a run with a 10 s hold: the header counts it down.
@@ -207,6 +215,7 @@ func TestView(t *testing.T) {
 		{"help_80x24", run, ramp(), 80, 24, true},
 		{"waiting_80x24", run, nil, 80, 24, false},
 		{"dash_server_only_80x24", Options{Title: "imtool dash", Target: 100000}, serverOnly(), 80, 24, false},
+		{"dash_stale_fds_80x24", Options{Title: "imtool dash", Target: 100000}, staleFDs(), 80, 24, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := feedAll(testModel(tc.opts, tc.w, tc.h), tc.samples)

@@ -3,6 +3,7 @@ package stats
 import (
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -66,7 +67,10 @@ func TestFDCountIsLive(t *testing.T) {
 	if err := unix.Stat("/proc/self/fd", &st); err != nil || st.Size == 0 {
 		t.Skip("this kernel does not report the fd count as the size of /proc/self/fd (needs 6.2)")
 	}
-	before := fdCount()
+	before, age := fdCount()
+	if age != 0 {
+		t.Fatalf("a live count is %v s old", age)
+	}
 	var files []*os.File
 	t.Cleanup(func() {
 		for _, f := range files {
@@ -80,7 +84,7 @@ func TestFDCountIsLive(t *testing.T) {
 		}
 		files = append(files, f)
 	}
-	after := fdCount()
+	after, _ := fdCount()
 	polled, err := countFDs()
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +106,30 @@ func BenchmarkFDCount(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if n := fdCount(); n < 18000 {
+		if n, _ := fdCount(); n < 18000 {
 			b.Fatalf("%d fds", n)
 		}
+	}
+}
+
+// Where the kernel does not report the count, it is polled now and then,
+// and its age says how old it is.
+func TestFDCountFallbackHasAge(t *testing.T) {
+	saved := fdDir
+	fdDir = "/nonexistent"
+	t.Cleanup(func() { fdDir = saved })
+	fdsMu.Lock()
+	fdsNext, fdsAt = time.Time{}, time.Time{}
+	fdsMu.Unlock()
+	n, age := fdCount()
+	polled, err := countFDs()
+	if err != nil || n != polled || age > 1 {
+		t.Fatalf("fallback count %d (%v s old), poll(2) %d %v", n, age, polled, err)
+	}
+	fdsMu.Lock()
+	fdsAt = fdsAt.Add(-20 * time.Second) // as if counted 20 s ago
+	fdsMu.Unlock()
+	if _, age := fdCount(); age < 20 || age > 21 {
+		t.Fatalf("age %v s, want 20", age)
 	}
 }

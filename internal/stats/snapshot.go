@@ -46,6 +46,7 @@ type Process struct {
 	PrivateBytes int64   `json:"private_bytes,omitempty"`
 	HeapBytes    int64   `json:"heap_bytes"`
 	FDs          int64   `json:"fds"`
+	FDsAgeS      float64 `json:"fds_age_s,omitempty"` // how old the fd count is (kernels before 6.2 count it every 15-45 s)
 	FDLimit      int64   `json:"fd_limit"`
 	Goroutines   int64   `json:"goroutines"`
 	CPUSeconds   float64 `json:"cpu_seconds"`
@@ -123,6 +124,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.PrivateBytes += p.PrivateBytes
 	s.HeapBytes += p.HeapBytes
 	s.FDs += p.FDs
+	s.FDsAgeS = max(s.FDsAgeS, p.FDsAgeS)
 	s.FDLimit += p.FDLimit
 	s.Goroutines += p.Goroutines
 	s.CPUSeconds += p.CPUSeconds
