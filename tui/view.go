@@ -295,7 +295,7 @@ func (m model) helpLines() []string {
 		"  established  connections that completed; held = open now, dropped = lost after",
 		"  latency      p50 p99 p99.9 of the last interval; 'run': since the start",
 		"  msg/s        SENDs sent, ACKed and DELIVERed per second over the last interval",
-		"  shards c/s   each server shard's connections / sessions",
+		"  conns/sess   each server shard's connections / sessions",
 		"  B/conn       server RSS growth per added connection (≤: all RSS / connections)",
 		"  DOWN         the source stopped answering; its last numbers stay on screen",
 	)
