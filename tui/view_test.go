@@ -282,3 +282,35 @@ func TestResize(t *testing.T) {
 		t.Errorf("big digits belong on the large screen only")
 	}
 }
+
+// The latency table's p99 is the last interval's: after a slow second
+// (180 ms) and a fast one (26 ms) the heartbeat row says 26.2ms, and only
+// the large screen's run column still says 180ms. The old table showed
+// the run's p99 (180ms) as the main figure.
+func TestLatencyTableShowsTheLastInterval(t *testing.T) {
+	var rec stats.Recorder
+	sample := func(t float64) stats.Sample {
+		return stats.Sample{T: t, Swarm: stats.Snapshot{Kind: stats.KindSwarm, Phase: stats.PhaseHold, Target: 10, Established: 10, Held: 10,
+			Latency: map[string]stats.Hist{stats.LatHeartbeat: rec.Snapshot()}}}
+	}
+	for range 100 {
+		rec.Record(180 * time.Millisecond)
+	}
+	first := sample(1)
+	for range 100 {
+		rec.Record(26 * time.Millisecond)
+	}
+	m := feedAll(testModel(run, 120, 40), []stats.Sample{first, sample(2)})
+	var row string
+	for _, l := range strings.Split(m.View(), "\n") {
+		if strings.HasPrefix(l, " heartbeat ") {
+			row = l
+		}
+	}
+	if f := strings.Fields(row); len(f) != 6 || f[1] != "26.2ms" || f[2] != "26.2ms" || f[4] != "180ms" {
+		t.Fatalf("heartbeat row %q: want p50 and p99 of the last second 26.2ms, run p99 180ms", row)
+	}
+	if !strings.Contains(m.View(), "latency last 1s") {
+		t.Fatal("the table does not name its interval")
+	}
+}
