@@ -32,6 +32,7 @@ type chart struct {
 	plot    *plot.Plot
 	legend  plot.Legend
 	legendW vg.Length // the room kept for the legend
+	leftPad vg.Length // room left of the y axis, so data areas line up
 }
 
 // series is one line of a chart. Lines of the same colour share a legend
@@ -140,16 +141,29 @@ func charts(rec *stats.Record) []chart {
 	errs, errTitle := errorLines(smp, s)
 	overTime("errors", errTitle, countAxis("errors per second"), errs)
 
-	// One legend width for every chart of the run, so that their data
-	// areas, and the seconds on their x axes, line up on the page.
+	alignDataAreas(out)
+	return out
+}
+
+// alignDataAreas gives every chart of a run the same legend width and
+// pads the narrower y axes, so that the data areas, and the seconds on
+// the x axes, line up on the page.
+func alignDataAreas(cs []chart) {
 	var lw vg.Length
-	for _, c := range out {
+	for _, c := range cs {
 		lw = max(lw, c.legend.Rectangle(draw.Canvas{}).Size().X)
 	}
-	for i := range out {
-		out[i].legendW = lw
+	page := draw.Canvas{Rectangle: vg.Rectangle{Max: vg.Point{X: chartWidth, Y: chartHeight}}}
+	left := make([]vg.Length, len(cs))
+	var most vg.Length
+	for i := range cs {
+		cs[i].legendW = lw
+		left[i] = cs[i].dataArea(page).Min.X
+		most = max(most, left[i])
 	}
-	return out
+	for i := range cs {
+		cs[i].leftPad = most - left[i]
+	}
 }
 
 // newChart builds a chart of lines against y; tl, when given, fixes the x
@@ -520,36 +534,45 @@ func (ninesTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// draw draws the chart on c: the legend at the right, beside the data
-// area's top, and the plot in the rest.
+// draw draws the chart on dc: the title across the whole width, the
+// legend at the right, level with the top of the data area, and the plot
+// in the rest.
 func (c chart) draw(dc draw.Canvas) {
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
-	// The title spans the whole width, legend included: the plot's own
-	// would be centred on the plot alone and cut when long.
-	title := c.plot.Title
-	if title.Text != "" {
-		descent := title.TextStyle.FontExtents().Descent
-		dc.FillText(title.TextStyle, vg.Point{X: dc.Center().X, Y: dc.Max.Y + descent}, title.Text)
-		dc.Max.Y -= title.TextStyle.Rectangle(title.Text).Size().Y + title.Padding
+	if t := c.plot.Title; t.Text != "" {
+		descent := t.TextStyle.FontExtents().Descent
+		dc.FillText(t.TextStyle, vg.Point{X: dc.Center().X, Y: dc.Max.Y + descent}, t.Text)
 	}
-	p := *c.plot
-	p.Title.Text = ""
-	plotC, legendC := c.layout(&p, dc)
+	p, plotC, legendC := c.layout(dc)
 	p.Draw(plotC)
 	c.legend.Draw(legendC)
 }
 
-// layout splits dc, the canvas below the title, into the plot's part and
-// the legend's, right of it, whose top is level with the data area's.
-func (c chart) layout(p *plot.Plot, dc draw.Canvas) (plotC, legendC draw.Canvas) {
+// layout splits dc into the plot's part, below the title and left of the
+// legend, and the legend's. The title spans the whole width: the plot's
+// own would be centred on the plot alone and cut when long. p is the plot
+// to draw there, without its title.
+func (c chart) layout(dc draw.Canvas) (p *plot.Plot, plotC, legendC draw.Canvas) {
+	cp := *c.plot
+	p = &cp
+	if t := p.Title; t.Text != "" {
+		dc.Max.Y -= t.TextStyle.Rectangle(t.Text).Size().Y + t.Padding
+		p.Title.Text = ""
+	}
 	lw := max(c.legend.Rectangle(dc).Size().X, c.legendW)
 	gap := vg.Points(10)
-	plotC = draw.Crop(dc, 0, -(lw + gap), 0, 0)
+	plotC = draw.Crop(dc, c.leftPad, -(lw + gap), 0, 0)
 	legendC = dc
 	legendC.Min.X = plotC.Max.X + gap/2
 	legendC.Max.Y = p.DataCanvas(plotC).Max.Y
-	return plotC, legendC
+	return p, plotC, legendC
+}
+
+// dataArea is where the chart's data lands on dc.
+func (c chart) dataArea(dc draw.Canvas) vg.Rectangle {
+	p, plotC, _ := c.layout(dc)
+	return p.DataCanvas(plotC).Rectangle
 }
 
 // writeTo renders the chart as "svg" or "png".
