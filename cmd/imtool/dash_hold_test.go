@@ -36,9 +36,9 @@ func TestSwarmHoldInTerminal(t *testing.T) {
 		}
 	}
 	term := newTerminal(t, 120, 40, bin, "swarm", "--target", "127.0.0.1:"+ports, "--conns", "200",
-		"--heartbeat", "200ms", "--msg-rate", "100", "--hold", "8s", "--stats=''", "--procs", "1")
+		"--heartbeat", "200ms", "--msg-rate", "100", "--hold", "15s", "--stats=''", "--procs", "1")
 
-	countdown := regexp.MustCompile(`HOLD 0:0(\d) left of 0:08`)
+	countdown := regexp.MustCompile(`HOLD 0:(\d\d) left of 0:15`)
 	first := countdown.FindStringSubmatch(term.waitFor("the hold countdown", countdown.MatchString))
 	ackRow := regexp.MustCompile(`(?m)^ ack\s+\d[\d.]*[µm]?s\s`)
 	msgs := regexp.MustCompile(`msg/s sent \d+\s+acked \d+\s+delivered \d+\s+ping/s [\d,]+`)
@@ -49,7 +49,7 @@ func TestSwarmHoldInTerminal(t *testing.T) {
 		t.Errorf("the latency table does not say which interval it shows:\n%s", screen)
 	}
 	start, _ := strconv.Atoi(first[1])
-	term.waitFor(fmt.Sprintf("the countdown going below 0:0%d", start), func(s string) bool {
+	term.waitFor(fmt.Sprintf("the countdown going below 0:%02d", start), func(s string) bool {
 		m := countdown.FindStringSubmatch(s)
 		n := start
 		if m != nil {
