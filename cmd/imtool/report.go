@@ -42,11 +42,10 @@ func reportCommand() *cli.Command {
 			"A run that was interrupted or crashed is rebuilt from its series.jsonl and marked\n" +
 			"INCOMPLETE.\n\n" +
 			"  text  the end-of-run summary swarm and bench print\n" +
-			"  md    summary, latency and error tables, environment and tune check, with the charts\n" +
-			"        as PNG files in a directory beside the report: --out docs/run.md puts them in\n" +
-			"        docs/run-charts/; without --out the Markdown goes to stdout and the charts to\n" +
-			"        ./RUN-charts/ (RUN is the run directory's name), so redirect stdout into this\n" +
-			"        directory for the links to work\n" +
+			"  md    summary, latency and error tables and the environment, with the charts as PNG\n" +
+			"        files in a directory beside the report: --out docs/run.md puts them in\n" +
+			"        docs/run-charts/; without --out the Markdown goes to stdout without charts and\n" +
+			"        nothing is written to disk\n" +
 			"  html  one file with the tables and the charts inlined as SVG; it loads nothing from\n" +
 			"        elsewhere, so it opens offline and can be attached anywhere\n\n" +
 			"Examples:\n" +
@@ -185,19 +184,11 @@ func runReport(stdout io.Writer, opts reportOptions) (err error) {
 	return nil
 }
 
-// chartDir is where Markdown charts go: NAME-charts beside --out NAME.md,
-// or RUN-charts in the current directory when the report goes to stdout.
+// chartDir is where Markdown charts go: NAME-charts beside --out NAME.md.
+// A report to stdout has none: it writes nothing to disk.
 func chartDir(opts reportOptions) string {
-	if opts.out != "" {
-		return strings.TrimSuffix(opts.out, filepath.Ext(opts.out)) + "-charts"
+	if opts.out == "" {
+		return ""
 	}
-	run := filepath.Clean(opts.runs[0])
-	if fi, err := os.Stat(run); err == nil && !fi.IsDir() {
-		run = filepath.Dir(run)
-	}
-	name := filepath.Base(run)
-	if abs, err := filepath.Abs(run); err == nil {
-		name = filepath.Base(abs) // "." names the directory itself
-	}
-	return name + "-charts"
+	return strings.TrimSuffix(opts.out, filepath.Ext(opts.out)) + "-charts"
 }

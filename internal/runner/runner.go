@@ -219,7 +219,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 			title = "imtool " + o.Command
 		}
 		dash = tui.New(tui.Options{Target: int64(plan.Conns), Title: title, Stop: stopByPerson, Kill: o.Kill,
-			Pause: src.pause, PortRange: env.PortRange})
+			Pause: src.pause, PortRange: env.PortRange, Hold: o.Swarm.Hold})
 		sink = dash
 		go func() { _ = dash.Run() }()
 	} else {
