@@ -21,7 +21,9 @@ import (
 func serveAgent(t *testing.T, tlsConf *tls.Config) string {
 	t.Helper()
 	a, err := New(Options{Token: "s3cret", TLS: tlsConf,
-		Env:   func() loadclient.Env { return loadclient.Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2} },
+		Env: func() loadclient.Env {
+			return loadclient.Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
+		},
 		Start: func(loadclient.Options) (Run, error) { return newFakeRun(), nil }})
 	if err != nil {
 		t.Fatal(err)
