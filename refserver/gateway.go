@@ -12,10 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/imtool/imtool/internal/evio"
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/refserver/wire"
-	"github.com/tidwall/evio"
 )
 
 // Gateway is the reference IM gateway: one evio Serve over many ports.
@@ -170,7 +170,7 @@ func (g *Gateway) opened(c evio.Conn) (out []byte, opts evio.Options, action evi
 		g.errs[wire.CodeServerFull].Add(1)
 		return wire.AppendError(nil, wire.CodeServerFull, "server full"), opts, evio.Close
 	}
-	s := &session{conn: c, fd: int32(fdOf(c)), port: int32(c.AddrIndex())}
+	s := &session{conn: c, fd: int32(evio.FD(c)), port: int32(c.AddrIndex())}
 	s.seen.Store(g.now())
 	c.SetContext(s)
 	g.reg.add(s)

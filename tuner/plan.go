@@ -7,11 +7,13 @@ import (
 	"net"
 	"strings"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/stats"
 )
 
-// Memory estimates per socket or connection, from DESIGN.md.
+// Memory estimates per socket or connection, which plan and bench's
+// preflight size hosts with.
 const (
 	KernelBytesPerSocket = 4096 // idle established TCP socket: tcp_sock, inode, file, dentry, epoll item
 	ServerBytesPerConn   = 360  // evio, upper end of 270–360 B per idle connection
@@ -136,28 +138,26 @@ func (p *PlanResult) readRange(fs rootFS, spec string) (portRange, error) {
 		}
 		return r, nil
 	}
-	s, _ := fs.read(sysctlPath(portRangeKey))
-	if r, err := parsePortRange(strings.TrimSpace(s)); err == nil {
+	if r, err := host.ReadPortRange(fs.root()); err == nil {
 		p.RangeFrom = "live"
-		return r, nil
+		return portRange{r[0], r[1]}, nil
 	}
 	p.RangeFrom = "kernel default"
 	return portRange{32768, 60999}, nil
 }
 
 func (p *PlanResult) readRlimit(fs rootFS, t Target) {
-	text, err := fs.read("/proc/self/limits")
+	lim, err := host.ReadNofile(fs.root())
 	if err != nil {
-		p.Notes = append(p.Notes, "RLIMIT_NOFILE unknown here (no /proc/self/limits): processes assume it is raised to "+fmt.Sprint(p.NofileNeeded))
+		p.Notes = append(p.Notes, "RLIMIT_NOFILE unknown here ("+err.Error()+"): processes assume it is raised to "+fmt.Sprint(p.NofileNeeded))
 		return
 	}
-	lim, err := parseProcLimits(text)
-	if err != nil || lim.hard < 0 {
+	if lim.Hard < 0 {
 		return
 	}
 	status, _ := fs.read("/proc/self/status")
-	p.NofileHard, p.CanRaiseHard = lim.hard, hasCap(status, capSysResource)
-	p.ConnsPerProcess = t.connsPerProcess(lim.hard)
+	p.NofileHard, p.CanRaiseHard = lim.Hard, hasCap(status, capSysResource)
+	p.ConnsPerProcess = t.connsPerProcess(lim.Hard)
 }
 
 // processes is how many processes hold n connections under the current limit.
@@ -277,7 +277,7 @@ func (p *PlanResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "per client host: %d connections over S·D·P = %d·%d·%d = %d pairs → %d per pair\n",
 		p.PerClientHost, o.SourceIPs, o.ServerIPs, len(o.ServerPorts), p.Pairs, p.PerPair)
 	fmt.Fprintf(&b, "  capacity S·D·P·R = %d; fits the range: %s; under half the range: %s\n", p.Capacity, yesNo(p.Fits), yesNo(p.UnderHalf))
-	fmt.Fprintf(&b, "descriptors: one process holding all %d connections needs RLIMIT_NOFILE ≥ %d (h·N + P + 1024)", o.Conns, p.NofileNeeded)
+	fmt.Fprintf(&b, "descriptors: one process holding all %d connections needs RLIMIT_NOFILE ≥ %d (h·N + P + %d)", o.Conns, p.NofileNeeded, host.FDReserve)
 	if p.NofileHard > 0 {
 		fmt.Fprintf(&b, "; hard limit here %d → ≤ %d connections per process", p.NofileHard, p.ConnsPerProcess)
 	}

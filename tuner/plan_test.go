@@ -20,7 +20,7 @@ func TestPlanSeedNumbers(t *testing.T) {
 	if !p.SameHost || len(p.Hosts) != 1 || p.Hosts[0].KernelBytes != 2*1000000*4096 {
 		t.Errorf("hosts %+v", p.Hosts)
 	}
-	if p.NofileNeeded != 1101044 || p.NofileHard != 524288 || p.Hosts[0].Processes != 3 {
+	if p.NofileNeeded != 1100520 || p.NofileHard != 524288 || p.Hosts[0].Processes != 3 {
 		t.Errorf("nofile need %d hard %d processes %d", p.NofileNeeded, p.NofileHard, p.Hosts[0].Processes)
 	}
 	var b bytes.Buffer

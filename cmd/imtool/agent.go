@@ -106,7 +106,7 @@ func runAgent(c *cli.Context) error {
 			}
 			return s, nil
 		},
-		Environment: runner.HostEnvironment, Version: version, Logf: logger.Printf, TLS: tlsConf,
+		Version: version, Logf: logger.Printf, TLS: tlsConf,
 	})
 	if err != nil {
 		return failed(err)

@@ -14,8 +14,16 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is what --version prints and what agents compare: the one set at
+// build time with -ldflags "-X main.version=…", else (see init) the module
+// version `go install …@version` stamped into the binary, else "dev".
 var version = "dev"
+
+func init() {
+	if bi, ok := debug.ReadBuildInfo(); ok && version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version
+	}
+}
 
 func main() {
 	// imtool's processes hold many long-lived connections and allocate little

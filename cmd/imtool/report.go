@@ -43,7 +43,8 @@ func reportCommand() *cli.Command {
 			"  text  the end-of-run summary swarm and bench print\n" +
 			"  md    summary, latency and error tables, environment and tune check, with the charts\n" +
 			"        as PNG files in a directory beside the report: --out docs/run.md puts them in\n" +
-			"        docs/run-charts/; without --out the Markdown goes to stdout, without charts\n" +
+			"        docs/run-charts/; without --out the Markdown goes to stdout without charts and\n" +
+			"        nothing is written to disk\n" +
 			"  html  one file with the tables and the charts inlined as SVG; it loads nothing from\n" +
 			"        elsewhere, so it opens offline and can be attached anywhere\n" +
 			"  json  run.json without its per-second series: options, environment, summary,\n" +
@@ -229,8 +230,7 @@ func runReport(stdout io.Writer, opts reportOptions) (err error) {
 }
 
 // chartDir is where Markdown charts go: NAME-charts beside --out NAME.md.
-// Without --out there is no place the links would be right from, so no
-// charts are written (nothing appears in the current directory).
+// A report to stdout has none: it writes nothing to disk.
 func chartDir(opts reportOptions) string {
 	if opts.out == "" {
 		return ""

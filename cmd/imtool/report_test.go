@@ -49,14 +49,4 @@ func TestReportCommand(t *testing.T) {
 	if _, err := os.Stat(out("i-charts/connections.png")); err != nil {
 		t.Errorf("Markdown charts are not beside --out: %v", err)
 	}
-	// Without --out, Markdown goes to stdout and nothing to the current
-	// directory.
-	cwd, _ := os.Getwd()
-	before, _ := os.ReadDir(cwd)
-	if code, out, _ := imtoolRun(t, "report", reportRun("complete"), "--format", "md"); code != 0 || !strings.Contains(out, "| held at end |") {
-		t.Errorf("report --format md to stdout: exit %d\n%s", code, out)
-	}
-	if after, _ := os.ReadDir(cwd); len(after) != len(before) {
-		t.Errorf("report --format md without --out wrote into the current directory (%d entries, were %d)", len(after), len(before))
-	}
 }

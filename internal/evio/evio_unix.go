@@ -18,7 +18,8 @@ import (
 	"time"
 
 	reuseport "github.com/kavu/go_reuseport"
-	"github.com/tidwall/evio/internal"
+
+	"github.com/imtool/imtool/internal/evio/internal"
 )
 
 type conn struct {

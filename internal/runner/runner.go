@@ -118,7 +118,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	if o.Command == "" {
 		o.Command = "swarm"
 	}
-	env := loadclient.ReadEnv(nil)
+	env := loadclient.ReadEnv()
 	if o.Env != nil {
 		env = *o.Env
 	}
@@ -175,7 +175,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 
 	rec := stats.Record{
 		Tool: "imtool", Command: o.Command, Args: o.Args, Options: recordOptions(o, plan),
-		Environment: readEnvironment(env), Started: time.Now(), RawDial: o.RawDial,
+		Environment: stats.Environment{Facts: env}, Started: time.Now(), RawDial: o.RawDial,
 	}
 	if len(o.Agents) == 0 { // on agents, the hosts are theirs, not this one
 		rec.Environment.Tune = tuneCheck(o, plan)
@@ -231,7 +231,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 			title = "imtool " + o.Command
 		}
 		dash = tui.New(tui.Options{Target: int64(plan.Conns), Title: title, Stop: stopByPerson, Kill: o.Kill,
-			Pause: src.pause, PortRange: env.PortRange})
+			Pause: src.pause, PortRange: env.PortRange, Hold: o.Swarm.Hold})
 		sink = dash
 		go func() { _ = dash.Run() }()
 	} else if o.JSON {

@@ -1,6 +1,10 @@
 package stats
 
-import "time"
+import (
+	"time"
+
+	"github.com/imtool/imtool/internal/host"
+)
 
 // RecordVersion is the schema version of Record written by this build.
 // Readers accept every version from 1 up to this one.
@@ -74,18 +78,8 @@ type Teardown struct {
 
 // Environment is the host a run happened on.
 type Environment struct {
-	Hostname     string   `json:"hostname"`
-	OS           string   `json:"os"`
-	Arch         string   `json:"arch"`
-	Kernel       string   `json:"kernel"`
-	CPUs         int      `json:"cpus"`
-	MemTotal     int64    `json:"mem_total_bytes"`
-	MemAvailable int64    `json:"mem_available_bytes"`
-	NofileSoft   int64    `json:"nofile_soft"`
-	NofileHard   int64    `json:"nofile_hard"`
-	PortRange    [2]int   `json:"port_range"`
-	GoVersion    string   `json:"go_version"`
-	Tune         []string `json:"tune,omitempty"` // one line per setting from `tune check`
+	host.Facts
+	Tune []string `json:"tune,omitempty"` // one line per setting from `tune check`
 }
 
 // Host is the machine-wide state at one moment, read from the kernel.
