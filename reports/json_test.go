@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
@@ -69,7 +70,9 @@ func TestRunRecordSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := fixtures(t)
-	for _, dir := range []string{"testdata/same-a", "testdata/same2-a", f["complete"], f["interrupted"]} {
+	fresh := t.TempDir() // a record as this build writes it
+	completeRun(t, fresh, 2000, time.Millisecond)
+	for _, dir := range []string{"testdata/same-a", "testdata/same2-a", f["complete"], f["interrupted"], fresh} {
 		data, err := os.ReadFile(dir + "/" + RecordFile)
 		if err != nil {
 			t.Fatal(err)
