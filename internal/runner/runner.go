@@ -287,7 +287,9 @@ loop:
 				// Every first attempt has settled and none is held: without
 				// --reconnect nothing more will be tried, so holding is waiting.
 				endedEarly = "nothing held and nothing left to try: the hold ended early (--reconnect would keep redialing)"
-				fmt.Fprintf(o.Stderr, "imtool: %s\n", endedEarly)
+				if !o.TUI { // the dashboard owns the screen; the exit message says it after
+					fmt.Fprintf(o.Stderr, "imtool: %s\n", endedEarly)
+				}
 				src.stop()
 			}
 			if holdTimedHere(src) && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
