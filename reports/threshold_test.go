@@ -53,3 +53,24 @@ func TestThresholdErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseThreshold: any text is parsed or refused with a message, never
+// a panic; what parses checks against any summary and keeps its text.
+func FuzzParseThreshold(f *testing.F) {
+	for _, s := range []string{"heartbeat.p99<50ms", "held==requested", "errors==0", "ack.p99.9<=1.5s", "client_bytes_per_conn<2KiB", "<", "a<<b", "lag.max>=µs", "held>=5k"} {
+		f.Add(s)
+	}
+	s := stats.Summary{Requested: 10, Held: 9, HoldLatency: map[string]stats.LatencySummary{"heartbeat": {Count: 3, P99: 0.01}}}
+	f.Fuzz(func(t *testing.T, expr string) {
+		th, err := ParseThreshold(expr)
+		if err != nil {
+			if !strings.Contains(err.Error(), "--threshold") {
+				t.Fatalf("%q: the error does not name the flag: %v", expr, err)
+			}
+			return
+		}
+		if r := th.Check(s); r.Expr != strings.TrimSpace(expr) {
+			t.Fatalf("%q checked as %q", expr, r.Expr)
+		}
+	})
+}

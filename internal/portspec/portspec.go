@@ -115,7 +115,12 @@ func sortPorts(p []uint16) {
 }
 
 // String renders ports compactly, joining runs into ranges: "9000-9019,9100".
+// It reads back the same with Parse: one port up to MaxPorts, which alone
+// would read as a count, is written as a range ("443-443").
 func String(ports []uint16) string {
+	if len(ports) == 1 && ports[0] <= MaxPorts {
+		return fmt.Sprintf("%d-%d", ports[0], ports[0])
+	}
 	var b strings.Builder
 	for i := 0; i < len(ports); {
 		j := i

@@ -64,7 +64,45 @@ func TestParseFlag(t *testing.T) {
 }
 
 func TestString(t *testing.T) {
+	for _, tc := range []struct {
+		ports []uint16
+		want  string
+	}{{[]uint16{443}, "443-443"}, {[]uint16{9000}, "9000"}, {[]uint16{443, 9000}, "443,9000"}} {
+		if s := String(tc.ports); s != tc.want {
+			t.Errorf("String(%v) = %q, want %q", tc.ports, s, tc.want)
+		}
+	}
 	if s := String([]uint16{9000, 9001, 9002, 9005, 9100, 9101}); s != "9000-9002,9005,9100-9101" {
 		t.Fatalf("got %q", s)
 	}
+}
+
+// FuzzParse: any spec is parsed or refused, never a panic; what parses is
+// sorted, distinct, at most MaxPorts ports, and reads back the same from
+// String.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"20", "9000", "9000-9019", "9000,9005,9100-9102", "70000", "1-65535", "0", ",", "-", "4097"} {
+		f.Add(s, 9000)
+	}
+	f.Fuzz(func(t *testing.T, spec string, base int) {
+		ports, err := Parse(spec, base)
+		if err != nil {
+			return
+		}
+		if len(ports) == 0 || len(ports) > MaxPorts {
+			t.Fatalf("%q: %d ports", spec, len(ports))
+		}
+		for i := 1; i < len(ports); i++ {
+			if ports[i] <= ports[i-1] {
+				t.Fatalf("%q: not sorted and distinct: %v", spec, ports)
+			}
+		}
+		if ports[0] == 0 {
+			t.Fatalf("%q: port 0", spec)
+		}
+		again, err := Parse(String(ports), 1)
+		if err != nil || !reflect.DeepEqual(again, ports) {
+			t.Fatalf("%q → %s → %v, %v", spec, String(ports), again, err)
+		}
+	})
 }
