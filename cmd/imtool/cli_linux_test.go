@@ -162,3 +162,36 @@ func TestSwarmThresholdsAndJSON(t *testing.T) {
 		t.Errorf("the text report does not list the thresholds as ✓/✗ (exit %d):\n%s", code, text)
 	}
 }
+
+// bench --json: stdout is one JSON document (the bench's notes and progress
+// go to stderr) with the thresholds met, and the held count the threshold
+// saw is the one the gateways counted (the kernel's count is not exact
+// here: other processes of the host open sockets too).
+func TestBenchJSON(t *testing.T) {
+	bin := imtoolBinary(t)
+	_, ports := rt.FreePorts(t, 2)
+	cmd := exec.Command(bin, "bench", "--conns", "300", "--hold", "2s", "--ports", ports, "--stats", "", "--tui=false",
+		"--out", t.TempDir(), "--json", "--threshold", "held==requested", "--threshold", "errors==0")
+	var stdout strings.Builder
+	stderr := &lockedBuf{}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench --json: %v\nstderr:\n%s", err, stderr.String())
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout.String()))
+	var rec stats.Record
+	if err := dec.Decode(&rec); err != nil || dec.More() {
+		t.Fatalf("stdout is not one JSON document (%v):\n%s", err, stdout.String())
+	}
+	assertSnakeCase(t, "bench --json", stdout.String())
+	if rec.Command != "bench" || len(rec.Thresholds) != 2 || rec.ThresholdsFailed() != 0 {
+		t.Fatalf("command %q thresholds %+v", rec.Command, rec.Thresholds)
+	}
+	c := rec.Summary.Counts
+	if c == nil || int64(rec.Thresholds[0].Value) != c.Server || c.Server != 300 {
+		t.Errorf("held==requested saw %v; the counts are %+v", rec.Thresholds[0].Value, c)
+	}
+	if !strings.Contains(stderr.String(), "bench: starting a dispatcher") {
+		t.Errorf("the bench's notes are not on stderr:\n%s", stderr.String())
+	}
+}
