@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tidwall/evio"
+	"github.com/imtool/imtool/internal/evio"
 )
 
 const (

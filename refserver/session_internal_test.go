@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imtool/imtool/internal/host"
 )
 
 // The session is paid per connection: keep it at 64 bytes.
@@ -16,10 +18,10 @@ func TestSessionSize(t *testing.T) {
 	}
 }
 
-// fdOf and loopOf read evio's unexported connection fd and loop index;
-// this fails if evio changes. With two loops balanced by least
+// A session holds its connection's socket, which the gateway writes to,
+// and the index of the loop that owns it: with two loops balanced by least
 // connections, two connections land one on each.
-func TestFDOf(t *testing.T) {
+func TestSessionFD(t *testing.T) {
 	g, err := NewGateway(Options{Listen: "127.0.0.1", Ports: []uint16{0}, Loops: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +70,7 @@ func TestPlanProcsHeadroom(t *testing.T) {
 		if avg := float64(conns) * 1.05 / float64(procs); avg > 0.9*float64(limit) {
 			t.Errorf("%d connections on %d shards: %.0f each with headroom, over 90%% of the limit %d", conns, procs, avg, limit)
 		}
-		if perProc != limit-FDReserve-20 {
+		if perProc != limit-host.FDReserve-20 {
 			t.Errorf("cap %d, want the limit %d less the reserve and listeners", perProc, limit)
 		}
 	}

@@ -18,6 +18,7 @@ type view struct {
 	Incomplete string // why the run did not finish; empty when it did
 	Summary    []row
 	Shortfall  string
+	Thresholds []row // "✓ heartbeat.p99<50ms" → "12.3 ms"
 	Latency    table
 	Errors     []errorRow
 	Env        []row
@@ -55,11 +56,15 @@ func newView(rec *stats.Record) view {
 	add("achieved", "%s established (most at once)", stats.Thousands(s.Established))
 	add("held at end", "%s", stats.Thousands(s.Held))
 	add("dropped", "%s%s", stats.Thousands(s.Dropped), causes(s.Drops))
-	add("ramp", "%s", fmtDuration(s.RampSeconds))
+	if s.RampCap != "" {
+		add("ramp", "%s, paced by %s", fmtDuration(s.RampSeconds), s.RampCap)
+	} else {
+		add("ramp", "%s", fmtDuration(s.RampSeconds))
+	}
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	if rd := rec.RawDial; rd != nil && rd.Rate > 0 {
-		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it",
-			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate)
+		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it%s",
+			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate, pacedBy(s.RampCap))
 	}
 	add("hold", "%s", fmtDuration(s.HoldSeconds))
 	if s.ClientRSSBytes > 0 {
@@ -74,6 +79,9 @@ func newView(rec *stats.Record) view {
 	if s.Sent > 0 || s.Delivered > 0 {
 		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
 			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
+	}
+	if s.Unsent > 0 {
+		add("not sent", "%s messages and PINGs: their connection's send queue was full, the server was not reading them", stats.Thousands(s.Unsent))
 	}
 	if c := s.Counts; c != nil {
 		verdict := "agree"
@@ -112,6 +120,10 @@ func newView(rec *stats.Record) view {
 		}
 	}
 
+	for _, t := range rec.Thresholds {
+		v.Thresholds = append(v.Thresholds, thresholdRow(t))
+	}
+
 	var examples map[string]string
 	if n := len(rec.Series); n > 0 {
 		examples = rec.Series[n-1].Swarm.ErrorExample
@@ -142,6 +154,24 @@ func newView(rec *stats.Record) view {
 		v.Options = append(v.Options, row{k, optionValue(rec.Options[k])})
 	}
 	return v
+}
+
+// thresholdRow shows a threshold as met (✓) or not (✗) with the figure
+// measured, or why it could not be.
+func thresholdRow(t stats.ThresholdResult) row {
+	mark := "✓"
+	if !t.OK {
+		mark = "✗"
+	}
+	value := t.Error
+	if value == "" {
+		if t.Unit == "s" {
+			value = fmtSeconds(t.Value) + " (limit " + fmtSeconds(t.Limit) + ")"
+		} else {
+			value = fmtFloat(t.Value) + " (limit " + fmtFloat(t.Limit) + ")"
+		}
+	}
+	return row{mark + " " + t.Expr, value}
 }
 
 func title(rec *stats.Record) string {
@@ -224,4 +254,12 @@ func orNote(s string) string {
 		return ""
 	}
 	return "; " + s
+}
+
+// pacedBy names what paced the ramp, for the raw dialer's comparison.
+func pacedBy(cap string) string {
+	if cap == "" {
+		return ""
+	}
+	return ", paced by " + cap
 }

@@ -46,6 +46,7 @@ type Process struct {
 	PrivateBytes int64   `json:"private_bytes,omitempty"`
 	HeapBytes    int64   `json:"heap_bytes"`
 	FDs          int64   `json:"fds"`
+	FDsAgeS      float64 `json:"fds_age_s,omitempty"` // how old the fd count is (kernels before 6.2 count it every 15-45 s)
 	FDLimit      int64   `json:"fd_limit"`
 	Goroutines   int64   `json:"goroutines"`
 	CPUSeconds   float64 `json:"cpu_seconds"`
@@ -81,32 +82,45 @@ type Snapshot struct {
 	Rejected    int64            `json:"rejected,omitempty"` // refused with ERROR 10 (server full)
 
 	// Swarm.
-	Phase        string            `json:"phase,omitempty"`
-	Target       int64             `json:"target,omitempty"`
-	Attempts     int64             `json:"attempts,omitempty"`
-	Established  int64             `json:"established"`
-	Held         int64             `json:"held"`
-	Dropped      int64             `json:"dropped"`
-	Drops        map[string]int64  `json:"drops,omitempty"` // dropped by cause: server_close, kick, reset, idle
-	SourceIPs    map[string]int64  `json:"source_ips,omitempty"`
-	Sent         int64             `json:"sent,omitempty"`
-	Acked        int64             `json:"acked,omitempty"`
-	Delivered    int64             `json:"delivered,omitempty"`
-	Pings        int64             `json:"pings,omitempty"`
-	Pongs        int64             `json:"pongs,omitempty"`
-	Acks         map[string]int64  `json:"acks,omitempty"` // ACK status name → count
-	Latency      map[string]Hist   `json:"latency,omitempty"`
-	Paused       bool              `json:"paused,omitempty"`
-	MaxLagNS     int64             `json:"max_lag_ns,omitempty"`
-	ConnectRate  float64           `json:"connect_rate,omitempty"` // established per second over the last interval
-	ErrorExample map[string]string `json:"error_example,omitempty"`
+	Phase       string           `json:"phase,omitempty"`
+	Target      int64            `json:"target,omitempty"`
+	Attempts    int64            `json:"attempts,omitempty"`
+	Established int64            `json:"established"`
+	Held        int64            `json:"held"`
+	Dropped     int64            `json:"dropped"`
+	Drops       map[string]int64 `json:"drops,omitempty"` // dropped by cause: server_close, kick, reset, idle
+	SourceIPs   map[string]int64 `json:"source_ips,omitempty"`
+	Sent        int64            `json:"sent,omitempty"`
+	Acked       int64            `json:"acked,omitempty"`
+	Delivered   int64            `json:"delivered,omitempty"`
+	Pings       int64            `json:"pings,omitempty"`
+	Pongs       int64            `json:"pongs,omitempty"`
+	// Unsent are messages and PINGs the swarm did not send because the
+	// connection's send queue was full: the server was not reading.
+	Unsent      int64            `json:"unsent,omitempty"`
+	Acks        map[string]int64 `json:"acks,omitempty"` // ACK status name → count
+	Latency     map[string]Hist  `json:"latency,omitempty"`
+	Paused      bool             `json:"paused,omitempty"`
+	MaxLagNS    int64            `json:"max_lag_ns,omitempty"`
+	ConnectRate float64          `json:"connect_rate,omitempty"` // established per second over the last interval
+	// The ramp timed exactly: the first dial and the last connection
+	// established before the ramp was done (wall clock, ns), how many were
+	// established by then, and how the event loops' turns of the ramp
+	// ended: all the pacer had due dialed (capped by --rate) or dials left
+	// waiting for the --max-inflight window.
+	RampStartNS     int64             `json:"ramp_start_ns,omitempty"`
+	RampEndNS       int64             `json:"ramp_end_ns,omitempty"`
+	RampEstablished int64             `json:"ramp_established,omitempty"`
+	RampPacedTurns  int64             `json:"ramp_paced_turns,omitempty"`
+	RampWindowTurns int64             `json:"ramp_window_turns,omitempty"`
+	ErrorExample    map[string]string `json:"error_example,omitempty"`
 
 	Shards []Snapshot `json:"shards,omitempty"`
 }
 
 // Merge sums parts into one snapshot of the given kind and id: counters and
 // maps add, histograms merge, the phase is the least advanced one still
-// running. The parts themselves are kept in Shards.
+// running (ramp, not plan, once any part has begun). The parts themselves are kept in Shards.
 func Merge(kind, id string, parts []Snapshot) Snapshot {
 	out := Snapshot{Kind: kind, ID: id, Time: time.Now()}
 	for _, p := range parts {
@@ -123,6 +137,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.PrivateBytes += p.PrivateBytes
 	s.HeapBytes += p.HeapBytes
 	s.FDs += p.FDs
+	s.FDsAgeS = max(s.FDsAgeS, p.FDsAgeS)
 	s.FDLimit += p.FDLimit
 	s.Goroutines += p.Goroutines
 	s.CPUSeconds += p.CPUSeconds
@@ -147,7 +162,15 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Delivered += p.Delivered
 	s.Pings += p.Pings
 	s.Pongs += p.Pongs
+	s.Unsent += p.Unsent
 	s.ConnectRate += p.ConnectRate
+	if p.RampStartNS > 0 && (s.RampStartNS == 0 || p.RampStartNS < s.RampStartNS) {
+		s.RampStartNS = p.RampStartNS
+	}
+	s.RampEndNS = max(s.RampEndNS, p.RampEndNS)
+	s.RampEstablished += p.RampEstablished
+	s.RampPacedTurns += p.RampPacedTurns
+	s.RampWindowTurns += p.RampWindowTurns
 	s.MaxLagNS = max(s.MaxLagNS, p.MaxLagNS)
 	s.Paused = s.Paused || p.Paused
 	s.Ports = addMap(s.Ports, p.Ports)
@@ -192,14 +215,18 @@ func addMap(dst, src map[string]int64) map[string]int64 {
 var phaseOrder = map[string]int{PhasePlan: 0, PhaseRamp: 1, PhaseHold: 2, PhaseClose: 3, PhaseDone: 4}
 
 func mergedPhase(parts []Snapshot) string {
-	phase := ""
+	phase, started := "", false
 	for _, p := range parts {
 		if p.Phase == "" || p.Down {
 			continue
 		}
+		started = started || phaseOrder[p.Phase] > phaseOrder[PhasePlan]
 		if phase == "" || phaseOrder[p.Phase] < phaseOrder[phase] {
 			phase = p.Phase
 		}
+	}
+	if phase == PhasePlan && started {
+		return PhaseRamp // parts still planning while others dial: the run is ramping
 	}
 	return phase
 }
@@ -238,4 +265,13 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// RampSeconds is the ramp's exact length, from the first dial to the last
+// connection established before it was done; 0 when it has none yet.
+func (s *Snapshot) RampSeconds() float64 {
+	if s.RampStartNS == 0 || s.RampEndNS <= s.RampStartNS {
+		return 0
+	}
+	return float64(s.RampEndNS-s.RampStartNS) / 1e9
 }
