@@ -30,7 +30,8 @@ type Dispatcher struct {
 	nextSlot uint32
 	bySlot   map[uint32]*gwConn
 	byID     map[string]*gwConn
-	owner    map[uint64]route // uid → the login holding it
+	owner    map[uint64]route        // uid → the login holding it
+	late     map[uint64][]heldResult // origin epoch → LATE results for a gateway not (yet) registered
 
 	framesIn, framesOut atomic.Int64
 	offline             atomic.Int64 // routes to uids no gateway holds
@@ -43,6 +44,14 @@ type Dispatcher struct {
 // redialMax, and its SYNC follows. Until then a uid it does not know may be
 // on a gateway not back yet, so a SEND to it is answered 2, not 1.
 const rebuildGrace = redialMax + linkDead
+
+// heldResult is a LATE result kept for an origin that has not registered
+// yet (it registers within routeTimeout, or its SENDs were answered 2).
+type heldResult struct {
+	req    uint64
+	status uint8
+	at     time.Time
+}
 
 // route is the login that holds a uid: the gateway (slot), its session id
 // there and its login time, which orders it against other logins of the uid.
@@ -78,7 +87,7 @@ func NewDispatcher(opts DispatcherOptions) (*Dispatcher, error) {
 	}
 	return &Dispatcher{
 		opts: opts, ln: ln, start: time.Now(), nextSlot: 1,
-		bySlot: map[uint32]*gwConn{}, byID: map[string]*gwConn{}, owner: map[uint64]route{},
+		bySlot: map[uint32]*gwConn{}, byID: map[string]*gwConn{}, owner: map[uint64]route{}, late: map[uint64][]heldResult{},
 	}, nil
 }
 
@@ -129,6 +138,15 @@ func (d *Dispatcher) serveLink(c net.Conn) {
 	defer d.unregister(g)
 	go d.writer(g)
 	g.queue(func(b []byte) []byte { return appendLinkWelcome(b, g.slot) })
+	d.mu.Lock()
+	held := d.late[g.epoch]
+	delete(d.late, g.epoch)
+	d.mu.Unlock()
+	for _, r := range held {
+		if time.Since(r.at) < routeTimeout {
+			g.queue(func(b []byte) []byte { return appendLinkResult(b, 0, r.req, r.status) })
+		}
+	}
 	last := time.Now()
 	for {
 		c.SetReadDeadline(time.Now().Add(linkDead))
@@ -255,7 +273,7 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 			return
 		}
 		t.queue(func(b []byte) []byte {
-			return appendLinkRoute(b, g.slot, f.req, f.msgID, f.from, f.to, f.sentTS, f.payload)
+			return appendLinkRoute(b, g.slot, g.epoch, f.req, f.msgID, f.from, f.to, f.sentTS, f.payload)
 		})
 	case linkResult:
 		d.mu.Lock()
@@ -264,6 +282,31 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 		if o != nil { // an origin that is gone answers its own SENDs with ACK 2
 			o.queue(func(b []byte) []byte { return appendLinkResult(b, 0, f.req, f.status) })
 		}
+	case linkLate:
+		// Results the holder sent on a link that died, perhaps with a
+		// dispatcher: each goes to its origin, found by its epoch (slots
+		// are this dispatcher's own); an origin that answered already
+		// ignores it.
+		// An origin not registered yet gets them when it registers.
+		d.mu.Lock()
+		byEpoch := make(map[uint64]*gwConn, len(d.bySlot))
+		for _, o := range d.bySlot {
+			byEpoch[o.epoch] = o
+		}
+		now := time.Now()
+		eachLate(f.entries, func(epoch, req uint64, status uint8) {
+			if o := byEpoch[epoch]; o != nil {
+				o.queue(func(b []byte) []byte { return appendLinkResult(b, 0, req, status) })
+			} else {
+				d.late[epoch] = append(d.late[epoch], heldResult{req, status, now})
+			}
+		})
+		for epoch, held := range d.late { // forget those of origins that never came back
+			if n := len(held); n > 0 && time.Since(held[n-1].at) > routeTimeout {
+				delete(d.late, epoch)
+			}
+		}
+		d.mu.Unlock()
 	case linkBroadcast:
 		d.mu.Lock()
 		others := make([]*gwConn, 0, len(d.bySlot))

@@ -42,6 +42,7 @@ type dispatcherLink struct {
 	kick     chan struct{} // frames queued: send now
 	batchDue chan struct{} // the first change of a batch: send in batchEvery
 	slot     uint32
+	recent   []lateResult // results of routes from others, of the last routeTimeout, oldest first
 
 	routesMu sync.Mutex
 	reqSeq   uint64
@@ -52,6 +53,15 @@ type dispatcherLink struct {
 type change struct {
 	login
 	online bool
+}
+
+// lateResult is a RESULT this gateway sent (or could not send) for a route
+// from another gateway, kept for routeTimeout: a dispatcher that dies may
+// take it along, so it goes again, as LATE, on every new link.
+type lateResult struct {
+	epoch, req uint64
+	status     uint8
+	at         int64 // gateway ns
 }
 
 type pendingRoute struct {
@@ -162,6 +172,12 @@ func (l *dispatcherLink) session() error {
 	}
 	l.mu.Lock()
 	l.live = true
+	l.trimRecent()
+	for r := l.recent; len(r) > 0; {
+		n := min(len(r), uidsPerChunk)
+		l.out = appendLinkLate(l.out, r[:n])
+		r = r[n:]
+	}
 	l.mu.Unlock()
 	l.up.Store(true)
 	l.g.opts.Logf("gateway %s: dispatcher link up", l.g.opts.GatewayID)
@@ -212,15 +228,16 @@ func (l *dispatcherLink) writer(c net.Conn, bw *bufio.Writer, done <-chan struct
 	}
 }
 
-// down ends the current link: nothing queued for it is sent on the next,
-// and the SENDs it was routing are answered 2.
+// down ends the current link: nothing queued for it is sent on the next.
+// The SENDs it was routing wait for their RESULT, which the holder sends
+// again (LATE) on its next link, or are answered 2 at their deadline: so a
+// dispatcher that dies with a route delivered does not make it answered 2.
 func (l *dispatcherLink) down() {
 	l.mu.Lock()
 	l.live = false
 	l.out = l.out[:0]
 	l.mu.Unlock()
 	l.up.Store(false)
-	l.failRoutes()
 }
 
 func (l *dispatcherLink) reader(c net.Conn, r *linkReader, gen uint32) error {
@@ -316,16 +333,18 @@ func (l *dispatcherLink) route(s *session, msgID, from, to, sentTS uint64, paylo
 	req := l.reqSeq
 	l.routes[req] = pendingRoute{s: s, msgID: msgID, deadline: time.Now().Add(routeTimeout)}
 	l.routesMu.Unlock()
-	l.out = appendLinkRoute(l.out, 0, req, msgID, from, to, sentTS, payload)
+	l.out = appendLinkRoute(l.out, 0, 0, req, msgID, from, to, sentTS, payload)
 	l.mu.Unlock()
 	l.wakeWriter()
 	return true
 }
 
-// result answers a route that came on link gen; it is dropped if that link
-// is gone (the route's origin has answered its sender 2 by then).
-func (l *dispatcherLink) result(gen, origin uint32, req uint64, status uint8) {
+// result answers a route of origin gateway epoch that came on link gen:
+// on that link if it is still up (slots are a dispatcher's own), and as
+// LATE on every next link within routeTimeout.
+func (l *dispatcherLink) result(gen, origin uint32, epoch, req uint64, status uint8) {
 	l.mu.Lock()
+	l.recent = append(l.recent, lateResult{epoch, req, status, l.g.now()})
 	if !l.live || gen != l.gen {
 		l.mu.Unlock()
 		return
@@ -333,6 +352,19 @@ func (l *dispatcherLink) result(gen, origin uint32, req uint64, status uint8) {
 	l.out = appendLinkResult(l.out, origin, req, status)
 	l.mu.Unlock()
 	l.wakeWriter()
+}
+
+// trimRecent forgets results older than routeTimeout: their origins have
+// answered by then. Call with mu held.
+func (l *dispatcherLink) trimRecent() {
+	old := l.g.now() - int64(routeTimeout)
+	i := 0
+	for i < len(l.recent) && l.recent[i].at < old {
+		i++
+	}
+	if i > 0 {
+		l.recent = l.recent[:copy(l.recent, l.recent[i:])]
+	}
 }
 
 func (l *dispatcherLink) broadcast(msgID, from, sentTS uint64, payload []byte) {
@@ -351,18 +383,6 @@ func (l *dispatcherLink) complete(req uint64, status uint8) {
 	l.routesMu.Unlock()
 	if ok {
 		l.answer(p, status)
-	}
-}
-
-// failRoutes answers every pending route with ACK 2: the link went down, so
-// their fate is unknown, and a SEND is never left without an ACK.
-func (l *dispatcherLink) failRoutes() {
-	l.routesMu.Lock()
-	routes := l.routes
-	l.routes = map[uint64]pendingRoute{}
-	l.routesMu.Unlock()
-	for _, p := range routes {
-		l.answer(p, wire.AckRouteUnavailable)
 	}
 }
 
@@ -387,6 +407,9 @@ func (l *dispatcherLink) expireRoutes() {
 			for _, p := range late {
 				l.answer(p, wire.AckRouteUnavailable)
 			}
+			l.mu.Lock()
+			l.trimRecent()
+			l.mu.Unlock()
 		}
 	}
 }

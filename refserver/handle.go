@@ -111,7 +111,7 @@ func (g *Gateway) answer(on int, acks []pendingAck, status uint8) {
 	for _, a := range acks {
 		if a.to == nil {
 			if g.link != nil {
-				g.link.result(a.gen, a.origin, a.id, status)
+				g.link.result(a.gen, a.origin, a.epoch, a.id, status)
 			}
 			continue
 		}
@@ -187,11 +187,11 @@ func (g *Gateway) deliverTo(on int, s *session, msgID, from, sentTS uint64, payl
 // its recipient; the RESULT is sent once the DELIVER is written, or at once
 // (status 1) when the recipient is not here.
 func (g *Gateway) deliverRoute(gen uint32, f *linkFrame) {
-	a := pendingAck{id: f.req, origin: f.origin, gen: gen}
+	a := pendingAck{id: f.req, origin: f.origin, epoch: f.epoch, gen: gen}
 	if s := g.reg.lookup(f.to); s != nil && g.deliverTo(-1, s, f.msgID, f.from, f.sentTS, f.payload, &a) {
 		return
 	}
-	g.link.result(gen, f.origin, f.req, wire.AckOffline)
+	g.link.result(gen, f.origin, f.epoch, f.req, wire.AckOffline)
 }
 
 func (g *Gateway) broadcast(s *session, from uint64, f *wire.Frame) {

@@ -17,12 +17,13 @@ const (
 	linkSync      byte = 0x23 // G→D: last u8, (uid u64, sid u64, login_ns u64)… (the whole session list, in chunks)
 	linkOnline    byte = 0x24 // G→D: (uid u64, sid u64, login_ns u64)…
 	linkOffline   byte = 0x25 // G→D: (uid u64, sid u64)…
-	linkRoute     byte = 0x26 // both ways: origin u32, req u64, msg_id u64, from u64, to u64, sent_ts u64, payload
+	linkRoute     byte = 0x26 // both ways: origin u32, origin_epoch u64, req u64, msg_id u64, from u64, to u64, sent_ts u64, payload
 	linkResult    byte = 0x27 // both ways: origin u32, req u64, status u8
 	linkBroadcast byte = 0x28 // both ways: origin u32, msg_id u64, from u64, sent_ts u64, payload
 	linkKick      byte = 0x29 // D→G: uid u64, sid u64
 	linkPing      byte = 0x2A // both ways: empty
 	linkPong      byte = 0x2B // both ways: empty
+	linkLate      byte = 0x2C // G→D: (origin_epoch u64, req u64, status u8)… results of the last routeTimeout, again
 )
 
 // maxLinkFrame bounds a link frame: a payload of the largest client frame
@@ -36,6 +37,7 @@ const uidsPerChunk = 16 << 10
 const (
 	loginEntry   = 24
 	sessionEntry = 16
+	lateEntry    = 17
 )
 
 var (
@@ -70,7 +72,7 @@ type linkFrame struct {
 	status  uint8
 	last    bool
 	id      string
-	entries []byte // packed SYNC/ONLINE/OFFLINE entries; alias the read buffer
+	entries []byte // packed SYNC/ONLINE/OFFLINE/LATE entries; alias the read buffer
 	payload []byte // aliases the read buffer
 }
 
@@ -116,10 +118,10 @@ func appendLinkLogins(dst []byte, typ byte, last bool, logins []login) []byte {
 	return dst
 }
 
-func appendLinkRoute(dst []byte, origin uint32, req, msgID, from, to, sentTS uint64, payload []byte) []byte {
-	dst = appendLinkHeader(dst, linkRoute, 44+len(payload))
+func appendLinkRoute(dst []byte, origin uint32, epoch, req, msgID, from, to, sentTS uint64, payload []byte) []byte {
+	dst = appendLinkHeader(dst, linkRoute, 52+len(payload))
 	dst = binary.BigEndian.AppendUint32(dst, origin)
-	for _, v := range [...]uint64{req, msgID, from, to, sentTS} {
+	for _, v := range [...]uint64{epoch, req, msgID, from, to, sentTS} {
 		dst = binary.BigEndian.AppendUint64(dst, v)
 	}
 	return append(dst, payload...)
@@ -139,6 +141,17 @@ func appendLinkBroadcast(dst []byte, origin uint32, msgID, from, sentTS uint64, 
 		dst = binary.BigEndian.AppendUint64(dst, v)
 	}
 	return append(dst, payload...)
+}
+
+// appendLinkLate appends a LATE frame of results.
+func appendLinkLate(dst []byte, results []lateResult) []byte {
+	dst = appendLinkHeader(dst, linkLate, lateEntry*len(results))
+	for _, r := range results {
+		dst = binary.BigEndian.AppendUint64(dst, r.epoch)
+		dst = binary.BigEndian.AppendUint64(dst, r.req)
+		dst = append(dst, r.status)
+	}
+	return dst
 }
 
 func appendLinkKick(dst []byte, uid, sid uint64) []byte {
@@ -217,12 +230,12 @@ func parseLinkFrame(typ byte, b []byte) (linkFrame, error) {
 		}
 		f.entries = b
 	case linkRoute:
-		if len(b) < 44 {
+		if len(b) < 52 {
 			return f, bad
 		}
 		f.origin = binary.BigEndian.Uint32(b)
-		f.req, f.msgID, f.from, f.to, f.sentTS = u64(4), u64(12), u64(20), u64(28), u64(36)
-		f.payload = b[44:]
+		f.epoch, f.req, f.msgID, f.from, f.to, f.sentTS = u64(4), u64(12), u64(20), u64(28), u64(36), u64(44)
+		f.payload = b[52:]
 	case linkResult:
 		if len(b) != 13 {
 			return f, bad
@@ -235,6 +248,11 @@ func parseLinkFrame(typ byte, b []byte) (linkFrame, error) {
 		f.origin = binary.BigEndian.Uint32(b)
 		f.msgID, f.from, f.sentTS = u64(4), u64(12), u64(20)
 		f.payload = b[28:]
+	case linkLate:
+		if len(b)%lateEntry != 0 {
+			return f, bad
+		}
+		f.entries = b
 	case linkKick:
 		if len(b) != 16 {
 			return f, bad
@@ -254,6 +272,13 @@ func parseLinkFrame(typ byte, b []byte) (linkFrame, error) {
 func eachLogin(p []byte, fn func(login)) {
 	for i := 0; i+loginEntry <= len(p); i += loginEntry {
 		fn(login{binary.BigEndian.Uint64(p[i:]), binary.BigEndian.Uint64(p[i+8:]), int64(binary.BigEndian.Uint64(p[i+16:]))})
+	}
+}
+
+// eachLate calls fn for every entry of a LATE frame.
+func eachLate(p []byte, fn func(epoch, req uint64, status uint8)) {
+	for i := 0; i+lateEntry <= len(p); i += lateEntry {
+		fn(binary.BigEndian.Uint64(p[i:]), binary.BigEndian.Uint64(p[i+8:]), p[i+16])
 	}
 }
 

@@ -59,6 +59,7 @@ type pendingAck struct {
 	queued int64    // when (gateway ns) it was queued
 	to     *session // the local sender; nil: a RESULT to the dispatcher
 	id     uint64   // the sender's msg_id, or the route's req
+	epoch  uint64   // the route's origin gateway (its HELLO epoch)
 	origin uint32   // the route's origin slot
 	gen    uint32   // the dispatcher link the route came on
 }
