@@ -67,6 +67,11 @@ func (o *Options) setDefaults(fdLimit int) error {
 	if o.MaxFrame <= 0 {
 		o.MaxFrame = wire.DefaultMaxFrame
 	}
+	// A SEND's payload crosses the dispatcher link in a ROUTE, 28 bytes
+	// longer than the SEND frame.
+	if limit := maxLinkFrame - 28; o.Dispatcher != "" && o.MaxFrame > limit {
+		return fmt.Errorf("--max-frame %d is over %d, the largest SEND a ROUTE to the dispatcher carries: lower it", o.MaxFrame, limit)
+	}
 	if o.LoginTimeout <= 0 {
 		o.LoginTimeout = DefaultLoginTimeout
 	}

@@ -55,6 +55,21 @@ func TestSessionFD(t *testing.T) {
 	}
 }
 
+// A gateway joined to a dispatcher refuses a --max-frame whose SENDs would
+// not fit a ROUTE on the link, and takes the largest that does.
+func TestMaxFrameFitsTheLink(t *testing.T) {
+	limit := maxLinkFrame - 28
+	if _, err := NewGateway(Options{Ports: []uint16{0}, Dispatcher: "127.0.0.1:1", MaxFrame: limit + 1}); err == nil {
+		t.Fatalf("--max-frame %d accepted with a dispatcher", limit+1)
+	}
+	if _, err := NewGateway(Options{Ports: []uint16{0}, Dispatcher: "127.0.0.1:1", MaxFrame: limit}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(appendLinkRoute(nil, 1, 2, 3, 4, 5, 6, 7, make([]byte, limit-25))) - 4; got != maxLinkFrame {
+		t.Fatalf("the ROUTE of the largest SEND is %d bytes long, want the link's maximum %d", got, maxLinkFrame)
+	}
+}
+
 // PlanProcs plans shards that fill at most 90% of their fd limit, with the
 // binomial headroom on top, and caps each at what the limit allows.
 func TestPlanProcsHeadroom(t *testing.T) {
