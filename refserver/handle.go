@@ -22,7 +22,7 @@ func (g *Gateway) handle(s *session, f *wire.Frame) bool {
 	switch f.Type {
 	case wire.TypePing:
 		ts := f.TS
-		s.queue(g, func(b []byte) []byte { return wire.AppendPong(b, ts) }, nil)
+		s.queue(g, func(b []byte) []byte { return wire.AppendPong(b, ts) })
 	case wire.TypeSend:
 		g.send(s, uid, f)
 	case wire.TypeBroadcast:
@@ -55,7 +55,7 @@ func (g *Gateway) login(s *session, f *wire.Frame) bool {
 	g.sessions.Add(1)
 	// LOGIN_OK is queued before the session can be found by uid, so a
 	// newer login can only kick it after its LOGIN_OK.
-	s.queue(g, func(b []byte) []byte { return wire.AppendLoginOK(b, uid, sid, now) }, nil)
+	s.queue(g, func(b []byte) []byte { return wire.AppendLoginOK(b, uid, sid, now) })
 	old, at := g.reg.claim(uid, s, sid, g.loginClock())
 	if old != nil {
 		g.kick(old, wire.CodeDuplicateLogin)
@@ -102,7 +102,7 @@ func (g *Gateway) send(s *session, from uint64, f *wire.Frame) {
 // ack queues ACK status for msgID on s, from s's own loop (its data
 // callback writes it).
 func (g *Gateway) ack(s *session, msgID uint64, status uint8) {
-	s.queue(g, func(b []byte) []byte { return wire.AppendAck(b, msgID, status) }, nil)
+	s.queue(g, func(b []byte) []byte { return wire.AppendAck(b, msgID, status) })
 }
 
 // answer sends the ACK or RESULT owed for each of acks with status. on is
@@ -176,7 +176,7 @@ func (g *Gateway) drain(on int, self *session) (closeSelf bool) {
 // written (nil: none), and reports whether it was queued (if not, a is not
 // answered). on is the loop the caller runs on (-1: none).
 func (g *Gateway) deliverTo(on int, s *session, msgID, from, sentTS uint64, payload []byte, a *pendingAck) bool {
-	if !s.queue(g, func(b []byte) []byte { return wire.AppendDeliver(b, msgID, from, sentTS, payload) }, a) {
+	if !s.deliver(g, func(b []byte) []byte { return wire.AppendDeliver(b, msgID, from, sentTS, payload) }, a) {
 		return false
 	}
 	g.push(on, s)

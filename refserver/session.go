@@ -107,24 +107,38 @@ func (b *bufs) wrote(n int, done []pendingAck) (frames int, _ []pendingAck) {
 	return frames, done
 }
 
-// queue appends the frame build writes, unless the session is closing, and
-// with it the answer a owes once it is written (nil: none). It reports
-// whether the frame was queued.
-func (s *session) queue(g *Gateway, build func([]byte) []byte, a *pendingAck) bool {
-	return s.put(g, build, a, false)
+// Kinds of frame for put.
+const (
+	frameReply   = iota // an answer to the client's own frame (PONG, ACK, LOGIN_OK)
+	frameDeliver        // a DELIVER, which may be refused
+	frameLast           // KICK or ERROR: the session closes after it
+)
+
+// queue appends the reply build writes, unless the session is closing.
+func (s *session) queue(g *Gateway, build func([]byte) []byte) bool {
+	return s.put(g, build, nil, frameReply)
+}
+
+// deliver appends the DELIVER build writes and with it the answer a owes
+// once it is written (nil: none). It reports whether it was queued: not
+// when the session is closing, nor when its queue is full (see put).
+func (s *session) deliver(g *Gateway, build func([]byte) []byte, a *pendingAck) bool {
+	return s.put(g, build, a, frameDeliver)
 }
 
 // finish queues a last frame (KICK or ERROR) and marks the session to close
 // after it, in one step: no frame is ever queued after the last one.
 func (s *session) finish(g *Gateway, build func([]byte) []byte) bool {
-	return s.put(g, build, nil, true)
+	return s.put(g, build, nil, frameLast)
 }
 
-// put queues a frame (see queue); last marks the session closing with it.
-// A queue that would pass MaxQueue makes the client slow: it is cut off
-// (see cutOff) rather than allowed to grow the server's memory, and the
-// frame is not queued.
-func (s *session) put(g *Gateway, build func([]byte) []byte, a *pendingAck, last bool) bool {
+// put queues a frame of kind. A queue that would pass MaxQueue while the
+// socket takes nothing makes the client slow: it is cut off (see cutOff)
+// rather than allowed to grow the server's memory, and the frame is not
+// queued. While its loop has not yet tried to write the queue (a burst
+// from other loops or the dispatcher), a DELIVER over MaxQueue is refused
+// instead: the client is not known to be slow.
+func (s *session) put(g *Gateway, build func([]byte) []byte, a *pendingAck, kind int) bool {
 	s.mu.Lock()
 	if s.closing || s.dead {
 		s.mu.Unlock()
@@ -135,6 +149,10 @@ func (s *session) put(g *Gateway, build func([]byte) []byte, a *pendingAck, last
 	b.out = build(b.out)
 	if len(b.out) > g.opts.MaxQueue && n > 0 {
 		b.out = b.out[:n]
+		if b.stuck == 0 && kind == frameDeliver {
+			s.mu.Unlock()
+			return false
+		}
 		lost := s.cutOff(g)
 		s.mu.Unlock()
 		g.answer(-1, lost, 1)
@@ -146,7 +164,7 @@ func (s *session) put(g *Gateway, build func([]byte) []byte, a *pendingAck, last
 		a.end, a.queued = b.queued, g.now()
 		b.acks = append(b.acks, *a)
 	}
-	s.closing = last
+	s.closing = kind == frameLast
 	s.mu.Unlock()
 	return true
 }
