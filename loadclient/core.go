@@ -131,7 +131,8 @@ type core struct {
 	plan      *Plan
 	shard     Shard
 	start     time.Time
-	align     int64 // now() at start: start's offset past a multiple of tickPeriod on CLOCK_MONOTONIC
+	phase     int64 // this process's offset in tickPeriod: where its grid lies on CLOCK_MONOTONIC
+	align     int64 // now() at start: how far past a point of the grid start was
 	startUnix int64 // wall clock at now() == 0, ns: timestamps on the wire
 	ctl       control
 	lat       [nLat]stats.Recorder
@@ -146,7 +147,8 @@ func newCore(o Options, plan *Plan) *core {
 	if o.Shard.Count > 0 {
 		c.shard = o.Shard
 	}
-	c.align = monoNow() % int64(tickPeriod)
+	c.phase = int64(tickPeriod) * int64(c.shard.Index) / int64(max(plan.Procs, 1))
+	c.align = ((monoNow()-c.phase)%int64(tickPeriod) + int64(tickPeriod)) % int64(tickPeriod)
 	c.startUnix = c.start.UnixNano() - c.align
 	c.payload = make([]byte, o.Payload)
 	for i := range c.payload {
@@ -156,10 +158,16 @@ func newCore(o Options, plan *Plan) *core {
 	return c
 }
 
-// now is the monotonic clock in nanoseconds, counted from the multiple of
-// tickPeriod before start: multiples of tickPeriod in now() are the instants
-// at which every loop of every shard process wakes (metronome), so a
-// request planned on one is sent at once by a loop that keeps up.
+// now is the monotonic clock in nanoseconds, counted from the point of this
+// process's grid before start: multiples of tickPeriod in now() are the
+// instants at which its loops wake (metronome), so a request planned on one
+// is sent at once by a loop that keeps up.
+//
+// Each shard process's grid is offset by its share of the period (phase):
+// a swarm of shards sends in as many small batches spread over the period,
+// as independent clients would, not in one burst at the same instant that
+// every shard and gateway then works off together — whose queueing was
+// the swarm's own doing, not the gateway's, and showed in every latency.
 func (c *core) now() int64 { return int64(time.Since(c.start)) + c.align }
 
 // tickPeriod is the grid requests are planned on: heartbeats and messages

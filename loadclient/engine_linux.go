@@ -154,7 +154,7 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 	if err != nil {
 		return nil, err
 	}
-	tick, err := newMetronome()
+	tick, err := newMetronome(time.Duration(c.phase))
 	if err != nil {
 		unix.Close(epfd)
 		return nil, err

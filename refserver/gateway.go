@@ -105,7 +105,7 @@ func (g *Gateway) Serve() error {
 		Tick:   g.tick,
 	}
 	if ev.NumLoops <= 0 {
-		ev.NumLoops = runtime.NumCPU()
+		ev.NumLoops = defaultLoops()
 	}
 	err := evio.Serve(ev, addrs...)
 	if g.link != nil {
@@ -416,3 +416,10 @@ func (g *Gateway) Run(ctx context.Context, grace time.Duration) error {
 		return <-errc
 	}
 }
+
+// defaultLoops is one event loop per P but one. A loop waits in epoll_wait
+// without giving up its P, so whatever else needs a P — another loop, the
+// dispatcher link's reader, timers, /stats — would wait for the runtime to
+// preempt the loop (10 ms and more): a ROUTE from the dispatcher sat that
+// long before it was delivered. The P left over runs them at once.
+func defaultLoops() int { return max(1, runtime.GOMAXPROCS(0)-1) }

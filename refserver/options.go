@@ -30,7 +30,7 @@ type Options struct {
 	IdleTimeout  time.Duration // no frame for this long closes the session
 	MaxConns     int           // cap on open connections (default: host.ConnsPerProcess)
 	MaxQueue     int           // bytes queued per connection before it is dropped as slow
-	Loops        int           // evio event loops (default: one per CPU)
+	Loops        int           // evio event loops (default: one per P, GOMAXPROCS)
 	// Logf receives rare events (dispatcher link changes, shutdown). Never
 	// called per connection. Default: discard.
 	Logf func(format string, args ...any)
