@@ -45,7 +45,7 @@ func serverCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: refserver.DefaultIdleTimeout, Usage: "a session silent this long is closed with ERROR 7"},
 			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all; the excess gets ERROR 10", DefaultText: "what RLIMIT_NOFILE allows one process"},
 			&cli.StringFlag{Name: "procs", Value: "1", Usage: "gateway processes: a number, or auto for enough to hold --max-conns"},
-			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU"},
+			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU but one, which runs the dispatcher link and /stats"},
 			&cli.BoolFlag{Name: "reuseport", Hidden: true, Usage: "listen with SO_REUSEPORT (set for shards)"},
 		),
 		Action: runServer,
