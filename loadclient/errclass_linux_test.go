@@ -22,6 +22,9 @@ import (
 // runs one scenario and prints the swarm's final snapshot as JSON.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("IMTOOL_LC_HELPER"); mode != "" {
+		if mode == "delayserver" {
+			os.Exit(delayServerMain())
+		}
 		os.Exit(helper(mode))
 	}
 	os.Exit(m.Run())
