@@ -31,6 +31,7 @@ func serverCommand() *cli.Command {
 			"by a dispatcher (started here unless --dispatcher is given); /stats then sums them and\n" +
 			"lists each in \"shards\".",
 		Flags: append(portFlags("ports to listen on"),
+			&cli.StringFlag{Name: "ws-ports", Usage: "ports where the same protocol travels in WebSocket binary messages (RFC 6455, any path, subprotocol imtool): a range (9100-9119), a list, or a count from 9100"},
 			&cli.StringFlag{Name: "listen", Value: "0.0.0.0", Usage: "address to listen on"},
 			&cli.StringFlag{Name: "stats", Value: "127.0.0.1:9100", Usage: "address for /stats and /metrics ('' to turn off)"},
 			&cli.StringFlag{Name: "dispatcher", Usage: "HOST:PORT of a dispatcher to join (see imtool dispatcher)"},
@@ -54,6 +55,12 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
+	var wsPorts []uint16
+	if w := c.String("ws-ports"); w != "" {
+		if wsPorts, err = portspec.Parse(w, wsBasePort); err != nil {
+			return usageError(fmt.Errorf("--ws-ports: %w", err))
+		}
+	}
 	auto, procs, err := parseProcs(c.String("procs"))
 	if err != nil {
 		return usageError(err)
@@ -62,6 +69,7 @@ func runServer(c *cli.Context) error {
 	opts := refserver.Options{
 		Listen:       c.String("listen"),
 		Ports:        ports,
+		WSPorts:      wsPorts,
 		ReusePort:    c.Bool("reuseport"),
 		GatewayID:    c.String("gateway-id"),
 		Dispatcher:   c.String("dispatcher"),
@@ -81,13 +89,13 @@ func runServer(c *cli.Context) error {
 	}
 	perProc := 0
 	if auto {
-		if procs, perProc, err = refserver.PlanProcs(opts.MaxConns, len(ports)); err != nil {
+		if procs, perProc, err = refserver.PlanProcs(opts.MaxConns, len(ports)+len(wsPorts)); err != nil {
 			return cli.Exit(err.Error(), 1)
 		}
 	}
 	if procs > 1 {
 		if perProc == 0 {
-			_, perProc, _ = refserver.PlanProcs(0, len(ports))
+			_, perProc, _ = refserver.PlanProcs(0, len(ports)+len(wsPorts))
 		}
 		return runCluster(c, opts, procs, perProc, logger)
 	}
@@ -109,7 +117,7 @@ func runGateway(parent context.Context, opts refserver.Options, statsAddr string
 	go func() {
 		select {
 		case <-g.Ready():
-			logger.Printf("gateway %s listening on %s ports %s%s", g.Snapshot().ID, opts.Listen, portspec.String(opts.Ports), statsNote(addr))
+			logger.Printf("gateway %s listening on %s ports %s%s%s", g.Snapshot().ID, opts.Listen, portspec.String(opts.Ports), wsNote(opts), statsNote(addr))
 		case <-g.Done():
 		}
 	}()
@@ -166,6 +174,9 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		if opts.Broadcast {
 			args = append(args, "--broadcast")
 		}
+		if len(opts.WSPorts) > 0 {
+			args = append(args, "--ws-ports", portspec.String(opts.WSPorts))
+		}
 		return args // the auth secret reaches shards through the environment, never argv
 	}
 	if opts.AuthSecret != nil {
@@ -183,8 +194,8 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		return cli.Exit(err.Error(), 1)
 	}
 	defer stopStats()
-	logger.Printf("%d gateway processes (pids %v) on %s ports %s, up to %d connections each%s",
-		procs, cl.PIDs(), opts.Listen, portspec.String(opts.Ports), perProc, statsNote(addr))
+	logger.Printf("%d gateway processes (pids %v) on %s ports %s%s, up to %d connections each%s",
+		procs, cl.PIDs(), opts.Listen, portspec.String(opts.Ports), wsNote(opts), perProc, statsNote(addr))
 	ctx, cancel := interruptContext(c.Context, "the gateway cluster")
 	defer cancel()
 	for {
@@ -212,4 +223,15 @@ func exitText(err error) string {
 		return "exit 0"
 	}
 	return err.Error()
+}
+
+// wsBasePort is where a count in --ws-ports starts.
+const wsBasePort = 9100
+
+// wsNote names the WebSocket ports for the log line, if any.
+func wsNote(o refserver.Options) string {
+	if len(o.WSPorts) == 0 {
+		return ""
+	}
+	return " (WebSocket on " + portspec.String(o.WSPorts) + ")"
 }
