@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver/wire"
 )
 
@@ -28,6 +29,20 @@ const (
 	clsServerFull
 	clsProtocol
 	clsOther
+	clsWS401 // WebSocket upgrade refused with HTTP 401, …
+	clsWS403
+	clsWS429
+	clsWS503
+	clsWSStatus  // … with another status
+	clsWSInvalid // not HTTP, or a 101 that breaks RFC 6455
+	clsWSClosePolicy
+	clsWSCloseGoingAway
+	clsWSCloseTryLater
+	clsWSCloseInternal
+	clsWSCloseTooBig
+	clsWSCloseProtocol
+	clsWSCloseNormal
+	clsWSCloseOther
 	nClasses
 )
 
@@ -35,6 +50,9 @@ var classNames = [nClasses]string{
 	stats.ErrAddrNotAvail, stats.ErrMFile, stats.ErrNFile, stats.ErrConnRefused,
 	stats.ErrConnectTimeout, stats.ErrConnReset, stats.ErrLoginRejected, stats.ErrLoginTimeout,
 	stats.ErrServerFull, stats.ErrProtocol, stats.ErrOther,
+	ws.ClassUpgrade401, ws.ClassUpgrade403, ws.ClassUpgrade429, ws.ClassUpgrade503, ws.ClassUpgradeStatus, ws.ClassUpgradeInvalid,
+	ws.ClassClosePolicy, ws.ClassCloseGoingAway, ws.ClassCloseTryLater, ws.ClassCloseInternal,
+	ws.ClassCloseTooBig, ws.ClassCloseProtocol, ws.ClassCloseNormal, ws.ClassCloseOther,
 }
 
 // Drop causes: why a held connection ended without the swarm closing it.
@@ -57,10 +75,12 @@ const (
 	latAck
 	latDeliver
 	latLag
+	latUpgrade
+	latEcho
 	nLat
 )
 
-var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag}
+var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho}
 
 // nAcks counts ACK statuses 0..6; the last one holds any other status.
 const nAcks = 8
@@ -138,6 +158,7 @@ type core struct {
 	examples  [nClasses]atomic.Pointer[string]
 	payload   []byte
 	secret    []byte
+	ws        wsSetup // --proto ws and ws+imtool
 }
 
 func newCore(o Options, plan *Plan) *core {

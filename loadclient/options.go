@@ -32,6 +32,12 @@ const (
 const (
 	ProtoIMTool = "imtool" // LOGIN, heartbeats, messages (shared/PROTOCOL.md)
 	ProtoRaw    = "raw"    // connect and hold; optional payload at MsgRate
+	// ProtoWS is WebSocket (RFC 6455): upgrade, WebSocket pings as
+	// heartbeats, messages from a payload template timed by their echo.
+	ProtoWS = "ws"
+	// ProtoWSIMTool is the imtool protocol in WebSocket binary messages
+	// (imtool server --ws-ports).
+	ProtoWSIMTool = "ws+imtool"
 )
 
 // Close modes.
@@ -101,6 +107,17 @@ type Options struct {
 	Shard Shard
 	// Drain bounds the wait for outstanding ACKs before closing (default 2s).
 	Drain time.Duration
+	// WebSocket (ProtoWS, ProtoWSIMTool): the request path (default the
+	// target's, else /), extra header lines "Name: value", the subprotocol
+	// to ask for (ws+imtool: imtool), and the message payload: a template
+	// with {uid}, {i}, {seq} and {ts} (default: "{ts} xxx…" of Payload
+	// bytes, so echoes are timed), sent as text or, with WSBinary, binary.
+	// Path and headers may hold {uid} and {i}.
+	WSPath          string
+	Headers         []string
+	WSSubprotocol   string
+	PayloadTemplate string
+	WSBinary        bool
 	// Lookup resolves host names (default net.DefaultResolver).
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -178,8 +195,10 @@ func (o Options) withDefaults() (Options, error) {
 	case o.Procs < 0:
 		return o, fmt.Errorf("--procs %d: give auto or a number ≥ 1", o.Procs)
 	}
-	if o.Proto != ProtoIMTool && o.Proto != ProtoRaw {
-		return o, fmt.Errorf("--proto %q: give imtool or raw", o.Proto)
+	switch o.Proto {
+	case ProtoIMTool, ProtoRaw, ProtoWS, ProtoWSIMTool:
+	default:
+		return o, fmt.Errorf("--proto %q: give imtool, raw, ws or ws+imtool", o.Proto)
 	}
 	if o.Close != CloseFIN && o.Close != CloseRST {
 		return o, fmt.Errorf("--close %q: give fin or rst", o.Close)
@@ -192,17 +211,34 @@ func (o Options) withDefaults() (Options, error) {
 
 // Target is one destination host with its ports.
 type Target struct {
-	Host  string
-	Addr  netip.Addr
-	Ports []uint16
+	Host   string
+	Addr   netip.Addr
+	Ports  []uint16
+	Scheme string // "ws" for ws://HOST:PORTS/PATH targets; "" for plain ones
+	Path   string // the path of a ws:// target
 }
 
 // ParseTarget reads HOST or HOST:PORTS ("10.0.0.5", "gw1:9000-9019",
 // "gw2:9000,9005", "[::1]:9000"). PORTS is a range or a list as in --ports,
 // but a single number is that port (HOST:PORT as everywhere), never a count.
-// Without ports the target gets defPorts.
+// Without ports the target gets defPorts. ws://HOST:PORTS/PATH is a
+// WebSocket target (--proto ws or ws+imtool).
 func ParseTarget(s string, defPorts []uint16, base int) (Target, error) {
 	s = strings.TrimSpace(s)
+	var scheme, path string
+	if sc, rest, ok := strings.Cut(s, "://"); ok {
+		switch sc {
+		case "ws":
+		case "wss", "tls":
+			return Target{}, fmt.Errorf("--target %q: TLS is not supported yet: give ws://, or put a TLS-terminating proxy's plain port", s)
+		default:
+			return Target{}, fmt.Errorf("--target %q: unknown scheme %s://: give ws:// or no scheme", s, sc)
+		}
+		scheme, s = sc, rest
+		if i := strings.IndexByte(s, '/'); i >= 0 {
+			s, path = s[:i], s[i:]
+		}
+	}
 	if s == "" {
 		return Target{}, fmt.Errorf("--target is empty: give HOST or HOST:PORTS (e.g. 127.0.0.1:9000-9019)")
 	}
@@ -225,7 +261,7 @@ func ParseTarget(s string, defPorts []uint16, base int) (Target, error) {
 	case strings.Count(s, ":") > 1:
 		// a bare IPv6 address
 	}
-	t := Target{Host: host, Ports: defPorts}
+	t := Target{Host: host, Ports: defPorts, Scheme: scheme, Path: path}
 	if ports != "" {
 		if !strings.ContainsAny(ports, ",-") {
 			ports += "-" + ports // HOST:PORT is one port, as everywhere else

@@ -31,7 +31,7 @@ func serverCommand() *cli.Command {
 			"by a dispatcher (started here unless --dispatcher is given); /stats then sums them and\n" +
 			"lists each in \"shards\".",
 		Flags: append(portFlags("ports to listen on"),
-			&cli.StringFlag{Name: "ws-ports", Usage: "ports where the same protocol travels in WebSocket binary messages (RFC 6455, any path, subprotocol imtool): a range (9100-9119), a list, or a count from 9100"},
+			&cli.StringFlag{Name: "ws-ports", Usage: "ports where the same protocol travels in WebSocket binary messages (RFC 6455, any path, subprotocol imtool): a range (9100-9119), a list, or a count from 9100; without --ports, the gateway listens on these only"},
 			&cli.StringFlag{Name: "listen", Value: "0.0.0.0", Usage: "address to listen on"},
 			&cli.StringFlag{Name: "stats", Value: "127.0.0.1:9100", Usage: "address for /stats and /metrics ('' to turn off)"},
 			&cli.StringFlag{Name: "dispatcher", Usage: "HOST:PORT of a dispatcher to join (see imtool dispatcher)"},
@@ -59,6 +59,9 @@ func runServer(c *cli.Context) error {
 	if w := c.String("ws-ports"); w != "" {
 		if wsPorts, err = portspec.Parse(w, wsBasePort); err != nil {
 			return usageError(fmt.Errorf("--ws-ports: %w", err))
+		}
+		if !c.IsSet("ports") {
+			ports = nil // WebSocket only, unless plain ports are asked for too
 		}
 	}
 	auto, procs, err := parseProcs(c.String("procs"))
@@ -165,7 +168,7 @@ func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logger *log.Logger) error {
 	childArgs := func(i int, id, dispatcher string) []string {
 		args := []string{"server", "--reuseport", "--stats", "",
-			"--listen", opts.Listen, "--ports", portspec.String(opts.Ports),
+			"--listen", opts.Listen,
 			"--gateway-id", id, "--dispatcher", dispatcher,
 			"--max-frame", strconv.Itoa(opts.MaxFrame),
 			"--login-timeout", opts.LoginTimeout.String(), "--idle-timeout", opts.IdleTimeout.String(),
@@ -173,6 +176,9 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		}
 		if opts.Broadcast {
 			args = append(args, "--broadcast")
+		}
+		if len(opts.Ports) > 0 {
+			args = append(args, "--ports", portspec.String(opts.Ports))
 		}
 		if len(opts.WSPorts) > 0 {
 			args = append(args, "--ws-ports", portspec.String(opts.WSPorts))

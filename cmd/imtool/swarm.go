@@ -91,6 +91,24 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.Conns = c.Int("conns")
 	o.Rate = c.Float64("rate")
 	o.Proto = c.String("proto")
+	if !c.IsSet("proto") {
+		for _, t := range o.Targets {
+			if strings.HasPrefix(t, "ws://") {
+				o.Proto = loadclient.ProtoWS // a WebSocket target speaks WebSocket unless told otherwise
+			}
+		}
+	}
+	o.WSPath = c.String("ws-path")
+	o.Headers = c.StringSlice("header")
+	o.WSSubprotocol = c.String("ws-subprotocol")
+	o.WSBinary = c.Bool("ws-binary")
+	if f := c.String("payload-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return o, fmt.Errorf("--payload-file: %w", err)
+		}
+		o.PayloadTemplate = string(b)
+	}
 	o.UIDBase = c.Uint64("uid-base")
 	if s := c.String("auth-secret"); s != "" {
 		o.AuthSecret = []byte(s)
@@ -165,7 +183,12 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.IntFlag{Name: "conns", Value: d.Conns, Usage: "connections of the whole swarm (all processes)"},
 		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, at most (see --max-inflight)"},
 		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list (default: the kernel's choice; loopback targets get 127.0.0.2… when needed)"},
-		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages) or raw (connect and hold)"},
+		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages), raw (connect and hold), ws (WebSocket: upgrade, pings, messages timed by their echo; the default for ws:// targets) or ws+imtool (imtool frames in WebSocket binary messages: imtool server --ws-ports)"},
+		&cli.StringFlag{Name: "ws-path", Usage: "WebSocket request path and query, {uid} and {i} filled per connection (default: the ws:// target's path, else /)"},
+		&cli.StringSliceFlag{Name: "header", Usage: "extra WebSocket request header 'Name: value' ({uid}, {i} filled per connection; repeat for more): cookies, tokens"},
+		&cli.StringFlag{Name: "ws-subprotocol", Usage: "Sec-WebSocket-Protocol to ask for; the server must choose it (ws+imtool: imtool)"},
+		&cli.StringFlag{Name: "payload-file", Usage: "WebSocket message text from this file, with {uid}, {i}, {seq}, {ts} filled per message (echoes are timed when {ts} follows only fixed text); default: {ts} and x's to --payload bytes"},
+		&cli.BoolFlag{Name: "ws-binary", Usage: "send WebSocket messages as binary instead of text"},
 		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
 		&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
 		&cli.DurationFlag{Name: "heartbeat", Value: d.Heartbeat, Usage: "PING interval per connection (0: none)"},

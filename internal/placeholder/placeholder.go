@@ -14,7 +14,7 @@ import (
 type Values struct {
 	UID uint64 // {uid}: the connection's user id
 	I   uint64 // {i}: the connection's index in the swarm
-	Seq uint64 // {seq}: the message's number on its connection
+	Seq uint64 // {seq}: the message's number, unique per sending event loop
 	TS  uint64 // {ts}: the message's planned send time, unix ns
 }
 
@@ -126,3 +126,20 @@ func (t *Template) Static() bool {
 
 // MaxLen bounds the length of a filled template (20 digits a placeholder).
 func (t *Template) MaxLen() int { return t.fixed + 20*(len(t.parts)) }
+
+// Prefix is the literal text before placeholder name when only literal
+// text precedes it: where a reader finds the value again in filled text.
+func (t *Template) Prefix(name string) (string, bool) {
+	lit := ""
+	for _, p := range t.parts {
+		switch p.name {
+		case "":
+			lit += p.lit
+		case name:
+			return lit, true
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}
