@@ -29,7 +29,8 @@ type wsProto struct {
 	seq      uint64
 
 	asm    map[int32]*ws.Assembler // fragmented messages under way, by slot
-	spare  ws.Assembler            // for messages that turn out unfragmented
+	spare  *ws.Assembler           // the next message's, until it turns out fragmented
+	free   []*ws.Assembler         // assemblers (and their buffers) to reuse
 	stream map[int32][]byte        // ws+imtool: the start of an imtool frame split across messages
 	wbuf   []byte
 	pbuf   []byte
@@ -38,7 +39,7 @@ type wsProto struct {
 
 func newWSProto(c *core, inner *imtoolProto) *wsProto {
 	p := &wsProto{c: c, hs: c.ws.hs, inner: inner, op: ws.OpText, payload: c.ws.payload,
-		asm: map[int32]*ws.Assembler{}, stream: map[int32][]byte{}}
+		asm: map[int32]*ws.Assembler{}, spare: new(ws.Assembler), stream: map[int32][]byte{}}
 	if c.o.WSBinary {
 		p.op = ws.OpBinary
 	}
@@ -162,17 +163,18 @@ func (p *wsProto) handle(x *exch, f ws.Frame) bool {
 	}
 	a := p.asm[x.slot]
 	if a == nil {
-		a = &p.spare
+		a = p.spare
 	}
 	m, ok, err := a.Add(f, wsMaxMessage)
 	if err != nil {
 		return p.broken(x, err)
 	}
-	if a == &p.spare && a.Open() { // a fragmented message begins: it gets its own
-		own := p.spare
-		p.asm[x.slot], p.spare = &own, ws.Assembler{}
-	} else if a != &p.spare && !a.Open() {
+	if a == p.spare && a.Open() { // a fragmented message begins: the spare is now its
+		p.asm[x.slot] = a
+		p.spare = p.reuse()
+	} else if a != p.spare && !a.Open() {
 		delete(p.asm, x.slot)
+		p.free = append(p.free, a) // m.Data is its buffer: reused only by a later message
 	}
 	if !ok {
 		return true
@@ -248,9 +250,21 @@ func (p *wsProto) send(x *exch, planned int64) bool {
 	return true
 }
 
+// reuse is an assembler from the free list, or a new one.
+func (p *wsProto) reuse() *ws.Assembler {
+	if n := len(p.free); n > 0 {
+		a := p.free[n-1]
+		p.free = p.free[:n-1]
+		return a
+	}
+	return new(ws.Assembler)
+}
+
 func (p *wsProto) drop(slot int32) {
-	if len(p.asm) > 0 {
+	if a, ok := p.asm[slot]; ok {
+		a.Reset()
 		delete(p.asm, slot)
+		p.free = append(p.free, a)
 	}
 	if len(p.stream) > 0 {
 		delete(p.stream, slot)

@@ -27,6 +27,8 @@ type Options struct {
 	CloseAfter int
 	// Fragment, when > 0, echoes each message in frames of this many bytes.
 	Fragment int
+	// OnRequest, when set, sees every upgrade request before it is answered.
+	OnRequest func(*http.Request)
 }
 
 // Server is a running echo server.
@@ -65,6 +67,9 @@ func (s *Server) Close() {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if s.opts.OnRequest != nil {
+		s.opts.OnRequest(r)
+	}
 	if s.opts.Refuse != 0 {
 		http.Error(w, "refused by the test server", s.opts.Refuse)
 		return
