@@ -43,6 +43,11 @@ const (
 	clsWSCloseProtocol
 	clsWSCloseNormal
 	clsWSCloseOther
+	clsTLSUnknownCA   // the server's certificate is from a CA we do not trust
+	clsTLSBadCert     // … is invalid for the name, expired, …
+	clsTLSCertRefused // the server refused our client certificate (or its absence)
+	clsTLSTimeout     // no TLS handshake within --connect-timeout
+	clsTLSHandshake   // any other TLS failure (versions, ciphers, not TLS)
 	nClasses
 )
 
@@ -53,6 +58,7 @@ var classNames = [nClasses]string{
 	ws.ClassUpgrade401, ws.ClassUpgrade403, ws.ClassUpgrade429, ws.ClassUpgrade503, ws.ClassUpgradeStatus, ws.ClassUpgradeInvalid,
 	ws.ClassClosePolicy, ws.ClassCloseGoingAway, ws.ClassCloseTryLater, ws.ClassCloseInternal,
 	ws.ClassCloseTooBig, ws.ClassCloseProtocol, ws.ClassCloseNormal, ws.ClassCloseOther,
+	stats.ErrTLSUnknownCA, stats.ErrTLSBadCert, stats.ErrTLSCertRefused, stats.ErrTLSTimeout, stats.ErrTLSHandshake,
 }
 
 // Drop causes: why a held connection ended without the swarm closing it.
@@ -77,10 +83,12 @@ const (
 	latLag
 	latUpgrade
 	latEcho
+	latTLS
+	latTLSResumed
 	nLat
 )
 
-var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho}
+var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho, stats.LatTLS, stats.LatTLSResumed}
 
 // nAcks counts ACK statuses 0..6; the last one holds any other status.
 const nAcks = 8
@@ -158,7 +166,8 @@ type core struct {
 	examples  [nClasses]atomic.Pointer[string]
 	payload   []byte
 	secret    []byte
-	ws        wsSetup // --proto ws and ws+imtool
+	ws        wsSetup  // --proto ws and ws+imtool
+	tls       tlsSetup // TLS options, per destination
 }
 
 func newCore(o Options, plan *Plan) *core {

@@ -30,13 +30,14 @@ type portableEngine struct {
 // pconn is one connection of the portable engine. Its proto runs under mu:
 // the reading goroutine, its heartbeats and the message sender take turns.
 type pconn struct {
-	e      *portableEngine
-	nc     net.Conn
-	g      int
-	sem    chan struct{} // the --max-inflight window slot, until held or the end of the attempt
-	isHeld atomic.Bool
-	hbOn   bool // heartbeats started
-	hbEnd  chan struct{}
+	e         *portableEngine
+	nc        net.Conn
+	g         int
+	sem       chan struct{} // the --max-inflight window slot, until held or the end of the attempt
+	isHeld    atomic.Bool
+	hbOn      bool // heartbeats started
+	certAsked bool // the server asked for a client certificate in the TLS handshake
+	hbEnd     chan struct{}
 
 	mu    sync.Mutex
 	conn  conn
@@ -109,6 +110,9 @@ func (e *portableEngine) run() error {
 }
 
 func closeConn(nc net.Conn, mode string) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok { // TLS: the socket under it
+		nc = tc.NetConn()
+	}
 	if tc, ok := nc.(*net.TCPConn); ok && mode == CloseRST {
 		_ = tc.SetLinger(0)
 	}
@@ -164,6 +168,26 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 	t1 := c.now()
 	c.lat[latConnect].Record(time.Duration(t1 - t0))
 	k.rampEstablished(t1)
+	if c.tls.cfgs != nil {
+		tc, resumed, err := c.tlsHandshake(e.ctx, nc, c.plan.Dest(g), &pc.certAsked)
+		if err != nil {
+			_ = nc.Close()
+			if e.ctx.Err() == nil {
+				class := tlsClass(err)
+				if class < 0 {
+					class = clsTLSHandshake
+				}
+				c.fail(k, class, g, "TLS handshake", err)
+			}
+			return
+		}
+		series := latTLS
+		if resumed {
+			series = latTLSResumed
+		}
+		c.lat[series].Record(time.Duration(c.now() - t1))
+		nc = tc
+	}
 	pc.nc = nc
 	e.mu.Lock()
 	if e.ctx.Err() != nil {
@@ -233,10 +257,14 @@ func (pc *pconn) read() {
 			pc.mu.Lock()
 			state := pc.conn.state
 			switch {
+			case pc.certAsked && handshaking(state) && (errors.Is(err, io.EOF) || classOf(err) == clsConnReset):
+				pc.gone(0, dropError, clsTLSCertRefused, "closed by the server right after a TLS handshake in which it asked for a client certificate (refused, or none given)", err)
 			case errors.Is(err, io.EOF):
 				pc.gone(0, dropServerClose, clsConnReset, "closed by the server before the handshake ended", nil)
 			case handshaking(state) && classOf(err) == clsConnectTimeout:
 				pc.gone(0, dropError, clsLoginTimeout, loginTimeoutText(state, c.o.LoginTimeout), nil)
+			case tlsClass(err) >= 0:
+				pc.gone(0, dropError, tlsClass(err), "TLS", err)
 			default:
 				pc.gone(0, dropReset, classOf(err), "read", err)
 			}

@@ -50,6 +50,7 @@ const (
 const (
 	EngineEpoll    = "epoll"    // Linux: one epoll loop per core, flat per-connection state
 	EnginePortable = "portable" // net.Dialer and goroutines, every OS
+	EngineAuto     = "auto"     // epoll on Linux, except for TLS, which runs on the portable engine
 )
 
 // Options describe a swarm. Zero values take the Default* values, except
@@ -98,7 +99,8 @@ type Options struct {
 	// requires). The library runs one process's share (Shard); the runner
 	// starts the others.
 	Procs int
-	// Engine is EngineEpoll (default on Linux) or EnginePortable.
+	// Engine is EngineAuto (the default: epoll on Linux unless TLS is on),
+	// EngineEpoll or EnginePortable.
 	Engine string
 	// Loops is the number of event loops of the epoll engine (default:
 	// one per CPU this process may use).
@@ -118,6 +120,8 @@ type Options struct {
 	WSSubprotocol   string
 	PayloadTemplate string
 	WSBinary        bool
+	// TLS, for every protocol (on the portable engine).
+	TLS TLSOptions
 	// Lookup resolves host names (default net.DefaultResolver).
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -203,8 +207,16 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Close != CloseFIN && o.Close != CloseRST {
 		return o, fmt.Errorf("--close %q: give fin or rst", o.Close)
 	}
-	if o.Engine != "" && o.Engine != EngineEpoll && o.Engine != EnginePortable {
-		return o, fmt.Errorf("--engine %q: give epoll or portable", o.Engine)
+	for _, t := range o.Targets {
+		o.TLS.On = o.TLS.On || tlsTarget(t)
+	}
+	switch o.Engine {
+	case "", EngineAuto, EngineEpoll, EnginePortable:
+	default:
+		return o, fmt.Errorf("--engine %q: give auto, epoll or portable", o.Engine)
+	}
+	if o.TLS.On && o.Engine == EngineEpoll {
+		return o, fmt.Errorf("--engine epoll has no TLS yet: give --engine auto or portable (TLS runs on the portable engine)")
 	}
 	return o, nil
 }
@@ -214,15 +226,16 @@ type Target struct {
 	Host   string
 	Addr   netip.Addr
 	Ports  []uint16
-	Scheme string // "ws" for ws://HOST:PORTS/PATH targets; "" for plain ones
-	Path   string // the path of a ws:// target
+	Scheme string // "ws", "wss" (WebSocket over TLS), "tls" or "" (plain TCP)
+	Path   string // the path of a ws:// or wss:// target
 }
 
 // ParseTarget reads HOST or HOST:PORTS ("10.0.0.5", "gw1:9000-9019",
 // "gw2:9000,9005", "[::1]:9000"). PORTS is a range or a list as in --ports,
 // but a single number is that port (HOST:PORT as everywhere), never a count.
 // Without ports the target gets defPorts. ws://HOST:PORTS/PATH is a
-// WebSocket target (--proto ws or ws+imtool).
+// WebSocket target (--proto ws or ws+imtool), wss:// the same over TLS,
+// tls://HOST:PORTS any protocol over TLS.
 func ParseTarget(s string, defPorts []uint16, base int) (Target, error) {
 	s = strings.TrimSpace(s)
 	var scheme, path string
@@ -230,9 +243,8 @@ func ParseTarget(s string, defPorts []uint16, base int) (Target, error) {
 		switch sc {
 		case "ws":
 		case "wss", "tls":
-			return Target{}, fmt.Errorf("--target %q: TLS is not supported yet: give ws://, or put a TLS-terminating proxy's plain port", s)
 		default:
-			return Target{}, fmt.Errorf("--target %q: unknown scheme %s://: give ws:// or no scheme", s, sc)
+			return Target{}, fmt.Errorf("--target %q: unknown scheme %s://: give ws://, wss://, tls:// or no scheme", s, sc)
 		}
 		scheme, s = sc, rest
 		if i := strings.IndexByte(s, '/'); i >= 0 {

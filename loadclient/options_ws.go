@@ -14,7 +14,7 @@ func isWS(proto string) bool { return proto == ProtoWS || proto == ProtoWSIMTool
 // parses the handshake and the payload template once for every loop.
 func setupWS(o Options, plan *Plan) (wsSetup, error) {
 	for _, t := range plan.Targets {
-		if t.Scheme == "ws" && !isWS(o.Proto) {
+		if (t.Scheme == "ws" || t.Scheme == "wss") && !isWS(o.Proto) {
 			return wsSetup{}, fmt.Errorf("--target ws://%s… is WebSocket: give --proto ws (or ws+imtool for imtool server --ws-ports)", t.Host)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -93,11 +92,14 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.Proto = c.String("proto")
 	if !c.IsSet("proto") {
 		for _, t := range o.Targets {
-			if strings.HasPrefix(t, "ws://") {
+			if strings.HasPrefix(t, "ws://") || strings.HasPrefix(t, "wss://") {
 				o.Proto = loadclient.ProtoWS // a WebSocket target speaks WebSocket unless told otherwise
 			}
 		}
 	}
+	o.TLS = loadclient.TLSOptions{On: c.Bool("tls"), ServerName: c.String("tls-server-name"), CAFile: c.String("tls-ca"),
+		Insecure: c.Bool("tls-insecure"), CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
+		MinVersion: c.String("tls-min-version"), Resume: c.Bool("tls-resume")}
 	o.WSPath = c.String("ws-path")
 	o.Headers = c.StringSlice("header")
 	o.WSSubprotocol = c.String("ws-subprotocol")
@@ -173,10 +175,6 @@ func runSwarm(c *cli.Context) error {
 // swarmFlags are the flags of a swarm, with d's values as defaults; bench
 // shares them with its own defaults.
 func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
-	defEngine := loadclient.EnginePortable
-	if runtime.GOOS == "linux" {
-		defEngine = loadclient.EngineEpoll
-	}
 	return append(append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more (default: " + loadclient.DefaultTarget + ")"},
 	}, portFlags("ports of targets that name none")...),
@@ -201,7 +199,15 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.DurationFlag{Name: "login-timeout", Value: loadclient.DefaultLoginTimeout, Usage: "time allowed from LOGIN to LOGIN_OK"},
 		&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connections connecting or logging in at once, at most (whole swarm)"},
 		&cli.StringFlag{Name: "procs", Value: "auto", Usage: "processes: auto (as many as RLIMIT_NOFILE requires) or a number"},
-		&cli.StringFlag{Name: "engine", Value: defEngine, Usage: "epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
+		&cli.StringFlag{Name: "engine", Value: loadclient.EngineAuto, Usage: "auto (epoll on Linux, portable with TLS or elsewhere), epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
+		&cli.BoolFlag{Name: "tls", Usage: "TLS for every protocol (also: wss:// and tls:// targets); runs on the portable engine"},
+		&cli.StringFlag{Name: "tls-server-name", Usage: "SNI and the name the server's certificate must carry (default: the target's host)"},
+		&cli.StringFlag{Name: "tls-ca", Usage: "PEM file of the CAs to trust instead of the system's"},
+		&cli.BoolFlag{Name: "tls-insecure", Usage: "accept any server certificate (measure without checking)"},
+		&cli.StringFlag{Name: "tls-cert", Usage: "client certificate (PEM), for gateways that require one (with --tls-key)"},
+		&cli.StringFlag{Name: "tls-key", Usage: "the client certificate's key (PEM)"},
+		&cli.StringFlag{Name: "tls-min-version", Value: "1.2", Usage: "lowest TLS version: 1.0, 1.1, 1.2 or 1.3"},
+		&cli.BoolFlag{Name: "tls-resume", Usage: "resume TLS sessions on redial (a session cache per process), so reconnect storms are measured both ways"},
 		&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
 		&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl)"},
 		&cli.StringFlag{Name: "stats", Value: statsAddr, Usage: "address for /stats and /metrics ('' to turn off)"},

@@ -15,6 +15,11 @@ const (
 	ErrServerFull     = "server_full"
 	ErrProtocol       = "protocol"
 	ErrOther          = "other"
+	ErrTLSUnknownCA   = "tls_unknown_ca"
+	ErrTLSBadCert     = "tls_bad_certificate"
+	ErrTLSCertRefused = "tls_client_cert_refused"
+	ErrTLSTimeout     = "tls_handshake_timeout"
+	ErrTLSHandshake   = "tls_handshake"
 )
 
 var fixes = map[string]string{
@@ -29,6 +34,11 @@ var fixes = map[string]string{
 	ErrServerFull:     "the gateway is at --max-conns: raise it or run more processes (--procs)",
 	ErrProtocol:       "the peer sent something that is not imtool protocol: check --proto and --max-frame",
 	ErrOther:          "see the example error in the run record",
+	ErrTLSUnknownCA:   "the server's certificate is from a CA this host does not trust: give the CA with --tls-ca FILE (or --tls-insecure to measure without checking)",
+	ErrTLSBadCert:     "the server's certificate is not valid for the name dialed (or expired): give the name it carries with --tls-server-name, or fix the certificate",
+	ErrTLSCertRefused: "the server refused the client certificate (or wants one): give --tls-cert and --tls-key signed by a CA the server trusts",
+	ErrTLSTimeout:     "no TLS handshake within --connect-timeout: the TLS terminator is overloaded (CPU) or not TLS; lower --rate or try --tls-resume",
+	ErrTLSHandshake:   "the TLS handshake failed: check the port speaks TLS and --tls-min-version; the example has the reason",
 
 	ws.ClassUpgrade401:     "the gateway wants credentials in the upgrade: pass them with --header 'Authorization: …' or 'Cookie: …' ({uid} and {i} are filled per connection)",
 	ws.ClassUpgrade403:     "the gateway forbids this client: check --header (Origin, tokens) and --ws-path",
