@@ -158,25 +158,17 @@ func (p *imtoolProto) open(x *exch) bool {
 	return p.write(x, wire.AppendLogin(x.out[:0], uid, p.tok.token(uid)))
 }
 
-// input decodes every whole frame of data: the imtool stream framing,
-// once for every engine and transport.
+// input handles every whole frame of data (wire.Frames: the one stream
+// framing of the protocol).
 func (p *imtoolProto) input(x *exch, data []byte) (int, bool) {
-	used := 0
-	for used < len(data) {
-		f, n, err := wire.Decode(data[used:], wire.DefaultMaxFrame)
-		if err != nil {
-			return used, x.gone(dropError, clsProtocol, "bad frame from the server", err)
-		}
-		if n == 0 {
-			break
-		}
-		used += n
+	used, stopped, err := wire.Frames(data, wire.DefaultMaxFrame, func(f wire.Frame) bool {
 		x.k.framesIn.Add(1)
-		if !p.frame(x, &f) {
-			return used, false
-		}
+		return p.frame(x, &f)
+	})
+	if err != nil {
+		return used, x.gone(dropError, clsProtocol, "bad frame from the server", err)
 	}
-	return used, true
+	return used, !stopped
 }
 
 // frame handles one frame, which arrived at x.rx; false when the

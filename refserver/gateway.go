@@ -228,22 +228,18 @@ func (g *Gateway) input(s *session, in []byte) {
 		buf = s.bufs.in
 	}
 	s.mu.Unlock()
-	for len(buf) > 0 {
-		f, n, err := wire.Decode(buf, g.opts.MaxFrame)
-		if err != nil {
-			g.protocolError(s, err)
-			buf = nil
-			break
-		}
-		if n == 0 {
-			break
-		}
+	used, stopped, err := wire.Frames(buf, g.opts.MaxFrame, func(f wire.Frame) bool {
 		g.framesIn.Add(1)
-		if !g.handle(s, &f) {
-			buf = nil
-			break
-		}
-		buf = buf[n:]
+		return g.handle(s, &f)
+	})
+	switch {
+	case err != nil:
+		g.protocolError(s, err)
+		buf = nil
+	case stopped:
+		buf = nil
+	default:
+		buf = buf[used:]
 	}
 	s.mu.Lock()
 	if len(buf) > 0 {
