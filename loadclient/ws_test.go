@@ -17,16 +17,6 @@ import (
 	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
-func wsEcho(t *testing.T, o wsecho.Options) *wsecho.Server {
-	t.Helper()
-	s, err := wsecho.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
 // --proto ws against an echo server built on coder/websocket: the swarm
 // holds what the server counts, every ping is answered and timed, every
 // message comes back (reassembled from the server's fragments) and is
@@ -36,7 +26,7 @@ func TestWSEcho(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			var mu sync.Mutex
 			seen := map[string]string{}
-			srv := wsEcho(t, wsecho.Options{Fragment: 9, OnRequest: func(r *http.Request) {
+			srv := wsecho.New(t, wsecho.Options{Fragment: 9, OnRequest: func(r *http.Request) {
 				mu.Lock()
 				seen[r.URL.Query().Get("u")] = r.Header.Get("Authorization")
 				mu.Unlock()
@@ -84,7 +74,7 @@ func TestWSRefusedAndClosed(t *testing.T) {
 	for _, eng := range engines() {
 		t.Run(eng, func(t *testing.T) {
 			const n = 20
-			refuse := wsEcho(t, wsecho.Options{Refuse: http.StatusUnauthorized})
+			refuse := wsecho.New(t, wsecho.Options{Refuse: http.StatusUnauthorized})
 			sw, errc := startSwarm(t, Options{Targets: []string{"ws://" + refuse.Addr + "/"}, Proto: ProtoWS, Conns: n,
 				Hold: time.Millisecond, Engine: eng, Procs: 1})
 			waitRun(t, errc, 10*time.Second)
@@ -93,7 +83,7 @@ func TestWSRefusedAndClosed(t *testing.T) {
 				t.Fatalf("errors %v, example %q: want %d %s naming HTTP 401", s.Errors, s.ErrorExample[ws.ClassUpgrade401], n, ws.ClassUpgrade401)
 			}
 
-			closer := wsEcho(t, wsecho.Options{CloseCode: websocket.StatusPolicyViolation})
+			closer := wsecho.New(t, wsecho.Options{CloseCode: websocket.StatusPolicyViolation})
 			sw, errc = startSwarm(t, Options{Targets: []string{"ws://" + closer.Addr + "/"}, Proto: ProtoWS, Conns: n,
 				Hold: 500 * time.Millisecond, Engine: eng, Procs: 1})
 			waitRun(t, errc, 10*time.Second)

@@ -25,16 +25,6 @@ type client struct {
 	key [4]byte
 }
 
-func echo(t *testing.T, o wsecho.Options) *wsecho.Server {
-	t.Helper()
-	s, err := wsecho.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
 // upgrade dials addr and runs the handshake h; the error is the one
 // CheckResponse gave.
 func upgrade(t *testing.T, addr string, h *ws.Handshake) (*client, error) {
@@ -105,7 +95,7 @@ func mustHandshake(t *testing.T, host, path string, headers []string, proto stri
 // its checks and ours, masked messages echo, a message the server
 // fragments is reassembled, and a ping is answered with its payload.
 func TestInteropEcho(t *testing.T) {
-	s := echo(t, wsecho.Options{Subprotocols: []string{"imtool"}, Fragment: 7})
+	s := wsecho.New(t, wsecho.Options{Subprotocols: []string{"imtool"}, Fragment: 7})
 	c, err := upgrade(t, s.Addr, mustHandshake(t, s.Addr, "/chat?u={uid}", []string{"Authorization: Bearer t-{uid}-{i}"}, "imtool"))
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +133,7 @@ func TestInteropRefused(t *testing.T) {
 		http.StatusTooManyRequests: ws.ClassUpgrade429, http.StatusServiceUnavailable: ws.ClassUpgrade503,
 		http.StatusNotFound: ws.ClassUpgradeStatus,
 	} {
-		s := echo(t, wsecho.Options{Refuse: status})
+		s := wsecho.New(t, wsecho.Options{Refuse: status})
 		_, err := upgrade(t, s.Addr, mustHandshake(t, s.Addr, "/", nil, ""))
 		var ue *ws.UpgradeError
 		if !errors.As(err, &ue) || ue.Status != status || ue.Class() != class {
@@ -158,7 +148,7 @@ func TestInteropRefused(t *testing.T) {
 // A server asked for a subprotocol it does not speak answers without one:
 // the handshake fails, as the client asked for it.
 func TestInteropSubprotocolMissing(t *testing.T) {
-	s := echo(t, wsecho.Options{Subprotocols: []string{"other"}})
+	s := wsecho.New(t, wsecho.Options{Subprotocols: []string{"other"}})
 	_, err := upgrade(t, s.Addr, mustHandshake(t, s.Addr, "/", nil, "imtool"))
 	var ue *ws.UpgradeError
 	if !errors.As(err, &ue) || ue.Class() != ws.ClassUpgradeInvalid || !strings.Contains(err.Error(), "subprotocol") {
@@ -168,7 +158,7 @@ func TestInteropSubprotocolMissing(t *testing.T) {
 
 // A server that closes with 1008 is read as a close frame of class policy.
 func TestInteropClosePolicy(t *testing.T) {
-	s := echo(t, wsecho.Options{CloseCode: websocket.StatusPolicyViolation, CloseAfter: 1})
+	s := wsecho.New(t, wsecho.Options{CloseCode: websocket.StatusPolicyViolation, CloseAfter: 1})
 	c, err := upgrade(t, s.Addr, mustHandshake(t, s.Addr, "/", nil, ""))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/coder/websocket"
@@ -42,8 +43,8 @@ type Server struct {
 	stop  context.CancelFunc
 	Open  atomic.Int64 // connections upgraded and not yet closed
 	Upgr  atomic.Int64 // upgrades completed
-	Msgs  atomic.Int64 // messages echoed
-	Bytes atomic.Int64 // payload bytes echoed
+	Msgs  atomic.Int64 // messages read (each is echoed)
+	Bytes atomic.Int64 // their payload bytes
 }
 
 // Start listens on 127.0.0.1 on a port the kernel picks. Close it when done.
@@ -58,6 +59,17 @@ func Start(o Options) (*Server, error) {
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.handle), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// New starts a server for test tb and closes it at tb's cleanup.
+func New(tb testing.TB, o Options) *Server {
+	tb.Helper()
+	s, err := Start(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
 }
 
 // Close stops the server and every connection.
@@ -98,12 +110,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		n++
+		s.Msgs.Add(1) // before the echo leaves: a client that has it sees it counted
+		s.Bytes.Add(int64(len(data)))
 		if err := s.write(ctx, c, typ, data); err != nil {
 			return
 		}
-		n++
-		s.Msgs.Add(1)
-		s.Bytes.Add(int64(len(data)))
 	}
 }
 
