@@ -86,6 +86,9 @@ func benchLoop(tb testing.TB, o Options) (*eloop, int) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	if err := enableRxStamp(fds[0]); err != nil { // the read path takes the kernel's timestamps
+		tb.Fatal(err)
+	}
 	l.conns[0] = conn{fd: int32(fds[0]), state: stHeld}
 	return l, fds[1]
 }
@@ -127,7 +130,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		l.now = onTick(l.c.beatPlanned(0, l.conns[0].next)) + tickNS // heartbeats leave on the loops' wake-up grid
+		l.now = onTick(l.c.beatPlanned(0, l.conns[0].next)) + tickNS
 		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
 		if i%64 == 63 {
 			unix.Read(peer, buf)

@@ -100,6 +100,7 @@ type counters struct {
 	connecting, loggingIn, started       atomic.Int64
 	sent, acked, delivered, lost         atomic.Int64
 	pings, pongs                         atomic.Int64
+	unsent                               atomic.Int64 // SENDs and PINGs not sent: the connection's send queue was full
 	framesIn, framesOut                  atomic.Int64
 	bytesIn, bytesOut                    atomic.Int64
 	maxLag                               atomic.Int64
@@ -349,6 +350,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.Delivered += k.delivered.Load()
 		s.Pings += k.pings.Load()
 		s.Pongs += k.pongs.Load()
+		s.Unsent += k.unsent.Load()
 		s.FramesIn += k.framesIn.Load()
 		s.FramesOut += k.framesOut.Load()
 		s.BytesIn += k.bytesIn.Load()

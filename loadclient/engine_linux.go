@@ -104,11 +104,15 @@ type eloop struct {
 	ev       unix.EpollEvent
 	linger   unix.Linger
 	partial  map[int32][]byte // slot → bytes of a split frame
-	outq     map[int32][]byte // slot → bytes the socket did not take
-	dsts     []rawAddr
-	srcs     []rawAddr
-	family   int
-	rnd      rng
+	outq     map[int32][]byte // slot → bytes the socket did not take, at most maxQueued
+	// maxQueued bounds a connection's queued bytes: past it, a server that
+	// does not read gets no more messages or PINGs (counted as unsent)
+	// instead of the swarm's memory.
+	maxQueued int
+	dsts      []rawAddr
+	srcs      []rawAddr
+	family    int
+	rnd       rng
 }
 
 func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
@@ -133,6 +137,7 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 		out:         make([]byte, 0, 256+c.o.Payload),
 		events:      make([]unix.EpollEvent, maxEvents),
 		partial:     map[int32][]byte{},
+		maxQueued:   max(64<<10, 2*(64+c.o.Payload)),
 		outq:        map[int32][]byte{},
 		rnd:         rng(uint64(time.Now().UnixNano()) | 1 + uint64(id)<<32),
 		proto:       newProto(c),
@@ -507,6 +512,16 @@ func (l *eloop) write(slot int32, b []byte) bool {
 	return true
 }
 
+// queueFull tells whether slot has maxQueued bytes or more waiting for its
+// socket.
+func (l *eloop) queueFull(slot int32) bool {
+	if len(l.outq) == 0 {
+		return false
+	}
+	q, ok := l.outq[slot]
+	return ok && len(q) >= l.maxQueued
+}
+
 func (l *eloop) flush(slot int32) bool {
 	q, ok := l.outq[slot]
 	if !ok {
@@ -563,9 +578,13 @@ func (l *eloop) onTimer(slot int32) {
 		if lag > l.k.maxLag.Load() {
 			l.k.maxLag.Store(lag)
 		}
-		l.k.pings.Add(1)
-		if !l.proto.beat(l.exch(slot), planned) {
-			return
+		if l.queueFull(slot) {
+			l.k.unsent.Add(1)
+		} else {
+			l.k.pings.Add(1)
+			if !l.proto.beat(l.exch(slot), planned) {
+				return
+			}
 		}
 		c.next += int64(l.c.o.Heartbeat)
 		l.schedule(slot, onTick(l.c.beatPlanned(g, c.next)))
@@ -611,6 +630,10 @@ func (l *eloop) messages() {
 		}
 		if slot < 0 {
 			continue // nobody held to send from
+		}
+		if l.queueFull(slot) {
+			l.k.unsent.Add(1)
+			continue
 		}
 		lag := l.now - planned
 		l.c.lat[latLag].Record(time.Duration(lag))

@@ -5,10 +5,12 @@ package loadclient
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,7 +29,12 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(helper(mode))
 	}
-	os.Exit(m.Run())
+	flag.Parse()
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
 
 func helper(mode string) int {

@@ -5,11 +5,14 @@ package loadclient
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,14 +30,14 @@ import (
 // loop was doing — and never below the delay; the connect median is the
 // kernel's handshake (well under 0.3 ms on loopback), and the login median
 // is at least the delay.
+//
+// Timing is what it checks, so it runs alone, from the README's test
+// command (-args -latency-truth), not beside the other packages' tests.
 func TestLatencyTruth(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three swarms")
+	if !*latencyTruth {
+		t.Skip("run alone: go test -run TestLatencyTruth ./loadclient -args -latency-truth")
 	}
-	bin, err := rt.BuildBinary(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := imtoolBinary(t)
 	for _, tc := range []struct {
 		conns, servers int
 		delay, beat    time.Duration
@@ -106,6 +109,90 @@ func TestLatencyTruth(t *testing.T) {
 		})
 	}
 }
+
+// TestRampAgreesWithServer: the raw swarm's reported ramp for 19,000
+// connections at an unbounded --rate agrees within 10% with the other end's
+// own clock — a listener that notes when it accepted its first and its last
+// connection — instead of being rounded to the 1 s sample.
+func TestRampAgreesWithServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 19,000 connections")
+	}
+	const n = 19000
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var first, last time.Time
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			mu.Lock()
+			if first.IsZero() {
+				first = now
+			}
+			last = now
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	dir := filepath.Join(t.TempDir(), "run")
+	out, err := exec.Command(imtoolBinary(t), "swarm", "--proto", "raw", "--target", ln.Addr().String(), "--conns", strconv.Itoa(n),
+		"--rate", "1000000", "--procs", "1", "--hold", "1s", "--close", "rst", "--stats", "", "--tui=false", "--out", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("imtool swarm: %v\n%s", err, out)
+	}
+	s := readRecord(t, dir).Summary
+	mu.Lock()
+	accepted, span := len(conns), last.Sub(first).Seconds()
+	mu.Unlock()
+	t.Logf("swarm: ramp %.3f s, %.0f conn/s (paced by %s); listener: %d accepted over %.3f s", s.RampSeconds, s.ConnectRateMean, s.RampCap, accepted, span)
+	if s.Held != n || accepted != n {
+		t.Fatalf("held %d, accepted %d; want %d", s.Held, accepted, n)
+	}
+	if d := s.RampSeconds - span; d > 0.1*span || d < -0.1*span {
+		t.Errorf("ramp %.3f s, the listener's %.3f s: want within 10%%", s.RampSeconds, span)
+	}
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// imtoolBinary builds cmd/imtool once for the package's tests.
+func imtoolBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "imtool-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath, binErr = rt.BuildBinary(dir)
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+var latencyTruth = flag.Bool("latency-truth", false, "run TestLatencyTruth (alone: it checks timing)")
 
 type delayProc struct {
 	cmd  *exec.Cmd

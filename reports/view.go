@@ -55,7 +55,11 @@ func newView(rec *stats.Record) view {
 	add("achieved", "%s established (most at once)", stats.Thousands(s.Established))
 	add("held at end", "%s", stats.Thousands(s.Held))
 	add("dropped", "%s%s", stats.Thousands(s.Dropped), causes(s.Drops))
-	add("ramp", "%s", fmtDuration(s.RampSeconds))
+	if s.RampCap != "" {
+		add("ramp", "%s, paced by %s", fmtDuration(s.RampSeconds), s.RampCap)
+	} else {
+		add("ramp", "%s", fmtDuration(s.RampSeconds))
+	}
 	if proto, _ := rec.Options["proto"].(string); proto != "" && proto != "imtool" {
 		add("protocol", "%s", proto)
 	}
@@ -66,8 +70,8 @@ func newView(rec *stats.Record) view {
 	}
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	if rd := rec.RawDial; rd != nil && rd.Rate > 0 {
-		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it",
-			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate)
+		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it%s",
+			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate, pacedBy(s.RampCap))
 	}
 	add("hold", "%s", fmtDuration(s.HoldSeconds))
 	if s.ClientRSSBytes > 0 {
@@ -82,6 +86,9 @@ func newView(rec *stats.Record) view {
 	if s.Sent > 0 || s.Delivered > 0 {
 		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
 			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
+	}
+	if s.Unsent > 0 {
+		add("not sent", "%s messages and PINGs: their connection's send queue was full, the server was not reading them", stats.Thousands(s.Unsent))
 	}
 	if c := s.Counts; c != nil {
 		verdict := "agree"
@@ -250,4 +257,12 @@ func planNotes(rec *stats.Record) []string {
 		return out
 	}
 	return nil
+}
+
+// pacedBy names what paced the ramp, for the raw dialer's comparison.
+func pacedBy(cap string) string {
+	if cap == "" {
+		return ""
+	}
+	return ", paced by " + cap
 }

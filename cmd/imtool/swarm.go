@@ -158,17 +158,17 @@ func runSwarm(c *cli.Context) error {
 		}
 		return nil
 	}
-	agents, token, err := coordinatorOptions(c)
-	if err != nil {
+	ro := runner.Options{
+		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
+		StatsAddr: c.String("stats"),
+		Kill:      func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
+	}
+	if err := coordinatorOptions(c, &ro); err != nil {
 		return usageError(err)
 	}
 	ctx, cancel := interruptContext(c.Context, "the swarm")
 	defer cancel()
-	code, err := runner.Run(ctx, runner.Options{
-		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
-		StatsAddr: c.String("stats"), Agents: agents, AgentToken: token,
-		Kill: func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
-	})
+	code, err := runner.Run(ctx, ro)
 	return runExit(code, err)
 }
 

@@ -148,12 +148,15 @@ func tuneRevertCommand() *cli.Command {
 		Name:  "revert",
 		Usage: "restore the state saved by the first apply, exactly, and remove the snapshot",
 		Description: "Writes back the saved live values and files, deletes the files and directories imtool\n" +
-			"created, then removes /var/lib/imtool/tune-backup.json. Without a snapshot it does\n" +
-			"nothing, so running it twice is harmless. Exit 0 restored, 2 something could not be\n" +
+			"created, then removes /var/lib/imtool/tune-backup.json. A live value or file changed\n" +
+			"since apply (by hand, or by another tool) is kept as it is and listed as KEPT; --force\n" +
+			"restores it too, after copying an edited file to FILE.edited-TIME. Without a snapshot it\n" +
+			"does nothing, so running it twice is harmless. Exit 0 restored, 2 something kept or not\n" +
 			"restored (the snapshot stays), 1 error.",
-		Flags: []cli.Flag{rootFlag()},
+		Flags: []cli.Flag{rootFlag(),
+			&cli.BoolFlag{Name: "force", Usage: "also restore what was changed since apply (an edited file is copied aside first)"}},
 		Action: func(c *cli.Context) error {
-			res, err := tuner.Revert(tuner.Options{Root: c.String("root")})
+			res, err := tuner.Revert(tuner.Options{Root: c.String("root"), Force: c.Bool("force")})
 			if err != nil {
 				return cli.Exit(err, 1)
 			}

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 func fixture(name string) string { return filepath.Join("..", "..", "tuner", "testdata", name) }
@@ -30,5 +36,67 @@ func TestTuneExitCodes(t *testing.T) {
 				t.Errorf("exit %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// runOut runs the CLI with its output captured, returning the exit code.
+func runOut(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &out
+	err := app.Run(append([]string{"imtool"}, args...))
+	var ec cli.ExitCoder
+	switch {
+	case err == nil:
+		return 0, out.String()
+	case errors.As(err, &ec):
+		return ec.ExitCode(), out.String()
+	}
+	t.Fatalf("imtool %v: %v", args, err)
+	return 0, ""
+}
+
+// TestTuneRevertKeepsHandEdits runs apply, edits the sysctl file imtool
+// wrote and a live value by hand, and checks revert keeps both with exit 2
+// and says so, and revert --force restores them with exit 0.
+func TestTuneRevertKeepsHandEdits(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "host")
+	if err := os.CopyFS(root, os.DirFS(fixture("fresh"))); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runOut(t, "tune", "apply", "--root", root, "--source-ips", "2", "--yes"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	conf := filepath.Join(root, "etc/sysctl.d/90-imtool.conf")
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("vm.swappiness = 1\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	somaxconn := filepath.Join(root, "proc/sys/net/core/somaxconn")
+	if err := os.WriteFile(somaxconn, []byte("1000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runOut(t, "tune", "revert", "--root", root)
+	if code != 2 || !strings.Contains(out, "KEPT      net.core.somaxconn = 1000: changed since apply") ||
+		!strings.Contains(out, "KEPT      /etc/sysctl.d/90-imtool.conf: edited since apply") {
+		t.Fatalf("revert: exit %d, want 2 with both edits kept:\n%s", code, out)
+	}
+	if data, _ := os.ReadFile(conf); !strings.Contains(string(data), "vm.swappiness = 1\n") {
+		t.Errorf("revert lost the hand edit: %q", data)
+	}
+	code, out = runOut(t, "tune", "revert", "--root", root, "--force")
+	if code != 0 || !strings.Contains(out, "overwrote 1000") || !strings.Contains(out, "its edits since apply are kept in /etc/sysctl.d/90-imtool.conf.edited-") {
+		t.Fatalf("revert --force: exit %d\n%s", code, out)
+	}
+	if v, _ := os.ReadFile(somaxconn); string(v) != "4096\n" {
+		t.Errorf("somaxconn after revert --force = %q, want 4096", v)
+	}
+	if _, err := os.Stat(conf); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("revert --force left %s: %v", conf, err)
 	}
 }

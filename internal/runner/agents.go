@@ -76,7 +76,7 @@ func planAgents(o Options) (*agents, error) {
 	errs := make([]error, len(o.Agents))
 	var wg sync.WaitGroup
 	for i, addr := range o.Agents {
-		hosts[i] = &agentHost{c: agent.NewClient(addr, o.AgentToken), state: hostRunning}
+		hosts[i] = &agentHost{c: agent.NewClient(addr, o.AgentToken, o.AgentFingerprints), state: hostRunning}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

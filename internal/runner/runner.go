@@ -65,9 +65,11 @@ type Options struct {
 	// there, never in argv).
 	ChildEnv []string
 	// Agents, when set, run the swarm on other hosts (imtool agent at
-	// host:port each) instead of this one; AgentToken authenticates to them.
-	Agents     []string
-	AgentToken string
+	// host:port each) instead of this one; AgentToken authenticates to them
+	// and AgentFingerprints pin their TLS certificates (agent.NewClient).
+	Agents            []string
+	AgentToken        string
+	AgentFingerprints []string
 	// Extra options to keep in the record (bench adds its own).
 	Extra map[string]any
 	// Teardown, when set, runs once the swarm has ended and before the

@@ -98,6 +98,9 @@ type Snapshot struct {
 	Delivered   int64            `json:"delivered,omitempty"`
 	Pings       int64            `json:"pings,omitempty"`
 	Pongs       int64            `json:"pongs,omitempty"`
+	// Unsent are messages and PINGs the swarm did not send because the
+	// connection's send queue was full: the server was not reading.
+	Unsent      int64            `json:"unsent,omitempty"`
 	Acks        map[string]int64 `json:"acks,omitempty"` // ACK status name → count
 	Latency     map[string]Hist  `json:"latency,omitempty"`
 	Paused      bool             `json:"paused,omitempty"`
@@ -161,6 +164,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Delivered += p.Delivered
 	s.Pings += p.Pings
 	s.Pongs += p.Pongs
+	s.Unsent += p.Unsent
 	s.ConnectRate += p.ConnectRate
 	if p.RampStartNS > 0 && (s.RampStartNS == 0 || p.RampStartNS < s.RampStartNS) {
 		s.RampStartNS = p.RampStartNS

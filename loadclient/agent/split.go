@@ -12,6 +12,19 @@ import (
 // 10% headroom the feasibility check plans with.
 const KernelBytesPerConn = 4096 * 11 / 10
 
+// CheckMemory refuses conns connections on a host with avail bytes of
+// memory available (0: unknown, not checked) when their kernel memory
+// (KernelBytesPerConn each) does not fit. The coordinator checks every
+// host with it (Split) and an agent checks its own slice with it, dry run
+// or not.
+func CheckMemory(conns int, avail int64) error {
+	if need := int64(conns) * KernelBytesPerConn; avail > 0 && need > avail {
+		return fmt.Errorf("%d connections need ≈ %d MiB of kernel memory (4 KiB each + 10%%); the host has %d MiB available: add agents or give fewer --conns",
+			conns, need>>20, avail>>20)
+	}
+	return nil
+}
+
 // Assignment is one agent's slice of a swarm.
 type Assignment struct {
 	Agent string // host:port as given, the host's id in snapshots
@@ -71,9 +84,8 @@ func Split(o loadclient.Options, infos []Info, agents []string) ([]Assignment, e
 			continue
 		}
 		a.Plan = plan
-		if avail := in.Environment.MemAvailable; avail > 0 && int64(count)*KernelBytesPerConn > avail {
-			problems = append(problems, fmt.Sprintf("agent %s (%s): %d connections need ≈ %d MiB of kernel memory (4 KiB each + 10%%); it has %d MiB available: add agents or give fewer --conns",
-				addr, in.Hostname, count, int64(count)*KernelBytesPerConn>>20, avail>>20))
+		if err := CheckMemory(count, in.Environment.MemAvailable); err != nil {
+			problems = append(problems, fmt.Sprintf("agent %s (%s): %v", addr, in.Hostname, err))
 		}
 		out = append(out, a)
 	}
