@@ -72,7 +72,7 @@ type Options struct {
 	// the kernel chooses, except that loopback targets get 127.0.0.2 and up
 	// when one source cannot hold the plan (see Plan).
 	SourceIPs []netip.Addr
-	Proto     string // ProtoIMTool (default) or ProtoRaw
+	Proto     string // ProtoIMTool (default), ProtoRaw, ProtoWS or ProtoWSIMTool
 	UIDBase   uint64 // uid of connection 0 (default 1); connection i logs in as UIDBase+i
 	// AuthSecret, when set, makes LOGIN tokens hex(HMAC-SHA256(secret, uid)).
 	AuthSecret []byte
