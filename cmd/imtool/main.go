@@ -53,5 +53,8 @@ func newApp() *cli.App {
 			"and writes reports (report). `imtool bench` does all of it on one machine.",
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints and exits, once
 		Commands:       commands(),
+		// A repeatable flag is repeated, never split at commas: targets
+		// (HOST:9000,9005) and WebSocket headers (Accept: a, b) hold commas.
+		DisableSliceFlagSeparator: true,
 	}
 }

@@ -104,6 +104,7 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.Headers = c.StringSlice("header")
 	o.WSSubprotocol = c.String("ws-subprotocol")
 	o.WSBinary = c.Bool("ws-binary")
+	o.PayloadTemplate = c.String(runner.PayloadTemplateFlag)
 	if f := c.String("payload-file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -187,6 +188,7 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.StringFlag{Name: "ws-subprotocol", Usage: "Sec-WebSocket-Protocol to ask for; the server must choose it (ws+imtool: imtool)"},
 		&cli.StringFlag{Name: "payload-file", Usage: "WebSocket message text from this file, with {uid}, {i}, {seq}, {ts} filled per message (echoes are timed when {ts} follows only fixed text); default: {ts} and x's to --payload bytes"},
 		&cli.BoolFlag{Name: "ws-binary", Usage: "send WebSocket messages as binary instead of text"},
+		&cli.StringFlag{Name: runner.PayloadTemplateFlag, Hidden: true, Usage: "the WebSocket payload template as text (set by the parent for its shards)"},
 		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
 		&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
 		&cli.DurationFlag{Name: "heartbeat", Value: d.Heartbeat, Usage: "PING interval per connection (0: none)"},
