@@ -72,9 +72,6 @@ func NewWithEnv(opts Options, env Env) (*Swarm, error) {
 	if err != nil {
 		return nil, &PlanError{err.Error()}
 	}
-	if o.TLS.On && o.Engine != EnginePortable {
-		plan.Notes = append(plan.Notes, "TLS runs on the portable engine (goroutines): --engine auto chose it; the epoll engine has no TLS yet")
-	}
 	c := newCore(o, plan)
 	c.ws, c.tls = wss, tlss
 	eng, err := newEngine(c)

@@ -197,6 +197,9 @@ func TestTLSThroughNginx(t *testing.T) {
 		if got := g.Snapshot().Sessions; got != n {
 			t.Fatalf("the gateway behind nginx has %d sessions, the swarm holds %d", got, n)
 		}
+		if _, ok := sw.eng.(*portableEngine); !ok || EngineFor(o) != EnginePortable || !strings.Contains(strings.Join(sw.Plan().Notes, "\n"), "TLS runs on the portable engine") {
+			t.Fatalf("engine %T, notes %q: --engine auto with TLS must pick the portable engine and say so", sw.eng, sw.Plan().Notes)
+		}
 	})
 	t.Run("resume", func(t *testing.T) {
 		s := run(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca, Resume: true}, Rate: 200})
