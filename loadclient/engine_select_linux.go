@@ -13,7 +13,7 @@ func newEngine(c *core) (engine, error) {
 
 // EngineFor is the engine a swarm of o runs on.
 func EngineFor(o Options) string {
-	if o.Engine == EnginePortable || o.TLS.On {
+	if o.Engine == EnginePortable || tlsOn(o) {
 		return EnginePortable
 	}
 	return EngineEpoll

@@ -207,9 +207,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Close != CloseFIN && o.Close != CloseRST {
 		return o, fmt.Errorf("--close %q: give fin or rst", o.Close)
 	}
-	for _, t := range o.Targets {
-		o.TLS.On = o.TLS.On || tlsTarget(t)
-	}
+	o.TLS.On = tlsOn(o)
 	switch o.Engine {
 	case "", EngineAuto, EngineEpoll, EnginePortable:
 	default:

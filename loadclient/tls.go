@@ -35,6 +35,16 @@ func tlsTarget(t string) bool {
 	return strings.HasPrefix(t, "wss://") || strings.HasPrefix(t, "tls://")
 }
 
+// tlsOn tells whether a swarm of o speaks TLS: --tls or a TLS target.
+func tlsOn(o Options) bool {
+	for _, t := range o.Targets {
+		if tlsTarget(t) {
+			return true
+		}
+	}
+	return o.TLS.On
+}
+
 var tlsVersions = map[string]uint16{"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
 
 // setupTLS loads the CA, the client certificate and the version floor
