@@ -11,6 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/imtool/imtool/internal/placeholder"
+	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver"
 	rt "github.com/imtool/imtool/refserver/refservertest"
 	"github.com/imtool/imtool/refserver/wire"
@@ -178,5 +180,63 @@ func TestWebSocketFull(t *testing.T) {
 	}
 	if got := g.Snapshot().Rejected; got != 1 {
 		t.Fatalf("rejected %d, want 1", got)
+	}
+}
+
+// Bytes split anywhere (the upgrade request, a WebSocket frame header, a
+// frame's payload) are kept until the rest comes; a connection that never
+// completes its upgrade is closed at the login timeout, without a word.
+func TestWebSocketSplitInputAndTimeout(t *testing.T) {
+	g := wsGateway(t, refserver.Options{LoginTimeout: 300 * time.Millisecond})
+	nc, err := net.DialTimeout("tcp4", g.Addrs[1], 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	key := ws.NewKey(7, 7)
+	h, _ := ws.NewHandshake(g.Addrs[1], "/", nil, "")
+	stream := h.AppendRequest(nil, &placeholder.Values{}, &key)
+	n := len(stream)
+	stream = ws.AppendFrame(stream, ws.OpBinary, true, rt.LoginFrame(42, "x"), true, [4]byte{9, 8, 7, 6})
+	for i := range stream { // one byte per write; the gateway reads what has come
+		if _, err := nc.Write(stream[i : i+1]); err != nil {
+			t.Fatal(err)
+		}
+		if i%16 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var in []byte
+	buf := make([]byte, 4096)
+	var f ws.Frame
+	for {
+		k, err := nc.Read(buf)
+		in = append(in, buf[:k]...)
+		hn, cerr := h.CheckResponse(in, &key)
+		if cerr != nil {
+			t.Fatalf("upgrade after a request sent byte by byte (%d bytes): %v", n, cerr)
+		}
+		if hn > 0 {
+			if f, k, _ = ws.NextFrame(in[hn:], 1<<16, false); k > 0 {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("reading: %v (got %q)", err, in)
+		}
+	}
+	if fr, _, err := wire.Decode(f.Payload, 0); err != nil || fr.Type != wire.TypeLoginOK || fr.UID != 42 {
+		t.Fatalf("got %s uid %d (%v), want LOGIN_OK 42", wire.TypeName(fr.Type), fr.UID, err)
+	}
+
+	silent, err := net.DialTimeout("tcp4", g.Addrs[1], 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(silent); err != nil || len(b) != 0 {
+		t.Fatalf("a silent connection got %q (%v); want a close without a word", b, err)
 	}
 }
