@@ -180,10 +180,12 @@ func TestTLSThroughNginx(t *testing.T) {
 		}
 	}
 	t.Run("imtool", func(t *testing.T) {
-		s := run(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca}, Heartbeat: 100 * time.Millisecond, MsgRate: 200})
+		s := run(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca}, Heartbeat: 200 * time.Millisecond, MsgRate: 200})
 		clean(t, s)
-		if s.Pongs < s.Pings-n || s.Pings < n*5 || s.Acked != s.Sent || s.Sent == 0 {
-			t.Fatalf("pings %d pongs %d sent %d acked %d", s.Pings, s.Pongs, s.Sent, s.Acked)
+		// At the close, up to two PINGs a connection may still be on their
+		// way (under -race on a loaded host a round trip passes 200ms).
+		if s.Pongs < s.Pings-2*n || s.Pings < n*3 || s.Latency[stats.LatHeartbeat].Count != s.Pongs || s.Acked != s.Sent || s.Sent == 0 {
+			t.Fatalf("pings %d pongs %d (timed %d) sent %d acked %d", s.Pings, s.Pongs, s.Latency[stats.LatHeartbeat].Count, s.Sent, s.Acked)
 		}
 		if s.Latency[stats.LatTLSResumed].Count != 0 {
 			t.Fatalf("%d sessions resumed without --tls-resume", s.Latency[stats.LatTLSResumed].Count)

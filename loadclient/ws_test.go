@@ -44,8 +44,8 @@ func TestWSEcho(t *testing.T) {
 			if len(s.Errors) != 0 || s.Dropped != 0 {
 				t.Fatalf("errors %v (%v) dropped %d", s.Errors, s.ErrorExample, s.Dropped)
 			}
-			if s.Pings < n*10 || s.Pongs < s.Pings-n || s.Latency[stats.LatHeartbeat].Count != s.Pongs {
-				t.Fatalf("pings %d pongs %d timed %d: want ≥ %d pings, all but the last answered and timed", s.Pings, s.Pongs, s.Latency[stats.LatHeartbeat].Count, n*10)
+			if s.Pings < n*10 || s.Pongs < s.Pings-2*n || s.Latency[stats.LatHeartbeat].Count != s.Pongs {
+				t.Fatalf("pings %d pongs %d timed %d: want ≥ %d pings, all answered and timed but the last two a connection", s.Pings, s.Pongs, s.Latency[stats.LatHeartbeat].Count, n*10)
 			}
 			if s.Sent < 200 || s.Acked != s.Sent || srv.Msgs.Load() != s.Sent || s.Latency[stats.LatEcho].Count != s.Sent {
 				t.Fatalf("sent %d, echoed %d (server: %d), timed %d: every message must come back and be timed", s.Sent, s.Acked, srv.Msgs.Load(), s.Latency[stats.LatEcho].Count)
@@ -118,7 +118,7 @@ func TestWSIMToolGateway(t *testing.T) {
 			if len(s.Errors) != 0 || s.Dropped != 0 {
 				t.Fatalf("errors %v (%v) dropped %d", s.Errors, s.ErrorExample, s.Dropped)
 			}
-			if s.Pongs < s.Pings-n || s.Pings < n*10 {
+			if s.Pongs < s.Pings-2*n || s.Pings < n*10 {
 				t.Fatalf("pings %d pongs %d", s.Pings, s.Pongs)
 			}
 			if s.Sent < 300 || s.Acked != s.Sent || s.Delivered != s.Acks["delivered"] || s.Delivered == 0 {

@@ -4,9 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/imtool/imtool/internal/evio"
 	"github.com/imtool/imtool/internal/ws"
-
-	"github.com/tidwall/evio"
 )
 
 const (

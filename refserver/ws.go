@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 
+	"github.com/imtool/imtool/internal/evio"
 	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver/wire"
-	"github.com/tidwall/evio"
 )
 
 // WebSocket sessions (--ws-ports): the same sessions, frames and

@@ -18,6 +18,7 @@ type view struct {
 	Incomplete string // why the run did not finish; empty when it did
 	Summary    []row
 	Shortfall  string
+	Thresholds []row // "✓ heartbeat.p99<50ms" → "12.3 ms"
 	Latency    table
 	Errors     []errorRow
 	Env        []row
@@ -127,6 +128,10 @@ func newView(rec *stats.Record) view {
 		}
 	}
 
+	for _, t := range rec.Thresholds {
+		v.Thresholds = append(v.Thresholds, thresholdRow(t))
+	}
+
 	var examples map[string]string
 	if n := len(rec.Series); n > 0 {
 		examples = rec.Series[n-1].Swarm.ErrorExample
@@ -157,6 +162,24 @@ func newView(rec *stats.Record) view {
 		v.Options = append(v.Options, row{k, optionValue(rec.Options[k])})
 	}
 	return v
+}
+
+// thresholdRow shows a threshold as met (✓) or not (✗) with the figure
+// measured, or why it could not be.
+func thresholdRow(t stats.ThresholdResult) row {
+	mark := "✓"
+	if !t.OK {
+		mark = "✗"
+	}
+	value := t.Error
+	if value == "" {
+		if t.Unit == "s" {
+			value = fmtSeconds(t.Value) + " (limit " + fmtSeconds(t.Limit) + ")"
+		} else {
+			value = fmtFloat(t.Value) + " (limit " + fmtFloat(t.Limit) + ")"
+		}
+	}
+	return row{mark + " " + t.Expr, value}
 }
 
 func title(rec *stats.Record) string {
