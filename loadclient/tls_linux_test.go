@@ -110,6 +110,7 @@ pid %s/nginx.pid;
 error_log %s/error.log info;
 events { worker_connections 4096; }
 stream {
+  ssl_protocols TLSv1.2 TLSv1.3;
   ssl_certificate %s;
   ssl_certificate_key %s;
   server { listen 127.0.0.1:%d ssl; proxy_pass %s; }
@@ -218,6 +219,9 @@ func TestTLSThroughNginx(t *testing.T) {
 			t.Fatalf("upgrades %d pongs %d", s.Latency[stats.LatUpgrade].Count, s.Pongs)
 		}
 	})
+	t.Run("insecure, TLS 1.3 floor", func(t *testing.T) {
+		clean(t, run(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{Insecure: true, MinVersion: "1.3"}}))
+	})
 	t.Run("client certificate", func(t *testing.T) {
 		clean(t, run(t, Options{Targets: []string{"tls://" + mutual}, TLS: TLSOptions{CAFile: k.ca, CertFile: k.clientCert, KeyFile: k.clientKey}}))
 	})
@@ -243,4 +247,27 @@ func TestTLSThroughNginx(t *testing.T) {
 	t.Run("wrong name", func(t *testing.T) {
 		refused(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca, ServerName: "other.test"}}, stats.ErrTLSBadCert)
 	})
+}
+
+// Bad TLS options are refused before anything is dialed, with the flag to fix.
+func TestTLSOptionsRefused(t *testing.T) {
+	k := newPKI(t)
+	for _, c := range []struct {
+		o    TLSOptions
+		want string
+	}{
+		{TLSOptions{On: true, MinVersion: "1.4"}, "--tls-min-version"},
+		{TLSOptions{On: true, CertFile: k.clientCert}, "--tls-cert and --tls-key go together"},
+		{TLSOptions{On: true, CAFile: k.dir + "/missing.pem"}, "--tls-ca"},
+		{TLSOptions{On: true, CAFile: k.clientKey}, "no PEM certificate"},
+		{TLSOptions{On: true, CertFile: k.clientCert, KeyFile: k.serverKey}, "--tls-cert/--tls-key"},
+	} {
+		_, err := New(Options{Targets: []string{"127.0.0.1:9"}, Conns: 1, Procs: 1, TLS: c.o})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error naming %q", c.o, err, c.want)
+		}
+	}
+	if _, err := New(Options{Targets: []string{"tls://127.0.0.1:9"}, Conns: 1, Procs: 1, Engine: EngineEpoll}); err == nil || !strings.Contains(err.Error(), "--engine epoll has no TLS") {
+		t.Errorf("--engine epoll with TLS: %v", err)
+	}
 }
