@@ -34,7 +34,6 @@ type part struct {
 // Template is parsed text with placeholders.
 type Template struct {
 	parts []part
-	fixed int // literal bytes
 }
 
 // Parse reads s, where {name} is a placeholder for one of allowed; any
@@ -80,7 +79,6 @@ func (t *Template) add(p part) {
 	} else {
 		t.parts = append(t.parts, p)
 	}
-	t.fixed += len(p.lit)
 }
 
 func list(names []string) string {
@@ -113,19 +111,6 @@ func (t *Template) Append(dst []byte, v *Values) []byte {
 	}
 	return dst
 }
-
-// Static tells whether the template has no placeholder.
-func (t *Template) Static() bool {
-	for _, p := range t.parts {
-		if p.name != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// MaxLen bounds the length of a filled template (20 digits a placeholder).
-func (t *Template) MaxLen() int { return t.fixed + 20*(len(t.parts)) }
 
 // Prefix is the literal text before placeholder name when only literal
 // text precedes it: where a reader finds the value again in filled text.

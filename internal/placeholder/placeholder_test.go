@@ -11,14 +11,18 @@ func TestFill(t *testing.T) {
 	if want := "u=42&i=7 {x {} 31700000000000000000}"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	if tp.Static() || len(got) > tp.MaxLen() {
-		t.Fatalf("static %v, len %d > MaxLen %d", tp.Static(), len(got), tp.MaxLen())
+	if pre, ok := tp.Prefix(TS); ok {
+		t.Fatalf("{ts} follows {uid}, yet Prefix found %q", pre)
+	}
+	at := mustParse(t, "at {ts}: {uid}")
+	if pre, ok := at.Prefix(TS); !ok || pre != "at " {
+		t.Fatalf("Prefix = %q, %v; want \"at \"", pre, ok)
 	}
 	if _, err := Parse("{uid}{seq}", UID); err == nil {
 		t.Fatal("{seq} accepted where only {uid} is allowed")
 	}
 	s, _ := Parse("plain", UID)
-	if !s.Static() || string(s.Append(nil, &Values{})) != "plain" {
+	if string(s.Append(nil, &Values{})) != "plain" {
 		t.Fatal("a template without placeholders is not itself")
 	}
 }
@@ -32,4 +36,13 @@ func BenchmarkAppend(b *testing.B) {
 		v.Seq = uint64(i)
 		buf = tp.Append(buf[:0], &v)
 	}
+}
+
+func mustParse(t *testing.T, s string) Template {
+	t.Helper()
+	tp, err := Parse(s, UID, I, Seq, TS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
 }

@@ -108,6 +108,3 @@ func (d *Decoder) Next() (m Message, ok bool, err error) {
 	}
 	return m, false, d.err
 }
-
-// Buffered is the number of bytes fed but not yet decoded.
-func (d *Decoder) Buffered() int { return len(d.buf) - d.off }

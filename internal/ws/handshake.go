@@ -99,9 +99,6 @@ func NewHandshake(host, path string, headers []string, subprotocol string) (*Han
 	return h, nil
 }
 
-// Subprotocol is the subprotocol the request asks for.
-func (h *Handshake) Subprotocol() string { return h.subprotocol }
-
 // AppendRequest appends connection v's upgrade request with key.
 func (h *Handshake) AppendRequest(dst []byte, v *placeholder.Values, key *Key) []byte {
 	dst = append(dst, "GET "...)

@@ -58,21 +58,6 @@ func AppendHeader(dst []byte, op byte, fin bool, n int, masked bool, key [4]byte
 	return dst
 }
 
-// HeaderLen is the length of the header AppendHeader writes.
-func HeaderLen(n int, masked bool) int {
-	h := 2
-	switch {
-	case n > 0xFFFF:
-		h += 8
-	case n > 125:
-		h += 2
-	}
-	if masked {
-		h += 4
-	}
-	return h
-}
-
 // AppendFrame appends a whole frame: header and payload, the payload masked
 // with key when masked (a client's frames must be, §5.3).
 func AppendFrame(dst []byte, op byte, fin bool, payload []byte, masked bool, key [4]byte) []byte {
