@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver/wire"
 )
 
@@ -28,6 +29,25 @@ const (
 	clsServerFull
 	clsProtocol
 	clsOther
+	clsWS401 // WebSocket upgrade refused with HTTP 401, …
+	clsWS403
+	clsWS429
+	clsWS503
+	clsWSStatus  // … with another status
+	clsWSInvalid // not HTTP, or a 101 that breaks RFC 6455
+	clsWSClosePolicy
+	clsWSCloseGoingAway
+	clsWSCloseTryLater
+	clsWSCloseInternal
+	clsWSCloseTooBig
+	clsWSCloseProtocol
+	clsWSCloseNormal
+	clsWSCloseOther
+	clsTLSUnknownCA   // the server's certificate is from a CA we do not trust
+	clsTLSBadCert     // … is invalid for the name, expired, …
+	clsTLSCertRefused // the server refused our client certificate (or its absence)
+	clsTLSTimeout     // no TLS handshake within --connect-timeout
+	clsTLSHandshake   // any other TLS failure (versions, ciphers, not TLS)
 	nClasses
 )
 
@@ -35,6 +55,10 @@ var classNames = [nClasses]string{
 	stats.ErrAddrNotAvail, stats.ErrMFile, stats.ErrNFile, stats.ErrConnRefused,
 	stats.ErrConnectTimeout, stats.ErrConnReset, stats.ErrLoginRejected, stats.ErrLoginTimeout,
 	stats.ErrServerFull, stats.ErrProtocol, stats.ErrOther,
+	ws.ClassUpgrade401, ws.ClassUpgrade403, ws.ClassUpgrade429, ws.ClassUpgrade503, ws.ClassUpgradeStatus, ws.ClassUpgradeInvalid,
+	ws.ClassClosePolicy, ws.ClassCloseGoingAway, ws.ClassCloseTryLater, ws.ClassCloseInternal,
+	ws.ClassCloseTooBig, ws.ClassCloseProtocol, ws.ClassCloseNormal, ws.ClassCloseOther,
+	stats.ErrTLSUnknownCA, stats.ErrTLSBadCert, stats.ErrTLSCertRefused, stats.ErrTLSTimeout, stats.ErrTLSHandshake,
 }
 
 // Drop causes: why a held connection ended without the swarm closing it.
@@ -57,10 +81,14 @@ const (
 	latAck
 	latDeliver
 	latLag
+	latUpgrade
+	latEcho
+	latTLS
+	latTLSResumed
 	nLat
 )
 
-var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag}
+var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho, stats.LatTLS, stats.LatTLSResumed}
 
 // nAcks counts ACK statuses 0..6; the last one holds any other status.
 const nAcks = 8
@@ -140,6 +168,8 @@ type core struct {
 	examples  [nClasses]atomic.Pointer[string]
 	payload   []byte
 	secret    []byte
+	ws        wsSetup  // --proto ws and ws+imtool
+	tls       tlsSetup // TLS options, per destination
 }
 
 func newCore(o Options, plan *Plan) *core {

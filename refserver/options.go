@@ -20,6 +20,7 @@ const (
 type Options struct {
 	Listen       string        // address to listen on, e.g. 0.0.0.0
 	Ports        []uint16      // ports to listen on (one evio Serve over all)
+	WSPorts      []uint16      // ports where the same protocol travels in WebSocket binary messages
 	ReusePort    bool          // SO_REUSEPORT, so sibling processes share the ports
 	GatewayID    string        // this gateway's name at the dispatcher (default gw-PID)
 	Dispatcher   string        // HOST:PORT of the dispatcher; empty for a lone gateway
@@ -50,8 +51,8 @@ func fdLimit() (int, error) {
 }
 
 func (o *Options) setDefaults(fdLimit int) error {
-	if len(o.Ports) == 0 {
-		return fmt.Errorf("no ports to listen on: give --ports")
+	if len(o.Ports)+len(o.WSPorts) == 0 {
+		return fmt.Errorf("no ports to listen on: give --ports or --ws-ports")
 	}
 	if o.Listen == "" {
 		o.Listen = "0.0.0.0"
@@ -74,7 +75,7 @@ func (o *Options) setDefaults(fdLimit int) error {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	ceiling := int(host.ConnsPerProcess(int64(fdLimit), len(o.Ports), 1))
+	ceiling := int(host.ConnsPerProcess(int64(fdLimit), len(o.Ports)+len(o.WSPorts), 1))
 	if ceiling < 1 {
 		return fmt.Errorf("RLIMIT_NOFILE is %d: too low to serve %d ports (raise it with `imtool tune apply --role server`)", fdLimit, len(o.Ports))
 	}
