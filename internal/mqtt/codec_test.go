@@ -103,10 +103,10 @@ func TestConnectRoundTrip(t *testing.T) {
 func TestConnectRefusesWhatCannotBeSent(t *testing.T) {
 	for name, c := range map[string]Connect{
 		"password without user in 3.1.1": {Version: V311, Password: []byte("p")},
-		"level 3":                         {Version: 3},
-		"will QoS 3":                      {Version: V5, Will: &Will{Topic: []byte("t"), QoS: 3}},
-		"client id not UTF-8":             {Version: V5, ClientID: []byte{0xFF}},
-		"client id with U+0000":           {Version: V5, ClientID: []byte{'a', 0}},
+		"level 3":                        {Version: 3},
+		"will QoS 3":                     {Version: V5, Will: &Will{Topic: []byte("t"), QoS: 3}},
+		"client id not UTF-8":            {Version: V5, ClientID: []byte{0xFF}},
+		"client id with U+0000":          {Version: V5, ClientID: []byte{'a', 0}},
 	} {
 		if _, err := AppendConnect(nil, &c); err == nil {
 			t.Errorf("%s: accepted", name)

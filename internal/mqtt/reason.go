@@ -4,12 +4,12 @@ import "strconv"
 
 // 3.1.1 CONNACK return codes (§3.2.2.3).
 const (
-	RCAccepted          byte = 0
-	RCBadVersion        byte = 1
+	RCAccepted           byte = 0
+	RCBadVersion         byte = 1
 	RCIdentifierRejected byte = 2
-	RCServerUnavailable byte = 3
-	RCBadCredentials    byte = 4
-	RCNotAuthorized     byte = 5
+	RCServerUnavailable  byte = 3
+	RCBadCredentials     byte = 4
+	RCNotAuthorized      byte = 5
 )
 
 var returnNames = [6]string{"connection accepted", "unacceptable protocol version",
