@@ -187,6 +187,13 @@ type Publish struct {
 // AppendPublish appends the PUBLISH p for protocol level v (5.0 adds an
 // empty property list). The caller keeps the topic valid (CheckTopic).
 func AppendPublish(dst []byte, v byte, p *Publish) []byte {
+	return append(AppendPublishHeader(dst, v, p, len(p.Payload)), p.Payload...)
+}
+
+// AppendPublishHeader appends the PUBLISH p up to its payload, which is n
+// bytes the caller appends next (p.Payload is not used): a payload in
+// parts goes out without being copied together first.
+func AppendPublishHeader(dst []byte, v byte, p *Publish, n int) []byte {
 	b0 := PUBLISH<<4 | (p.QoS&3)<<1
 	if p.Retain {
 		b0 |= 0x01
@@ -194,7 +201,7 @@ func AppendPublish(dst []byte, v byte, p *Publish) []byte {
 	if p.Dup && p.QoS > 0 {
 		b0 |= 0x08
 	}
-	rem := 2 + len(p.Topic) + len(p.Payload)
+	rem := 2 + len(p.Topic) + n
 	if p.QoS > 0 {
 		rem += 2
 	}
@@ -209,7 +216,7 @@ func AppendPublish(dst []byte, v byte, p *Publish) []byte {
 	if v == V5 {
 		dst = append(dst, 0)
 	}
-	return append(dst, p.Payload...)
+	return dst
 }
 
 // CheckTopic tells whether topic may be published to: a non-empty UTF-8
