@@ -45,11 +45,12 @@ func BenchmarkReceiveQoS1(b *testing.B) {
 	s := New(nop{}, &Config{Connect: mqtt.Connect{Version: mqtt.V311}})
 	s.Open(0)
 	s.Input([]byte{0x20, 2, 0, 0}, 1)
-	topic := []byte("t/1")
+	topic, ack := []byte("t/1"), []byte{0x40, 2, 0, 0}
 	b.ReportAllocs()
 	for b.Loop() {
 		pubS.Publish(topic, 1, false, nil, 5)
-		pubS.Input([]byte{0x40, 2, byte(pubS.nextID >> 8), byte(pubS.nextID)}, 6)
+		ack[2], ack[3] = byte(pubS.nextID>>8), byte(pubS.nextID)
+		pubS.Input(ack, 6)
 		if _, ok := s.Input(pkt, 9); !ok {
 			b.Fatal("closed")
 		}
