@@ -50,7 +50,7 @@ func (c *Counts) Add(o *Counts) {
 }
 
 // Unique is how many distinct messages of each QoS were delivered.
-func (c *Counts) Unique() (u [3]uint64) {
+func (c Counts) Unique() (u [3]uint64) {
 	for q := range 3 {
 		u[q] = c.Received[q] - c.Duplicated[q]
 	}
@@ -60,7 +60,7 @@ func (c *Counts) Unique() (u [3]uint64) {
 // Loss is, per QoS, how many of expected deliveries (each message sent
 // times the subscriptions that match its topic, which the swarm's plan
 // knows) never arrived: expected minus the distinct deliveries of c.
-func (c *Counts) Loss(expected [3]uint64) (lost [3]uint64) {
+func (c Counts) Loss(expected [3]uint64) (lost [3]uint64) {
 	u := c.Unique()
 	for q := range 3 {
 		if expected[q] > u[q] {
