@@ -118,16 +118,9 @@ func (p *Packet) body(b []byte, v byte) error {
 			return malformed("%s of %d bytes", TypeName(p.Type), len(b))
 		}
 		p.PacketID = binary.BigEndian.Uint16(b)
-		rest := b[2:]
-		if v == V5 {
-			plen, n, err := readVarint(rest)
-			if err != nil || n == 0 || n+plen > len(rest) {
-				return malformed("%s properties overrun the packet", TypeName(p.Type))
-			}
-			if err := p.props(rest[:n+plen], v, false); err != nil {
-				return err
-			}
-			rest = rest[n+plen:]
+		rest, err := p.leadingProps(b[2:], v)
+		if err != nil {
+			return err
 		}
 		if len(rest) == 0 && (p.Type == SUBACK || v == V5) {
 			return malformed("%s without reason codes", TypeName(p.Type))
@@ -185,21 +178,28 @@ func (p *Packet) publish(b []byte, v byte) error {
 		}
 		rest = rest[2:]
 	}
-	if v == V5 {
-		plen, n, err := readVarint(rest)
-		if err != nil || n == 0 || n+plen > len(rest) {
-			return malformed("PUBLISH properties overrun the packet")
-		}
-		if err := p.props(rest[:n+plen], v, false); err != nil {
-			return err
-		}
-		rest = rest[n+plen:]
+	rest, err := p.leadingProps(rest, v)
+	if err != nil {
+		return err
 	}
 	if len(p.Topic) == 0 && p.Props.TopicAlias == 0 {
 		return malformed("PUBLISH with an empty topic and no topic alias")
 	}
 	p.Payload = rest
 	return nil
+}
+
+// leadingProps reads the 5.0 property list at the start of b and returns
+// what follows it; at 3.1.1 it returns b.
+func (p *Packet) leadingProps(b []byte, v byte) ([]byte, error) {
+	if v != V5 {
+		return b, nil
+	}
+	plen, n, err := readVarint(b)
+	if err != nil || n == 0 || n+plen > len(b) {
+		return nil, malformed("%s properties overrun the packet", TypeName(p.Type))
+	}
+	return b[n+plen:], p.props(b[:n+plen], v, false)
 }
 
 // props reads a 5.0 property list (length first) that must fill b exactly;
@@ -332,19 +332,11 @@ func ParseConnect(body []byte) (c Connect, err error) {
 	c.CleanStart = flags&2 != 0
 	c.KeepAlive = binary.BigEndian.Uint16(body[8:])
 	b := body[10:]
-	if c.Version == V5 {
-		var p Packet
-		plen, n, err := readVarint(b)
-		if err != nil || n == 0 || n+plen > len(b) {
-			return c, malformed("CONNECT properties overrun the packet")
-		}
-		p.Type = CONNECT
-		if err := p.props(b[:n+plen], V5, false); err != nil {
-			return c, err
-		}
-		c.SessionExpiry, c.ReceiveMax, c.MaxPacketSize = p.Props.SessionExpiry, p.Props.ReceiveMax, p.Props.MaxPacketSize
-		b = b[n+plen:]
+	p := Packet{Type: CONNECT}
+	if b, err = p.leadingProps(b, c.Version); err != nil {
+		return c, err
 	}
+	c.SessionExpiry, c.ReceiveMax, c.MaxPacketSize = p.Props.SessionExpiry, p.Props.ReceiveMax, p.Props.MaxPacketSize
 	if c.ClientID, b, err = lenPrefixed(b, 0); err != nil {
 		return c, malformed("CONNECT client id overruns the packet")
 	}
@@ -353,12 +345,8 @@ func ParseConnect(body []byte) (c Connect, err error) {
 		if w.QoS == 3 {
 			return c, malformed("CONNECT will QoS 3")
 		}
-		if c.Version == V5 {
-			plen, n, err := readVarint(b)
-			if err != nil || n == 0 || n+plen > len(b) {
-				return c, malformed("CONNECT will properties overrun the packet")
-			}
-			b = b[n+plen:]
+		if b, err = p.leadingProps(b, c.Version); err != nil {
+			return c, err
 		}
 		if w.Topic, b, err = lenPrefixed(b, 0); err != nil {
 			return c, malformed("CONNECT will topic overruns the packet")
