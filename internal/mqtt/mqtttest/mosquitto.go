@@ -35,6 +35,10 @@ type Options struct {
 	// MaxConnections limits each listener (0: no limit); mosquitto closes
 	// connections past it before answering them.
 	MaxConnections int
+	// MaxInflight is max_inflight_messages: QoS 1/2 messages in flight
+	// per client, which mosquitto announces to 5.0 clients as its Receive
+	// Maximum (0: mosquitto's default, 20).
+	MaxInflight int
 	// TLS adds a TLS listener with a certificate for 127.0.0.1 and
 	// "localhost" signed by a CA made for this broker.
 	TLS bool
@@ -79,6 +83,9 @@ func Start(t testing.TB, o Options) *Broker {
 	}
 	conf := []string{"persistence false", "sys_interval 1", "log_dest stderr",
 		"log_type error", "log_type warning", "log_type notice", "log_type information", "per_listener_settings false"}
+	if o.MaxInflight > 0 {
+		conf = append(conf, fmt.Sprintf("max_inflight_messages %d", o.MaxInflight))
+	}
 	if u, err := user.Current(); err == nil {
 		conf = append(conf, "user "+u.Username) // run as the test's user, who owns the files
 	}

@@ -277,3 +277,90 @@ func TestMosquittoWill(t *testing.T) {
 		})
 	}
 }
+
+// mosquitto announces max_inflight_messages as its 5.0 Receive Maximum:
+// the session's window shrinks to it, and a burst of QoS 1 publishes
+// stops at it (the rest Blocked) until PUBACKs free places. At 3.1.1
+// nothing is announced and the session's own cap stands.
+func TestMosquittoReceiveMaximum(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{MaxInflight: 5})
+	for _, ver := range versions {
+		t.Run(ver.name, func(t *testing.T) {
+			cfg := cfgFor(ver.v, "rm-"+ver.name)
+			cfg.MaxInflight = 50
+			d := dial(t, b.Addr, nil, cfg, nil)
+			d.waitHeld(t)
+			want := uint16(50)
+			if ver.v == mqtt.V5 {
+				want = 5
+			}
+			var window uint16
+			var blocked uint64
+			d.do(func(s *Session) {
+				window = s.Window()
+				for range want + 3 { // in one go: no PUBACK can be handled in between
+					s.Publish([]byte("rm/t"), 1, false, nil, now())
+				}
+				blocked = s.Counts.Blocked[1]
+			})
+			if window != want || blocked != 3 {
+				t.Fatalf("window %d blocked %d, want %d and 3", window, blocked, want)
+			}
+			eventually(t, "PUBACKs", func() bool { return d.counts().Acked[1] == uint64(want) })
+			d.do(func(s *Session) {
+				if err := s.Publish([]byte("rm/t"), 1, false, nil, now()); err != nil {
+					t.Fatalf("publish after PUBACKs: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// Fan-out and retained: three subscribers of 'fan/#' each receive every
+// message published to 'fan/all' (expected deliveries = messages × 3,
+// none lost or duplicated, summed with Counts.Add), and a retained message
+// published before they subscribed reaches each as Retained, not as a
+// delivery.
+func TestMosquittoFanOutAndRetained(t *testing.T) {
+	const n = 100
+	b := mqtttest.Start(t, mqtttest.Options{})
+	pcfg := cfgFor(mqtt.V5, "fan-pub")
+	pcfg.Publisher = 3
+	pub := dial(t, b.Addr, nil, pcfg, nil)
+	pub.waitHeld(t)
+	pub.do(func(s *Session) { s.Publish([]byte("fan/retained"), 1, true, []byte("kept"), now()) })
+	eventually(t, "retained PUBACK", func() bool { return pub.counts().Acked[1] == 1 })
+	var subs []*netDriver
+	for i := range 3 {
+		d := dial(t, b.Addr, nil, cfgFor(versions[i%2].v, fmt.Sprintf("fan-sub-%d", i)), nil)
+		d.waitHeld(t)
+		d.do(func(s *Session) { s.Subscribe([]byte("fan/#"), 1, now()) })
+		eventually(t, "SUBACK", func() bool { return d.counts().Subscribed == 1 })
+		subs = append(subs, d)
+	}
+	for sent := 0; sent < n; {
+		var err error
+		pub.do(func(s *Session) { err = s.Publish([]byte("fan/all"), 1, false, nil, now()) })
+		if err == ErrWindowFull {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent++
+	}
+	total := func() Counts {
+		var c Counts
+		for _, d := range subs {
+			dc := d.counts()
+			c.Add(&dc)
+		}
+		return c
+	}
+	eventually(t, "every subscriber to receive every message", func() bool { return total().Unique()[1] == 3*n })
+	c := total()
+	if lost := c.Loss([3]uint64{0, 3 * n, 0}); lost != ([3]uint64{}) || c.Duplicated[1] != 0 || c.Retained[1] != 3 {
+		t.Fatalf("fan-out: received %v duplicated %v retained %v lost %v", c.Received, c.Duplicated, c.Retained, lost)
+	}
+}
