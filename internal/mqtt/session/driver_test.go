@@ -61,7 +61,7 @@ func dial(t *testing.T, addr string, tc *tls.Config, cfg *Config, onMessage func
 		t.Fatal(err)
 	}
 	d := &netDriver{c: c, held: make(chan struct{}), done: make(chan struct{}), onMessage: onMessage}
-	d.s = New(d, cfg)
+	d.s = New(d, cfg, nil)
 	t.Cleanup(func() { c.Close(); <-d.done })
 	d.mu.Lock()
 	d.s.Open(now())

@@ -20,7 +20,7 @@ func FuzzInput(f *testing.F) {
 		if v311 {
 			v, connack = mqtt.V311, []byte{0x20, 2, 0, 0}
 		}
-		s := New(nop{}, &Config{Connect: mqtt.Connect{Version: v}})
+		s := New(nop{}, &Config{Connect: mqtt.Connect{Version: v}}, nil)
 		s.Open(0)
 		if _, ok := s.Input(connack, 1); !ok {
 			t.Fatal("CONNACK refused")

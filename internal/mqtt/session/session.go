@@ -120,23 +120,30 @@ type Session struct {
 	flights   map[uint16]flight   // ours awaiting acks, by packet id
 	rel       map[uint16]struct{} // QoS 2 received, PUBREL not yet
 	seen      map[uint32]window   // per publisher: what was delivered
-	out       []byte
+	out       *[]byte             // where packets are built before Write
 	Counts    Counts
 }
 
 // New makes the session of one connection; cfg is shared and not changed.
-func New(d Driver, cfg *Config) *Session {
-	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2}
+// Packets are built in *scratch before Write: an engine that runs many
+// sessions on one goroutine passes one buffer for all of them (a
+// connection then costs no buffer of its own); nil gives the session its
+// own.
+func New(d Driver, cfg *Config, scratch *[]byte) *Session {
+	if scratch == nil {
+		scratch = new([]byte)
+	}
+	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2, out: scratch}
 }
 
 // Open writes the CONNECT at now, when TCP (or TLS) is up. false: the
 // connection was closed (or the CONNECT could not be built: Gone says why).
 func (s *Session) Open(now int64) bool {
-	out, err := mqtt.AppendConnect(s.out[:0], &s.cfg.Connect)
+	out, err := mqtt.AppendConnect((*s.out)[:0], &s.cfg.Connect)
 	if err != nil {
 		return s.gone(mqtt.ClassProtocol, "CONNECT not sent", err)
 	}
-	s.out, s.state, s.t0 = out, stConnecting, now
+	(*s.out), s.state, s.t0 = out, stConnecting, now
 	return s.write(out)
 }
 
@@ -206,8 +213,8 @@ func (s *Session) Ended() string {
 // in flight is counted as unacknowledged.
 func (s *Session) Close() {
 	if s.state == stHeld {
-		s.out = mqtt.AppendDisconnect(s.out[:0], s.v, 0)
-		s.write(s.out)
+		(*s.out) = mqtt.AppendDisconnect((*s.out)[:0], s.v, 0)
+		s.write((*s.out))
 	}
 	s.closed()
 }
@@ -227,8 +234,8 @@ func (s *Session) Beat(now int64) bool {
 		s.pingAt = 1
 	}
 	s.Counts.Pings++
-	s.out = mqtt.AppendPingreq(s.out[:0])
-	return s.write(s.out)
+	(*s.out) = mqtt.AppendPingreq((*s.out)[:0])
+	return s.write((*s.out))
 }
 
 // id is a free packet identifier, 0 when all 65,535 are in flight.
@@ -270,8 +277,8 @@ func (s *Session) Subscribe(filter []byte, qos byte, now int64) error {
 		return ErrWindowFull
 	}
 	s.track(id, flight{t0: now, kind: kindSub})
-	s.out = mqtt.AppendSubscribe(s.out[:0], s.v, id, filter, qos)
-	if !s.write(s.out) {
+	(*s.out) = mqtt.AppendSubscribe((*s.out)[:0], s.v, id, filter, qos)
+	if !s.write((*s.out)) {
 		return ErrNotHeld
 	}
 	return nil
@@ -318,18 +325,18 @@ func (s *Session) Publish(topic []byte, qos byte, retain bool, body []byte, now 
 	binary.BigEndian.PutUint64(h[4:], uint64(now))
 	binary.BigEndian.PutUint32(h[12:], s.cfg.Publisher)
 	binary.BigEndian.PutUint64(h[16:], s.seq)
-	s.out = mqtt.AppendPublishHeader(s.out[:0], s.v, &p, HeaderLen+len(body))
-	s.out = append(append(s.out, h[:]...), body...)
-	if s.maxOut != 0 && uint32(len(s.out)) > s.maxOut {
+	(*s.out) = mqtt.AppendPublishHeader((*s.out)[:0], s.v, &p, HeaderLen+len(body))
+	(*s.out) = append(append((*s.out), h[:]...), body...)
+	if s.maxOut != 0 && uint32(len((*s.out))) > s.maxOut {
 		s.seq--
-		return fmt.Errorf("mqtt: a PUBLISH of %d bytes exceeds the broker's Maximum Packet Size %d: lower the payload", len(s.out), s.maxOut)
+		return fmt.Errorf("mqtt: a PUBLISH of %d bytes exceeds the broker's Maximum Packet Size %d: lower the payload", len((*s.out)), s.maxOut)
 	}
 	if qos > 0 {
 		s.track(p.PacketID, flight{t0: now, qos: qos, kind: kindPub})
 		s.pubs++
 	}
 	s.Counts.Sent[qos]++
-	if !s.write(s.out) {
+	if !s.write((*s.out)) {
 		return ErrNotHeld
 	}
 	return nil
