@@ -364,3 +364,32 @@ func TestMosquittoFanOutAndRetained(t *testing.T) {
 		t.Fatalf("fan-out: received %v duplicated %v retained %v lost %v", c.Received, c.Duplicated, c.Retained, lost)
 	}
 }
+
+// A second connection with the same client id takes the session over: the
+// first ends, the second stays held. A 5.0 broker may say so with
+// DISCONNECT 0x8E (mqtt_session_taken_over, the code in the text);
+// mosquitto 2.0.11 closes the socket before that DISCONNECT leaves, so the
+// first sees EOF after its CONNACK: a drop, not an MQTT error class.
+func TestMosquittoSessionTakenOver(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	for _, ver := range versions {
+		t.Run(ver.name, func(t *testing.T) {
+			first := dial(t, b.Addr, nil, cfgFor(ver.v, "same-"+ver.name), nil)
+			first.waitHeld(t)
+			second := dial(t, b.Addr, nil, cfgFor(ver.v, "same-"+ver.name), nil)
+			second.waitHeld(t)
+			class, text := first.waitEnd(t)
+			dropped := class == "" && text == "EOF"
+			told := ver.v == mqtt.V5 && class == mqtt.ClassTakenOver && text == "DISCONNECT 0x8E session taken over"
+			if !dropped && !told {
+				t.Fatalf("taken over: %q %q", class, text)
+			}
+			second.do(func(s *Session) {
+				if !s.Held() {
+					t.Error("the second connection was dropped")
+				}
+				s.Close()
+			})
+		})
+	}
+}

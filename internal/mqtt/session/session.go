@@ -13,8 +13,8 @@
 // message is due (Publish). The session answers through Driver: bytes to
 // write, the connection held or gone with an error class, latency samples.
 // This is the shape of the swarm's client protocol layer (loadclient's
-// proto and endpoint in the protocol-layer branch as of its commit
-// 1dfd32d): an adapter there maps open/input/beat/send onto
+// proto and endpoint in the protocol-layer branch, commit 1dfd32d,
+// unchanged through 1c61fe3): an adapter there maps open/input/beat/send onto
 // Open/Input/Beat/Publish and endpoint.write/held/gone onto Driver.
 //
 // Every time a Session is given or reports is in nanoseconds on one clock
