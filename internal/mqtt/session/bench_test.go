@@ -18,7 +18,7 @@ func (nop) Message(topic, body []byte) {}
 // per op; 0 allocs/op once the in-flight map has grown.
 func BenchmarkPublishQoS1(b *testing.B) {
 	s := New(nop{}, &Config{Connect: mqtt.Connect{Version: mqtt.V5, ClientID: []byte("c")}}, nil)
-	s.Open(0)
+	s.Open(0, nil)
 	s.Input([]byte{0x20, 3, 0, 0, 0}, 1)
 	topic, body := []byte("devices/1/in"), make([]byte, 40)
 	ack := []byte{0x40, 2, 0, 0}
@@ -40,10 +40,10 @@ func BenchmarkReceiveQoS1(b *testing.B) {
 	pubS := New(nop{}, &Config{Connect: mqtt.Connect{Version: mqtt.V311}}, nil)
 	var pkt []byte
 	pubS.d = writer(func(p []byte) { pkt = append(pkt[:0], p...) })
-	pubS.Open(0)
+	pubS.Open(0, nil)
 	pubS.Input([]byte{0x20, 2, 0, 0}, 1)
 	s := New(nop{}, &Config{Connect: mqtt.Connect{Version: mqtt.V311}}, nil)
-	s.Open(0)
+	s.Open(0, nil)
 	s.Input([]byte{0x20, 2, 0, 0}, 1)
 	topic, ack := []byte("t/1"), []byte{0x40, 2, 0, 0}
 	b.ReportAllocs()
@@ -76,7 +76,7 @@ func BenchmarkHeldSession(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s := New(nop{}, cfg, &scratch)
-		s.Open(0)
+		s.Open(0, nil)
 		s.Input(connack, 1)
 		heldSink = s // kept, as an engine keeps it
 	}

@@ -29,7 +29,7 @@ func TestMosquittoConnectAndKeepAlive(t *testing.T) {
 			tc   *tls.Config
 		}{{"tcp", b.Addr, nil}, {"tls", b.TLSAddr, b.TLSConfig()}} {
 			t.Run(ver.name+"/"+tr.name, func(t *testing.T) {
-				d := dial(t, tr.addr, tr.tc, cfgFor(ver.v, "ka-"+ver.name+tr.name), nil)
+				d := dial(t, tr.addr, tr.tc, cfgFor(ver.v), as("ka-"+ver.name+tr.name), nil)
 				d.waitHeld(t)
 				if d.samples(Connect) != 1 {
 					t.Fatalf("%d connect samples", d.samples(Connect))
@@ -67,17 +67,17 @@ func TestMosquittoRefusals(t *testing.T) {
 			if ver.v == mqtt.V5 {
 				want = "CONNACK 0x87 not authorized"
 			}
-			bad := cfgFor(ver.v, "bad-"+ver.name)
-			bad.Connect.Username, bad.Connect.Password = []byte("alice"), []byte("wrong")
-			if class, text := dial(t, b.Addr, nil, bad, nil).waitEnd(t); class != mqtt.ClassNotAuthorized || text != want {
+			bad := as("bad-" + ver.name)
+			bad.Username, bad.Password = []byte("alice"), []byte("wrong")
+			if class, text := dial(t, b.Addr, nil, cfgFor(ver.v), bad, nil).waitEnd(t); class != mqtt.ClassNotAuthorized || text != want {
 				t.Errorf("wrong password: %q %q, want %q %q", class, text, mqtt.ClassNotAuthorized, want)
 			}
-			if class, text := dial(t, b.Addr, nil, cfgFor(ver.v, "anon-"+ver.name), nil).waitEnd(t); class != mqtt.ClassNotAuthorized || text != want {
+			if class, text := dial(t, b.Addr, nil, cfgFor(ver.v), as("anon-"+ver.name), nil).waitEnd(t); class != mqtt.ClassNotAuthorized || text != want {
 				t.Errorf("anonymous: %q %q, want %q %q", class, text, mqtt.ClassNotAuthorized, want)
 			}
-			good := cfgFor(ver.v, "good-"+ver.name)
-			good.Connect.Username, good.Connect.Password = []byte("alice"), []byte("s3cret")
-			d := dial(t, b.Addr, nil, good, nil)
+			good := as("good-" + ver.name)
+			good.Username, good.Password = []byte("alice"), []byte("s3cret")
+			d := dial(t, b.Addr, nil, cfgFor(ver.v), good, nil)
 			d.waitHeld(t)
 			d.do(func(s *Session) { s.Close() })
 		})
@@ -94,11 +94,11 @@ func TestMosquittoServerFull(t *testing.T) {
 			b := mqtttest.Start(t, mqtttest.Options{MaxConnections: 2})
 			var held []*netDriver
 			for i := range 2 {
-				d := dial(t, b.Addr, nil, cfgFor(ver.v, fmt.Sprintf("ok-%s-%d", ver.name, i)), nil)
+				d := dial(t, b.Addr, nil, cfgFor(ver.v), as(fmt.Sprintf("ok-%s-%d", ver.name, i)), nil)
 				d.waitHeld(t)
 				held = append(held, d)
 			}
-			if class, text := dial(t, b.Addr, nil, cfgFor(ver.v, "third-"+ver.name), nil).waitEnd(t); class != mqtt.ClassClosedAtConnect {
+			if class, text := dial(t, b.Addr, nil, cfgFor(ver.v), as("third-"+ver.name), nil).waitEnd(t); class != mqtt.ClassClosedAtConnect {
 				t.Errorf("past max_connections: %q %q", class, text)
 			}
 			for _, d := range held {
@@ -129,7 +129,7 @@ func TestMosquittoPubSubCounts(t *testing.T) {
 				b := mqtttest.Start(t, mqtttest.Options{})
 				var mu sync.Mutex
 				brokerReceived := -1
-				obs := dial(t, b.Addr, nil, cfgFor(ver.v, "obs"), func(topic, payload []byte) {
+				obs := dial(t, b.Addr, nil, cfgFor(ver.v), as("obs"), func(topic, payload []byte) {
 					if string(topic) == "$SYS/broker/publish/messages/received" {
 						mu.Lock()
 						brokerReceived, _ = strconv.Atoi(string(payload))
@@ -137,7 +137,7 @@ func TestMosquittoPubSubCounts(t *testing.T) {
 					}
 				})
 				obs.waitHeld(t)
-				sub := dial(t, b.Addr, nil, cfgFor(ver.v, "sub"), nil)
+				sub := dial(t, b.Addr, nil, cfgFor(ver.v), as("sub"), nil)
 				sub.waitHeld(t)
 				topic := []byte("imtool/test/in")
 				sub.do(func(s *Session) {
@@ -146,9 +146,9 @@ func TestMosquittoPubSubCounts(t *testing.T) {
 					}
 				})
 				eventually(t, "SUBACK", func() bool { return sub.counts().Subscribed == 1 })
-				pcfg := cfgFor(ver.v, "pub")
-				pcfg.MaxInflight, pcfg.Publisher = 20, 1
-				pub := dial(t, b.Addr, nil, pcfg, nil)
+				pcfg := cfgFor(ver.v)
+				pcfg.MaxInflight = 20
+				pub := dial(t, b.Addr, nil, pcfg, Identity{ClientID: []byte("pub"), Publisher: 1}, nil)
 				pub.waitHeld(t)
 				body := []byte("payload")
 				for sent := 0; sent < n; {
@@ -214,7 +214,7 @@ func TestMosquittoSysClientsConnected(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	var mu sync.Mutex
 	count := -1
-	obs := dial(t, b.Addr, nil, cfgFor(mqtt.V5, "observer"), func(topic, payload []byte) {
+	obs := dial(t, b.Addr, nil, cfgFor(mqtt.V5), as("observer"), func(topic, payload []byte) {
 		if string(topic) == "$SYS/broker/clients/connected" {
 			mu.Lock()
 			count, _ = strconv.Atoi(string(payload))
@@ -226,7 +226,7 @@ func TestMosquittoSysClientsConnected(t *testing.T) {
 	var ds []*netDriver
 	for i := range 20 {
 		v := versions[i%2].v
-		d := dial(t, b.Addr, nil, cfgFor(v, fmt.Sprintf("c-%d", i)), nil)
+		d := dial(t, b.Addr, nil, cfgFor(v), as(fmt.Sprintf("c-%d", i)), nil)
 		d.waitHeld(t)
 		ds = append(ds, d)
 	}
@@ -254,15 +254,15 @@ func TestMosquittoWill(t *testing.T) {
 	for _, ver := range versions {
 		t.Run(ver.name, func(t *testing.T) {
 			got := make(chan string, 1)
-			sub := dial(t, b.Addr, nil, cfgFor(ver.v, "will-sub"), func(topic, payload []byte) {
+			sub := dial(t, b.Addr, nil, cfgFor(ver.v), as("will-sub"), func(topic, payload []byte) {
 				got <- string(topic) + "=" + string(payload)
 			})
 			sub.waitHeld(t)
 			sub.do(func(s *Session) { s.Subscribe([]byte("wills/#"), 1, now()) })
 			eventually(t, "SUBACK", func() bool { return sub.counts().Subscribed == 1 })
-			cfg := cfgFor(ver.v, "will-pub")
+			cfg := cfgFor(ver.v)
 			cfg.Connect.Will = &mqtt.Will{Topic: []byte("wills/1"), Payload: []byte("gone"), QoS: 1}
-			d := dial(t, b.Addr, nil, cfg, nil)
+			d := dial(t, b.Addr, nil, cfg, as("will-pub"), nil)
 			d.waitHeld(t)
 			d.c.Close() // no DISCONNECT
 			select {
@@ -286,9 +286,9 @@ func TestMosquittoReceiveMaximum(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{MaxInflight: 5})
 	for _, ver := range versions {
 		t.Run(ver.name, func(t *testing.T) {
-			cfg := cfgFor(ver.v, "rm-"+ver.name)
+			cfg := cfgFor(ver.v)
 			cfg.MaxInflight = 50
-			d := dial(t, b.Addr, nil, cfg, nil)
+			d := dial(t, b.Addr, nil, cfg, as("rm-"+ver.name), nil)
 			d.waitHeld(t)
 			want := uint16(50)
 			if ver.v == mqtt.V5 {
@@ -324,15 +324,13 @@ func TestMosquittoReceiveMaximum(t *testing.T) {
 func TestMosquittoFanOutAndRetained(t *testing.T) {
 	const n = 100
 	b := mqtttest.Start(t, mqtttest.Options{})
-	pcfg := cfgFor(mqtt.V5, "fan-pub")
-	pcfg.Publisher = 3
-	pub := dial(t, b.Addr, nil, pcfg, nil)
+	pub := dial(t, b.Addr, nil, cfgFor(mqtt.V5), Identity{ClientID: []byte("fan-pub"), Publisher: 3}, nil)
 	pub.waitHeld(t)
 	pub.do(func(s *Session) { s.Publish([]byte("fan/retained"), 1, true, []byte("kept"), now()) })
 	eventually(t, "retained PUBACK", func() bool { return pub.counts().Acked[1] == 1 })
 	var subs []*netDriver
 	for i := range 3 {
-		d := dial(t, b.Addr, nil, cfgFor(versions[i%2].v, fmt.Sprintf("fan-sub-%d", i)), nil)
+		d := dial(t, b.Addr, nil, cfgFor(versions[i%2].v), as(fmt.Sprintf("fan-sub-%d", i)), nil)
 		d.waitHeld(t)
 		d.do(func(s *Session) { s.Subscribe([]byte("fan/#"), 1, now()) })
 		eventually(t, "SUBACK", func() bool { return d.counts().Subscribed == 1 })
@@ -374,9 +372,9 @@ func TestMosquittoSessionTakenOver(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	for _, ver := range versions {
 		t.Run(ver.name, func(t *testing.T) {
-			first := dial(t, b.Addr, nil, cfgFor(ver.v, "same-"+ver.name), nil)
+			first := dial(t, b.Addr, nil, cfgFor(ver.v), as("same-"+ver.name), nil)
 			first.waitHeld(t)
-			second := dial(t, b.Addr, nil, cfgFor(ver.v, "same-"+ver.name), nil)
+			second := dial(t, b.Addr, nil, cfgFor(ver.v), as("same-"+ver.name), nil)
 			second.waitHeld(t)
 			class, text := first.waitEnd(t)
 			dropped := class == "" && text == "EOF"

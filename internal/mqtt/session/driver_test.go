@@ -48,7 +48,7 @@ func (d *netDriver) Message(topic, payload []byte) {
 
 // dial connects a session to addr (over TLS when tc is set), writes its
 // CONNECT and starts reading; the socket is closed at the test's end.
-func dial(t *testing.T, addr string, tc *tls.Config, cfg *Config, onMessage func(topic, payload []byte)) *netDriver {
+func dial(t *testing.T, addr string, tc *tls.Config, cfg *Config, id Identity, onMessage func(topic, payload []byte)) *netDriver {
 	t.Helper()
 	var c net.Conn
 	var err error
@@ -64,7 +64,7 @@ func dial(t *testing.T, addr string, tc *tls.Config, cfg *Config, onMessage func
 	d.s = New(d, cfg, nil)
 	t.Cleanup(func() { c.Close(); <-d.done })
 	d.mu.Lock()
-	d.s.Open(now())
+	d.s.Open(now(), &id)
 	d.mu.Unlock()
 	go d.read()
 	return d
@@ -152,6 +152,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func cfgFor(v byte, id string) *Config {
-	return &Config{Connect: mqtt.Connect{Version: v, ClientID: []byte(id), CleanStart: true, KeepAlive: 30}}
+func cfgFor(v byte) *Config {
+	return &Config{Connect: mqtt.Connect{Version: v, CleanStart: true, KeepAlive: 30}}
 }
+
+// as is the identity of a connection with client id id.
+func as(id string) Identity { return Identity{ClientID: []byte(id)} }

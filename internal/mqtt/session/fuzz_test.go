@@ -21,7 +21,7 @@ func FuzzInput(f *testing.F) {
 			v, connack = mqtt.V311, []byte{0x20, 2, 0, 0}
 		}
 		s := New(nop{}, &Config{Connect: mqtt.Connect{Version: v}}, nil)
-		s.Open(0)
+		s.Open(0, nil)
 		if _, ok := s.Input(connack, 1); !ok {
 			t.Fatal("CONNACK refused")
 		}

@@ -66,16 +66,27 @@ var seriesNames = [NumSeries]string{"mqtt_connect", "mqtt_heartbeat", "mqtt_puba
 
 func (s Series) String() string { return seriesNames[s] }
 
-// Config is what every connection of a swarm shares, and the per-connection
-// CONNECT.
+// Config is what every connection of a swarm shares.
 type Config struct {
-	Connect mqtt.Connect // Version, ClientID, credentials, keep alive, will
+	// Connect is the CONNECT every connection sends (Version, clean
+	// start, keep alive, will, properties), with the fields of its
+	// Identity put in.
+	Connect mqtt.Connect
 	// MaxInflight caps QoS 1 and 2 publishes awaiting their
 	// acknowledgement; the broker's Receive Maximum lowers it (0: 65,535,
 	// the protocol's limit).
 	MaxInflight uint16
 	// MaxPacket is the largest packet accepted from the broker (0: 1 MiB).
 	MaxPacket int
+}
+
+// Identity is what differs per connection, filled by the engine from its
+// templates (--client-id 'imtool-{i}', --username, --password); nil
+// fields keep Config.Connect's.
+type Identity struct {
+	ClientID []byte
+	Username []byte
+	Password []byte
 	// Publisher identifies this connection in the payloads it publishes,
 	// so subscribers can tell duplicates apart (the connection's index).
 	Publisher uint32
@@ -117,6 +128,7 @@ type Session struct {
 	t0        int64  // CONNECT written
 	pingAt    int64  // PINGREQ outstanding since (0: none)
 	seq       uint64
+	publisher uint32
 	flights   map[uint16]flight   // ours awaiting acks, by packet id
 	rel       map[uint16]struct{} // QoS 2 received, PUBREL not yet
 	seen      map[uint32]window   // per publisher: what was delivered
@@ -136,10 +148,24 @@ func New(d Driver, cfg *Config, scratch *[]byte) *Session {
 	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2, out: scratch}
 }
 
-// Open writes the CONNECT at now, when TCP (or TLS) is up. false: the
-// connection was closed (or the CONNECT could not be built: Gone says why).
-func (s *Session) Open(now int64) bool {
-	out, err := mqtt.AppendConnect((*s.out)[:0], &s.cfg.Connect)
+// Open writes the CONNECT of connection id at now, when TCP (or TLS) is
+// up. false: the connection was closed (or the CONNECT could not be built:
+// Gone says why).
+func (s *Session) Open(now int64, id *Identity) bool {
+	c := s.cfg.Connect
+	if id != nil {
+		s.publisher = id.Publisher
+		if id.ClientID != nil {
+			c.ClientID = id.ClientID
+		}
+		if id.Username != nil {
+			c.Username = id.Username
+		}
+		if id.Password != nil {
+			c.Password = id.Password
+		}
+	}
+	out, err := mqtt.AppendConnect((*s.out)[:0], &c)
 	if err != nil {
 		return s.gone(mqtt.ClassProtocol, "CONNECT not sent", err)
 	}
@@ -323,7 +349,7 @@ func (s *Session) Publish(topic []byte, qos byte, retain bool, body []byte, now 
 	var h [HeaderLen]byte
 	h[0], h[1], h[2], h[3] = 'i', 'm', 'q', qos
 	binary.BigEndian.PutUint64(h[4:], uint64(now))
-	binary.BigEndian.PutUint32(h[12:], s.cfg.Publisher)
+	binary.BigEndian.PutUint32(h[12:], s.publisher)
 	binary.BigEndian.PutUint64(h[16:], s.seq)
 	(*s.out) = mqtt.AppendPublishHeader((*s.out)[:0], s.v, &p, HeaderLen+len(body))
 	(*s.out) = append(append((*s.out), h[:]...), body...)

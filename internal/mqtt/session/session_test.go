@@ -44,8 +44,8 @@ func (f *fake) last() mqtt.Packet { return f.out[len(f.out)-1] }
 func connected(t *testing.T, v byte, connack []byte) (*Session, *fake) {
 	t.Helper()
 	f := &fake{v: v}
-	s := New(f, &Config{Connect: mqtt.Connect{Version: v, ClientID: []byte("imtool-1"), CleanStart: true, KeepAlive: 30}, Publisher: 7}, nil)
-	if !s.Open(1000) || f.last().Type != mqtt.CONNECT {
+	s := New(f, &Config{Connect: mqtt.Connect{Version: v, ClientID: []byte("template"), CleanStart: true, KeepAlive: 30}}, nil)
+	if !s.Open(1000, &Identity{ClientID: []byte("imtool-1"), Publisher: 7}) || f.last().Type != mqtt.CONNECT {
 		t.Fatal("no CONNECT")
 	}
 	c, err := mqtt.ParseConnect(f.last().Payload)
