@@ -349,7 +349,7 @@ func (l *eloop) dial(slot int32) {
 		l.failed(slot, g, clsOther, "epoll_ctl", err)
 		return
 	}
-	c.fd, c.state, c.t0 = int32(fd), stConnecting, l.now
+	c.fd, c.state, c.t0 = int32(fd), stConnecting, l.c.now() // the ramp's span counts from the connect itself
 	l.inflight++
 	l.k.connecting.Add(1)
 	l.schedule(slot, l.now+int64(l.c.o.ConnectTimeout))

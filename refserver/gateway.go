@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/imtool/imtool/internal/evio"
+	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/refserver/wire"
-	"github.com/tidwall/evio"
 )
 
 // Gateway is the reference IM gateway: one evio Serve over many ports.
@@ -110,7 +112,17 @@ func (g *Gateway) Serve() error {
 		g.link.close()
 	}
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s ports %v: %w (another process there? use other --ports, or --procs to share them)", g.opts.Listen, g.opts.Ports, err)
+		fix := "check --listen and --ports"
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// --procs shares ports among this gateway's own shards only: it is no fix here.
+			port := strconv.Itoa(int(g.opts.Ports[0]))
+			var op *net.OpError
+			if errors.As(err, &op) && op.Addr != nil {
+				_, port, _ = net.SplitHostPort(op.Addr.String())
+			}
+			fix = fmt.Sprintf("another process listens there (ss -ltnp 'sport = :%s' names it): stop it, or choose other --ports", port)
+		}
+		return fmt.Errorf("cannot listen on %s ports %s: %w: %s", g.opts.Listen, portspec.String(g.opts.Ports), err, fix)
 	}
 	return nil
 }
@@ -158,7 +170,7 @@ func (g *Gateway) opened(c evio.Conn) (out []byte, opts evio.Options, action evi
 		g.errs[wire.CodeServerFull].Add(1)
 		return wire.AppendError(nil, wire.CodeServerFull, "server full"), opts, evio.Close
 	}
-	s := &session{conn: c, fd: int32(fdOf(c)), port: int32(c.AddrIndex())}
+	s := &session{conn: c, fd: int32(evio.FD(c)), port: int32(c.AddrIndex())}
 	s.seen.Store(g.now())
 	c.SetContext(s)
 	g.reg.add(s)

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tidwall/evio"
+	"github.com/imtool/imtool/internal/evio"
 )
 
 const (

@@ -18,6 +18,7 @@ type view struct {
 	Incomplete string // why the run did not finish; empty when it did
 	Summary    []row
 	Shortfall  string
+	Thresholds []row // "✓ heartbeat.p99<50ms" → "12.3 ms"
 	Latency    table
 	Errors     []errorRow
 	Env        []row
@@ -63,7 +64,7 @@ func newView(rec *stats.Record) view {
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	if rd := rec.RawDial; rd != nil && rd.Rate > 0 {
 		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it%s",
-			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate, orNote(pacedBy(s.RampCap)))
+			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate, pacedBy(s.RampCap))
 	}
 	add("hold", "%s", fmtDuration(s.HoldSeconds))
 	if s.ClientRSSBytes > 0 {
@@ -119,6 +120,10 @@ func newView(rec *stats.Record) view {
 		}
 	}
 
+	for _, t := range rec.Thresholds {
+		v.Thresholds = append(v.Thresholds, thresholdRow(t))
+	}
+
 	var examples map[string]string
 	if n := len(rec.Series); n > 0 {
 		examples = rec.Series[n-1].Swarm.ErrorExample
@@ -149,6 +154,24 @@ func newView(rec *stats.Record) view {
 		v.Options = append(v.Options, row{k, optionValue(rec.Options[k])})
 	}
 	return v
+}
+
+// thresholdRow shows a threshold as met (✓) or not (✗) with the figure
+// measured, or why it could not be.
+func thresholdRow(t stats.ThresholdResult) row {
+	mark := "✓"
+	if !t.OK {
+		mark = "✗"
+	}
+	value := t.Error
+	if value == "" {
+		if t.Unit == "s" {
+			value = fmtSeconds(t.Value) + " (limit " + fmtSeconds(t.Limit) + ")"
+		} else {
+			value = fmtFloat(t.Value) + " (limit " + fmtFloat(t.Limit) + ")"
+		}
+	}
+	return row{mark + " " + t.Expr, value}
 }
 
 func title(rec *stats.Record) string {
@@ -238,5 +261,5 @@ func pacedBy(cap string) string {
 	if cap == "" {
 		return ""
 	}
-	return "the ramp was paced by " + cap
+	return ", paced by " + cap
 }

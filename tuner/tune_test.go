@@ -207,7 +207,7 @@ func TestApplyDeclinedChangesNothing(t *testing.T) {
 	if !errors.Is(err, ErrDeclined) {
 		t.Fatalf("err = %v, want ErrDeclined", err)
 	}
-	if !strings.Contains(out.String(), "fs.nr_open: 1048576 → 1101044") || !strings.Contains(out.String(), "[y/N]") {
+	if !strings.Contains(out.String(), "fs.nr_open: 1048576 → 1100520") || !strings.Contains(out.String(), "[y/N]") {
 		t.Errorf("the question did not show the plan:\n%s", out.String())
 	}
 	sameTree(t, before, treeState(t, root))
@@ -238,7 +238,7 @@ func TestApplyFailuresDoNotStopOthers(t *testing.T) {
 		msgs += e.Error() + "\n"
 	}
 	for _, want := range []string{
-		"cannot set fs.nr_open to 1101044: the kernel rejects the value",
+		"cannot set fs.nr_open to 1100520: the kernel rejects the value",
 		"cannot raise net.core.somaxconn: permission denied",
 		"cannot raise net.ipv4.ip_local_port_range: /proc/sys is read-only (container?): use docker --sysctl or run on the host",
 	} {
@@ -289,7 +289,7 @@ func TestApplyServiceDropIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := rootFS{dir: root}.read("/etc/systemd/system/imtool-server.service.d/90-imtool.conf")
-	if err != nil || !strings.Contains(got, "[Service]\nLimitNOFILE=1101044\n") {
+	if err != nil || !strings.Contains(got, "[Service]\nLimitNOFILE=1100520\n") {
 		t.Errorf("drop-in = %q, %v", got, err)
 	}
 	after, _ := Check(o)

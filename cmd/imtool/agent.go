@@ -42,13 +42,19 @@ the agent stops its connections by itself.
 
 EXAMPLES
   imtool agent --token-file /etc/imtool/agent.token --allow-targets 10.0.0.0/24
-  imtool agent --token-file agent.token --source-ips 10.0.1.2-10.0.1.9 --allow-targets 10.0.0.5`,
+  imtool agent --token-file agent.token --source-ips 10.0.1.2-10.0.1.9 --allow-targets 10.0.0.5
+
+EXIT STATUS
+  0 stopped by Ctrl-C or SIGTERM
+  2 bad flags, or a --token-file that cannot serve (too short, readable by others, not
+    writable): nothing was started; the fix is printed
+  3 failed: --listen in use, a TLS certificate that cannot be loaded (the reason is printed)`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: agent.DefaultListen, Usage: "address of the control API"},
 			&cli.StringFlag{Name: "token-file", Usage: "file with the shared token (written, mode 0600, when it does not exist)"},
-			&cli.StringFlag{Name: "allow-targets", Usage: "networks plans may target: CIDRs or addresses, comma-separated, or any (default: loopback only)"},
+			&cli.StringFlag{Name: "allow-targets", Usage: "networks plans may target: CIDRs or addresses, comma-separated, or any", DefaultText: "loopback only"},
 			&cli.DurationFlag{Name: "grace", Value: agent.DefaultGrace, Usage: "stop the run when the coordinator has been silent this long"},
-			&cli.StringFlag{Name: "source-ips", Usage: "this host's addresses to dial from, as in imtool swarm (default: the kernel's choice)"},
+			&cli.StringFlag{Name: "source-ips", Usage: "this host's addresses to dial from, as in imtool swarm", DefaultText: "the kernel's choice"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "the control API's TLS certificate (PEM; with --tls-key); default: a self-signed one, written on first start beside --token-file (NAME.crt, NAME.key)"},
 			&cli.StringFlag{Name: "tls-key", Usage: "the key of --tls-cert (PEM, private to its owner)"},
 			&cli.BoolFlag{Name: "insecure-http", Usage: "serve the control API as plain HTTP: the token travels in clear (only on a network you trust, or behind a tunnel)"},
@@ -81,15 +87,15 @@ func runAgent(c *cli.Context) error {
 		return usageError(fmt.Errorf("--insecure-http serves plain HTTP: drop it, or drop --tls-cert and --tls-key"))
 	}
 	token, created, err := agent.LoadOrCreateToken(c.String("token-file"))
-	if err != nil {
-		return cli.Exit(err.Error(), 1)
+	if err != nil { // as the coordinator's: a token file that cannot serve is a bad --token-file
+		return usageError(err)
 	}
 	if created {
 		logger.Printf("wrote a new token to %s (mode 0600): copy that file to the coordinator and pass it with imtool swarm --agents … --token-file", c.String("token-file"))
 	}
 	tlsConf, scheme, err := agentTLS(c, logger)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	a, err := agent.New(agent.Options{
 		Token: token, AllowTargets: allow, Grace: c.Duration("grace"), SourceIPs: sources,
@@ -100,14 +106,14 @@ func runAgent(c *cli.Context) error {
 			}
 			return s, nil
 		},
-		Environment: runner.HostEnvironment, Version: version, Logf: logger.Printf, TLS: tlsConf,
+		Version: version, Logf: logger.Printf, TLS: tlsConf,
 	})
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v (choose another --listen)", c.String("listen"), err), 1)
+		return failed(fmt.Errorf("cannot listen on %s: %w (choose another --listen)", c.String("listen"), err))
 	}
 	allowed := "loopback only (widen with --allow-targets)"
 	if len(allow) > 0 {
@@ -117,7 +123,7 @@ func runAgent(c *cli.Context) error {
 	ctx, cancel := interruptContext(c.Context, "the agent")
 	defer cancel()
 	if err := a.Serve(ctx, ln); err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func TestAgentAndCoordinatorFlags(t *testing.T) {
 		{"agent with a bad CIDR", []string{"imtool", "agent", "--token-file", missing, "--allow-targets", "10.0.0.0/99"}, 2},
 		{"swarm --token-file without --agents", []string{"imtool", "swarm", "--token-file", missing, "--tui=false"}, 2},
 		{"swarm --agents without its token", []string{"imtool", "swarm", "--agents", "127.0.0.1:1", "--token-file", missing, "--tui=false"}, 2},
-		{"agent with a weak token file", []string{"imtool", "agent", "--listen", "127.0.0.1:0", "--token-file", weak}, 1},
+		{"agent with a weak token file", []string{"imtool", "agent", "--listen", "127.0.0.1:0", "--token-file", weak}, 2},
 		{"swarm --agents with a weak token file", []string{"imtool", "swarm", "--agents", "127.0.0.1:1", "--token-file", weak, "--agent-fingerprint", pin, "--tui=false"}, 2},
 		{"agent --tls-cert without --tls-key", []string{"imtool", "agent", "--token-file", missing, "--tls-cert", "a.crt"}, 2},
 		{"agent --insecure-http with --tls-cert", []string{"imtool", "agent", "--token-file", missing, "--insecure-http", "--tls-cert", "a.crt", "--tls-key", "a.key"}, 2},

@@ -29,20 +29,23 @@ func serverCommand() *cli.Command {
 			"One process holds at most RLIMIT_NOFILE connections (less a reserve). --procs auto runs\n" +
 			"enough gateway processes for --max-conns, all on the same ports (SO_REUSEPORT), joined\n" +
 			"by a dispatcher (started here unless --dispatcher is given); /stats then sums them and\n" +
-			"lists each in \"shards\".",
+			"lists each in \"shards\"." +
+			exitStatus("0 stopped by Ctrl-C or SIGTERM, every session told (ERROR 9)",
+				"2 bad flags, or options this host cannot serve (RLIMIT_NOFILE, --max-conns): nothing listened",
+				"3 failed: a port or the --stats address in use, a shard that could not start (the reason and the fix are printed)"),
 		Flags: append(portFlags("ports to listen on"),
 			&cli.StringFlag{Name: "listen", Value: "0.0.0.0", Usage: "address to listen on"},
 			&cli.StringFlag{Name: "stats", Value: "127.0.0.1:9100", Usage: "address for /stats and /metrics ('' to turn off)"},
 			&cli.StringFlag{Name: "dispatcher", Usage: "HOST:PORT of a dispatcher to join (see imtool dispatcher)"},
-			&cli.StringFlag{Name: "gateway-id", Usage: "this gateway's name at the dispatcher (default gw-PID)"},
+			&cli.StringFlag{Name: "gateway-id", Usage: "this gateway's name at the dispatcher", DefaultText: "gw-PID"},
 			&cli.StringFlag{Name: "auth-secret", EnvVars: []string{"IMTOOL_AUTH_SECRET"}, Usage: "accept only tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
 			&cli.BoolFlag{Name: "broadcast", Usage: "accept BROADCAST (otherwise it is answered with ACK 5)"},
 			&cli.IntFlag{Name: "max-frame", Value: wire.DefaultMaxFrame, Usage: "largest frame accepted, in bytes"},
 			&cli.DurationFlag{Name: "login-timeout", Value: refserver.DefaultLoginTimeout, Usage: "time allowed for the first frame (LOGIN)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: refserver.DefaultIdleTimeout, Usage: "a session silent this long is closed with ERROR 7"},
-			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all (default: what RLIMIT_NOFILE allows one process); the excess gets ERROR 10"},
+			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all; the excess gets ERROR 10", DefaultText: "what RLIMIT_NOFILE allows one process"},
 			&cli.StringFlag{Name: "procs", Value: "1", Usage: "gateway processes: a number, or auto for enough to hold --max-conns"},
-			&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
+			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU"},
 			&cli.BoolFlag{Name: "reuseport", Hidden: true, Usage: "listen with SO_REUSEPORT (set for shards)"},
 		),
 		Action: runServer,
@@ -82,7 +85,7 @@ func runServer(c *cli.Context) error {
 	perProc := 0
 	if auto {
 		if procs, perProc, err = refserver.PlanProcs(opts.MaxConns, len(ports)); err != nil {
-			return cli.Exit(err.Error(), 1)
+			return usageError(err)
 		}
 	}
 	if procs > 1 {
@@ -97,11 +100,11 @@ func runServer(c *cli.Context) error {
 func runGateway(parent context.Context, opts refserver.Options, statsAddr string, logger *log.Logger) error {
 	g, err := refserver.NewGateway(opts)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return usageError(err)
 	}
 	addr, stopStats, err := stats.Serve(statsAddr, g.Snapshot)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	defer stopStats()
 	ctx, cancel := interruptContext(parent, "the gateway")
@@ -114,7 +117,7 @@ func runGateway(parent context.Context, opts refserver.Options, statsAddr string
 		}
 	}()
 	if err := g.Run(ctx, shutdownGrace); err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	return nil
 }
@@ -124,7 +127,7 @@ func runGateway(parent context.Context, opts refserver.Options, statsAddr string
 func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 	g, err := refserver.NewGateway(opts)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return usageError(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -148,7 +151,7 @@ func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 	interrupted, stop := interruptContext(ctx, "the gateway shard")
 	defer stop()
 	if err := g.Run(interrupted, shutdownGrace); err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	link.Publish(g.Snapshot())
 	return nil
@@ -175,12 +178,12 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		Procs: procs, Dispatcher: opts.Dispatcher, ChildArgs: childArgs, Logf: logger.Printf,
 	})
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	addr, stopStats, err := stats.Serve(c.String("stats"), cl.Snapshot)
 	if err != nil {
 		cl.Stop()
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	defer stopStats()
 	logger.Printf("%d gateway processes (pids %v) on %s ports %s, up to %d connections each%s",
@@ -193,7 +196,7 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 			logger.Printf("gateway shard %d (pid %d) ended: %v — not restarted; the others go on", e.Index, e.PID, exitText(e.Err))
 		case <-ctx.Done():
 			if err := cl.Stop(); err != nil {
-				return cli.Exit(fmt.Sprintf("gateway shards failed: %v", err), 1)
+				return failed(fmt.Errorf("gateway shards failed: %w", err))
 			}
 			return nil
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/imtool/imtool/internal/runner"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/loadclient"
+	"github.com/imtool/imtool/reports"
 	"github.com/imtool/imtool/tui"
 )
 
@@ -41,8 +42,24 @@ p pauses the ramp), else one progress line a second; /stats and /metrics on --st
 with --out DIR, DIR/run.json (options, environment, time series, summary) and
 DIR/series.jsonl. At the end: a summary with errors and their fixes.
 
-EXIT STATUS. 0 every requested connection was held; 1 fewer were held (the reason is
-printed); 2 bad flags or an impossible plan (nothing was dialed); 3 the run failed.
+THRESHOLDS. --threshold 'FIGURE OP VALUE', repeatable, as k6 has them: pass/fail
+criteria on the hold phase's figures, listed in the summary as ✓/✗ and kept in run.json.
+  --threshold 'heartbeat.p99<50ms' --threshold 'held==requested' --threshold 'errors==0'
+Figures: held, requested, established, dropped, errors, sent, acked, delivered, pings,
+pongs, ramp_seconds, connect_rate_mean, connect_rate_peak, client_bytes_per_conn,
+server_bytes_per_conn, host_bytes_per_conn, and latencies KIND.STAT (KIND connect,
+login, heartbeat, ack, deliver, lag; STAT p50, p90, p99, p99.9, max, mean; a bare
+number is milliseconds). OP is <, <=, >, >=, == or !=; VALUE a number or a figure.
+
+JSON. --json prints the summary as one JSON document on stdout (run.json without its
+series; docs/RUN-RECORD.md), and the progress line and notes on stderr.
+
+EXIT STATUS
+  0 every requested connection was held, and every --threshold was met
+  1 fewer were held (the reason is printed)
+  2 bad flags or an impossible plan (nothing was dialed)
+  3 the run failed (shards crashed, the run directory could not be written, …)
+  4 a --threshold was not met (the summary marks it ✗); it comes before 1
 
 EXAMPLES
   imtool server &                     # the reference gateway on 127.0.0.1:9000-9019
@@ -114,6 +131,11 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	case o.Payload < 1 && o.MsgRate > 0:
 		return o, fmt.Errorf("--payload %d: messages need at least 1 byte", o.Payload)
 	}
+	for _, expr := range c.StringSlice("threshold") {
+		if _, err := reports.ParseThreshold(expr); err != nil {
+			return o, err
+		}
+	}
 	if v := c.String(runner.ShardFlag); v != "" {
 		if o.Shard, err = runner.ParseShard(v); err != nil {
 			return o, err
@@ -134,7 +156,7 @@ func runSwarm(c *cli.Context) error {
 		}
 		signal.Ignore(os.Interrupt) // the terminal's Ctrl-C reaches the parent, which tells us to stop
 		if err := runner.RunShard(link, o); err != nil {
-			return cli.Exit(err.Error(), runner.ExitFailed)
+			return failed(err)
 		}
 		return nil
 	}
@@ -148,8 +170,19 @@ func runSwarm(c *cli.Context) error {
 	}
 	ctx, cancel := interruptContext(c.Context, "the swarm")
 	defer cancel()
+	ro.Thresholds, ro.JSON = thresholds(c), c.Bool("json")
 	code, err := runner.Run(ctx, ro)
 	return runExit(code, err)
+}
+
+// thresholds reads --threshold, which swarmOptions has checked.
+func thresholds(c *cli.Context) []reports.Threshold {
+	var out []reports.Threshold
+	for _, expr := range c.StringSlice("threshold") {
+		t, _ := reports.ParseThreshold(expr)
+		out = append(out, t)
+	}
+	return out
 }
 
 // swarmFlags are the flags of a swarm, with d's values as defaults; bench
@@ -160,11 +193,11 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		defEngine = loadclient.EngineEpoll
 	}
 	return append(append([]cli.Flag{
-		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more (default: " + loadclient.DefaultTarget + ")"},
+		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more", DefaultText: loadclient.DefaultTarget},
 	}, portFlags("ports of targets that name none")...),
 		&cli.IntFlag{Name: "conns", Value: d.Conns, Usage: "connections of the whole swarm (all processes)"},
 		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, at most (see --max-inflight)"},
-		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list (default: the kernel's choice; loopback targets get 127.0.0.2… when needed)"},
+		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list", DefaultText: "the kernel's choice; loopback targets get 127.0.0.2… when needed"},
 		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages) or raw (connect and hold)"},
 		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
 		&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
@@ -179,10 +212,12 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connections connecting or logging in at once, at most (whole swarm)"},
 		&cli.StringFlag{Name: "procs", Value: "auto", Usage: "processes: auto (as many as RLIMIT_NOFILE requires) or a number"},
 		&cli.StringFlag{Name: "engine", Value: defEngine, Usage: "epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
-		&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
-		&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl)"},
+		&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU"},
+		&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl; docs/RUN-RECORD.md)"},
 		&cli.StringFlag{Name: "stats", Value: statsAddr, Usage: "address for /stats and /metrics ('' to turn off)"},
-		&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), Usage: "show the live dashboard (default: when stdout is a terminal); --tui=false prints a line a second"},
+		&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), DefaultText: "when stdout is a terminal", Usage: "show the live dashboard; --tui=false prints a line a second"},
+		&cli.StringSliceFlag{Name: "threshold", Usage: "pass/fail criterion on the hold phase, e.g. 'heartbeat.p99<50ms' or 'held==requested'; repeat for more (see THRESHOLDS)"},
+		&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout (progress and notes go to stderr)"},
 		&cli.StringFlag{Name: runner.ShardFlag, Hidden: true, Usage: "INDEX:FIRST:COUNT: run one shard of a plan (set by the parent)"},
 	)
 }

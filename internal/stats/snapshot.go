@@ -46,6 +46,7 @@ type Process struct {
 	PrivateBytes int64   `json:"private_bytes,omitempty"`
 	HeapBytes    int64   `json:"heap_bytes"`
 	FDs          int64   `json:"fds"`
+	FDsAgeS      float64 `json:"fds_age_s,omitempty"` // how old the fd count is (kernels before 6.2 count it every 15-45 s)
 	FDLimit      int64   `json:"fd_limit"`
 	Goroutines   int64   `json:"goroutines"`
 	CPUSeconds   float64 `json:"cpu_seconds"`
@@ -119,7 +120,7 @@ type Snapshot struct {
 
 // Merge sums parts into one snapshot of the given kind and id: counters and
 // maps add, histograms merge, the phase is the least advanced one still
-// running. The parts themselves are kept in Shards.
+// running (ramp, not plan, once any part has begun). The parts themselves are kept in Shards.
 func Merge(kind, id string, parts []Snapshot) Snapshot {
 	out := Snapshot{Kind: kind, ID: id, Time: time.Now()}
 	for _, p := range parts {
@@ -136,6 +137,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.PrivateBytes += p.PrivateBytes
 	s.HeapBytes += p.HeapBytes
 	s.FDs += p.FDs
+	s.FDsAgeS = max(s.FDsAgeS, p.FDsAgeS)
 	s.FDLimit += p.FDLimit
 	s.Goroutines += p.Goroutines
 	s.CPUSeconds += p.CPUSeconds
@@ -213,14 +215,18 @@ func addMap(dst, src map[string]int64) map[string]int64 {
 var phaseOrder = map[string]int{PhasePlan: 0, PhaseRamp: 1, PhaseHold: 2, PhaseClose: 3, PhaseDone: 4}
 
 func mergedPhase(parts []Snapshot) string {
-	phase := ""
+	phase, started := "", false
 	for _, p := range parts {
 		if p.Phase == "" || p.Down {
 			continue
 		}
+		started = started || phaseOrder[p.Phase] > phaseOrder[PhasePlan]
 		if phase == "" || phaseOrder[p.Phase] < phaseOrder[phase] {
 			phase = p.Phase
 		}
+	}
+	if phase == PhasePlan && started {
+		return PhaseRamp // parts still planning while others dial: the run is ramping
 	}
 	return phase
 }

@@ -30,7 +30,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -78,12 +77,10 @@ type Options struct {
 	SourceIPs []netip.Addr
 	// Start runs a slice (required): internal/runner.StartSlice.
 	Start func(o loadclient.Options) (Run, error)
-	// Env describes the host for plans (default loadclient.ReadEnv).
-	Env func() loadclient.Env
-	// Environment describes the host for the run record (default: the
-	// hostname, OS and CPU count only).
-	Environment func() stats.Environment
-	Version     string
+	// Env describes the host, for plans and the run record (default
+	// loadclient.ReadEnv).
+	Env     func() loadclient.Env
+	Version string
 	// TLS serves the control API over TLS (ServerTLS); nil: plain HTTP,
 	// only for imtool agent --insecure-http.
 	TLS *tls.Config
@@ -118,10 +115,7 @@ func New(o Options) (*Agent, error) {
 		o.Grace = DefaultGrace
 	}
 	if o.Env == nil {
-		o.Env = func() loadclient.Env { return loadclient.ReadEnv(nil) }
-	}
-	if o.Environment == nil {
-		o.Environment = basicEnvironment
+		o.Env = loadclient.ReadEnv
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -162,7 +156,7 @@ func (a *Agent) authenticated(next http.Handler) http.Handler {
 
 func (a *Agent) info(w http.ResponseWriter, _ *http.Request) {
 	in := Info{
-		Version: a.o.Version, Environment: a.o.Environment(), Env: a.o.Env(),
+		Version: a.o.Version, Environment: a.o.Env(),
 		SourceIPs: a.o.SourceIPs, Addresses: hostAddresses(), AllowTargets: a.o.AllowTargets,
 		GraceS: a.o.Grace.Seconds(),
 	}
@@ -235,7 +229,7 @@ func (a *Agent) check(o loadclient.Options) (loadclient.Options, error) {
 	if err != nil {
 		return o, err
 	}
-	if err := CheckMemory(o.Conns, a.o.Environment().MemAvailable); err != nil {
+	if err := CheckMemory(o.Conns, a.o.Env().MemAvailable); err != nil {
 		return o, &loadclient.PlanError{Msg: err.Error()}
 	}
 	o.Targets = o.Targets[:0:0]
@@ -413,12 +407,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, apiError{Error: msg})
-}
-
-func basicEnvironment() stats.Environment {
-	e := stats.Environment{CPUs: loadclient.ReadEnv(nil).CPUs}
-	e.Hostname, _ = os.Hostname()
-	return e
 }
 
 // hostAddresses lists the host's unicast addresses, loopback excluded.

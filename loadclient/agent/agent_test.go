@@ -68,7 +68,11 @@ func newTestAgent(t *testing.T, o Options) *testAgent {
 	t.Helper()
 	ta := &testAgent{}
 	o.Token = "s3cret"
-	o.Env = func() loadclient.Env { return loadclient.Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2} }
+	if o.Env == nil {
+		o.Env = func() loadclient.Env {
+			return loadclient.Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
+		}
+	}
 	o.Start = func(opts loadclient.Options) (Run, error) {
 		r := newFakeRun()
 		ta.mu.Lock()
@@ -172,7 +176,7 @@ func TestStartStopAndAllowTargets(t *testing.T) {
 		t.Fatalf("after stop: %+v", st)
 	}
 	in, err := c.Info(ctx)
-	if err != nil || in.Run == nil || in.Run.ID != "t" || in.Env.Nofile != 20000 {
+	if err != nil || in.Run == nil || in.Run.ID != "t" || in.Environment.NofileHard != 20000 {
 		t.Fatalf("info: %+v %v", in, err)
 	}
 	// The agent keeps running across runs.
@@ -252,8 +256,8 @@ func TestToken(t *testing.T) {
 func TestSplit(t *testing.T) {
 	o := loadclient.DefaultOptions()
 	o.Targets, o.Conns, o.Rate, o.MsgRate, o.UIDBase = []string{"10.199.0.1:9000-9003"}, 1001, 1000, 100, 5
-	env := loadclient.Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2}
-	infos := []Info{{Hostname: "a", Env: env}, {Hostname: "b", Env: env, SourceIPs: []netip.Addr{netip.MustParseAddr("10.199.2.2")}}}
+	env := loadclient.Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
+	infos := []Info{{Hostname: "a", Environment: env}, {Hostname: "b", Environment: env, SourceIPs: []netip.Addr{netip.MustParseAddr("10.199.2.2")}}}
 	as, err := Split(o, infos, []string{"a:7070", "b:7070"})
 	if err != nil {
 		t.Fatal(err)
@@ -272,12 +276,12 @@ func TestSplit(t *testing.T) {
 	// One host too small: refused, naming the host and the fix; the other is fine.
 	small := env
 	small.PortRange = [2]int{40000, 40009}
-	infos[1].Env = small
+	infos[1].Environment = small
 	infos[1].SourceIPs = nil
 	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil || !strings.Contains(err.Error(), "agent b:7070 (b)") || strings.Contains(err.Error(), "agent a:7070") {
 		t.Fatalf("got %v", err)
 	}
-	infos[1].Env = env
+	infos[1].Environment = env
 	infos[1].Environment.MemAvailable = 1 << 20
 	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil || !strings.Contains(err.Error(), "kernel memory") {
 		t.Fatalf("memory: %v", err)
@@ -353,8 +357,8 @@ func TestTokenFileChecks(t *testing.T) {
 // before it) refuses a slice its memory cannot hold, dry run or not, with
 // the coordinator's message.
 func TestDryRunChecksMemory(t *testing.T) {
-	ta := newTestAgent(t, Options{Environment: func() stats.Environment {
-		return stats.Environment{Hostname: "small", MemAvailable: 64 << 30}
+	ta := newTestAgent(t, Options{Env: func() loadclient.Env {
+		return loadclient.Env{Hostname: "small", MemAvailable: 64 << 30, PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
 	}})
 	c := NewClient(ta.srv.URL, "s3cret", nil)
 	req := slice("127.0.0.1:9000-13095")

@@ -8,8 +8,8 @@ import (
 )
 
 // KernelBytesPerConn is what one idle established client socket costs the
-// kernel (tcp_sock, inode, file, dentry, epoll item: DESIGN.md), with the
-// 10% headroom the feasibility check plans with.
+// kernel (tcp_sock, inode, file, dentry, epoll item: tuner.KernelBytesPerSocket),
+// with the 10% headroom the feasibility check plans with.
 const KernelBytesPerConn = 4096 * 11 / 10
 
 // CheckMemory refuses conns connections on a host with avail bytes of
@@ -78,7 +78,7 @@ func Split(o loadclient.Options, infos []Info, agents []string) ([]Assignment, e
 		s.Shard = loadclient.Shard{}
 		a := Assignment{Agent: addr, Info: in, First: first, Options: s}
 		first += count
-		plan, err := loadclient.NewPlan(s, in.Env)
+		plan, err := loadclient.NewPlan(s, in.Environment)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("agent %s (%s): %v", addr, in.Hostname, err))
 			continue

@@ -21,7 +21,9 @@ import (
 func serveAgent(t *testing.T, tlsConf *tls.Config) string {
 	t.Helper()
 	a, err := New(Options{Token: "s3cret", TLS: tlsConf,
-		Env:   func() loadclient.Env { return loadclient.Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2} },
+		Env: func() loadclient.Env {
+			return loadclient.Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
+		},
 		Start: func(loadclient.Options) (Run, error) { return newFakeRun(), nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +101,7 @@ func TestTLSPinning(t *testing.T) {
 		t.Fatalf("ParseFingerprints: %q %v (openssl's form must read as %s)", pins, err, fp)
 	}
 	for _, c := range []*Client{NewClient(addr, "s3cret", pins), NewClient("https://"+addr, "s3cret", []string{fp})} {
-		if in, err := c.Info(ctx); err != nil || in.Env.Nofile != 20000 {
+		if in, err := c.Info(ctx); err != nil || in.Environment.Nofile() != 20000 {
 			t.Fatalf("pinned %s: %+v %v", c.Addr, in, err)
 		}
 		if _, err := c.Start(ctx, slice("127.0.0.1:9000"), true); err != nil {
