@@ -40,12 +40,12 @@ func (s *Session) packet(p *mqtt.Packet, rx int64) bool {
 	case mqtt.CONNACK:
 		return s.connack(p, rx)
 	case mqtt.PINGRESP:
-		if s.pingAt == 0 {
+		if !s.pinging {
 			return s.gone(mqtt.ClassProtocol, "PINGRESP without a PINGREQ", nil)
 		}
 		s.Counts.Pongs++
 		s.d.Record(Heartbeat, rx-s.pingAt)
-		s.pingAt = 0
+		s.pinging = false
 		return true
 	case mqtt.PUBLISH:
 		return s.publish(p, rx)
@@ -59,8 +59,8 @@ func (s *Session) packet(p *mqtt.Packet, rx int64) bool {
 		} else {
 			reason = 0x92 // packet identifier not found (5.0 only)
 		}
-		(*s.out) = mqtt.AppendAck((*s.out)[:0], s.v, mqtt.PUBCOMP, p.PacketID, reason)
-		return s.write((*s.out))
+		*s.out = mqtt.AppendAck((*s.out)[:0], s.v, mqtt.PUBCOMP, p.PacketID, reason)
+		return s.write(*s.out)
 	case mqtt.SUBACK:
 		return s.suback(p, rx)
 	case mqtt.DISCONNECT:
@@ -139,8 +139,8 @@ func (s *Session) ack(p *mqtt.Packet, rx int64) bool {
 	case mqtt.PUBREC:
 		f.rel = true
 		s.flights[p.PacketID] = f
-		(*s.out) = mqtt.AppendAck((*s.out)[:0], s.v, mqtt.PUBREL, p.PacketID, 0)
-		return s.write((*s.out))
+		*s.out = mqtt.AppendAck((*s.out)[:0], s.v, mqtt.PUBREL, p.PacketID, 0)
+		return s.write(*s.out)
 	case mqtt.PUBACK:
 		s.d.Record(PubAck, rx-f.t0)
 	case mqtt.PUBCOMP:
@@ -184,8 +184,8 @@ func refusedName(v, code byte) string {
 func (s *Session) publish(p *mqtt.Packet, rx int64) bool {
 	switch p.QoS {
 	case 1:
-		(*s.out) = mqtt.AppendAck((*s.out)[:0], s.v, mqtt.PUBACK, p.PacketID, 0)
-		if !s.write((*s.out)) {
+		*s.out = mqtt.AppendAck((*s.out)[:0], s.v, mqtt.PUBACK, p.PacketID, 0)
+		if !s.write(*s.out) {
 			return false
 		}
 	case 2:
@@ -194,8 +194,8 @@ func (s *Session) publish(p *mqtt.Packet, rx int64) bool {
 			s.rel = make(map[uint16]struct{})
 		}
 		s.rel[p.PacketID] = struct{}{}
-		(*s.out) = mqtt.AppendAck((*s.out)[:0], s.v, mqtt.PUBREC, p.PacketID, 0)
-		if !s.write((*s.out)) {
+		*s.out = mqtt.AppendAck((*s.out)[:0], s.v, mqtt.PUBREC, p.PacketID, 0)
+		if !s.write(*s.out) {
 			return false
 		}
 		if again {

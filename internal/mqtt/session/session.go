@@ -120,13 +120,14 @@ type Session struct {
 	v         byte
 	state     uint8
 	maxQoS    byte
+	pinging   bool   // a PINGREQ is unanswered
 	window    uint16 // QoS 1/2 publishes allowed in flight
 	pubs      uint16 // QoS 1/2 publishes in flight
 	nextID    uint16
 	keepAlive uint16 // seconds, as the broker settled it
 	maxOut    uint32 // the broker's Maximum Packet Size (0: none)
 	t0        int64  // CONNECT written
-	pingAt    int64  // PINGREQ outstanding since (0: none)
+	pingAt    int64  // when the unanswered PINGREQ was written
 	seq       uint64
 	publisher uint32
 	flights   map[uint16]flight   // ours awaiting acks, by packet id
@@ -169,7 +170,7 @@ func (s *Session) Open(now int64, id *Identity) bool {
 	if err != nil {
 		return s.gone(mqtt.ClassProtocol, "CONNECT not sent", err)
 	}
-	(*s.out), s.state, s.t0 = out, stConnecting, now
+	*s.out, s.state, s.t0 = out, stConnecting, now
 	return s.write(out)
 }
 
@@ -239,8 +240,8 @@ func (s *Session) Ended() string {
 // in flight is counted as unacknowledged.
 func (s *Session) Close() {
 	if s.state == stHeld {
-		(*s.out) = mqtt.AppendDisconnect((*s.out)[:0], s.v, 0)
-		s.write((*s.out))
+		*s.out = mqtt.AppendDisconnect((*s.out)[:0], s.v, 0)
+		s.write(*s.out)
 	}
 	s.closed()
 }
@@ -251,17 +252,14 @@ func (s *Session) Beat(now int64) bool {
 	if s.state != stHeld {
 		return s.state != stClosed
 	}
-	if s.pingAt != 0 {
+	if s.pinging {
 		s.Counts.PingsLate++
 		return true
 	}
-	s.pingAt = now
-	if now == 0 {
-		s.pingAt = 1
-	}
+	s.pinging, s.pingAt = true, now
 	s.Counts.Pings++
-	(*s.out) = mqtt.AppendPingreq((*s.out)[:0])
-	return s.write((*s.out))
+	*s.out = mqtt.AppendPingreq((*s.out)[:0])
+	return s.write(*s.out)
 }
 
 // id is a free packet identifier, 0 when all 65,535 are in flight.
@@ -303,8 +301,8 @@ func (s *Session) Subscribe(filter []byte, qos byte, now int64) error {
 		return ErrWindowFull
 	}
 	s.track(id, flight{t0: now, kind: kindSub})
-	(*s.out) = mqtt.AppendSubscribe((*s.out)[:0], s.v, id, filter, qos)
-	if !s.write((*s.out)) {
+	*s.out = mqtt.AppendSubscribe((*s.out)[:0], s.v, id, filter, qos)
+	if !s.write(*s.out) {
 		return ErrNotHeld
 	}
 	return nil
@@ -351,8 +349,8 @@ func (s *Session) Publish(topic []byte, qos byte, retain bool, body []byte, now 
 	binary.BigEndian.PutUint64(h[4:], uint64(now))
 	binary.BigEndian.PutUint32(h[12:], s.publisher)
 	binary.BigEndian.PutUint64(h[16:], s.seq)
-	(*s.out) = mqtt.AppendPublishHeader((*s.out)[:0], s.v, &p, HeaderLen+len(body))
-	(*s.out) = append(append((*s.out), h[:]...), body...)
+	*s.out = mqtt.AppendPublishHeader((*s.out)[:0], s.v, &p, HeaderLen+len(body))
+	*s.out = append(append((*s.out), h[:]...), body...)
 	if s.maxOut != 0 && uint32(len((*s.out))) > s.maxOut {
 		s.seq--
 		return fmt.Errorf("mqtt: a PUBLISH of %d bytes exceeds the broker's Maximum Packet Size %d: lower the payload", len((*s.out)), s.maxOut)
@@ -362,7 +360,7 @@ func (s *Session) Publish(topic []byte, qos byte, retain bool, body []byte, now 
 		s.pubs++
 	}
 	s.Counts.Sent[qos]++
-	if !s.write((*s.out)) {
+	if !s.write(*s.out) {
 		return ErrNotHeld
 	}
 	return nil
