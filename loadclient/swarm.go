@@ -64,7 +64,16 @@ func NewWithEnv(opts Options, env Env) (*Swarm, error) {
 	if o.Shard.Count == 0 && plan.Procs > 1 {
 		return nil, &PlanError{fmt.Sprintf("this plan needs %d processes: run it with the runner (imtool swarm) or give each process its Shard", plan.Procs)}
 	}
+	wss, err := setupWS(o, plan)
+	if err != nil {
+		return nil, &PlanError{err.Error()}
+	}
+	tlss, err := setupTLS(o.TLS, plan)
+	if err != nil {
+		return nil, &PlanError{err.Error()}
+	}
 	c := newCore(o, plan)
+	c.ws, c.tls = wss, tlss
 	eng, err := newEngine(c)
 	if err != nil {
 		return nil, err

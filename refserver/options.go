@@ -25,6 +25,7 @@ const (
 type Options struct {
 	Listen       string        // address to listen on, e.g. 0.0.0.0
 	Ports        []uint16      // ports to listen on (one evio Serve over all)
+	WSPorts      []uint16      // ports where the same protocol travels in WebSocket binary messages
 	ReusePort    bool          // SO_REUSEPORT, so sibling processes share the ports
 	GatewayID    string        // this gateway's name at the dispatcher (default gw-PID)
 	Dispatcher   string        // HOST:PORT of the dispatcher; empty for a lone gateway
@@ -35,7 +36,7 @@ type Options struct {
 	IdleTimeout  time.Duration // no frame for this long closes the session
 	MaxConns     int           // cap on open connections (default: host.ConnsPerProcess)
 	MaxQueue     int           // bytes queued per connection before it is dropped as slow
-	Loops        int           // evio event loops (default: one per CPU)
+	Loops        int           // evio event loops (default: one per P, GOMAXPROCS)
 	// Logf receives rare events (dispatcher link changes, shutdown). Never
 	// called per connection. Default: discard.
 	Logf func(format string, args ...any)
@@ -55,8 +56,8 @@ func fdLimit() (int, error) {
 }
 
 func (o *Options) setDefaults(fdLimit int) error {
-	if len(o.Ports) == 0 {
-		return fmt.Errorf("no ports to listen on: give --ports")
+	if len(o.Ports)+len(o.WSPorts) == 0 {
+		return fmt.Errorf("no ports to listen on: give --ports or --ws-ports")
 	}
 	if o.Listen == "" {
 		o.Listen = "0.0.0.0"
@@ -84,7 +85,7 @@ func (o *Options) setDefaults(fdLimit int) error {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	ceiling := int(host.ConnsPerProcess(int64(fdLimit), len(o.Ports), 1))
+	ceiling := int(host.ConnsPerProcess(int64(fdLimit), len(o.Ports)+len(o.WSPorts), 1))
 	if ceiling < 1 {
 		return fmt.Errorf("RLIMIT_NOFILE is %d: too low to serve %d ports (raise it with `imtool tune apply --role server`)", fdLimit, len(o.Ports))
 	}

@@ -1,11 +1,11 @@
 package refserver
 
 import (
-	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
 	"github.com/imtool/imtool/internal/evio"
+	"github.com/imtool/imtool/internal/ws"
 )
 
 const (
@@ -30,6 +30,7 @@ type session struct {
 	closing bool  // close once out is flushed
 	dead    bool  // nothing more is written; close now
 	shut    bool  // lingerClose done, or the fd closed: no more syscalls on it
+	ws      uint8 // wsNone, wsUpgrading or wsOpen (ws.go)
 	bufs    *bufs // nil when nothing is queued or pending
 
 	// seen is when (ns since gateway start) the connection opened or, once
@@ -37,16 +38,17 @@ type session struct {
 	seen atomic.Int64
 }
 
-// bufs holds a session's frames not yet written to the socket, the answers
-// owed once some of them are written, and the start of a frame split
-// across reads.
+// bufs holds a session's bytes not yet written to the socket, where its
+// imtool frames among them end, the answers owed once some of them are
+// written, and the start of a frame split across reads. Offsets count the
+// bytes appended to out since bufs was made.
 type bufs struct {
 	out     []byte
 	in      []byte
+	ws      []byte       // the start of a WebSocket frame split across reads
+	ends    []int64      // where each imtool frame not yet written ends, in order
 	acks    []pendingAck // in stream order
-	written int64        // bytes of out written since bufs was made
-	queued  int64        // bytes appended to out since bufs was made
-	head    int          // bytes of the frame at the front of out still to write; 0 at a frame boundary
+	written int64        // bytes of out written
 	stuck   int64        // when (gateway ns) a write last found the socket full with no progress since; 0 when it is not
 }
 
@@ -74,37 +76,39 @@ func (s *session) buffers() *bufs {
 
 // trimBuffers drops s.bufs when nothing is queued or pending. Call with mu held.
 func (s *session) trimBuffers() {
-	if b := s.bufs; b != nil && len(b.out) == 0 && len(b.in) == 0 && len(b.acks) == 0 {
+	if b := s.bufs; b != nil && len(b.out) == 0 && len(b.in) == 0 && len(b.ws) == 0 && len(b.acks) == 0 {
 		s.bufs = nil
 	}
 }
 
+// queued is the offset just past the last byte appended to out.
+func (b *bufs) queued() int64 { return b.written + int64(len(b.out)) }
+
 // wrote records that n bytes at the front of out were written: it drops
-// them, returns how many frames they completed, and moves the answers they
-// completed to done.
+// them, returns how many imtool frames they completed, and moves the
+// answers they completed to done.
 func (b *bufs) wrote(n int, done []pendingAck) (frames int, _ []pendingAck) {
+	b.out = b.out[n:]
 	b.written += int64(n)
-	for n > 0 {
-		if b.head == 0 {
-			b.head = 4 + int(binary.BigEndian.Uint32(b.out)) // out starts at a frame boundary
-		}
-		k := min(n, b.head)
-		b.out, b.head, n = b.out[k:], b.head-k, n-k
-		if b.head == 0 {
-			frames++
-		}
+	for frames < len(b.ends) && b.ends[frames] <= b.written {
+		frames++
 	}
+	b.ends = dropFront(b.ends, frames)
 	i := 0
 	for i < len(b.acks) && b.acks[i].end <= b.written {
 		i++
 	}
 	done = append(done, b.acks[:i]...)
-	if i == len(b.acks) {
-		b.acks = b.acks[:0]
-	} else {
-		b.acks = b.acks[i:]
-	}
+	b.acks = dropFront(b.acks, i)
 	return frames, done
+}
+
+// dropFront drops the first n elements of s, keeping its array once empty.
+func dropFront[T any](s []T, n int) []T {
+	if n == len(s) {
+		return s[:0]
+	}
+	return s[n:]
 }
 
 // Kinds of frame for put.
@@ -146,7 +150,12 @@ func (s *session) put(g *Gateway, build func([]byte) []byte, a *pendingAck, kind
 	}
 	b := s.buffers()
 	n := len(b.out)
-	b.out = build(b.out)
+	b.out = s.frame(b.out, build)
+	if len(b.out) == n { // before a WebSocket upgrade: nothing is sent
+		s.closing = s.closing || kind == frameLast
+		s.mu.Unlock()
+		return kind == frameLast
+	}
 	if len(b.out) > g.opts.MaxQueue && n > 0 {
 		b.out = b.out[:n]
 		if b.stuck == 0 && kind == frameDeliver {
@@ -159,12 +168,16 @@ func (s *session) put(g *Gateway, build func([]byte) []byte, a *pendingAck, kind
 		s.conn.Wake() // its loop closes it
 		return false
 	}
-	b.queued += int64(len(b.out) - n)
+	end := b.queued()
+	b.ends = append(b.ends, end)
 	if a != nil {
-		a.end, a.queued = b.queued, g.now()
+		a.end, a.queued = end, g.now()
 		b.acks = append(b.acks, *a)
 	}
-	s.closing = kind == frameLast
+	if kind == frameLast {
+		s.wsEnd(ws.CloseNormal)
+		s.closing = true
+	}
 	s.mu.Unlock()
 	return true
 }

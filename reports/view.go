@@ -61,6 +61,14 @@ func newView(rec *stats.Record) view {
 	} else {
 		add("ramp", "%s", fmtDuration(s.RampSeconds))
 	}
+	if proto, _ := rec.Options["proto"].(string); proto != "" && proto != "imtool" {
+		add("protocol", "%s", proto)
+	}
+	for _, n := range planNotes(rec) {
+		if strings.HasPrefix(n, "TLS ") {
+			add("engine", "%s", n)
+		}
+	}
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	if rd := rec.RawDial; rd != nil && rd.Rate > 0 {
 		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it%s",
@@ -254,6 +262,24 @@ func orNote(s string) string {
 		return ""
 	}
 	return "; " + s
+}
+
+// planNotes are the plan's notes in the record's options: []string in a
+// record being written, []any in one read back from JSON.
+func planNotes(rec *stats.Record) []string {
+	switch v := rec.Options["plan_notes"].(type) {
+	case []string:
+		return v
+	case []any:
+		var out []string
+		for _, n := range v {
+			if s, ok := n.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // pacedBy names what paced the ramp, for the raw dialer's comparison.

@@ -80,5 +80,8 @@ func newApp() *cli.App {
 		Commands:       cmds,
 		Action:         unknownCommand,
 		OnUsageError:   onUsageError,
+		// A repeatable flag is repeated, never split at commas: targets
+		// (HOST:9000,9005) and WebSocket headers (Accept: a, b) hold commas.
+		DisableSliceFlagSeparator: true,
 	}
 }

@@ -34,6 +34,7 @@ func serverCommand() *cli.Command {
 				"2 bad flags, or options this host cannot serve (RLIMIT_NOFILE, --max-conns): nothing listened",
 				"3 failed: a port or the --stats address in use, a shard that could not start (the reason and the fix are printed)"),
 		Flags: append(portFlags("ports to listen on"),
+			&cli.StringFlag{Name: "ws-ports", Usage: "ports where the same protocol travels in WebSocket binary messages (RFC 6455, any path, subprotocol imtool): a range (9100-9119), a list, or a count from 9100; without --ports, the gateway listens on these only"},
 			&cli.StringFlag{Name: "listen", Value: "0.0.0.0", Usage: "address to listen on"},
 			&cli.StringFlag{Name: "stats", Value: "127.0.0.1:9100", Usage: "address for /stats and /metrics ('' to turn off)"},
 			&cli.StringFlag{Name: "dispatcher", Usage: "HOST:PORT of a dispatcher to join (see imtool dispatcher)"},
@@ -45,7 +46,7 @@ func serverCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: refserver.DefaultIdleTimeout, Usage: "a session silent this long is closed with ERROR 7"},
 			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all; the excess gets ERROR 10", DefaultText: "what RLIMIT_NOFILE allows one process"},
 			&cli.StringFlag{Name: "procs", Value: "1", Usage: "gateway processes: a number, or auto for enough to hold --max-conns"},
-			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU"},
+			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU but one, which runs the dispatcher link and /stats"},
 			&cli.BoolFlag{Name: "reuseport", Hidden: true, Usage: "listen with SO_REUSEPORT (set for shards)"},
 		),
 		Action: runServer,
@@ -57,6 +58,15 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
+	var wsPorts []uint16
+	if w := c.String("ws-ports"); w != "" {
+		if wsPorts, err = portspec.Parse(w, wsBasePort); err != nil {
+			return usageError(fmt.Errorf("--ws-ports: %w", err))
+		}
+		if !c.IsSet("ports") {
+			ports = nil // WebSocket only, unless plain ports are asked for too
+		}
+	}
 	auto, procs, err := parseProcs(c.String("procs"))
 	if err != nil {
 		return usageError(err)
@@ -65,6 +75,7 @@ func runServer(c *cli.Context) error {
 	opts := refserver.Options{
 		Listen:       c.String("listen"),
 		Ports:        ports,
+		WSPorts:      wsPorts,
 		ReusePort:    c.Bool("reuseport"),
 		GatewayID:    c.String("gateway-id"),
 		Dispatcher:   c.String("dispatcher"),
@@ -84,13 +95,13 @@ func runServer(c *cli.Context) error {
 	}
 	perProc := 0
 	if auto {
-		if procs, perProc, err = refserver.PlanProcs(opts.MaxConns, len(ports)); err != nil {
+		if procs, perProc, err = refserver.PlanProcs(opts.MaxConns, len(ports)+len(wsPorts)); err != nil {
 			return usageError(err)
 		}
 	}
 	if procs > 1 {
 		if perProc == 0 {
-			_, perProc, _ = refserver.PlanProcs(0, len(ports))
+			_, perProc, _ = refserver.PlanProcs(0, len(ports)+len(wsPorts))
 		}
 		return runCluster(c, opts, procs, perProc, logger)
 	}
@@ -112,7 +123,7 @@ func runGateway(parent context.Context, opts refserver.Options, statsAddr string
 	go func() {
 		select {
 		case <-g.Ready():
-			logger.Printf("gateway %s listening on %s ports %s%s", g.Snapshot().ID, opts.Listen, portspec.String(opts.Ports), statsNote(addr))
+			logger.Printf("gateway %s listening on %s ports %s%s%s", g.Snapshot().ID, opts.Listen, portspec.String(opts.Ports), wsNote(opts), statsNote(addr))
 		case <-g.Done():
 		}
 	}()
@@ -160,7 +171,7 @@ func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logger *log.Logger) error {
 	childArgs := func(i int, id, dispatcher string) []string {
 		args := []string{"server", "--reuseport", "--stats", "",
-			"--listen", opts.Listen, "--ports", portspec.String(opts.Ports),
+			"--listen", opts.Listen,
 			"--gateway-id", id, "--dispatcher", dispatcher,
 			"--max-frame", strconv.Itoa(opts.MaxFrame),
 			"--login-timeout", opts.LoginTimeout.String(), "--idle-timeout", opts.IdleTimeout.String(),
@@ -168,6 +179,12 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		}
 		if opts.Broadcast {
 			args = append(args, "--broadcast")
+		}
+		if len(opts.Ports) > 0 {
+			args = append(args, "--ports", portspec.String(opts.Ports))
+		}
+		if len(opts.WSPorts) > 0 {
+			args = append(args, "--ws-ports", portspec.String(opts.WSPorts))
 		}
 		return args // the auth secret reaches shards through the environment, never argv
 	}
@@ -186,8 +203,8 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		return failed(err)
 	}
 	defer stopStats()
-	logger.Printf("%d gateway processes (pids %v) on %s ports %s, up to %d connections each%s",
-		procs, cl.PIDs(), opts.Listen, portspec.String(opts.Ports), perProc, statsNote(addr))
+	logger.Printf("%d gateway processes (pids %v) on %s ports %s%s, up to %d connections each%s",
+		procs, cl.PIDs(), opts.Listen, portspec.String(opts.Ports), wsNote(opts), perProc, statsNote(addr))
 	ctx, cancel := interruptContext(c.Context, "the gateway cluster")
 	defer cancel()
 	for {
@@ -215,4 +232,15 @@ func exitText(err error) string {
 		return "exit 0"
 	}
 	return err.Error()
+}
+
+// wsBasePort is where a count in --ws-ports starts.
+const wsBasePort = 9100
+
+// wsNote names the WebSocket ports for the log line, if any.
+func wsNote(o refserver.Options) string {
+	if len(o.WSPorts) == 0 {
+		return ""
+	}
+	return " (WebSocket on " + portspec.String(o.WSPorts) + ")"
 }

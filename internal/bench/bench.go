@@ -71,9 +71,16 @@ func Run(ctx context.Context, o Options) (int, error) {
 		}
 	}
 	before := stats.ReadHost().MemAvailable
-	fmt.Fprintf(o.Run.Stderr, "bench: starting a dispatcher and a gateway for %d connections on 127.0.0.1 ports %s\n", sw.Conns, portspec.String(sw.Ports))
+	ws := sw.Proto == loadclient.ProtoWS || sw.Proto == loadclient.ProtoWSIMTool
+	kind := ""
+	if ws {
+		// The reference gateway speaks imtool inside WebSocket: the bench's
+		// counts (SEND → ACK → DELIVER) need imtool frames in the messages.
+		o.Run.Swarm.Proto, kind = loadclient.ProtoWSIMTool, " WebSocket (imtool frames in binary messages)"
+	}
+	fmt.Fprintf(o.Run.Stderr, "bench: starting a dispatcher and a gateway for %d connections on 127.0.0.1%s ports %s\n", sw.Conns, kind, portspec.String(sw.Ports))
 	svc, err := startServices(ctx, serviceOptions{
-		Exe: exe, Ports: sw.Ports, MaxConns: sw.Conns, Args: o.GatewayArgs, Log: log, Ready: 30 * time.Second,
+		Exe: exe, Ports: sw.Ports, WS: ws, MaxConns: sw.Conns, Args: o.GatewayArgs, Log: log, Ready: 30 * time.Second,
 	})
 	if err != nil {
 		return runner.ExitFailed, err

@@ -56,6 +56,7 @@ func (p *proc) exited() bool {
 type serviceOptions struct {
 	Exe      string   // this binary
 	Ports    []uint16 // gateway ports on 127.0.0.1
+	WS       bool     // the ports speak WebSocket (imtool server --ws-ports)
 	MaxConns int      // the gateway shards hold at least this many
 	Args     []string // extra gateway flags (--broadcast, --auth-secret via env, …)
 	Log      io.Writer
@@ -74,8 +75,12 @@ func startServices(ctx context.Context, o serviceOptions) (*services, error) {
 	if s.disp, err = startProc(o.Exe, o.Log, "dispatcher", "--listen", addrs[0], "--stats", addrs[1]); err != nil {
 		return nil, err
 	}
+	portFlag := "--ports"
+	if o.WS {
+		portFlag = "--ws-ports"
+	}
 	if s.server, err = startProc(o.Exe, o.Log, append([]string{"server", "--listen", "127.0.0.1",
-		"--ports", portspec.String(o.Ports), "--procs", "auto", "--max-conns", strconv.Itoa(o.MaxConns),
+		portFlag, portspec.String(o.Ports), "--procs", "auto", "--max-conns", strconv.Itoa(o.MaxConns),
 		"--dispatcher", addrs[0], "--stats", addrs[2]}, o.Args...)...); err != nil {
 		s.stop()
 		return nil, err

@@ -408,7 +408,7 @@ func recordOptions(o Options, p *loadclient.Plan) map[string]any {
 		"uid_base": s.UIDBase, "heartbeat": s.Heartbeat.String(), "msg_rate": s.MsgRate, "payload": s.Payload,
 		"hold": s.Hold.String(), "close": orDefault(s.Close, loadclient.CloseFIN), "reconnect": s.Reconnect,
 		"connect_timeout": s.ConnectTimeout.String(), "login_timeout": s.LoginTimeout.String(),
-		"max_inflight": s.MaxInflight, "procs": p.Procs, "engine": orDefault(s.Engine, "auto"),
+		"max_inflight": s.MaxInflight, "procs": p.Procs, "engine": loadclient.EngineFor(s),
 		"auth":         len(s.AuthSecret) > 0,
 		"destinations": len(p.Dests), "source_ips": loadclient.FormatSourceIPs(p.Sources),
 		"pairs": p.Pairs, "per_pair": p.PerPair, "capacity": p.Capacity,

@@ -29,12 +29,16 @@ const (
 
 // Latency histogram names in Snapshot.Latency.
 const (
-	LatConnect   = "connect"   // connect() to established
-	LatLogin     = "login"     // LOGIN sent to LOGIN_OK
-	LatHeartbeat = "heartbeat" // planned PING time to PONG
-	LatAck       = "ack"       // planned SEND time to ACK
-	LatDeliver   = "deliver"   // SEND's sent_ts to DELIVER at the receiver
-	LatLag       = "lag"       // how far the sender fell behind its schedule
+	LatConnect    = "connect"       // connect() to established
+	LatLogin      = "login"         // LOGIN sent to LOGIN_OK
+	LatHeartbeat  = "heartbeat"     // planned PING time to PONG
+	LatAck        = "ack"           // planned SEND time to ACK
+	LatDeliver    = "deliver"       // SEND's sent_ts to DELIVER at the receiver
+	LatLag        = "lag"           // how far the sender fell behind its schedule
+	LatUpgrade    = "ws_upgrade"    // WebSocket upgrade request sent to its 101
+	LatEcho       = "echo"          // planned message time to its echo (WebSocket)
+	LatTLS        = "tls_handshake" // TLS handshake, full
+	LatTLSResumed = "tls_resumed"   // TLS handshake, session resumed
 )
 
 // Process describes the process (or, merged, the processes) behind a snapshot.
