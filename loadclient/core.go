@@ -177,7 +177,7 @@ func newCore(o Options, plan *Plan) *core {
 	if o.Shard.Count > 0 {
 		c.shard = o.Shard
 	}
-	c.phase = int64(tickPeriod) * int64(c.shard.Index) / int64(max(plan.Procs, 1))
+	c.phase = int64(tickPeriod) * int64(c.shard.First) / int64(max(plan.Conns, 1))
 	c.align = ((monoNow()-c.phase)%int64(tickPeriod) + int64(tickPeriod)) % int64(tickPeriod)
 	c.startUnix = c.start.UnixNano() - c.align
 	c.payload = make([]byte, o.Payload)
@@ -193,7 +193,8 @@ func newCore(o Options, plan *Plan) *core {
 // instants at which its loops wake (metronome), so a request planned on one
 // is sent at once by a loop that keeps up.
 //
-// Each shard process's grid is offset by its share of the period (phase):
+// Each shard process's grid is offset by its place in the swarm (phase: the
+// share of the swarm's connections before its own, of the period):
 // a swarm of shards sends in as many small batches spread over the period,
 // as independent clients would, not in one burst at the same instant that
 // every shard and gateway then works off together — whose queueing was

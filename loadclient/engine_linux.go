@@ -174,34 +174,38 @@ func (l *eloop) run() error {
 	defer l.tick.close()
 	c := l.c
 	full := false
+	n := 0
 	for {
 		l.now = c.now()
+		l.rtOff = time.Now().UnixNano() - l.now
 		if c.ctl.close.Load() {
 			l.closeAll()
 			l.k.done.Store(true)
 			return nil
 		}
-		l.clock.set(c.ctl.paused.Load(), time.Duration(l.now))
-		l.ramp()
+		// What is due leaves first, at its planned instant; what arrived
+		// meanwhile is read after: its arrival is the kernel's timestamp,
+		// so reading it later changes no latency.
 		if l.msgPacer.Rate > 0 {
 			l.messages()
 		}
 		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
+		for i := 0; i < n; i++ {
+			l.event(l.events[i].Fd, l.events[i].Events)
+		}
+		l.clock.set(c.ctl.paused.Load(), time.Duration(l.now))
+		l.ramp()
 		if l.nextUp == len(l.conns) && l.inflight == 0 && l.logins == 0 && !l.k.rampDone.Load() {
 			l.k.rampDone.Store(true)
 		}
 		runtime.Gosched() // a busy loop does not park: let the rest of the process run first
-		n, err := l.wait(full)
+		var err error
+		n, err = l.wait(full)
 		full = n == len(l.events)
 		if err != nil && err != unix.EINTR {
 			l.closeAll()
 			l.k.done.Store(true)
 			return err
-		}
-		l.now = c.now()
-		l.rtOff = time.Now().UnixNano() - l.now
-		for i := 0; i < n; i++ {
-			l.event(l.events[i].Fd, l.events[i].Events)
 		}
 	}
 }

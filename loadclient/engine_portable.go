@@ -157,8 +157,8 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 	t0 := c.now()
 	k.rampStarted(t0)
 	nc, err := d.DialContext(e.ctx, "tcp", dst.String())
-	k.connecting.Add(-1)
 	if err != nil {
+		k.connecting.Add(-1)
 		if e.ctx.Err() == nil {
 			c.fail(k, classOf(err), g, "connect", err)
 		}
@@ -171,6 +171,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 	if c.tls.cfgs != nil {
 		tc, resumed, err := c.tlsHandshake(e.ctx, nc, c.plan.Dest(g), &pc.certAsked)
 		if err != nil {
+			k.connecting.Add(-1)
 			_ = nc.Close()
 			if e.ctx.Err() == nil {
 				class := tlsClass(err)
@@ -188,6 +189,9 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 		c.lat[series].Record(time.Duration(c.now() - t1))
 		nc = tc
 	}
+	// Connecting until the TLS handshake is over: the ramp is not done
+	// while one is under way.
+	k.connecting.Add(-1)
 	pc.nc = nc
 	e.mu.Lock()
 	if e.ctx.Err() != nil {
