@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+
+	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // The helper process: a test binary re-executed with IMTOOL_LC_HELPER set
@@ -31,9 +32,7 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	rt.RemoveBinary()
 	os.Exit(code)
 }
 

@@ -37,7 +37,7 @@ func TestLatencyTruth(t *testing.T) {
 	if !*latencyTruth {
 		t.Skip("run alone: go test -run TestLatencyTruth ./loadclient -args -latency-truth")
 	}
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	for _, tc := range []struct {
 		conns, servers int
 		delay, beat    time.Duration
@@ -151,7 +151,7 @@ func TestRampAgreesWithServer(t *testing.T) {
 		}
 	}()
 	dir := filepath.Join(t.TempDir(), "run")
-	out, err := exec.Command(imtoolBinary(t), "swarm", "--proto", "raw", "--target", ln.Addr().String(), "--conns", strconv.Itoa(n),
+	out, err := exec.Command(rt.Binary(t), "swarm", "--proto", "raw", "--target", ln.Addr().String(), "--conns", strconv.Itoa(n),
 		"--rate", "1000000", "--procs", "1", "--hold", "1s", "--close", "rst", "--stats", "", "--tui=false", "--out", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("imtool swarm: %v\n%s", err, out)
@@ -167,29 +167,6 @@ func TestRampAgreesWithServer(t *testing.T) {
 	if d := s.RampSeconds - span; d > 0.1*span || d < -0.1*span {
 		t.Errorf("ramp %.3f s, the listener's %.3f s: want within 10%%", s.RampSeconds, span)
 	}
-}
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// imtoolBinary builds cmd/imtool once for the package's tests.
-func imtoolBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "imtool-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath, binErr = rt.BuildBinary(dir)
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }
 
 var latencyTruth = flag.Bool("latency-truth", false, "run TestLatencyTruth (alone: it checks timing)")

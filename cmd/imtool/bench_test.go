@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/refserver"
+
+	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // `imtool bench --conns 1000000` on a host that cannot hold it refuses up
@@ -30,7 +32,7 @@ func TestBenchRefusesUpFront(t *testing.T) {
 		}
 	}
 	dir := filepath.Join(t.TempDir(), "run")
-	out, err := exec.Command(imtoolBinary(t), "bench", "--root", root, "--conns", "1000000", "--tui=false", "--out", dir).CombinedOutput()
+	out, err := exec.Command(rt.Binary(t), "bench", "--root", root, "--conns", "1000000", "--tui=false", "--out", dir).CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Fatalf("exit %v, want 2:\n%s", err, out)

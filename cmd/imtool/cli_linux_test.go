@@ -23,7 +23,7 @@ import (
 // it fails with exit 3 and the fix for a port in use (not --procs, which
 // shares ports only among one gateway's own shards).
 func TestServerOnePortAndPortInUse(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	ports, _ := rt.FreePorts(t, 1)
 	port := strconv.Itoa(ports[0])
 	first := startProc(t, bin, "server", "--listen", "127.0.0.1", "--ports", port, "--stats", "")
@@ -58,7 +58,7 @@ func TestServerOnePortAndPortInUse(t *testing.T) {
 // it ends early, with the reason, instead of sitting out a 10-minute hold;
 // with --reconnect it keeps trying until stopped.
 func TestSwarmEndsEarlyWhenNothingIsHeld(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	ports, _ := rt.FreePorts(t, 1) // nothing listens there
 	target := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	p := startProc(t, bin, "swarm", "--target", target, "--conns", "20", "--procs", "1", "--hold", "10m", "--stats", "", "--tui=false")
@@ -86,7 +86,7 @@ func TestSwarmEndsEarlyWhenNothingIsHeld(t *testing.T) {
 // figures behind them are the run's own: held matches the kernel's count
 // of established connections at the gateway's port.
 func TestSwarmThresholdsAndJSON(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	base := freeBase(t, 1)
 	startProc(t, bin, "server", "--listen", "127.0.0.1", "--ports", strconv.Itoa(base)+"-"+strconv.Itoa(base), "--stats", "")
 	time.Sleep(300 * time.Millisecond)
@@ -168,7 +168,7 @@ func TestSwarmThresholdsAndJSON(t *testing.T) {
 // saw is the one the gateways counted (the kernel's count is not exact
 // here: other processes of the host open sockets too).
 func TestBenchJSON(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	_, ports := rt.FreePorts(t, 2)
 	cmd := exec.Command(bin, "bench", "--conns", "300", "--hold", "2s", "--ports", ports, "--stats", "", "--tui=false",
 		"--out", t.TempDir(), "--json", "--threshold", "held==requested", "--threshold", "errors==0")

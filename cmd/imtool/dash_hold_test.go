@@ -22,7 +22,7 @@ func TestSwarmHoldInTerminal(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux)")
 	}
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	_, ports := rt.FreePorts(t, 1)
 	daemon(t, bin, "server", "--listen", "127.0.0.1", "--ports", ports+"-"+ports, "--stats=")
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {

@@ -136,7 +136,7 @@ func TestDashInTerminal(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux)")
 	}
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	ports, _ := rt.FreePorts(t, 3)
 	gwPorts, gwList := rt.FreePorts(t, 2)
 	linkAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
@@ -187,7 +187,7 @@ func TestBenchInTerminal(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux)")
 	}
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	const conns = 3000
 	_, ports := rt.FreePorts(t, 20) // not 9000-9019: other packages' tests run at the same time
 	term := newTerminal(t, 120, 40, bin, "bench", "--conns", fmt.Sprint(conns), "--hold", "30s", "--ports", ports, "--out", t.TempDir())

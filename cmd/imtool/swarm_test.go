@@ -26,27 +26,11 @@ import (
 // `imtool swarm` against it, on loopback ports nobody else uses, or inside
 // a network namespace the test creates and deletes.
 
-var (
-	swarmBinOnce sync.Once
-	swarmBin     string
-	swarmBinErr  error
-)
-
-// imtoolBinary builds cmd/imtool once for these tests.
-func imtoolBinary(t *testing.T) string {
-	t.Helper()
-	swarmBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "imtool-swarm-test")
-		if err != nil {
-			swarmBinErr = err
-			return
-		}
-		swarmBin, swarmBinErr = rt.BuildBinary(dir)
-	})
-	if swarmBinErr != nil {
-		t.Fatal(swarmBinErr)
-	}
-	return swarmBin
+// TestMain removes the binary the tests built (rt.Binary).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	rt.RemoveBinary()
+	os.Exit(code)
 }
 
 // proc is a process of the binary, killed at cleanup if still running.
@@ -184,7 +168,7 @@ func readRecord(t *testing.T, dir string) (stats.Record, map[string]any) {
 }
 
 func TestSwarmUsageAndRefusals(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	for _, tt := range []struct {
 		args []string
 		code int
@@ -219,7 +203,7 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 }
 
 func TestSwarmConnRefusedExitCode(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	base := freeBase(t, 2) // nothing listens there
 	dir := t.TempDir()
 	p := startProc(t, bin, "swarm", "--base-port", strconv.Itoa(base), "--ports", "2", "--conns", "50", "--procs", "1",
@@ -243,7 +227,7 @@ func TestSwarmConnRefusedExitCode(t *testing.T) {
 // logged in and held, the same number in the swarm, the gateway and ss;
 // heartbeats answered; every message ACKed and DELIVERed.
 func TestSwarm19kOneProcess(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	base := freeBase(t, 22)
 	srvStats := fmt.Sprintf("127.0.0.1:%d", base+20)
 	swStats := fmt.Sprintf("127.0.0.1:%d", base+21)
@@ -295,7 +279,7 @@ func TestSwarm19kOneProcess(t *testing.T) {
 // 60,000 connections with --procs auto (4 processes here) against a
 // sharded gateway: the only heavy test; bounded to about a minute.
 func TestSwarm60kProcsAuto(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	base := freeBase(t, 22)
 	srvStats := fmt.Sprintf("127.0.0.1:%d", base+20)
 	swStats := fmt.Sprintf("127.0.0.1:%d", base+21)
@@ -347,7 +331,7 @@ func TestSwarmEADDRNOTAVAILInNamespace(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("ip (iproute2) is not installed")
 	}
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	ns := fmt.Sprintf("imtool-swarm-%d", os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Skipf("cannot create a network namespace: %v %s", err, out)
@@ -393,7 +377,7 @@ func TestSwarmEADDRNOTAVAILInNamespace(t *testing.T) {
 // Ctrl-C during the ramp stops gracefully: the record is marked
 // interrupted, the exit status says the run fell short.
 func TestSwarmInterrupt(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	base := freeBase(t, 2)
 	startProc(t, bin, "server", "--listen", "127.0.0.1", "--base-port", strconv.Itoa(base), "--ports", "2", "--stats", "")
 	time.Sleep(300 * time.Millisecond)

@@ -35,6 +35,37 @@ func BuildBinary(dir string) (string, error) {
 	return bin, nil
 }
 
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Binary is cmd/imtool built once per test binary, into a directory of its
+// own that RemoveBinary deletes (call it from TestMain after m.Run).
+func Binary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "imtool-test-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath, binErr = BuildBinary(dir)
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// RemoveBinary deletes what Binary built, if it built anything.
+func RemoveBinary() {
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
 // Proc is a process of the imtool binary started by a test.
 type Proc struct {
 	Cmd    *exec.Cmd
