@@ -30,12 +30,13 @@ type portableEngine struct {
 }
 
 type pconn struct {
-	mu    sync.Mutex // serializes writes
-	nc    net.Conn
-	g     int
-	held  atomic.Bool
-	state atomic.Int32
-	pend  atomic.Int64
+	mu      sync.Mutex // serializes writes
+	nc      net.Conn
+	g       int
+	held    atomic.Bool
+	churned atomic.Bool // closed by the churn: our own close, redialed at once
+	state   atomic.Int32
+	pend    atomic.Int64
 }
 
 func newPortableEngine(c *core) (engine, error) {
@@ -67,6 +68,10 @@ func (e *portableEngine) run() error {
 	if c.o.MsgRate > 0 {
 		e.wg.Add(1)
 		go e.messages()
+	}
+	if c.o.Churn.Rate > 0 {
+		e.wg.Add(1)
+		go e.churn()
 	}
 	for slot := 0; slot < e.count; {
 		now := c.now()
@@ -116,13 +121,17 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	g := c.shard.First + slot
 	r := rng(uint64(g)*0x9E3779B97F4A7C15 | 1)
 	for tries := 0; ; tries++ {
-		e.once(slot, g, sem)
+		churned := e.once(slot, g, sem)
 		sem = nil
+		if churned && !c.ctl.quiet.Load() && e.ctx.Err() == nil {
+			tries = -1
+			continue
+		}
 		if !c.o.Reconnect || c.ctl.quiet.Load() || e.ctx.Err() != nil {
 			return
 		}
 		select {
-		case <-time.After(backoff(tries, r.next())):
+		case <-time.After(c.o.Backoff.Delay(tries, r.next())):
 		case <-e.ctx.Done():
 			return
 		}
@@ -132,7 +141,9 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	}
 }
 
-func (e *portableEngine) once(slot, g int, sem chan struct{}) {
+// once is one attempt of connection slot, until it ends; churned says the
+// churn closed it.
+func (e *portableEngine) once(slot, g int, sem chan struct{}) (churned bool) {
 	c, k := e.c, e.k
 	// The window slot is held until LOGIN_OK (or the end of the attempt).
 	release := func() {
@@ -263,11 +274,11 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 			}
 		}
 		if err != nil {
-			if e.ctx.Err() != nil {
+			if e.ctx.Err() != nil || pc.churned.Load() {
 				if !pc.held.Load() {
 					k.loggingIn.Add(-1)
 				}
-				return // our own close
+				return pc.churned.Load() // our own close
 			}
 			switch {
 			case errors.Is(err, io.EOF):

@@ -364,8 +364,14 @@ func recordOptions(o Options, p *loadclient.Plan) map[string]any {
 		"connect_timeout": s.ConnectTimeout.String(), "login_timeout": s.LoginTimeout.String(),
 		"max_inflight": s.MaxInflight, "procs": p.Procs, "engine": orDefault(s.Engine, "auto"),
 		"auth":         len(s.AuthSecret) > 0,
+		"backoff":      s.Backoff.OrDefault().String(),
 		"destinations": len(p.Dests), "source_ips": loadclient.FormatSourceIPs(p.Sources),
 		"pairs": p.Pairs, "per_pair": p.PerPair, "capacity": p.Capacity,
+	}
+	if s.Churn.Rate > 0 {
+		m["churn"] = s.Churn.Spec
+		m["churn_per_s"] = s.Churn.Rate
+		m["churn_burst"] = s.Churn.Burst.String()
 	}
 	if len(p.Notes) > 0 {
 		m["plan_notes"] = p.Notes
