@@ -105,6 +105,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 	if len(hold) > 1 && hold[0].Swarm.Phase == stats.PhaseHold {
 		s.HoldLatency = latencies(hold[len(hold)-1].Swarm.Latency, hold[0].Swarm.Latency)
 	}
+	s.Recovery = recoveries(rec)
 	s.Shortfall = shortfall(s, rec.Incomplete)
 	return s
 }

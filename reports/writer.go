@@ -117,6 +117,13 @@ func (w *Writer) SetTeardown(td *stats.Teardown) {
 	w.mu.Unlock()
 }
 
+// SetFaults records the faults a bench applied to its servers.
+func (w *Writer) SetFaults(f []stats.FaultEvent) {
+	w.mu.Lock()
+	w.rec.Faults = f
+	w.mu.Unlock()
+}
+
 // SetOption adds or replaces one entry of the record's options, for what is
 // known only at the end (a swarm on agents adds its per-host breakdown).
 func (w *Writer) SetOption(key string, v any) {

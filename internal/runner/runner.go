@@ -76,6 +76,13 @@ type Options struct {
 	Teardown func(final stats.Snapshot) *stats.Teardown
 	// RawDial is the raw dialer's rate bench measured before the run.
 	RawDial *stats.RawDial
+	// OnSample, when set, sees (and may annotate) each sample before the
+	// sinks do: bench times its faults by the swarm's phase and marks the
+	// samples of a storm.
+	OnSample func(*stats.Sample)
+	// Faults, when set, is called after Teardown: the faults applied to
+	// the servers, for the record and the summary's recovery figures.
+	Faults func() []stats.FaultEvent
 }
 
 // Result is what a run did.
@@ -134,6 +141,9 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		smp.Host = &h
 		if o.Observe != nil {
 			smp.Server, smp.Dispatcher = o.Observe()
+		}
+		if o.OnSample != nil {
+			o.OnSample(&smp)
 		}
 		return smp
 	}
@@ -284,6 +294,12 @@ loop:
 	runErr := src.err()
 	if o.Teardown != nil {
 		rec.Teardown = o.Teardown(final)
+	}
+	if o.Faults != nil {
+		rec.Faults = o.Faults()
+		if writer != nil {
+			writer.SetFaults(rec.Faults)
+		}
 	}
 
 	reason := ""

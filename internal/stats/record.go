@@ -25,7 +25,9 @@ type Record struct {
 	Series     []Sample  `json:"series"`
 	Summary    Summary   `json:"summary"`
 	Teardown   *Teardown `json:"teardown,omitempty"`
-	RawDial    *RawDial  `json:"raw_dial,omitempty"`
+	// Faults are the faults a bench applied to its servers (--fault).
+	Faults  []FaultEvent `json:"faults,omitempty"`
+	RawDial *RawDial     `json:"raw_dial,omitempty"`
 }
 
 // RawDial is the floor a bench's ramp is compared with: the simplest epoll
@@ -82,6 +84,9 @@ type Sample struct {
 	Server     *Snapshot `json:"server,omitempty"`
 	Dispatcher *Snapshot `json:"dispatcher,omitempty"`
 	Host       *Host     `json:"host,omitempty"`
+	// Fault is the state of the faults a bench applies, when one is under
+	// way: "kill-gateway:1@30s: recovering, 13,201 of 20,000 back".
+	Fault string `json:"fault,omitempty"`
 }
 
 // Summary is the end of a run in figures. Bytes per connection divide the
@@ -115,6 +120,9 @@ type Summary struct {
 	Pongs       int64                     `json:"pongs,omitempty"`
 	// Counts are the held connections by three independent sources (bench).
 	Counts *Counts `json:"counts,omitempty"`
+	// Recovery is, for each fault in Record.Faults that was applied, what
+	// it did.
+	Recovery []Recovery `json:"recovery,omitempty"`
 	// Shortfall explains, when Held < Requested, why.
 	Shortfall string `json:"shortfall,omitempty"`
 }

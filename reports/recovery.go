@@ -1,0 +1,137 @@
+package reports
+
+import (
+	"github.com/imtool/imtool/internal/stats"
+)
+
+// recoveries measures each fault of the record from the samples around it
+// (stats.Recovery). The samples are a second apart and the shards' own
+// snapshots up to a second old, so a sample just after a fault may not show
+// it yet: a storm is taken to start at the first sample that shows a drop,
+// and the count is whole again only after that.
+func recoveries(rec *stats.Record) []stats.Recovery {
+	var out []stats.Recovery
+	for _, ev := range rec.Faults {
+		if ev.Error != "" {
+			continue
+		}
+		if r, ok := recovery(rec.Series, ev); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func recovery(series []stats.Sample, ev stats.FaultEvent) (stats.Recovery, bool) {
+	i0 := -1
+	for i, smp := range series {
+		if smp.T <= ev.T {
+			i0 = i
+		}
+	}
+	if i0 < 0 || len(series) == 0 {
+		return stats.Recovery{}, false
+	}
+	first, before := series[0], series[i0]
+	r := stats.Recovery{Spec: ev.Spec, T: ev.T, HeldBefore: before.Swarm.Held, Sessions: ev.Sessions,
+		LowestHeld: before.Swarm.Held, WholeS: -1, AgreeS: -1, LinkedS: -1}
+	shards := 1
+	if before.Server != nil && len(before.Server.Shards) > 0 {
+		shards = len(before.Server.Shards)
+	}
+	end := i0
+	seen := false // the storm is visible: a drop, or the fault is over
+	for i := i0 + 1; i < len(series); i++ {
+		smp := series[i]
+		if smp.Swarm.Phase != stats.PhaseHold {
+			break
+		}
+		end = i
+		since := smp.T - ev.T
+		r.LowestHeld = min(r.LowestHeld, smp.Swarm.Held)
+		seen = seen || smp.Swarm.Dropped > before.Swarm.Dropped || smp.Swarm.Held < before.Swarm.Held ||
+			(ev.EndT > 0 && smp.T > ev.EndT) || (ev.EndT == 0 && ev.Kind != stats.FaultKillGateway)
+		if r.LinkedS < 0 && linked(smp, shards) {
+			r.LinkedS = since
+		}
+		if seen && r.WholeS < 0 && smp.Swarm.Held >= r.HeldBefore {
+			r.WholeS = since
+		}
+		if r.WholeS >= 0 && r.AgreeS < 0 && smp.Swarm.Held >= r.HeldBefore {
+			if c, ok := sampleCounts(first, smp); ok && c.Agree() {
+				r.AgreeS = since
+			}
+		}
+		if r.AgreeS >= 0 && r.LinkedS >= 0 {
+			break
+		}
+	}
+	last := series[end]
+	r.Dropped = last.Swarm.Dropped - before.Swarm.Dropped
+	r.Drops = mapSince(last.Swarm.Drops, before.Swarm.Drops)
+	r.Errors = mapSince(last.Swarm.Errors, before.Swarm.Errors)
+	r.Acks = mapSince(last.Swarm.Acks, before.Swarm.Acks)
+	r.Reconnects = last.Swarm.Established - before.Swarm.Established
+	r.Latency = latencies(last.Swarm.Latency, before.Swarm.Latency)
+	for i := i0; i <= end; i++ {
+		smp := series[i]
+		p := stats.RecoveryPoint{T: smp.T - ev.T, Held: smp.Swarm.Held}
+		if i > i0 {
+			if dt := smp.T - series[i-1].T; dt > 0 {
+				p.Established = float64(smp.Swarm.Established-series[i-1].Swarm.Established) / dt
+			}
+			r.PeakRate = max(r.PeakRate, p.Established)
+		}
+		if c, ok := sampleCounts(first, smp); ok {
+			p.Server, p.Kernel = c.Server, c.Kernel
+		}
+		r.Curve = append(r.Curve, p)
+	}
+	return r, true
+}
+
+// sampleCounts are the three independent counts at one sample (see
+// counts); false when the sample lacks the server or the host.
+func sampleCounts(first, smp stats.Sample) (stats.Counts, bool) {
+	if first.Host == nil || smp.Host == nil || smp.Server == nil || smp.Server.Down {
+		return stats.Counts{}, false
+	}
+	return stats.Counts{T: smp.T, Swarm: smp.Swarm.Held, Server: smp.Server.Sessions,
+		Kernel: (smp.Host.TCPInUse - first.Host.TCPInUse) / 2}, true
+}
+
+// linked: every one of shards gateway processes is up and linked to a
+// dispatcher that counts them all.
+func linked(smp stats.Sample, shards int) bool {
+	srv, disp := smp.Server, smp.Dispatcher
+	if srv == nil || srv.Down || disp == nil || disp.Down || disp.Gateways != int64(shards) {
+		return false
+	}
+	parts := srv.Shards
+	if len(parts) == 0 {
+		parts = []stats.Snapshot{*srv}
+	}
+	if len(parts) != shards {
+		return false
+	}
+	for _, p := range parts {
+		if p.Down || p.Dispatcher != "up" {
+			return false
+		}
+	}
+	return true
+}
+
+// mapSince is now − then, key by key, without the zeros.
+func mapSince(now, then map[string]int64) map[string]int64 {
+	var out map[string]int64
+	for k, v := range now {
+		if d := v - then[k]; d != 0 {
+			if out == nil {
+				out = map[string]int64{}
+			}
+			out[k] = d
+		}
+	}
+	return out
+}
