@@ -1,6 +1,9 @@
 package reports
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/imtool/imtool/internal/stats"
 )
 
@@ -132,6 +135,57 @@ func mapSince(now, then map[string]int64) map[string]int64 {
 			}
 			out[k] = d
 		}
+	}
+	return out
+}
+
+// recoveryLines are the summary's lines for each fault's recovery: what
+// dropped, when it was whole and agreed again, the reconnect curve and
+// what the storm cost the sessions held meanwhile.
+func recoveryLines(rs []stats.Recovery) []string {
+	var out []string
+	after := func(s float64) string {
+		if s < 0 {
+			return "not within the hold"
+		}
+		return "after " + fmtDuration(s)
+	}
+	for _, r := range rs {
+		head := fmt.Sprintf("%s at %s", r.Spec, fmtDuration(r.T))
+		if r.Sessions > 0 {
+			head += fmt.Sprintf(": the shard had %s sessions", stats.Thousands(r.Sessions))
+		}
+		out = append(out, head,
+			fmt.Sprintf("  dropped %s%s; lowest held %s of %s", stats.Thousands(r.Dropped), causes(r.Drops), stats.Thousands(r.LowestHeld), stats.Thousands(r.HeldBefore)),
+			fmt.Sprintf("  whole again %s; three counts agree %s; gateways linked %s", after(r.WholeS), after(r.AgreeS), after(r.LinkedS)),
+			fmt.Sprintf("  reconnects %s, peak %s/s", stats.Thousands(r.Reconnects), fmtFloat(r.PeakRate)))
+		var curve []string
+		for _, p := range r.Curve {
+			if p.T < 0 {
+				curve = append(curve, "before "+stats.Thousands(p.Held))
+			} else {
+				curve = append(curve, fmt.Sprintf("%.0fs %s (+%s/s)", p.T, stats.Thousands(p.Held), fmtFloat(p.Established)))
+			}
+		}
+		out = append(out, "  held by second: "+strings.Join(curve, " · "))
+		var lat []string
+		for _, k := range latencyOrder {
+			if l, ok := r.Latency[k]; ok {
+				lat = append(lat, fmt.Sprintf("%s p99 %s", k, fmtSeconds(l.P99)))
+			}
+		}
+		if len(lat) > 0 {
+			out = append(out, "  during the storm: "+strings.Join(lat, ", "))
+		}
+		errs := "none"
+		if len(r.Errors) > 0 {
+			errs = strings.TrimSuffix(strings.TrimPrefix(causes(r.Errors), " ("), ")")
+		}
+		acks := "none"
+		if len(r.Acks) > 0 {
+			acks = strings.TrimSuffix(strings.TrimPrefix(causes(r.Acks), " ("), ")")
+		}
+		out = append(out, "  errors: "+errs+"; ACKs: "+acks)
 	}
 	return out
 }

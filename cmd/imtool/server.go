@@ -86,7 +86,7 @@ func runServer(c *cli.Context) error {
 			return cli.Exit(err.Error(), 1)
 		}
 	}
-	if procs > 1 {
+	if procs > 1 || c.Bool("restart-shards") { // one supervised shard is a cluster of one
 		if perProc == 0 {
 			_, perProc, _ = refserver.PlanProcs(0, len(ports))
 		}
