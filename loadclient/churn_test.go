@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imtool/imtool/internal/stats"
 )
 
 func TestParseChurn(t *testing.T) {
@@ -59,4 +61,44 @@ func TestChurnDue(t *testing.T) {
 			t.Errorf("bursts at %v: %d due, want %d", tc.at, got, tc.want)
 		}
 	}
+}
+
+// TestChurnRedials runs a churning swarm against a gateway on both engines
+// and checks by the server's own counts: every churned connection was
+// closed as --close says (RST here) and dialed again, none of it counted
+// as a drop or an error, and the swarm is whole once the churn stops.
+func TestChurnRedials(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng, func(t *testing.T) {
+			srv := newTestServer(t, 2, true)
+			const n = 60
+			ch, err := ParseChurn("200/s", n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sw, errc := startSwarm(t, Options{Targets: srv.targets(), Conns: n, Hold: time.Hour, Close: CloseRST,
+				Churn: ch, Engine: eng, Procs: 1})
+			waitFor(t, 20*time.Second, "50 churned", func() bool { return sw.Snapshot().Churned >= 50 })
+			sw.Quiet() // the churn stops with the messages
+			waitFor(t, 10*time.Second, "all held again", func() bool { return sw.Snapshot().Held == n })
+			s := sw.Snapshot()
+			if s.Established != n+s.Churned || s.Dropped != 0 || sumErrors(s) != 0 {
+				t.Fatalf("%d churned: %d established (want %d), %d dropped, errors %v", s.Churned, s.Established, n+s.Churned, s.Dropped, s.Errors)
+			}
+			waitFor(t, 5*time.Second, "the server accepted every dial", func() bool { return srv.accepted.Load() == s.Established })
+			sw.Stop()
+			waitRun(t, errc, 20*time.Second)
+			waitFor(t, 5*time.Second, "the server sees all closed", func() bool { return srv.open.Load() == 0 })
+			if got, want := srv.resets.Load(), n+s.Churned; got != want || srv.fins.Load() != 0 {
+				t.Fatalf("the server saw %d resets and %d FINs, want %d resets (churned and final)", got, srv.fins.Load(), want)
+			}
+		})
+	}
+}
+
+func sumErrors(s stats.Snapshot) (n int64) {
+	for _, v := range s.Errors {
+		n += v
+	}
+	return n
 }

@@ -123,7 +123,7 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	for tries := 0; ; tries++ {
 		churned := e.once(slot, g, sem)
 		sem = nil
-		if churned && !c.ctl.quiet.Load() && e.ctx.Err() == nil {
+		if churned && e.ctx.Err() == nil { // redialed at once, as churn is
 			tries = -1
 			continue
 		}
