@@ -59,5 +59,8 @@ func formatLine(s stats.Sample) string {
 			out += fmt.Sprintf("  server sessions %d", srv.Sessions)
 		}
 	}
+	if s.Fault != "" {
+		out += "  FAULT " + s.Fault
+	}
 	return out
 }
