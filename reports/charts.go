@@ -99,6 +99,7 @@ func charts(rec *stats.Record) []chart {
 			p.Y.Min = min(lo, 0)
 			p.Y.Max = p.Y.Min + max(hi-p.Y.Min, 1)*headroom
 		}
+		faultMarkers(p, rec.Faults)
 		out = append(out, chart{name, title, p})
 	}
 

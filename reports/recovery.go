@@ -2,7 +2,12 @@ package reports
 
 import (
 	"fmt"
+	"image/color"
 	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
 
 	"github.com/imtool/imtool/internal/stats"
 )
@@ -188,4 +193,27 @@ func recoveryLines(rs []stats.Recovery) []string {
 		out = append(out, "  errors: "+errs+"; ACKs: "+acks)
 	}
 	return out
+}
+
+// faultMarkers draws each applied fault as a dashed vertical line across
+// the chart, at the time it was applied.
+func faultMarkers(p *plot.Plot, faults []stats.FaultEvent) {
+	legend := false
+	for _, f := range faults {
+		if f.Error != "" {
+			continue
+		}
+		line, err := plotter.NewLine(plotter.XYs{{X: f.T, Y: p.Y.Min}, {X: f.T, Y: p.Y.Max}})
+		if err != nil {
+			continue
+		}
+		line.Color = color.RGBA{R: 0xb0, A: 0xff}
+		line.Width = vg.Points(1)
+		line.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		p.Add(line)
+		if !legend {
+			p.Legend.Add("fault", line)
+			legend = true
+		}
+	}
 }

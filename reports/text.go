@@ -33,9 +33,9 @@ func Text(w io.Writer, rec *stats.Record) error {
 		fmt.Fprintln(b)
 		columns(b, "  ", append([][]string{v.Latency.Header}, v.Latency.Rows...), 1)
 	}
-	if lines := recoveryLines(rec.Summary.Recovery); len(lines) > 0 {
+	if len(v.Faults) > 0 {
 		fmt.Fprintln(b, "\nfaults")
-		for _, l := range lines {
+		for _, l := range v.Faults {
 			fmt.Fprintln(b, "  "+l)
 		}
 	}

@@ -20,6 +20,7 @@ type view struct {
 	Shortfall  string
 	Latency    table
 	Errors     []errorRow
+	Faults     []string // each fault's recovery, a few lines each (recoveryLines)
 	Env        []row
 	Tune       []string
 	Options    []row
@@ -47,6 +48,7 @@ func newView(rec *stats.Record) view {
 		Incomplete: incomplete(rec),
 		Shortfall:  s.Shortfall,
 		Tune:       rec.Environment.Tune,
+		Faults:     recoveryLines(s.Recovery),
 	}
 	add := func(label, format string, args ...any) {
 		v.Summary = append(v.Summary, row{label, fmt.Sprintf(format, args...)})
