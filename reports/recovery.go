@@ -15,8 +15,10 @@ import (
 // recoveries measures each fault of the record from the samples around it
 // (stats.Recovery). The samples are a second apart and the shards' own
 // snapshots up to a second old, so a sample just after a fault may not show
-// it yet: a storm is taken to start at the first sample that shows a drop,
-// and the count is whole again only after that.
+// it yet: a storm is taken to be visible from the first sample that shows a
+// drop (a kill of a gateway shard), or once the process is continued (a
+// stop, whose shard's snapshot is stale meanwhile), and the count is whole
+// again, and the gateways linked again, only from then on.
 func recoveries(rec *stats.Record) []stats.Recovery {
 	var out []stats.Recovery
 	for _, ev := range rec.Faults {
@@ -59,7 +61,7 @@ func recovery(series []stats.Sample, ev stats.FaultEvent) (stats.Recovery, bool)
 		r.LowestHeld = min(r.LowestHeld, smp.Swarm.Held)
 		seen = seen || smp.Swarm.Dropped > before.Swarm.Dropped || smp.Swarm.Held < before.Swarm.Held ||
 			(ev.EndT > 0 && smp.T > ev.EndT) || (ev.EndT == 0 && ev.Kind != stats.FaultKillGateway)
-		if r.LinkedS < 0 && linked(smp, shards) {
+		if seen && r.LinkedS < 0 && linked(smp, shards) {
 			r.LinkedS = since
 		}
 		if seen && r.WholeS < 0 && smp.Swarm.Held >= r.HeldBefore {
