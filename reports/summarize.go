@@ -33,6 +33,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 
 	s.Held = last.Swarm.Held
 	s.Dropped = last.Swarm.Dropped
+	s.Churned = last.Swarm.Churned
 	s.Drops = last.Swarm.Drops
 	for class, n := range last.Swarm.Errors {
 		s.Errors[class] = n

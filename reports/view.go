@@ -57,6 +57,9 @@ func newView(rec *stats.Record) view {
 	add("achieved", "%s established (most at once)", stats.Thousands(s.Established))
 	add("held at end", "%s", stats.Thousands(s.Held))
 	add("dropped", "%s%s", stats.Thousands(s.Dropped), causes(s.Drops))
+	if s.Churned > 0 {
+		add("churned", "%s closed and redialed during the hold (--churn)", stats.Thousands(s.Churned))
+	}
 	add("ramp", "%s", fmtDuration(s.RampSeconds))
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	if rd := rec.RawDial; rd != nil && rd.Rate > 0 {

@@ -97,6 +97,7 @@ type Summary struct {
 	Established     int64                     `json:"established"`
 	Held            int64                     `json:"held"`
 	Dropped         int64                     `json:"dropped"`
+	Churned         int64                     `json:"churned,omitempty"` // closed and redialed by --churn
 	Drops           map[string]int64          `json:"drops,omitempty"`
 	RampSeconds     float64                   `json:"ramp_seconds"`
 	ConnectRateMean float64                   `json:"connect_rate_mean"`
