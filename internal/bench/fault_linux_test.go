@@ -1,17 +1,12 @@
 package bench
 
 import (
-	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
-	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // TestBenchKillGateway runs the real `imtool bench --netns` with three
@@ -25,29 +20,9 @@ func TestBenchKillGateway(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a private network namespace needs root")
 	}
-	bin, err := rt.BuildBinary(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 20000
-	dir := filepath.Join(t.TempDir(), "run")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "bench", "--netns", "--conns", strconv.Itoa(n), "--gateway-procs", "3",
-		"--hold", "20s", "--heartbeat", "5s", "--msg-rate", "500", "--fault", "kill-gateway:1@6s",
-		"--tui=false", "--out", dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("imtool bench: %v\n%s", err, out)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
-	if err != nil {
-		t.Fatalf("no run record: %v\n%s", err, out)
-	}
-	var rec stats.Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatalf("run.json: %v", err)
-	}
+	rec, out := runBench(t, 4*time.Minute, "--netns", "--conns", strconv.Itoa(n), "--gateway-procs", "3",
+		"--hold", "20s", "--heartbeat", "5s", "--msg-rate", "500", "--fault", "kill-gateway:1@6s")
 	defer func() {
 		if t.Failed() {
 			t.Logf("output:\n%s", out)
@@ -88,5 +63,52 @@ func TestBenchKillGateway(t *testing.T) {
 	}
 	if td := rec.Teardown; td == nil || td.ProcessesLeft != 0 {
 		t.Errorf("teardown %+v: want every process gone", td)
+	}
+}
+
+// TestBenchDispatcherAndStopFaults kills the dispatcher, then stops a
+// gateway shard for two seconds, and checks that neither dropped a client
+// connection, that the dispatcher was started again and every gateway
+// linked to it, that the stopped shard came back, and that every message
+// was ACKed (offline or route_unavailable while a route was missing) or
+// lost with a connection: none unanswered.
+func TestBenchDispatcherAndStopFaults(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a private network namespace needs root")
+	}
+	const n = 4000
+	rec, out := runBench(t, 3*time.Minute, "--netns", "--conns", strconv.Itoa(n), "--gateway-procs", "2",
+		"--hold", "16s", "--heartbeat", "2s", "--msg-rate", "300",
+		"--fault", "kill-dispatcher@3s", "--fault", "stop-gateway:0@9s+2s")
+	defer func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", out)
+		}
+	}()
+	if len(rec.Faults) != 2 || len(rec.Summary.Recovery) != 2 {
+		t.Fatalf("faults %+v, recovery %+v: want two of each", rec.Faults, rec.Summary.Recovery)
+	}
+	for i, ev := range rec.Faults {
+		r := rec.Summary.Recovery[i]
+		if ev.Error != "" || ev.PID == 0 {
+			t.Errorf("fault %+v was not applied", ev)
+		}
+		if r.Dropped != 0 || r.WholeS < 0 || r.LinkedS < 0 {
+			t.Errorf("%s: %d dropped, whole after %.1f s, linked after %.1f s: want none dropped, linked again", r.Spec, r.Dropped, r.WholeS, r.LinkedS)
+		}
+	}
+	if stop := rec.Faults[1]; stop.EndT-stop.T < 1.9 {
+		t.Errorf("the shard was stopped from %.2f s to %.2f s, want 2 s", stop.T, stop.EndT)
+	}
+	s := rec.Summary
+	last := rec.Series[len(rec.Series)-1].Swarm
+	if !rec.Complete || s.Held != n || s.Dropped != 0 {
+		t.Errorf("complete=%v, held %d of %d, %d dropped", rec.Complete, s.Held, n, s.Dropped)
+	}
+	if last.Sent == 0 || last.Sent != last.Acked+last.Acks["lost"] {
+		t.Errorf("messages: %d sent, %d acked, %d lost: want every one acked or lost", last.Sent, last.Acked, last.Acks["lost"])
+	}
+	if td := rec.Teardown; td == nil || td.ProcessesLeft != 0 || td.Errors != "" {
+		t.Errorf("teardown %+v: want every process gone, stopped cleanly", td)
 	}
 }
