@@ -121,8 +121,11 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	g := c.shard.First + slot
 	r := rng(uint64(g)*0x9E3779B97F4A7C15 | 1)
 	for tries := 0; ; tries++ {
-		churned := e.once(slot, g, sem)
+		held, churned := e.once(slot, g, sem)
 		sem = nil
+		if held {
+			tries = 0 // the backoff starts over after a connection that was held
+		}
 		if churned && e.ctx.Err() == nil { // redialed at once, as churn is
 			tries = -1
 			continue
@@ -141,9 +144,9 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	}
 }
 
-// once is one attempt of connection slot, until it ends; churned says the
-// churn closed it.
-func (e *portableEngine) once(slot, g int, sem chan struct{}) (churned bool) {
+// once is one attempt of connection slot, until it ends; held says it was
+// held, churned that the churn closed it.
+func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned bool) {
 	c, k := e.c, e.k
 	// The window slot is held until LOGIN_OK (or the end of the attempt).
 	release := func() {
@@ -190,6 +193,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (churned bool) {
 	if c.o.Proto == ProtoRaw {
 		release()
 		e.holdRaw(pc)
+		held = true
 		return
 	}
 	k.loggingIn.Add(1)
@@ -244,6 +248,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (churned bool) {
 					c.lat[latLogin].Record(time.Duration(now - loginStart))
 					_ = nc.SetReadDeadline(time.Time{})
 					pc.held.Store(true)
+					held = true
 					c.hold(k, g, 1)
 					if c.o.Heartbeat > 0 {
 						hbStop = make(chan struct{})
@@ -278,7 +283,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (churned bool) {
 				if !pc.held.Load() {
 					k.loggingIn.Add(-1)
 				}
-				return pc.churned.Load() // our own close
+				return pc.held.Load(), pc.churned.Load() // our own close
 			}
 			switch {
 			case errors.Is(err, io.EOF):

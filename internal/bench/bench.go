@@ -57,6 +57,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err := Preflight(o.Root, sw.Conns, sw.Ports); err != nil {
 		return runner.ExitUsage, err
 	}
+	if o.GatewayProcs > 0 {
+		if err := checkShards(o.Faults, o.GatewayProcs); err != nil {
+			return runner.ExitUsage, err
+		}
+	}
 	exe, err := exePath()
 	if err != nil {
 		return runner.ExitFailed, err
