@@ -100,7 +100,7 @@ func TestRecoveryFromSamples(t *testing.T) {
 	if err := Text(&b, rec); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"kill-gateway:1@1.5s", "dropped 400", "whole again after 2.5 s", "agree after 3.5 s", "peak 300/s"} {
+	for _, want := range []string{"kill-gateway:0@9s: gateway shard 0 is not running", "kill-gateway:1@1.5s", "dropped 400", "whole again after 2.5 s", "agree after 3.5 s", "peak 300/s"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}

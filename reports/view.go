@@ -50,6 +50,11 @@ func newView(rec *stats.Record) view {
 		Tune:       rec.Environment.Tune,
 		Faults:     recoveryLines(s.Recovery),
 	}
+	for _, f := range rec.Faults {
+		if f.Error != "" {
+			v.Faults = append(v.Faults, f.Spec+": "+f.Error)
+		}
+	}
 	add := func(label, format string, args ...any) {
 		v.Summary = append(v.Summary, row{label, fmt.Sprintf(format, args...)})
 	}
@@ -58,7 +63,7 @@ func newView(rec *stats.Record) view {
 	add("held at end", "%s", stats.Thousands(s.Held))
 	add("dropped", "%s%s", stats.Thousands(s.Dropped), causes(s.Drops))
 	if s.Churned > 0 {
-		add("churned", "%s closed and redialed during the hold (--churn)", stats.Thousands(s.Churned))
+		add("churned", "%s closed and redialed during the hold (--churn): %s/s", stats.Thousands(s.Churned), fmtFloat(float64(s.Churned)/max(s.HoldSeconds, 1)))
 	}
 	add("ramp", "%s", fmtDuration(s.RampSeconds))
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))

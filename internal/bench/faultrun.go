@@ -86,12 +86,14 @@ func (r *faultRun) schedule(f Fault, at time.Time) {
 	defer r.wg.Done()
 	t := time.NewTimer(time.Until(at))
 	defer t.Stop()
+	ev := stats.FaultEvent{Spec: f.Spec, Kind: f.Kind, Shard: f.Shard}
 	select {
 	case <-r.stop:
+		ev.Error = "not applied: the hold ended before its time"
+		r.add(ev)
 		return
 	case <-t.C:
 	}
-	ev := stats.FaultEvent{Spec: f.Spec, Kind: f.Kind, Shard: f.Shard}
 	err := r.apply(f, &ev)
 	if err != nil {
 		ev.Error = err.Error()
@@ -165,7 +167,7 @@ func (r *faultRun) clock() float64 {
 }
 
 // end cancels the faults still to come, continues any stopped process and
-// returns what was applied.
+// returns every fault: applied, or with the reason it was not.
 func (r *faultRun) end() []stats.FaultEvent {
 	select {
 	case <-r.stop:
@@ -175,5 +177,12 @@ func (r *faultRun) end() []stats.FaultEvent {
 	r.wg.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.started {
+		for _, f := range r.faults {
+			r.events = append(r.events, stats.FaultEvent{Spec: f.Spec, Kind: f.Kind, Shard: f.Shard,
+				Error: "not applied: the hold never began"})
+		}
+		r.started = true // once
+	}
 	return append([]stats.FaultEvent(nil), r.events...)
 }
