@@ -73,6 +73,7 @@ type counters struct {
 	sent, acked, delivered, lost         atomic.Int64
 	pings, pongs                         atomic.Int64
 	churned                              atomic.Int64
+	unsent                               atomic.Int64 // SENDs and PINGs not sent: the connection's send queue was full
 	framesIn, framesOut                  atomic.Int64
 	bytesIn, bytesOut                    atomic.Int64
 	maxLag                               atomic.Int64
@@ -82,7 +83,14 @@ type counters struct {
 	heldDest, heldSrc                    []atomic.Int64 // held per destination / source index
 	errDest, errSrc                      []atomic.Int64 // [class*n + index]
 	rampDone, done                       atomic.Bool
-	_                                    [64]byte // keep loops' hot counters off each other's cache lines
+	// The ramp, timed exactly: the first dial and the last connection
+	// established before the ramp was done (ns since start; 0 none), the
+	// connections established by then, and how the ramp's turns ended:
+	// with everything the pacer had due dialed (the --rate cap) or with
+	// dials left waiting for the --max-inflight window.
+	rampFirst, rampLast, rampEst atomic.Int64
+	rampPaced, rampWindow        atomic.Int64
+	_                            [64]byte // keep loops' hot counters off each other's cache lines
 }
 
 func newCounters(nDest, nSrc int) *counters {
@@ -90,6 +98,23 @@ func newCounters(nDest, nSrc int) *counters {
 	return &counters{
 		heldDest: make([]atomic.Int64, nDest), heldSrc: make([]atomic.Int64, nSrc),
 		errDest: make([]atomic.Int64, nClasses*nDest), errSrc: make([]atomic.Int64, nClasses*nSrc),
+	}
+}
+
+// rampStarted notes a first dial at t (ns since start).
+func (k *counters) rampStarted(t int64) { k.rampFirst.CompareAndSwap(0, t) }
+
+// rampEstablished notes a connection established at t during the ramp.
+func (k *counters) rampEstablished(t int64) {
+	if k.rampDone.Load() {
+		return
+	}
+	k.rampEst.Add(1)
+	for {
+		last := k.rampLast.Load()
+		if t <= last || k.rampLast.CompareAndSwap(last, t) {
+			return
+		}
 	}
 }
 
@@ -107,7 +132,8 @@ type core struct {
 	plan      *Plan
 	shard     Shard
 	start     time.Time
-	startUnix int64 // wall clock at start, ns: timestamps on the wire
+	align     int64 // now() at start: start's offset past a multiple of tickPeriod on CLOCK_MONOTONIC
+	startUnix int64 // wall clock at now() == 0, ns: timestamps on the wire
 	ctl       control
 	lat       [nLat]stats.Recorder
 	loops     []*counters
@@ -121,7 +147,8 @@ func newCore(o Options, plan *Plan) *core {
 	if o.Shard.Count > 0 {
 		c.shard = o.Shard
 	}
-	c.startUnix = c.start.UnixNano()
+	c.align = monoNow() % int64(tickPeriod)
+	c.startUnix = c.start.UnixNano() - c.align
 	c.payload = make([]byte, o.Payload)
 	for i := range c.payload {
 		c.payload[i] = 'x'
@@ -130,8 +157,24 @@ func newCore(o Options, plan *Plan) *core {
 	return c
 }
 
-// now is nanoseconds since start (monotonic).
-func (c *core) now() int64 { return int64(time.Since(c.start)) }
+// now is the monotonic clock in nanoseconds, counted from the multiple of
+// tickPeriod before start: multiples of tickPeriod in now() are the instants
+// at which every loop of every shard process wakes (metronome), so a
+// request planned on one is sent at once by a loop that keeps up.
+func (c *core) now() int64 { return int64(time.Since(c.start)) + c.align }
+
+// tickPeriod is the grid requests are planned on: heartbeats and messages
+// are planned at its multiples, the instants the event loops wake at.
+const tickPeriod = 10 * time.Millisecond
+
+// onTick is the first multiple of tickPeriod at or after t.
+func onTick(t int64) int64 {
+	p := int64(tickPeriod)
+	return (t + p - 1) / p * p
+}
+
+// lastTick is the last multiple of tickPeriod at or before t.
+func lastTick(t int64) int64 { return t / int64(tickPeriod) * int64(tickPeriod) }
 
 // unix turns a time since start into wall-clock nanoseconds for the wire.
 func (c *core) unix(t int64) uint64 { return uint64(c.startUnix + t) }
@@ -271,11 +314,21 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.Pings += k.pings.Load()
 		s.Pongs += k.pongs.Load()
 		s.Churned += k.churned.Load()
+		s.Unsent += k.unsent.Load()
 		s.FramesIn += k.framesIn.Load()
 		s.FramesOut += k.framesOut.Load()
 		s.BytesIn += k.bytesIn.Load()
 		s.BytesOut += k.bytesOut.Load()
 		s.MaxLagNS = max(s.MaxLagNS, k.maxLag.Load())
+		if t := k.rampFirst.Load(); t > 0 && (s.RampStartNS == 0 || int64(c.unix(t)) < s.RampStartNS) {
+			s.RampStartNS = int64(c.unix(t))
+		}
+		if t := k.rampLast.Load(); t > 0 {
+			s.RampEndNS = max(s.RampEndNS, int64(c.unix(t)))
+		}
+		s.RampEstablished += k.rampEst.Load()
+		s.RampPacedTurns += k.rampPaced.Load()
+		s.RampWindowTurns += k.rampWindow.Load()
 		pending += k.sent.Load() - k.acked.Load() - k.lost.Load()
 		for i := range k.errs {
 			if v := k.errs[i].Load(); v > 0 {

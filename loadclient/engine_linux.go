@@ -125,21 +125,29 @@ type eloop struct {
 	tickOf func(int32) uint32
 	fire   func(int32)
 	now    int64
+	rtOff  int64 // the wall clock less now(), in ns: turns kernel timestamps into now() time
+	rx     int64 // when the bytes being handled arrived at this host, in now() time
+	stamp  rxStamp
+	tcpi   unix.TCPInfo
 
 	buf, out []byte
 	events   []unix.EpollEvent
 	ev       unix.EpollEvent
 	linger   unix.Linger
 	partial  map[int32][]byte // slot → bytes of a split frame
-	outq     map[int32][]byte // slot → bytes the socket did not take
-	dsts     []rawAddr
-	srcs     []rawAddr
-	family   int
-	mac      hash.Hash
-	sum      []byte
-	token    []byte
-	uidText  []byte
-	rnd      rng
+	outq     map[int32][]byte // slot → bytes the socket did not take, at most maxQueued
+	// maxQueued bounds a connection's queued bytes: past it, a server that
+	// does not read gets no more messages or PINGs (counted as unsent)
+	// instead of the swarm's memory.
+	maxQueued int
+	dsts      []rawAddr
+	srcs      []rawAddr
+	family    int
+	mac       hash.Hash
+	sum       []byte
+	token     []byte
+	uidText   []byte
+	rnd       rng
 }
 
 func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
@@ -165,6 +173,7 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 		out:         make([]byte, 0, 256+c.o.Payload),
 		events:      make([]unix.EpollEvent, maxEvents),
 		partial:     map[int32][]byte{},
+		maxQueued:   max(64<<10, 2*(64+c.o.Payload)),
 		outq:        map[int32][]byte{},
 		rnd:         rng(uint64(time.Now().UnixNano()) | 1 + uint64(id)<<32),
 		sum:         make([]byte, 0, sha256.Size),
@@ -233,6 +242,7 @@ func (l *eloop) run() error {
 			return err
 		}
 		l.now = c.now()
+		l.rtOff = time.Now().UnixNano() - l.now
 		for i := 0; i < n; i++ {
 			l.event(l.events[i].Fd, l.events[i].Events)
 		}
@@ -248,11 +258,17 @@ func (l *eloop) run() error {
 // rampPeriod while dialing and logging in, so the pacer stays within a few
 // milliseconds, and holdPeriod once everything is held; heartbeats of every
 // shard then leave together once a period, so each gateway wakes once for
-// a batch. Latencies, measured from the planned time, include up to one
-// period.
+// a batch.
+//
+// The wait is in no latency: requests are planned on the multiples of
+// tickPeriod (holdPeriod), so a loop that keeps up sends them as planned,
+// and answers are timed by the kernel's receive timestamp (rxStamp) and
+// connects by the kernel's handshake round trip (TCP_INFO), not by when
+// the loop read them. A loop that falls behind shows as lag, and its
+// requests' latencies still count from the planned time.
 const (
 	rampPeriod = 5 * time.Millisecond
-	holdPeriod = 10 * time.Millisecond
+	holdPeriod = tickPeriod
 )
 
 func (l *eloop) wait(full bool) (int, error) {
@@ -274,11 +290,19 @@ func (l *eloop) ramp() {
 		return
 	}
 	due := l.pacer.Due(l.clock.elapsed(time.Duration(l.now)))
+	if l.nextUp == 0 && due > 0 {
+		l.k.rampStarted(l.now)
+	}
 	for l.nextUp < len(l.conns) && int64(l.nextUp) < due && !l.windowFull() {
 		slot := int32(l.nextUp)
 		l.nextUp++
 		l.k.started.Add(1)
 		l.dial(slot)
+	}
+	if l.nextUp < len(l.conns) && int64(l.nextUp) < due {
+		l.k.rampWindow.Add(1)
+	} else {
+		l.k.rampPaced.Add(1)
 	}
 }
 
@@ -307,6 +331,13 @@ func (l *eloop) dial(slot int32) {
 		if err := rawBind(fd, l.srcs[si]); err != nil {
 			rawClose(fd)
 			l.failed(slot, g, classOf(err), "bind", err)
+			return
+		}
+	}
+	if l.c.o.Proto != ProtoRaw {
+		if err := enableRxStamp(fd); err != nil {
+			rawClose(fd)
+			l.failed(slot, g, clsOther, "setsockopt SO_TIMESTAMPNS", err)
 			return
 		}
 	}
@@ -361,18 +392,20 @@ func (l *eloop) connected(slot int32, ev uint32) {
 	g := l.global(slot)
 	l.inflight--
 	l.k.connecting.Add(-1)
-	if err := rawSoError(int(c.fd)); err != nil {
+	took, err := l.handshake(int(c.fd), c.t0)
+	if err != nil {
 		c.state = stIdle // counted out of connecting above
 		l.closeFD(slot)
 		l.failed(slot, g, classOf(err), "connect", err)
 		return
 	}
 	l.k.established.Add(1)
-	l.c.lat[latConnect].Record(time.Duration(l.now - c.t0))
+	l.c.lat[latConnect].Record(time.Duration(took))
+	l.k.rampEstablished(c.t0 + took)
 	if l.c.o.Proto == ProtoRaw {
 		l.held(slot, g)
 	} else {
-		c.state, c.t0 = stLogin, l.now
+		c.state, c.t0 = stLogin, l.c.now() // the LOGIN leaves now, not when the batch began
 		l.logins++
 		l.k.loggingIn.Add(1)
 		uid := l.c.uid(g)
@@ -389,6 +422,28 @@ func (l *eloop) connected(slot int32, ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		l.readable(slot, ev)
 	}
+}
+
+// handshake is how a non-blocking connect begun at t0 ended: the time it
+// took, or its error. The kernel's round trip of the handshake (TCP_INFO's
+// rtt, in µs, from the SYN's own send time) is the time when the SYN was
+// sent once; after a retransmitted SYN the round trip is the last SYN's
+// only, so the time is the loop's own, which the retransmission's
+// seconds dwarf.
+func (l *eloop) handshake(fd int, t0 int64) (int64, error) {
+	if rawTCPInfo(fd, &l.tcpi) == nil {
+		switch l.tcpi.State {
+		case unix.BPF_TCP_ESTABLISHED, unix.BPF_TCP_CLOSE_WAIT:
+			if l.tcpi.Total_retrans == 0 && l.tcpi.Rtt > 0 {
+				return min(int64(l.tcpi.Rtt)*int64(time.Microsecond), l.now-t0), nil
+			}
+			return l.now - t0, nil
+		}
+	}
+	if err := rawSoError(fd); err != nil {
+		return 0, err
+	}
+	return l.now - t0, nil
 }
 
 // loginToken is hex(HMAC-SHA256(secret, decimal uid)), or empty without a
@@ -412,7 +467,7 @@ func (l *eloop) held(slot int32, g int) {
 	l.c.hold(l.k, g, 1)
 	if l.c.o.Heartbeat > 0 && l.c.o.Proto == ProtoIMTool {
 		c.next = l.c.firstBeat(g, l.now)
-		l.schedule(slot, l.c.beatPlanned(g, c.next))
+		l.schedule(slot, onTick(l.c.beatPlanned(g, c.next)))
 	}
 }
 
@@ -429,7 +484,18 @@ func (l *eloop) readable(slot int32, ev uint32) {
 		if c.fd < 0 {
 			return
 		}
-		n, err := rawio.Read(int(c.fd), l.buf)
+		var n int
+		var err error
+		if l.c.o.Proto == ProtoIMTool {
+			var at int64
+			n, at, err = l.stamp.recv(int(c.fd), l.buf)
+			l.rx = l.now
+			if at > 0 {
+				l.rx = at - l.rtOff
+			}
+		} else {
+			n, err = rawio.Read(int(c.fd), l.buf)
+		}
 		switch {
 		case n > 0:
 			l.k.bytesIn.Add(int64(n))
@@ -481,10 +547,11 @@ func (l *eloop) input(slot int32, data []byte) bool {
 	return true
 }
 
-// frame handles one frame; false when the connection was closed.
+// frame handles one frame, which arrived at l.rx; false when the
+// connection was closed.
 func (l *eloop) frame(slot int32, f *wire.Frame) bool {
 	c := &l.conns[slot]
-	nowUnix := int64(l.c.unix(l.now))
+	nowUnix := int64(l.c.unix(l.rx))
 	switch f.Type {
 	case wire.TypeLoginOK:
 		if c.state != stLogin {
@@ -493,7 +560,7 @@ func (l *eloop) frame(slot int32, f *wire.Frame) bool {
 		}
 		l.logins--
 		l.k.loggingIn.Add(-1)
-		l.c.lat[latLogin].Record(time.Duration(l.now - c.t0))
+		l.c.lat[latLogin].Record(time.Duration(l.rx - c.t0))
 		l.held(slot, l.global(slot))
 	case wire.TypePong:
 		l.k.pongs.Add(1)
@@ -548,6 +615,16 @@ func (l *eloop) write(slot int32, b []byte) bool {
 	return true
 }
 
+// queueFull tells whether slot has maxQueued bytes or more waiting for its
+// socket.
+func (l *eloop) queueFull(slot int32) bool {
+	if len(l.outq) == 0 {
+		return false
+	}
+	q, ok := l.outq[slot]
+	return ok && len(q) >= l.maxQueued
+}
+
 func (l *eloop) flush(slot int32) bool {
 	q, ok := l.outq[slot]
 	if !ok {
@@ -594,7 +671,7 @@ func (l *eloop) onTimer(slot int32) {
 		}
 		l.peerGone(slot, dropError, clsLoginTimeout, "no LOGIN_OK within --login-timeout "+l.c.o.LoginTimeout.String(), nil)
 	case stHeld:
-		planned := l.c.beatPlanned(g, c.next)
+		planned := onTick(l.c.beatPlanned(g, c.next))
 		if l.now < planned {
 			l.schedule(slot, planned)
 			return
@@ -604,12 +681,16 @@ func (l *eloop) onTimer(slot int32) {
 		if lag > l.k.maxLag.Load() {
 			l.k.maxLag.Store(lag)
 		}
-		l.k.pings.Add(1)
-		if !l.write(slot, wire.AppendPing(l.out[:0], l.c.unix(planned))) {
-			return
+		if l.queueFull(slot) {
+			l.k.unsent.Add(1)
+		} else {
+			l.k.pings.Add(1)
+			if !l.write(slot, wire.AppendPing(l.out[:0], l.c.unix(planned))) {
+				return
+			}
 		}
 		c.next += int64(l.c.o.Heartbeat)
-		l.schedule(slot, l.c.beatPlanned(g, c.next))
+		l.schedule(slot, onTick(l.c.beatPlanned(g, c.next)))
 	case stBackoff:
 		if l.now < c.next {
 			l.schedule(slot, c.next)
@@ -624,7 +705,9 @@ func (l *eloop) onTimer(slot int32) {
 }
 
 // messages sends the SENDs (raw: payloads) the message pacer has due, from
-// random held connections to random uids of the swarm.
+// random held connections to random uids of the swarm. A message is due at
+// the tick (tickPeriod) at or after its pacer time, and planned then: the
+// wake-up that sends it.
 func (l *eloop) messages() {
 	c := l.c
 	if c.ctl.quiet.Load() || len(l.conns) == 0 {
@@ -634,11 +717,11 @@ func (l *eloop) messages() {
 		if !l.k.rampDone.Load() {
 			return
 		}
-		l.msgStart = l.now
+		l.msgStart = lastTick(l.now)
 	}
-	due := l.msgPacer.Due(time.Duration(l.now - l.msgStart))
+	due := l.msgPacer.Due(time.Duration(lastTick(l.now) - l.msgStart))
 	for sent := 0; l.msgN < due && sent < msgBatch; sent++ {
-		planned := l.msgStart + int64(l.msgPacer.Planned(l.msgN))
+		planned := onTick(l.msgStart + int64(l.msgPacer.Planned(l.msgN)))
 		l.msgN++
 		slot := int32(-1)
 		for try := 0; try < 16; try++ {
@@ -650,6 +733,10 @@ func (l *eloop) messages() {
 		}
 		if slot < 0 {
 			continue // nobody held to send from
+		}
+		if l.queueFull(slot) {
+			l.k.unsent.Add(1)
+			continue
 		}
 		lag := l.now - planned
 		l.c.lat[latLag].Record(time.Duration(lag))

@@ -164,6 +164,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 	k.attempts.Add(1)
 	k.connecting.Add(1)
 	t0 := c.now()
+	k.rampStarted(t0)
 	nc, err := d.DialContext(e.ctx, "tcp", dst.String())
 	k.connecting.Add(-1)
 	if err != nil {
@@ -173,7 +174,9 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		return
 	}
 	k.established.Add(1)
-	c.lat[latConnect].Record(time.Duration(c.now() - t0))
+	t1 := c.now()
+	c.lat[latConnect].Record(time.Duration(t1 - t0))
+	k.rampEstablished(t1)
 	pc := &pconn{nc: nc, g: g}
 	e.mu.Lock()
 	if e.ctx.Err() != nil {

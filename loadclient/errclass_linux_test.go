@@ -5,10 +5,12 @@ package loadclient
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,9 +24,17 @@ import (
 // runs one scenario and prints the swarm's final snapshot as JSON.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("IMTOOL_LC_HELPER"); mode != "" {
+		if mode == "delayserver" {
+			os.Exit(delayServerMain())
+		}
 		os.Exit(helper(mode))
 	}
-	os.Exit(m.Run())
+	flag.Parse()
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
 
 func helper(mode string) int {

@@ -4,8 +4,13 @@ package loadclient
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -13,6 +18,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // TestMeasureConnectRate measures, in one run, the raw epoll dialer and the
@@ -108,4 +114,104 @@ func TestMeasureMemory(t *testing.T) {
 		<-sw.Done()
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// TestMeasureLatencyTruth puts the swarm's heartbeat figures beside an
+// independent single-socket client's (refservertest.PingRTT, one PING every
+// 10 ms) in the same run: (a) 1,000 connections to `imtool server` on an
+// otherwise idle machine, (b) the default `imtool bench`, probed on its
+// gateway's first port during the hold. It reports and asserts nothing;
+// without IMTOOL_MEASURE_LATENCY=1 it is skipped. Run it on an idle machine:
+//
+//	IMTOOL_MEASURE_LATENCY=1 go test -run TestMeasureLatencyTruth -v -timeout 10m ./loadclient/
+func TestMeasureLatencyTruth(t *testing.T) {
+	if os.Getenv("IMTOOL_MEASURE_LATENCY") == "" {
+		t.Skip("set IMTOOL_MEASURE_LATENCY=1 to measure")
+	}
+	bin, err := rt.BuildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	probeUID := uint64(1) << 62 // no swarm connection logs in as it
+	measure := func(name, addr string, args ...string) {
+		dir := filepath.Join(t.TempDir(), "run")
+		ctx, cancel := context.WithCancel(context.Background())
+		probed := make(chan []rt.RTT, 1)
+		go func() {
+			r, err := rt.PingRTT(ctx, addr, probeUID, 10*time.Millisecond)
+			if err != nil {
+				t.Log(err)
+			}
+			probed <- r
+		}()
+		out, err := exec.Command(bin, append(args, "--tui=false", "--out", dir)...).CombinedOutput()
+		cancel()
+		rtts := <-probed
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		rec := readRecord(t, dir)
+		from, to := holdWindow(rec)
+		var hold []int64
+		for _, r := range rtts {
+			if r.At.After(from) && r.At.Before(to) {
+				hold = append(hold, int64(r.D))
+			}
+		}
+		sw := rec.Summary.HoldLatency[stats.LatHeartbeat]
+		pr := stats.Summarize(histOf(hold))
+		t.Logf("%s, hold: swarm heartbeat p50 %.3f ms p99 %.3f ms (%d); single-socket client p50 %.3f ms p99 %.3f ms (%d)",
+			name, sw.P50*1e3, sw.P99*1e3, sw.Count, pr.P50*1e3, pr.P99*1e3, pr.Count)
+	}
+	ports, _ := rt.FreePorts(t, 1)
+	base := ports[0]
+	srv := rt.Start(t, bin, "server", "--listen", "127.0.0.1", "--base-port", strconv.Itoa(base), "--ports", "20", "--stats", "")
+	rt.Eventually(t, 10*time.Second, "the gateway listening", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", base+19))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	measure("(a) imtool server, 1,000 connections", fmt.Sprintf("127.0.0.1:%d", base),
+		"swarm", "--target", fmt.Sprintf("127.0.0.1:%d-%d", base, base+19), "--conns", "1000",
+		"--heartbeat", "1s", "--hold", "10s", "--msg-rate", "100", "--stats", "")
+	srv.Kill()
+	measure("(b) imtool bench (default)", "127.0.0.1:9000", "bench")
+}
+
+func readRecord(t *testing.T, dir string) stats.Record {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec stats.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// holdWindow is the wall-clock span of the samples in the hold phase.
+func holdWindow(rec stats.Record) (from, to time.Time) {
+	for _, s := range rec.Series {
+		if s.Swarm.Phase != stats.PhaseHold {
+			continue
+		}
+		at := rec.Started.Add(time.Duration(s.T * float64(time.Second)))
+		if from.IsZero() {
+			from = at
+		}
+		to = at
+	}
+	return from, to
+}
+
+func histOf(ns []int64) stats.Hist {
+	var r stats.Recorder
+	for _, v := range ns {
+		r.Record(time.Duration(v))
+	}
+	return r.Snapshot()
 }

@@ -91,3 +91,61 @@ func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	}
 	return int(r), nil
 }
+
+// rxStamp receives from non-blocking sockets with the kernel's receive
+// timestamp (SO_TIMESTAMPNS): the wall-clock instant the data reached this
+// host, whenever the loop gets round to reading it. One per loop; its
+// buffers are set up once.
+type rxStamp struct {
+	msg unix.Msghdr
+	iov unix.Iovec
+	oob [64]byte
+}
+
+// enableRxStamp asks the kernel to timestamp what fd receives.
+func enableRxStamp(fd int) error {
+	one := int32(1)
+	return rawSetsockopt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, unsafe.Pointer(&one), 4)
+}
+
+// recv is recvmsg(2) into p: n (as rawio.Read: -1 and the errno, 0 and nil
+// at end of file) and the wall-clock time in ns at which the last of the
+// bytes read arrived, or 0 when the kernel gave none. TCP gives the newest
+// segment's time, so frames read together share the latest arrival.
+func (r *rxStamp) recv(fd int, p []byte) (int, int64, error) {
+	r.iov.Base = unsafe.SliceData(p)
+	r.iov.SetLen(len(p))
+	r.msg.Iov = &r.iov
+	r.msg.Iovlen = 1
+	r.msg.Control = &r.oob[0]
+	r.msg.SetControllen(len(r.oob))
+	n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msg)), 0)
+	if e != 0 {
+		return -1, 0, e
+	}
+	return int(n), r.stamp(), nil
+}
+
+// stamp finds SCM_TIMESTAMPNS among the control messages.
+func (r *rxStamp) stamp() int64 {
+	oob := r.oob[:r.msg.Controllen]
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
+			return 0
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && int(h.Len) >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return ts.Nano()
+		}
+		oob = oob[min(unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)), len(oob)):]
+	}
+	return 0
+}
+
+// rawTCPInfo is getsockopt(TCP_INFO) into info.
+func rawTCPInfo(fd int, info *unix.TCPInfo) error {
+	size := uint32(unsafe.Sizeof(*info))
+	_, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO, uintptr(unsafe.Pointer(info)), uintptr(unsafe.Pointer(&size)), 0)
+	return errnoOf(e)
+}

@@ -39,7 +39,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 		s.Errors[class] = n
 	}
 	s.Sent, s.Acked, s.Delivered = last.Swarm.Sent, last.Swarm.Acked, last.Swarm.Delivered
-	s.Pings, s.Pongs = last.Swarm.Pings, last.Swarm.Pongs
+	s.Pings, s.Pongs, s.Unsent = last.Swarm.Pings, last.Swarm.Pongs, last.Swarm.Unsent
 	s.ClientRSSBytes = last.Swarm.RSSBytes
 	for i, smp := range series {
 		s.Established = max(s.Established, smp.Swarm.Established)
@@ -47,7 +47,14 @@ func Summarize(rec *stats.Record) stats.Summary {
 	}
 
 	rampStart, rampEnd := rampBounds(series, s.Requested)
-	if rampEnd >= 0 {
+	if exact := last.Swarm.RampSeconds(); exact > 0 {
+		s.RampSeconds = exact
+		s.ConnectRateMean = float64(last.Swarm.RampEstablished) / exact
+		s.RampCap = rampCap(rec, last.Swarm, s.ConnectRateMean)
+		// The sampled peak averages a whole sample interval: a ramp
+		// shorter than one peaks at least at its own mean.
+		s.ConnectRatePeak = max(s.ConnectRatePeak, s.ConnectRateMean)
+	} else if rampEnd >= 0 {
 		start := 0.0
 		if rampStart > 0 {
 			start = series[rampStart-1].T
@@ -109,6 +116,46 @@ func Summarize(rec *stats.Record) stats.Summary {
 	s.Recovery = recoveries(rec)
 	s.Shortfall = shortfall(s, rec.Incomplete)
 	return s
+}
+
+// rampCap says what set the ramp's pace: the --rate cap when the ramp kept
+// to it, the --max-inflight window when most of the event loops' turns
+// ended with dials waiting for it (the gateway completing connects and
+// logins slower than the window let them start), otherwise errors or the
+// gateway and the host themselves.
+func rampCap(rec *stats.Record, sw stats.Snapshot, mean float64) string {
+	rate, _ := number(rec.Options["rate"])
+	window, _ := number(rec.Options["max_inflight"])
+	turns := sw.RampPacedTurns + sw.RampWindowTurns
+	var errs int64
+	for _, n := range sw.Errors {
+		errs += n
+	}
+	switch {
+	case rate > 0 && mean >= 0.9*rate:
+		return fmt.Sprintf("--rate (%s/s)", stats.Thousands(int64(rate)))
+	case turns > 0 && sw.RampWindowTurns*2 > turns:
+		return fmt.Sprintf("--max-inflight (%s connecting or logging in at once): the gateway took them slower than the window let them start", stats.Thousands(int64(window)))
+	case sw.Attempts > 0 && errs*100 > sw.Attempts:
+		return fmt.Sprintf("errors (%s of %s attempts)", stats.Thousands(errs), stats.Thousands(sw.Attempts))
+	}
+	return "the gateway and the host: below --rate with the window free"
+}
+
+// number reads a JSON number of the run record's options.
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	}
+	return 0, false
 }
 
 // latencies summarises each histogram of h, less what it already held in

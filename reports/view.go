@@ -65,11 +65,15 @@ func newView(rec *stats.Record) view {
 	if s.Churned > 0 {
 		add("churned", "%s closed and redialed during the hold (--churn): %s/s", stats.Thousands(s.Churned), fmtFloat(float64(s.Churned)/max(s.HoldSeconds, 1)))
 	}
-	add("ramp", "%s", fmtDuration(s.RampSeconds))
+	if s.RampCap != "" {
+		add("ramp", "%s, paced by %s", fmtDuration(s.RampSeconds), s.RampCap)
+	} else {
+		add("ramp", "%s", fmtDuration(s.RampSeconds))
+	}
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	if rd := rec.RawDial; rd != nil && rd.Rate > 0 {
-		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it",
-			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate)
+		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it%s",
+			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate, orNote(pacedBy(s.RampCap)))
 	}
 	add("hold", "%s", fmtDuration(s.HoldSeconds))
 	if s.ClientRSSBytes > 0 {
@@ -84,6 +88,9 @@ func newView(rec *stats.Record) view {
 	if s.Sent > 0 || s.Delivered > 0 {
 		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
 			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
+	}
+	if s.Unsent > 0 {
+		add("not sent", "%s messages and PINGs: their connection's send queue was full, the server was not reading them", stats.Thousands(s.Unsent))
 	}
 	if c := s.Counts; c != nil {
 		verdict := "agree"
@@ -234,4 +241,12 @@ func orNote(s string) string {
 		return ""
 	}
 	return "; " + s
+}
+
+// pacedBy names what paced the ramp, for the raw dialer's comparison.
+func pacedBy(cap string) string {
+	if cap == "" {
+		return ""
+	}
+	return "the ramp was paced by " + cap
 }

@@ -93,24 +93,27 @@ type Sample struct {
 // growth of a process kind's RSS (or the host's MemAvailable drop) by the
 // connections held.
 type Summary struct {
-	Requested       int64                     `json:"requested"`
-	Established     int64                     `json:"established"`
-	Held            int64                     `json:"held"`
-	Dropped         int64                     `json:"dropped"`
-	Churned         int64                     `json:"churned,omitempty"` // closed and redialed by --churn
-	Drops           map[string]int64          `json:"drops,omitempty"`
-	RampSeconds     float64                   `json:"ramp_seconds"`
-	ConnectRateMean float64                   `json:"connect_rate_mean"`
-	ConnectRatePeak float64                   `json:"connect_rate_peak"`
-	HoldSeconds     float64                   `json:"hold_seconds"`
-	ClientRSSBytes  int64                     `json:"client_rss_bytes"`
-	ClientBytesPer  float64                   `json:"client_bytes_per_conn"`
-	ServerRSSBytes  int64                     `json:"server_rss_bytes,omitempty"`
-	ServerBytesPer  float64                   `json:"server_bytes_per_conn,omitempty"`
-	ServerSessions  int64                     `json:"server_sessions,omitempty"`
-	HostBytesPer    float64                   `json:"host_bytes_per_conn,omitempty"`
-	Errors          map[string]int64          `json:"errors"`
-	Latency         map[string]LatencySummary `json:"latency,omitempty"`
+	Requested       int64            `json:"requested"`
+	Established     int64            `json:"established"`
+	Held            int64            `json:"held"`
+	Dropped         int64            `json:"dropped"`
+	Churned         int64            `json:"churned,omitempty"` // closed and redialed by --churn
+	Drops           map[string]int64 `json:"drops,omitempty"`
+	RampSeconds     float64          `json:"ramp_seconds"`
+	ConnectRateMean float64          `json:"connect_rate_mean"`
+	ConnectRatePeak float64          `json:"connect_rate_peak"`
+	// RampCap is what set the ramp's pace: --rate, --max-inflight, errors,
+	// or the gateway and the host.
+	RampCap        string                    `json:"ramp_cap,omitempty"`
+	HoldSeconds    float64                   `json:"hold_seconds"`
+	ClientRSSBytes int64                     `json:"client_rss_bytes"`
+	ClientBytesPer float64                   `json:"client_bytes_per_conn"`
+	ServerRSSBytes int64                     `json:"server_rss_bytes,omitempty"`
+	ServerBytesPer float64                   `json:"server_bytes_per_conn,omitempty"`
+	ServerSessions int64                     `json:"server_sessions,omitempty"`
+	HostBytesPer   float64                   `json:"host_bytes_per_conn,omitempty"`
+	Errors         map[string]int64          `json:"errors"`
+	Latency        map[string]LatencySummary `json:"latency,omitempty"`
 	// HoldLatency is latency during the hold only, every connection up:
 	// the run's figures at full load, without the ramp's.
 	HoldLatency map[string]LatencySummary `json:"hold_latency,omitempty"`
@@ -119,6 +122,7 @@ type Summary struct {
 	Delivered   int64                     `json:"delivered,omitempty"`
 	Pings       int64                     `json:"pings,omitempty"`
 	Pongs       int64                     `json:"pongs,omitempty"`
+	Unsent      int64                     `json:"unsent,omitempty"`
 	// Counts are the held connections by three independent sources (bench).
 	Counts *Counts `json:"counts,omitempty"`
 	// Recovery is, for each fault in Record.Faults that was applied, what

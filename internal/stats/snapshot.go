@@ -81,26 +81,39 @@ type Snapshot struct {
 	Rejected    int64            `json:"rejected,omitempty"` // refused with ERROR 10 (server full)
 
 	// Swarm.
-	Phase        string            `json:"phase,omitempty"`
-	Target       int64             `json:"target,omitempty"`
-	Attempts     int64             `json:"attempts,omitempty"`
-	Established  int64             `json:"established"`
-	Held         int64             `json:"held"`
-	Dropped      int64             `json:"dropped"`
-	Churned      int64             `json:"churned,omitempty"` // closed by the swarm's churn and redialed
-	Drops        map[string]int64  `json:"drops,omitempty"`   // dropped by cause: server_close, kick, reset, idle
-	SourceIPs    map[string]int64  `json:"source_ips,omitempty"`
-	Sent         int64             `json:"sent,omitempty"`
-	Acked        int64             `json:"acked,omitempty"`
-	Delivered    int64             `json:"delivered,omitempty"`
-	Pings        int64             `json:"pings,omitempty"`
-	Pongs        int64             `json:"pongs,omitempty"`
-	Acks         map[string]int64  `json:"acks,omitempty"` // ACK status name → count
-	Latency      map[string]Hist   `json:"latency,omitempty"`
-	Paused       bool              `json:"paused,omitempty"`
-	MaxLagNS     int64             `json:"max_lag_ns,omitempty"`
-	ConnectRate  float64           `json:"connect_rate,omitempty"` // established per second over the last interval
-	ErrorExample map[string]string `json:"error_example,omitempty"`
+	Phase       string           `json:"phase,omitempty"`
+	Target      int64            `json:"target,omitempty"`
+	Attempts    int64            `json:"attempts,omitempty"`
+	Established int64            `json:"established"`
+	Held        int64            `json:"held"`
+	Dropped     int64            `json:"dropped"`
+	Churned     int64            `json:"churned,omitempty"` // closed by the swarm's churn and redialed
+	Drops       map[string]int64 `json:"drops,omitempty"`   // dropped by cause: server_close, kick, reset, idle
+	SourceIPs   map[string]int64 `json:"source_ips,omitempty"`
+	Sent        int64            `json:"sent,omitempty"`
+	Acked       int64            `json:"acked,omitempty"`
+	Delivered   int64            `json:"delivered,omitempty"`
+	Pings       int64            `json:"pings,omitempty"`
+	Pongs       int64            `json:"pongs,omitempty"`
+	// Unsent are messages and PINGs the swarm did not send because the
+	// connection's send queue was full: the server was not reading.
+	Unsent      int64            `json:"unsent,omitempty"`
+	Acks        map[string]int64 `json:"acks,omitempty"` // ACK status name → count
+	Latency     map[string]Hist  `json:"latency,omitempty"`
+	Paused      bool             `json:"paused,omitempty"`
+	MaxLagNS    int64            `json:"max_lag_ns,omitempty"`
+	ConnectRate float64          `json:"connect_rate,omitempty"` // established per second over the last interval
+	// The ramp timed exactly: the first dial and the last connection
+	// established before the ramp was done (wall clock, ns), how many were
+	// established by then, and how the event loops' turns of the ramp
+	// ended: all the pacer had due dialed (capped by --rate) or dials left
+	// waiting for the --max-inflight window.
+	RampStartNS     int64             `json:"ramp_start_ns,omitempty"`
+	RampEndNS       int64             `json:"ramp_end_ns,omitempty"`
+	RampEstablished int64             `json:"ramp_established,omitempty"`
+	RampPacedTurns  int64             `json:"ramp_paced_turns,omitempty"`
+	RampWindowTurns int64             `json:"ramp_window_turns,omitempty"`
+	ErrorExample    map[string]string `json:"error_example,omitempty"`
 
 	Shards []Snapshot `json:"shards,omitempty"`
 }
@@ -149,7 +162,15 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Delivered += p.Delivered
 	s.Pings += p.Pings
 	s.Pongs += p.Pongs
+	s.Unsent += p.Unsent
 	s.ConnectRate += p.ConnectRate
+	if p.RampStartNS > 0 && (s.RampStartNS == 0 || p.RampStartNS < s.RampStartNS) {
+		s.RampStartNS = p.RampStartNS
+	}
+	s.RampEndNS = max(s.RampEndNS, p.RampEndNS)
+	s.RampEstablished += p.RampEstablished
+	s.RampPacedTurns += p.RampPacedTurns
+	s.RampWindowTurns += p.RampWindowTurns
 	s.MaxLagNS = max(s.MaxLagNS, p.MaxLagNS)
 	s.Paused = s.Paused || p.Paused
 	s.Ports = addMap(s.Ports, p.Ports)
@@ -240,4 +261,13 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// RampSeconds is the ramp's exact length, from the first dial to the last
+// connection established before it was done; 0 when it has none yet.
+func (s *Snapshot) RampSeconds() float64 {
+	if s.RampStartNS == 0 || s.RampEndNS <= s.RampStartNS {
+		return 0
+	}
+	return float64(s.RampEndNS-s.RampStartNS) / 1e9
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -132,18 +131,11 @@ func (c *Client) Login(uid uint64, token string) Frame {
 // Read reads one frame, waiting up to d.
 func (c *Client) Read(d time.Duration) (Frame, error) {
 	c.Conn.SetReadDeadline(time.Now().Add(d))
-	var hdr [5]byte
-	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+	typ, body, err := readFrame(c.r)
+	if err != nil {
 		return Frame{}, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:4])
-	if n == 0 || n > 1<<20 {
-		return Frame{}, fmt.Errorf("gateway sent a frame of length %d", n)
-	}
-	f := Frame{Type: hdr[4], Body: make([]byte, n-1)}
-	if _, err := io.ReadFull(c.r, f.Body); err != nil {
-		return Frame{}, err
-	}
+	f := Frame{Type: typ, Body: body}
 	return f, f.parse()
 }
 

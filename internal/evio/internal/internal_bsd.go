@@ -19,7 +19,7 @@ type Poll struct {
 }
 
 // OpenPoll ...
-func OpenPoll(bool) *Poll {
+func OpenPoll() *Poll {
 	l := new(Poll)
 	p, err := syscall.Kqueue()
 	if err != nil {

@@ -7,7 +7,6 @@ package internal
 import (
 	"runtime"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
@@ -16,14 +15,11 @@ type Poll struct {
 	fd    int // epoll fd
 	wfd   int // wake fd
 	notes noteQueue
-	paced bool // imtool: sleep to pollPeriod boundaries while busy
 }
 
-// OpenPoll ... paced (imtool's change) says the loop may wait by sleeping
-// while busy: only for a server of one loop, as with several the balanced
-// accept makes each loop wait for the other's turn, once per period.
-func OpenPoll(paced bool) *Poll {
-	l := &Poll{paced: paced}
+// OpenPoll ...
+func OpenPoll() *Poll {
+	l := new(Poll)
 	p, err := syscall.EpollCreate1(0)
 	if err != nil {
 		panic(err)
@@ -65,13 +61,13 @@ func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
 		// first, or it would wait for the next preemption signal.
 		runtime.Gosched()
 		var err error
-		switch {
-		case n == len(events): // more may be ready: take them at once
+		// Ready work is never left waiting: a full batch is followed at
+		// once by the next, and otherwise the loop blocks until the first
+		// event. Batching comes from the peers: the swarm's loops send on
+		// shared instants, so a gateway wakes once for each such batch.
+		if n == len(events) {
 			n, err = epollWaitRaw(p.fd, events, 0)
-		case n > 0 && p.paced: // busy: let the next batch gather, without a wake-up
-			sleepToBoundary(pollPeriod)
-			n, err = epollWaitRaw(p.fd, events, 0)
-		default: // idle: block until the first event
+		} else {
 			n, err = epollWaitRaw(p.fd, events, 100)
 		}
 		if err != nil && err != syscall.EINTR {
@@ -127,32 +123,6 @@ func (p *Poll) ModReadWrite(fd int) {
 func (p *Poll) ModDetach(fd int) {
 	p.ctl(syscall.EPOLL_CTL_DEL, fd, syscall.EPOLLIN|syscall.EPOLLOUT)
 }
-
-// pollPeriod paces a busy loop (imtool's change): after a wait that found
-// events, the loop sleeps to the next multiple of pollPeriod on the
-// monotonic clock and takes what is ready without blocking, so the peers
-// sending to it never pay for waking it and a gateway shard wakes at most
-// 1/pollPeriod times a second however many frames arrive. An idle loop
-// still blocks until its first event. A frame waits at most pollPeriod.
-const pollPeriod = 5 * time.Millisecond
-
-// sleepToBoundary sleeps, without telling the Go scheduler, until the
-// monotonic clock reaches the next multiple of period. A signal ends it
-// early (EINTR), which only means an earlier poll.
-func sleepToBoundary(period time.Duration) {
-	var ts syscall.Timespec
-	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
-		return
-	}
-	next := (ts.Nano()/int64(period) + 1) * int64(period)
-	ts = syscall.NsecToTimespec(next)
-	syscall.RawSyscall6(syscall.SYS_CLOCK_NANOSLEEP, clockMonotonic, timerAbstime, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-}
-
-const (
-	clockMonotonic = 1 // CLOCK_MONOTONIC
-	timerAbstime   = 1 // TIMER_ABSTIME
-)
 
 // epollWaitRaw is epoll_wait without telling the Go scheduler that the
 // thread blocks (imtool's one change to evio 1.0.8). syscall.EpollWait

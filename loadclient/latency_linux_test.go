@@ -1,0 +1,240 @@
+//go:build linux
+
+package loadclient
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+	rt "github.com/imtool/imtool/refserver/refservertest"
+)
+
+// TestLatencyTruth checks the epoll swarm's latencies against servers that
+// answer after a known delay (the delay server): `imtool swarm` holds its
+// connections, with the holding period's waits in force, while the
+// servers time their own answers from the swarm's planned send times.
+// The swarm's heartbeat, ack and deliver medians must be the servers'
+// within 0.3 ms — whatever the delay, and whatever the swarm's own event
+// loop was doing — and never below the delay; the connect median is the
+// kernel's handshake (well under 0.3 ms on loopback), and the login median
+// is at least the delay.
+//
+// Timing is what it checks, so it runs alone, from the README's test
+// command (-args -latency-truth), not beside the other packages' tests.
+func TestLatencyTruth(t *testing.T) {
+	if !*latencyTruth {
+		t.Skip("run alone: go test -run TestLatencyTruth ./loadclient -args -latency-truth")
+	}
+	bin := imtoolBinary(t)
+	for _, tc := range []struct {
+		conns, servers int
+		delay, beat    time.Duration
+	}{
+		{1000, 1, 0, time.Second},
+		{1000, 1, 2 * time.Millisecond, time.Second},
+		{20000, 2, 2 * time.Millisecond, 2 * time.Second}, // 20,000 fds: two server processes, two swarm shards
+	} {
+		t.Run(fmt.Sprintf("%d conns, delay %v", tc.conns, tc.delay), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			args := []string{"swarm", "--conns", strconv.Itoa(tc.conns), "--rate", "20000", "--heartbeat", tc.beat.String(),
+				"--msg-rate", "200", "--hold", "6s", "--stats", "", "--tui=false", "--out", dir}
+			var servers []*delayProc
+			for i := 0; i < tc.servers; i++ {
+				s := startDelayServer(t, tc.delay)
+				servers = append(servers, s)
+				args = append(args, "--target", "127.0.0.1:"+strconv.Itoa(s.port))
+			}
+			cmd := exec.Command(bin, args...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("imtool swarm: %v\n%s", err, out)
+			}
+			srv := map[string][]int64{}
+			var held []int64
+			for _, s := range servers {
+				r := s.stop(t)
+				for k, v := range r.Latency {
+					srv[k] = append(srv[k], v...)
+				}
+				held = append(held, r.Held...)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+			if err != nil {
+				t.Fatalf("no run record: %v\n%s", err, out)
+			}
+			var rec stats.Record
+			if err := json.Unmarshal(b, &rec); err != nil {
+				t.Fatal(err)
+			}
+			s := rec.Summary
+			if s.Held != int64(tc.conns) {
+				t.Fatalf("held %d of %d (errors %v)\n%s", s.Held, tc.conns, s.Errors, out)
+			}
+			ms := func(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
+			sw := func(kind string) time.Duration {
+				return time.Duration(s.Latency[kind].P50 * 1e9)
+			}
+			t.Logf("server's own holding time p50 %s", ms(p50(held)))
+			for _, kind := range []string{stats.LatHeartbeat, stats.LatAck, stats.LatDeliver} {
+				want, got := p50(srv[kind]), sw(kind)
+				t.Logf("%-9s p50: swarm %s, server %s (%d answers)", kind, ms(got), ms(want), len(srv[kind]))
+				switch {
+				case len(srv[kind]) == 0 || s.Latency[kind].Count == 0:
+					t.Errorf("%s: no answers timed (server %d, swarm %d)", kind, len(srv[kind]), s.Latency[kind].Count)
+				case got < tc.delay:
+					t.Errorf("%s p50 %s is below the server's delay %v", kind, ms(got), tc.delay)
+				case got > want+300*time.Microsecond || got < want-100*time.Microsecond:
+					t.Errorf("%s p50: swarm %s, server %s: want within +0.3 ms", kind, ms(got), ms(want))
+				}
+			}
+			if c := sw(stats.LatConnect); c <= 0 || c > 300*time.Microsecond {
+				t.Errorf("connect p50 %s: want the loopback handshake, under 0.3 ms", ms(c))
+			}
+			if l := sw(stats.LatLogin); l < tc.delay {
+				t.Errorf("login p50 %s is below the server's delay %v", ms(l), tc.delay)
+			}
+			t.Logf("connect p50 %s, login p50 %s, lag p50 %s", ms(sw(stats.LatConnect)), ms(sw(stats.LatLogin)), ms(sw(stats.LatLag)))
+		})
+	}
+}
+
+// TestRampAgreesWithServer: the raw swarm's reported ramp for 19,000
+// connections at an unbounded --rate agrees within 10% with the other end's
+// own clock — a listener that notes when it accepted its first and its last
+// connection — instead of being rounded to the 1 s sample.
+func TestRampAgreesWithServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 19,000 connections")
+	}
+	const n = 19000
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var first, last time.Time
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			mu.Lock()
+			if first.IsZero() {
+				first = now
+			}
+			last = now
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	dir := filepath.Join(t.TempDir(), "run")
+	out, err := exec.Command(imtoolBinary(t), "swarm", "--proto", "raw", "--target", ln.Addr().String(), "--conns", strconv.Itoa(n),
+		"--rate", "1000000", "--procs", "1", "--hold", "1s", "--close", "rst", "--stats", "", "--tui=false", "--out", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("imtool swarm: %v\n%s", err, out)
+	}
+	s := readRecord(t, dir).Summary
+	mu.Lock()
+	accepted, span := len(conns), last.Sub(first).Seconds()
+	mu.Unlock()
+	t.Logf("swarm: ramp %.3f s, %.0f conn/s (paced by %s); listener: %d accepted over %.3f s", s.RampSeconds, s.ConnectRateMean, s.RampCap, accepted, span)
+	if s.Held != n || accepted != n {
+		t.Fatalf("held %d, accepted %d; want %d", s.Held, accepted, n)
+	}
+	if d := s.RampSeconds - span; d > 0.1*span || d < -0.1*span {
+		t.Errorf("ramp %.3f s, the listener's %.3f s: want within 10%%", s.RampSeconds, span)
+	}
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// imtoolBinary builds cmd/imtool once for the package's tests.
+func imtoolBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "imtool-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath, binErr = rt.BuildBinary(dir)
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+var latencyTruth = flag.Bool("latency-truth", false, "run TestLatencyTruth (alone: it checks timing)")
+
+type delayProc struct {
+	cmd  *exec.Cmd
+	port int
+	out  *bufio.Reader
+}
+
+func startDelayServer(t *testing.T, delay time.Duration) *delayProc {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "IMTOOL_LC_HELPER=delayserver", "IMTOOL_DELAY="+delay.String())
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	p := &delayProc{cmd: cmd, out: bufio.NewReader(stdout)}
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("delay server: %v", err)
+	}
+	if _, err := fmt.Sscanf(line, "listening %d", &p.port); err != nil {
+		t.Fatalf("delay server said %q: %v", line, err)
+	}
+	return p
+}
+
+// stop ends the server and reads its report.
+func (p *delayProc) stop(t *testing.T) delayReport {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	var r delayReport
+	if err := json.NewDecoder(p.out).Decode(&r); err != nil {
+		t.Fatalf("delay server's report: %v", err)
+	}
+	return r
+}
