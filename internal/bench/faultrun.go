@@ -129,16 +129,17 @@ func (r *faultRun) add(ev stats.FaultEvent) int {
 }
 
 // apply does f now and fills in ev's process, time and victim's sessions.
+// The time is taken once the signal is sent (and a killed dispatcher gone),
+// so every sample after it sees the fault.
 func (r *faultRun) apply(f Fault, ev *stats.FaultEvent) error {
+	defer func() { ev.T = r.clock() }()
 	switch f.Kind {
 	case stats.FaultKillDispatcher:
-		ev.T = r.clock()
 		pid, err := r.svc.killDispatcher()
 		ev.PID = pid
 		return err
 	case stats.FaultStopDispatcher:
 		ev.PID = r.svc.dispatcherPID()
-		ev.T = r.clock()
 		return sendSignal(ev.PID, sigStop, "the dispatcher")
 	}
 	// A gateway shard: its pid and sessions from the gateway's /stats now.
@@ -156,7 +157,6 @@ func (r *faultRun) apply(f Fault, ev *stats.FaultEvent) error {
 	if f.Kind == stats.FaultStopGateway {
 		sig = sigStop
 	}
-	ev.T = r.clock()
 	return sendSignal(ev.PID, sig, fmt.Sprintf("gateway shard %d", f.Shard))
 }
 

@@ -24,6 +24,7 @@ import (
 type services struct {
 	mu           sync.Mutex // guards disp: a fault replaces it
 	disp, server *proc
+	pollMu       sync.Mutex // a Poller is not safe for concurrent use: the run and the faults both ask
 	poller       *tui.Poller
 	exe          string
 	log          io.Writer
@@ -135,6 +136,8 @@ func ready(smp stats.Sample) bool {
 
 // observe returns the gateway's and dispatcher's snapshots now.
 func (s *services) observe(ctx context.Context) (server, dispatcher *stats.Snapshot) {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
 	smp := s.poller.Poll(ctx)
 	return smp.Server, smp.Dispatcher
 }
