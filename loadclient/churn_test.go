@@ -69,36 +69,40 @@ func TestChurnDue(t *testing.T) {
 // as a drop or an error, and the swarm is whole once the churn stops.
 func TestChurnRedials(t *testing.T) {
 	for _, eng := range engines() {
-		t.Run(eng, func(t *testing.T) {
-			srv := newTestServer(t, 2, true)
-			const n = 60
-			ch, err := ParseChurn("200/s", n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sw, errc := startSwarm(t, Options{Targets: srv.targets(), Conns: n, Hold: time.Hour, Close: CloseRST,
-				Churn: ch, Engine: eng, Procs: 1})
-			waitFor(t, 20*time.Second, "50 churned", func() bool { return sw.Snapshot().Churned >= 50 })
-			sw.Quiet() // the churn stops with the messages
-			// A snapshot reads its counters one after another, so a close in
-			// between can show as counted churned but still held: wait for
-			// a snapshot where every churned connection is back.
-			var s stats.Snapshot
-			waitFor(t, 10*time.Second, "every churned connection redialed and held", func() bool {
-				s = sw.Snapshot()
-				return s.Held == n && s.Established == n+s.Churned
-			})
-			if s.Dropped != 0 || sumErrors(s) != 0 {
-				t.Fatalf("%d churned: %d dropped, errors %v; want none", s.Churned, s.Dropped, s.Errors)
-			}
-			waitFor(t, 5*time.Second, "the server accepted every dial", func() bool { return srv.accepted.Load() == s.Established })
-			sw.Stop()
-			waitRun(t, errc, 20*time.Second)
-			waitFor(t, 5*time.Second, "the server sees all closed", func() bool { return srv.open.Load() == 0 })
-			if got, want := srv.resets.Load(), n+s.Churned; got != want || srv.fins.Load() != 0 {
-				t.Fatalf("the server saw %d resets and %d FINs, want %d resets (churned and final)", got, srv.fins.Load(), want)
-			}
-		})
+		for _, proto := range []string{ProtoIMTool, ProtoRaw} {
+			t.Run(eng+"/"+proto, func(t *testing.T) { testChurnRedials(t, eng, proto) })
+		}
+	}
+}
+
+func testChurnRedials(t *testing.T, eng, proto string) {
+	srv := newTestServer(t, 2, proto == ProtoIMTool)
+	const n = 60
+	ch, err := ParseChurn("200/s", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, errc := startSwarm(t, Options{Targets: srv.targets(), Conns: n, Hold: time.Hour, Close: CloseRST,
+		Churn: ch, Engine: eng, Proto: proto, Procs: 1})
+	waitFor(t, 20*time.Second, "50 churned", func() bool { return sw.Snapshot().Churned >= 50 })
+	sw.Quiet() // the churn stops with the messages
+	// A snapshot reads its counters one after another, so a close in
+	// between can show as counted churned but still held: wait for
+	// a snapshot where every churned connection is back.
+	var s stats.Snapshot
+	waitFor(t, 10*time.Second, "every churned connection redialed and held", func() bool {
+		s = sw.Snapshot()
+		return s.Held == n && s.Established == n+s.Churned
+	})
+	if s.Dropped != 0 || sumErrors(s) != 0 {
+		t.Fatalf("%d churned: %d dropped, errors %v; want none", s.Churned, s.Dropped, s.Errors)
+	}
+	waitFor(t, 5*time.Second, "the server accepted every dial", func() bool { return srv.accepted.Load() == s.Established })
+	sw.Stop()
+	waitRun(t, errc, 20*time.Second)
+	waitFor(t, 5*time.Second, "the server sees all closed", func() bool { return srv.open.Load() == 0 })
+	if got, want := srv.resets.Load(), n+s.Churned; got != want || srv.fins.Load() != 0 {
+		t.Fatalf("the server saw %d resets and %d FINs, want %d resets (churned and final)", got, srv.fins.Load(), want)
 	}
 }
 

@@ -196,8 +196,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 	if c.o.Proto == ProtoRaw {
 		release()
 		e.holdRaw(pc)
-		held = true
-		return
+		return true, pc.churned.Load()
 	}
 	k.loggingIn.Add(1)
 	loginStart := c.now()
@@ -322,8 +321,8 @@ func (e *portableEngine) holdRaw(pc *pconn) {
 		n, err := pc.nc.Read(buf)
 		k.bytesIn.Add(int64(n))
 		if err != nil {
-			if e.ctx.Err() != nil {
-				return
+			if e.ctx.Err() != nil || pc.churned.Load() {
+				return // our own close
 			}
 			cause := dropReset
 			if errors.Is(err, io.EOF) {
