@@ -20,7 +20,7 @@ type faultRun struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	runStart time.Time // the run's clock (Sample.T) zero, as seen from here
+	runStart time.Time // the run's clock (Sample.T) zero, as best seen from here
 	started  bool
 	held     int64 // the swarm's held connections at the latest sample
 	events   []stats.FaultEvent
@@ -39,9 +39,16 @@ func (r *faultRun) onSample(smp *stats.Sample) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = smp.Swarm.Held
+	// A sample's T is read before the servers are polled, so now − T is
+	// the run's start plus the polls' delay: the least such is the best
+	// estimate. (The baseline, without a phase, has a clock of its own.)
+	if smp.Swarm.Phase != "" {
+		if est := time.Now().Add(-time.Duration(smp.T * float64(time.Second))); r.runStart.IsZero() || est.Before(r.runStart) {
+			r.runStart = est
+		}
+	}
 	if !r.started && smp.Swarm.Phase == stats.PhaseHold {
 		r.started = true
-		r.runStart = time.Now().Add(-time.Duration(smp.T * float64(time.Second)))
 		holdStart := time.Now()
 		for _, f := range r.faults {
 			r.wg.Add(1)
