@@ -64,10 +64,13 @@ func recovery(series []stats.Sample, ev stats.FaultEvent) (stats.Recovery, bool)
 		if seen && r.LinkedS < 0 && linked(smp, shards) {
 			r.LinkedS = since
 		}
-		if seen && r.WholeS < 0 && smp.Swarm.Held >= r.HeldBefore {
+		// With --churn, the connections churned in the last second may be
+		// redialing at any sample: they do not make the count short.
+		whole := smp.Swarm.Held >= r.HeldBefore-(smp.Swarm.Churned-series[i-1].Swarm.Churned)
+		if seen && r.WholeS < 0 && whole {
 			r.WholeS = since
 		}
-		if r.WholeS >= 0 && r.AgreeS < 0 && smp.Swarm.Held >= r.HeldBefore {
+		if r.WholeS >= 0 && r.AgreeS < 0 && whole {
 			if c, ok := sampleCounts(first, smp); ok && c.Agree() {
 				r.AgreeS = since
 			}
