@@ -37,7 +37,8 @@ statuses of the sessions held meanwhile. Several are allowed:
   stop-gateway:N@T+D    SIGSTOP shard N for D, then SIGCONT (stop-dispatcher@T+D likewise)
 The dropped clients redial (--fault turns --reconnect on) after --backoff-min·2^n,
 at most --backoff-max, jittered as --backoff-jitter says (none: the whole herd at once).
-  imtool bench --conns 20000 --gateway-procs 3 --fault kill-gateway:1@10s --hold 30s
+  imtool bench --netns --conns 20000 --gateway-procs 3 --fault kill-gateway:1@10s --hold 30s
+(docs/FAULTS.md; --netns keeps other gateways on this host out of the run's ports and counts).
 
 The defaults finish in about a minute on a 2-core machine. For the headline run
 (docs/MILLION.md):
