@@ -11,7 +11,9 @@ import (
 // as mobile clients come and go while the rest stay: the swarm then shows
 // a steady connect and login rate, with its latency, under full load. The
 // connections close as Options.Close says (FIN or RST); a redial that fails
-// follows the reconnect policy like any other.
+// follows the reconnect policy like any other. When the hold ends the churn
+// stops first, and its last redials get up to Options.Drain to land before
+// the held count is taken.
 type Churn struct {
 	// Rate is connections closed and redialed per second, whole swarm.
 	Rate float64

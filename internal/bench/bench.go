@@ -87,8 +87,12 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if len(o.Faults) > 0 {
 		gwArgs = append(gwArgs[:len(gwArgs):len(gwArgs)], "--restart-shards")
 	}
+	// A churned connection's redial may reach the gateway before the
+	// gateway has read the close of the connection it replaces: room for
+	// five seconds of churn, so that none is refused as server full.
+	maxConns := sw.Conns + int(5*sw.Churn.Rate)
 	svc, err := startServices(ctx, serviceOptions{
-		Exe: exe, Ports: sw.Ports, MaxConns: sw.Conns, Procs: o.GatewayProcs, Args: gwArgs, Log: log, Ready: 30 * time.Second,
+		Exe: exe, Ports: sw.Ports, MaxConns: maxConns, Procs: o.GatewayProcs, Args: gwArgs, Log: log, Ready: 30 * time.Second,
 	})
 	if err != nil {
 		return runner.ExitFailed, err
