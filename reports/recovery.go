@@ -86,6 +86,9 @@ func recovery(series []stats.Sample, ev stats.FaultEvent) (stats.Recovery, bool)
 	r.Acks = mapSince(last.Swarm.Acks, before.Swarm.Acks)
 	r.Reconnects = last.Swarm.Established - before.Swarm.Established
 	r.Latency = latencies(last.Swarm.Latency, before.Swarm.Latency)
+	if h := holdStart(series); h >= 0 && h < i0 {
+		r.LatencyBefore = latencies(before.Swarm.Latency, series[h].Swarm.Latency)
+	}
 	for i := i0; i <= end; i++ {
 		smp := series[i]
 		p := stats.RecoveryPoint{T: smp.T - ev.T, Held: smp.Swarm.Held}
@@ -181,7 +184,11 @@ func recoveryLines(rs []stats.Recovery) []string {
 		var lat []string
 		for _, k := range latencyOrder {
 			if l, ok := r.Latency[k]; ok {
-				lat = append(lat, fmt.Sprintf("%s p99 %s", k, fmtSeconds(l.P99)))
+				s := fmt.Sprintf("%s p99 %s", k, fmtSeconds(l.P99))
+				if b, ok := r.LatencyBefore[k]; ok {
+					s += " (" + fmtSeconds(b.P99) + " before)"
+				}
+				lat = append(lat, s)
 			}
 		}
 		if len(lat) > 0 {

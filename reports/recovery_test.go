@@ -95,6 +95,9 @@ func TestRecoveryFromSamples(t *testing.T) {
 	if l := r.Latency[stats.LatHeartbeat]; l.Count != 400 || l.P90 < 0.4 || l.Mean < 0.2 {
 		t.Errorf("heartbeat during the storm %+v: want 400 samples, half of them 500 ms", l)
 	}
+	if l := r.LatencyBefore[stats.LatHeartbeat]; l.Count != 100 || l.P99 > 0.002 {
+		t.Errorf("heartbeat before the fault %+v: want the 100 of second 2 at 1 ms", l)
+	}
 	var b strings.Builder
 	rec.Summary = Summarize(rec)
 	if err := Text(&b, rec); err != nil {

@@ -59,6 +59,9 @@ type Recovery struct {
 	Errors  map[string]int64          `json:"errors,omitempty"`
 	Acks    map[string]int64          `json:"acks,omitempty"`
 	Latency map[string]LatencySummary `json:"latency,omitempty"`
+	// LatencyBefore is the same latencies from the start of the hold to
+	// the fault: what the storm is compared with.
+	LatencyBefore map[string]LatencySummary `json:"latency_before,omitempty"`
 }
 
 // RecoveryPoint is one second of a storm.
