@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver/wire"
 )
 
@@ -85,6 +86,9 @@ func benchLoop(tb testing.TB, o Options) (*eloop, int) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	if err := enableRxStamp(fds[0]); err != nil { // the read path takes the kernel's timestamps
+		tb.Fatal(err)
+	}
 	l.conns[0] = conn{fd: int32(fds[0]), state: stHeld}
 	return l, fds[1]
 }
@@ -119,12 +123,14 @@ func BenchmarkReadFrames(b *testing.B) {
 // time and the next one filed. 0 allocs/op.
 func BenchmarkHeartbeat(b *testing.B) {
 	l, peer := benchLoop(b, Options{Heartbeat: time.Second})
-	l.held(0, 0)
+	l.conns[0].state = stLogin
+	l.logins++
+	l.held(0)
 	buf := make([]byte, 64<<10)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		l.now = l.c.beatPlanned(0, l.conns[0].next) + tickNS
+		l.now = onTick(l.c.beatPlanned(0, l.conns[0].next)) + tickNS
 		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
 		if i%64 == 63 {
 			unix.Read(peer, buf)
@@ -138,12 +144,80 @@ func BenchmarkHeartbeat(b *testing.B) {
 
 // BenchmarkLoginToken is the HMAC token of a LOGIN. 0 allocs/op.
 func BenchmarkLoginToken(b *testing.B) {
-	l, _ := benchLoop(b, Options{AuthSecret: []byte("secret")})
-	if string(l.loginToken(42)) != string(wire.Token([]byte("secret"), 42)) {
+	tm := newTokenMaker([]byte("secret"))
+	if string(tm.token(42)) != string(wire.Token([]byte("secret"), 42)) {
 		b.Fatal("token differs from wire.Token")
 	}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		l.loginToken(uint64(i))
+		tm.token(uint64(i))
+	}
+}
+
+// BenchmarkReadWS is the read path of --proto ws: WebSocket pongs and
+// echoed messages (one of them fragmented) decoded and timed, a server
+// ping answered. 0 allocs/op.
+func BenchmarkReadWS(b *testing.B) {
+	l, peer := benchLoop(b, Options{Proto: ProtoWS})
+	var batch []byte
+	now := time.Now().UnixNano()
+	var ts [8]byte
+	for i := range 8 {
+		ts[i] = byte(uint64(now) >> (56 - 8*i))
+	}
+	echo := []byte(strconv.FormatInt(now, 10) + " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+	for i := 0; i < 16; i++ {
+		batch = ws.AppendFrame(batch, ws.OpPong, true, ts[:], false, [4]byte{})
+		batch = ws.AppendFrame(batch, ws.OpText, true, echo, false, [4]byte{})
+	}
+	batch = ws.AppendFrame(batch, ws.OpText, false, echo[:10], false, [4]byte{})
+	batch = ws.AppendFrame(batch, ws.OpContinuation, true, echo[10:], false, [4]byte{})
+	batch = ws.AppendFrame(batch, ws.OpPing, true, []byte("srv"), false, [4]byte{})
+	buf := make([]byte, 64<<10)
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := unix.Write(peer, batch); err != nil {
+			b.Fatal(err)
+		}
+		l.now = l.c.now()
+		l.readable(0, unix.EPOLLIN)
+		if i%16 == 15 {
+			unix.Read(peer, buf) // the pongs to the server's pings
+		}
+	}
+	b.StopTimer()
+	if l.conns[0].state != stHeld || l.k.pongs.Load() != int64(16*b.N) || l.k.acked.Load() != int64(17*b.N) {
+		b.Fatalf("state %d pongs %d echoes %d", l.conns[0].state, l.k.pongs.Load(), l.k.acked.Load())
+	}
+	if l.c.lat[latEcho].Snapshot().Count != int64(17*b.N) {
+		b.Fatalf("%d echoes timed, want %d", l.c.lat[latEcho].Snapshot().Count, 17*b.N)
+	}
+}
+
+// BenchmarkReadWSIMTool is the read path of --proto ws+imtool: imtool
+// frames in binary messages, one frame split across two. 0 allocs/op.
+func BenchmarkReadWSIMTool(b *testing.B) {
+	l, peer := benchLoop(b, Options{Proto: ProtoWSIMTool})
+	var batch []byte
+	now := uint64(time.Now().UnixNano())
+	for i := 0; i < 16; i++ {
+		batch = ws.AppendFrame(batch, ws.OpBinary, true, wire.AppendPong(nil, now), false, [4]byte{})
+		batch = ws.AppendFrame(batch, ws.OpBinary, true, wire.AppendAck(nil, msgID(now, 0), wire.AckDelivered), false, [4]byte{})
+	}
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := unix.Write(peer, batch); err != nil {
+			b.Fatal(err)
+		}
+		l.now = l.c.now()
+		l.readable(0, unix.EPOLLIN)
+	}
+	b.StopTimer()
+	if l.conns[0].state != stHeld || l.k.pongs.Load() != int64(16*b.N) || l.k.acked.Load() != int64(16*b.N) {
+		b.Fatalf("state %d pongs %d acks %d", l.conns[0].state, l.k.pongs.Load(), l.k.acked.Load())
 	}
 }

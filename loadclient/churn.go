@@ -110,7 +110,7 @@ func (e *portableEngine) churn() {
 		e.mu.Lock()
 		for ; n < due; n++ {
 			for slot := range e.conns { // map order starts at a random connection
-				if pc := e.conns[slot]; pc.held.Load() && !pc.churned.Load() {
+				if pc := e.conns[slot]; pc.isHeld.Load() && !pc.churned.Load() {
 					pc.churned.Store(true)
 					e.k.churned.Add(1)
 					closeConn(pc.nc, c.o.Close)

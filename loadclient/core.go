@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver/wire"
 )
 
@@ -28,6 +29,25 @@ const (
 	clsServerFull
 	clsProtocol
 	clsOther
+	clsWS401 // WebSocket upgrade refused with HTTP 401, …
+	clsWS403
+	clsWS429
+	clsWS503
+	clsWSStatus  // … with another status
+	clsWSInvalid // not HTTP, or a 101 that breaks RFC 6455
+	clsWSClosePolicy
+	clsWSCloseGoingAway
+	clsWSCloseTryLater
+	clsWSCloseInternal
+	clsWSCloseTooBig
+	clsWSCloseProtocol
+	clsWSCloseNormal
+	clsWSCloseOther
+	clsTLSUnknownCA   // the server's certificate is from a CA we do not trust
+	clsTLSBadCert     // … is invalid for the name, expired, …
+	clsTLSCertRefused // the server refused our client certificate (or its absence)
+	clsTLSTimeout     // no TLS handshake within --connect-timeout
+	clsTLSHandshake   // any other TLS failure (versions, ciphers, not TLS)
 	nClasses
 )
 
@@ -35,6 +55,10 @@ var classNames = [nClasses]string{
 	stats.ErrAddrNotAvail, stats.ErrMFile, stats.ErrNFile, stats.ErrConnRefused,
 	stats.ErrConnectTimeout, stats.ErrConnReset, stats.ErrLoginRejected, stats.ErrLoginTimeout,
 	stats.ErrServerFull, stats.ErrProtocol, stats.ErrOther,
+	ws.ClassUpgrade401, ws.ClassUpgrade403, ws.ClassUpgrade429, ws.ClassUpgrade503, ws.ClassUpgradeStatus, ws.ClassUpgradeInvalid,
+	ws.ClassClosePolicy, ws.ClassCloseGoingAway, ws.ClassCloseTryLater, ws.ClassCloseInternal,
+	ws.ClassCloseTooBig, ws.ClassCloseProtocol, ws.ClassCloseNormal, ws.ClassCloseOther,
+	stats.ErrTLSUnknownCA, stats.ErrTLSBadCert, stats.ErrTLSCertRefused, stats.ErrTLSTimeout, stats.ErrTLSHandshake,
 }
 
 // Drop causes: why a held connection ended without the swarm closing it.
@@ -57,10 +81,14 @@ const (
 	latAck
 	latDeliver
 	latLag
+	latUpgrade
+	latEcho
+	latTLS
+	latTLSResumed
 	nLat
 )
 
-var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag}
+var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho, stats.LatTLS, stats.LatTLSResumed}
 
 // nAcks counts ACK statuses 0..6; the last one holds any other status.
 const nAcks = 8
@@ -132,7 +160,8 @@ type core struct {
 	plan      *Plan
 	shard     Shard
 	start     time.Time
-	align     int64 // now() at start: start's offset past a multiple of tickPeriod on CLOCK_MONOTONIC
+	phase     int64 // this process's offset in tickPeriod: where its grid lies on CLOCK_MONOTONIC
+	align     int64 // now() at start: how far past a point of the grid start was
 	startUnix int64 // wall clock at now() == 0, ns: timestamps on the wire
 	ctl       control
 	lat       [nLat]stats.Recorder
@@ -140,6 +169,8 @@ type core struct {
 	examples  [nClasses]atomic.Pointer[string]
 	payload   []byte
 	secret    []byte
+	ws        wsSetup  // --proto ws and ws+imtool
+	tls       tlsSetup // TLS options, per destination
 }
 
 func newCore(o Options, plan *Plan) *core {
@@ -147,7 +178,8 @@ func newCore(o Options, plan *Plan) *core {
 	if o.Shard.Count > 0 {
 		c.shard = o.Shard
 	}
-	c.align = monoNow() % int64(tickPeriod)
+	c.phase = int64(tickPeriod) * int64(c.shard.Index) / int64(max(plan.Procs, 1))
+	c.align = ((monoNow()-c.phase)%int64(tickPeriod) + int64(tickPeriod)) % int64(tickPeriod)
 	c.startUnix = c.start.UnixNano() - c.align
 	c.payload = make([]byte, o.Payload)
 	for i := range c.payload {
@@ -157,10 +189,16 @@ func newCore(o Options, plan *Plan) *core {
 	return c
 }
 
-// now is the monotonic clock in nanoseconds, counted from the multiple of
-// tickPeriod before start: multiples of tickPeriod in now() are the instants
-// at which every loop of every shard process wakes (metronome), so a
-// request planned on one is sent at once by a loop that keeps up.
+// now is the monotonic clock in nanoseconds, counted from the point of this
+// process's grid before start: multiples of tickPeriod in now() are the
+// instants at which its loops wake (metronome), so a request planned on one
+// is sent at once by a loop that keeps up.
+//
+// Each shard process's grid is offset by its share of the period (phase):
+// a swarm of shards sends in as many small batches spread over the period,
+// as independent clients would, not in one burst at the same instant that
+// every shard and gateway then works off together — whose queueing was
+// the swarm's own doing, not the gateway's, and showed in every latency.
 func (c *core) now() int64 { return int64(time.Since(c.start)) + c.align }
 
 // tickPeriod is the grid requests are planned on: heartbeats and messages

@@ -1,6 +1,13 @@
 // Package loadclient is imtool's swarm: it opens, holds and closes many
-// long-lived TCP connections against a gateway (the imtool protocol) or any
-// TCP server (raw), and measures them without lying about what it holds.
+// long-lived TCP connections against a gateway (the imtool protocol,
+// WebSocket, the imtool protocol in WebSocket messages) or any TCP server
+// (raw), over TLS when asked, and measures them without lying about what
+// it holds.
+//
+// A client protocol is written once, as a proto (protocol.go,
+// protocol_ws.go): bytes in → events and latencies, bytes to write,
+// heartbeats and messages on request. Both engines drive it; TLS runs on
+// the portable engine (tls.go).
 //
 // A run is planned first (NewPlan): destinations (target IPs × ports),
 // source IPs and the local port range give the capacity S·D·P·R and a

@@ -3,13 +3,8 @@
 package loadclient
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"hash"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -17,35 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imtool/imtool/internal/rawio"
-	"github.com/imtool/imtool/refserver/wire"
 )
-
-// Connection states.
-const (
-	stIdle       uint8 = iota // not dialed yet
-	stConnecting              // non-blocking connect in flight
-	stLogin                   // LOGIN sent, waiting for LOGIN_OK
-	stHeld                    // established (raw) or logged in (imtool)
-	stBackoff                 // waiting to redial
-	stClosed                  // failed or dropped, not redialed
-)
-
-// conn is one connection's whole state in the epoll engine: 32 bytes, no
-// pointers, in a flat array per loop indexed by the connection's slot. The
-// slot (not the fd) travels in the epoll event, so an fd reused by another
-// loop never aliases, and the array is sized by connections, not by the
-// fd limit. A split frame or unsent output lives in a small per-loop map
-// only while it exists.
-type conn struct {
-	fd      int32
-	state   uint8
-	tries   uint8  // redials since the last success (backoff exponent)
-	pending uint16 // SENDs waiting for their ACK
-	tick    uint32 // wheel tick the slot is filed under; 0 none
-	_       uint32
-	t0      int64 // connect or LOGIN start, ns since the swarm started
-	next    int64 // heartbeat base time, or redial time
-}
 
 const (
 	tickNS       = int64(time.Millisecond) // timer wheel resolution
@@ -130,6 +97,9 @@ type eloop struct {
 	stamp  rxStamp
 	tcpi   unix.TCPInfo
 
+	proto proto
+	x     exch // the one call into proto at a time
+
 	buf, out []byte
 	events   []unix.EpollEvent
 	ev       unix.EpollEvent
@@ -143,10 +113,6 @@ type eloop struct {
 	dsts      []rawAddr
 	srcs      []rawAddr
 	family    int
-	mac       hash.Hash
-	sum       []byte
-	token     []byte
-	uidText   []byte
 	rnd       rng
 }
 
@@ -155,7 +121,7 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 	if err != nil {
 		return nil, err
 	}
-	tick, err := newMetronome()
+	tick, err := newMetronome(time.Duration(c.phase))
 	if err != nil {
 		unix.Close(epfd)
 		return nil, err
@@ -176,15 +142,9 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 		maxQueued:   max(64<<10, 2*(64+c.o.Payload)),
 		outq:        map[int32][]byte{},
 		rnd:         rng(uint64(time.Now().UnixNano()) | 1 + uint64(id)<<32),
-		sum:         make([]byte, 0, sha256.Size),
-		token:       make([]byte, 2*sha256.Size),
-		uidText:     make([]byte, 0, 24),
+		proto:       newProto(c),
 	}
-	if len(c.secret) > 0 {
-		l.mac = hmac.New(sha256.New, c.secret)
-	} else {
-		l.token = l.token[:0]
-	}
+	l.x = exch{c: c, k: l.k, ep: l, loop: c.shard.Index*n + id, rnd: &l.rnd}
 	// 4096 buckets of 1ms: 4 s a turn, 96 KB; longer timers (heartbeats)
 	// wait in their bucket for later turns.
 	l.wheel = newWheel(wheelBuckets, 0)
@@ -352,7 +312,7 @@ func (l *eloop) dial(slot int32) {
 		l.failed(slot, g, clsOther, "epoll_ctl", err)
 		return
 	}
-	c.fd, c.state, c.t0 = int32(fd), stConnecting, l.now
+	c.fd, c.state, c.t0 = int32(fd), stConnecting, l.c.now() // the ramp's span counts from the connect itself
 	l.inflight++
 	l.k.connecting.Add(1)
 	l.schedule(slot, l.now+int64(l.c.o.ConnectTimeout))
@@ -375,7 +335,7 @@ func (l *eloop) event(slot int32, ev uint32) {
 			return
 		}
 		l.connected(slot, ev)
-	case stLogin, stHeld:
+	case stUpgrade, stLogin, stHeld:
 		if ev&unix.EPOLLOUT != 0 && len(l.outq) > 0 {
 			if !l.flush(slot) {
 				return
@@ -402,22 +362,19 @@ func (l *eloop) connected(slot int32, ev uint32) {
 	l.k.established.Add(1)
 	l.c.lat[latConnect].Record(time.Duration(took))
 	l.k.rampEstablished(c.t0 + took)
-	if l.c.o.Proto == ProtoRaw {
-		l.held(slot, g)
-	} else {
-		c.state, c.t0 = stLogin, l.c.now() // the LOGIN leaves now, not when the batch began
-		l.logins++
-		l.k.loggingIn.Add(1)
-		uid := l.c.uid(g)
-		if !l.write(slot, wire.AppendLogin(l.out[:0], uid, l.loginToken(uid))) {
-			return
-		}
-		// The connect timeout's wheel entry, still filed, checks the login
-		// timeout when it comes (and re-files for the rest): one entry per
-		// connection during the ramp instead of two.
-		if l.c.o.ConnectTimeout > l.c.o.LoginTimeout {
-			l.schedule(slot, l.now+int64(l.c.o.LoginTimeout))
-		}
+	// The handshake (upgrade, LOGIN) counts in the window from here; a
+	// protocol without one (raw) is held at once by open.
+	c.state = stLogin
+	l.logins++
+	l.k.loggingIn.Add(1)
+	if !l.proto.open(l.exch(slot)) {
+		return
+	}
+	// The connect timeout's wheel entry, still filed, checks the login
+	// timeout when it comes (and re-files for the rest): one entry per
+	// connection during the ramp instead of two.
+	if handshaking(c.state) && l.c.o.ConnectTimeout > l.c.o.LoginTimeout {
+		l.schedule(slot, l.now+int64(l.c.o.LoginTimeout))
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		l.readable(slot, ev)
@@ -446,26 +403,24 @@ func (l *eloop) handshake(fd int, t0 int64) (int64, error) {
 	return l.now - t0, nil
 }
 
-// loginToken is hex(HMAC-SHA256(secret, decimal uid)), or empty without a
-// secret; it reuses the loop's buffers.
-func (l *eloop) loginToken(uid uint64) []byte {
-	if l.mac == nil {
-		return nil
-	}
-	l.mac.Reset()
-	l.uidText = strconv.AppendUint(l.uidText[:0], uid, 10)
-	l.mac.Write(l.uidText)
-	l.sum = l.mac.Sum(l.sum[:0])
-	hex.Encode(l.token, l.sum)
-	return l.token
+// exch is the loop's call into its proto, for slot.
+func (l *eloop) exch(slot int32) *exch {
+	x := &l.x
+	x.slot, x.g, x.conn, x.rx, x.out = slot, l.global(slot), &l.conns[slot], l.rx, l.out
+	return x
 }
 
-// held enters the held state: counted, heartbeats scheduled.
-func (l *eloop) held(slot int32, g int) {
+// held enters the held state (endpoint): counted, heartbeats scheduled.
+func (l *eloop) held(slot int32) {
 	c := &l.conns[slot]
+	g := l.global(slot)
+	if handshaking(c.state) {
+		l.logins--
+		l.k.loggingIn.Add(-1)
+	}
 	c.state, c.tries, c.tick = stHeld, 0, 0
 	l.c.hold(l.k, g, 1)
-	if l.c.o.Heartbeat > 0 && l.c.o.Proto == ProtoIMTool {
+	if l.c.o.Heartbeat > 0 && l.c.o.Proto != ProtoRaw {
 		c.next = l.c.firstBeat(g, l.now)
 		l.schedule(slot, onTick(l.c.beatPlanned(g, c.next)))
 	}
@@ -486,7 +441,7 @@ func (l *eloop) readable(slot int32, ev uint32) {
 		}
 		var n int
 		var err error
-		if l.c.o.Proto == ProtoIMTool {
+		if l.c.o.Proto != ProtoRaw {
 			var at int64
 			n, at, err = l.stamp.recv(int(c.fd), l.buf)
 			l.rx = l.now
@@ -499,7 +454,7 @@ func (l *eloop) readable(slot int32, ev uint32) {
 		switch {
 		case n > 0:
 			l.k.bytesIn.Add(int64(n))
-			if l.c.o.Proto == ProtoIMTool && !l.input(slot, l.buf[:n]) {
+			if l.c.o.Proto != ProtoRaw && !l.input(slot, l.buf[:n]) {
 				return
 			}
 			if n < len(l.buf) && !hangup {
@@ -518,7 +473,8 @@ func (l *eloop) readable(slot int32, ev uint32) {
 	}
 }
 
-// input decodes frames; false when the connection was closed.
+// input hands bytes to the proto, in front of what it left unused last
+// time; false when the connection was closed.
 func (l *eloop) input(slot int32, data []byte) bool {
 	if len(l.partial) > 0 {
 		if p, ok := l.partial[slot]; ok {
@@ -526,67 +482,11 @@ func (l *eloop) input(slot int32, data []byte) bool {
 			delete(l.partial, slot)
 		}
 	}
-	for len(data) > 0 {
-		f, n, err := wire.Decode(data, wire.DefaultMaxFrame)
-		if err != nil {
-			l.peerGone(slot, dropError, clsProtocol, "bad frame from the server", err)
-			return false
-		}
-		if n == 0 {
-			break
-		}
-		data = data[n:]
-		l.k.framesIn.Add(1)
-		if !l.frame(slot, &f) {
-			return false
-		}
+	used, ok := l.proto.input(l.exch(slot), data)
+	if ok && used < len(data) { // a split frame: keep its start until the rest comes
+		l.partial[slot] = append([]byte(nil), data[used:]...)
 	}
-	if len(data) > 0 { // a split frame: keep its start until the rest comes
-		l.partial[slot] = append([]byte(nil), data...)
-	}
-	return true
-}
-
-// frame handles one frame, which arrived at l.rx; false when the
-// connection was closed.
-func (l *eloop) frame(slot int32, f *wire.Frame) bool {
-	c := &l.conns[slot]
-	nowUnix := int64(l.c.unix(l.rx))
-	switch f.Type {
-	case wire.TypeLoginOK:
-		if c.state != stLogin {
-			l.peerGone(slot, dropError, clsProtocol, "LOGIN_OK twice", nil)
-			return false
-		}
-		l.logins--
-		l.k.loggingIn.Add(-1)
-		l.c.lat[latLogin].Record(time.Duration(l.rx - c.t0))
-		l.held(slot, l.global(slot))
-	case wire.TypePong:
-		l.k.pongs.Add(1)
-		l.c.lat[latHeartbeat].Record(time.Duration(nowUnix - int64(f.TS)))
-	case wire.TypeAck:
-		l.k.acked.Add(1)
-		l.k.acks[min(int(f.Status), nAcks-1)].Add(1)
-		if c.pending > 0 {
-			c.pending--
-		}
-		l.c.lat[latAck].Record(time.Duration(nowUnix - int64(msgPlanned(f.MsgID))))
-	case wire.TypeDeliver:
-		l.k.delivered.Add(1)
-		l.c.lat[latDeliver].Record(time.Duration(nowUnix - int64(f.SentTS)))
-	case wire.TypeError, wire.TypeKick:
-		class, drop := classifyCode(f.Code, c.state == stHeld)
-		if f.Type == wire.TypeKick && drop == dropError {
-			drop = dropKick
-		}
-		l.peerGone(slot, drop, class, frameText(f), nil)
-		return false
-	default:
-		l.peerGone(slot, dropError, clsProtocol, "unexpected "+wire.TypeName(f.Type)+" from the server", nil)
-		return false
-	}
-	return true
+	return ok
 }
 
 // write sends b now, queuing what the socket does not take; false when the
@@ -664,12 +564,12 @@ func (l *eloop) onTimer(slot int32) {
 		c.state = stIdle
 		l.closeFD(slot)
 		l.failed(slot, g, clsConnectTimeout, "no answer to SYN within --connect-timeout "+l.c.o.ConnectTimeout.String(), nil)
-	case stLogin:
+	case stUpgrade, stLogin:
 		if l.now-c.t0 < int64(l.c.o.LoginTimeout) {
 			l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout))
 			return
 		}
-		l.peerGone(slot, dropError, clsLoginTimeout, "no LOGIN_OK within --login-timeout "+l.c.o.LoginTimeout.String(), nil)
+		l.peerGone(slot, dropError, clsLoginTimeout, loginTimeoutText(c.state, l.c.o.LoginTimeout), nil)
 	case stHeld:
 		planned := onTick(l.c.beatPlanned(g, c.next))
 		if l.now < planned {
@@ -685,7 +585,7 @@ func (l *eloop) onTimer(slot int32) {
 			l.k.unsent.Add(1)
 		} else {
 			l.k.pings.Add(1)
-			if !l.write(slot, wire.AppendPing(l.out[:0], l.c.unix(planned))) {
+			if !l.proto.beat(l.exch(slot), planned) {
 				return
 			}
 		}
@@ -744,17 +644,7 @@ func (l *eloop) messages() {
 			l.k.maxLag.Store(lag)
 		}
 		l.k.sent.Add(1)
-		if c.o.Proto == ProtoRaw {
-			l.write(slot, c.payload)
-			continue
-		}
-		to := c.uid(int(l.rnd.next() % uint64(c.plan.Conns)))
-		ts := c.unix(planned)
-		cn := &l.conns[slot]
-		if cn.pending < ^uint16(0) {
-			cn.pending++
-		}
-		l.write(slot, wire.AppendSend(l.out[:0], msgID(ts, l.c.shard.Index*l.nloops+l.id), to, ts, c.payload))
+		l.proto.send(l.exch(slot), planned)
 	}
 }
 
@@ -765,15 +655,21 @@ func (l *eloop) failed(slot int32, g int, class int, op string, err error) {
 	l.retry(slot)
 }
 
-// peerGone ends a connection the server ended (or broke): before LOGIN_OK
-// it is an error of class, after it a drop of cause.
+// gone (endpoint) is peerGone.
+func (l *eloop) gone(slot int32, cause, class int, op string, err error) {
+	l.peerGone(slot, cause, class, op, err)
+}
+
+// peerGone ends a connection the server ended (or broke): before it was
+// held an error of class, after it a drop of cause (and a protocol error
+// or a WebSocket close code counted by class too).
 func (l *eloop) peerGone(slot int32, cause, class int, op string, err error) {
 	c := &l.conns[slot]
 	g := l.global(slot)
 	if c.state == stHeld {
 		l.k.dropped.Add(1)
 		l.k.drops[cause].Add(1)
-		if cause == dropError && class == clsProtocol {
+		if cause == dropError && class == clsProtocol || countedWhenHeld(class) {
 			l.c.fail(l.k, class, g, op, err)
 		}
 	} else {
@@ -805,7 +701,7 @@ func (l *eloop) closeFD(slot int32) {
 	case stConnecting:
 		l.inflight--
 		l.k.connecting.Add(-1)
-	case stLogin:
+	case stUpgrade, stLogin:
 		l.logins--
 		l.k.loggingIn.Add(-1)
 	case stHeld:
@@ -831,6 +727,7 @@ func (l *eloop) closeFD(slot int32) {
 	if len(l.outq) > 0 {
 		delete(l.outq, slot)
 	}
+	l.proto.drop(slot)
 }
 
 // closeAll closes every connection of the loop (FIN or RST).

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // portableEngine dials with net.Dialer and runs a goroutine per connection:
@@ -29,14 +27,24 @@ type portableEngine struct {
 	stop  context.CancelFunc
 }
 
+// pconn is one connection of the portable engine. Its proto runs under mu:
+// the reading goroutine, its heartbeats and the message sender take turns.
 type pconn struct {
-	mu      sync.Mutex // serializes writes
-	nc      net.Conn
-	g       int
-	held    atomic.Bool
-	churned atomic.Bool // closed by the churn: our own close, redialed at once
-	state   atomic.Int32
-	pend    atomic.Int64
+	e         *portableEngine
+	nc        net.Conn
+	g         int
+	sem       chan struct{} // the --max-inflight window slot, until held or the end of the attempt
+	isHeld    atomic.Bool
+	churned   atomic.Bool // closed by the churn: our own close, redialed at once
+	hbOn      bool        // heartbeats started
+	certAsked bool        // the server asked for a client certificate in the TLS handshake
+	hbEnd     chan struct{}
+
+	mu    sync.Mutex
+	conn  conn
+	proto proto
+	x     exch
+	rnd   rng
 }
 
 func newPortableEngine(c *core) (engine, error) {
@@ -107,6 +115,9 @@ func (e *portableEngine) run() error {
 }
 
 func closeConn(nc net.Conn, mode string) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok { // TLS: the socket under it
+		nc = tc.NetConn()
+	}
 	if tc, ok := nc.(*net.TCPConn); ok && mode == CloseRST {
 		_ = tc.SetLinger(0)
 	}
@@ -148,14 +159,8 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 // held, churned that the churn closed it.
 func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned bool) {
 	c, k := e.c, e.k
-	// The window slot is held until LOGIN_OK (or the end of the attempt).
-	release := func() {
-		if sem != nil {
-			<-sem
-			sem = nil
-		}
-	}
-	defer release()
+	pc := &pconn{e: e, g: g, sem: sem, rnd: rng(uint64(g)*0xBF58476D1CE4E5B9 | 1)}
+	defer pc.release()
 	dst := c.plan.Dests[c.plan.Dest(g)]
 	d := net.Dialer{Timeout: c.o.ConnectTimeout}
 	if s := c.plan.Source(g); s >= 0 {
@@ -177,7 +182,27 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 	t1 := c.now()
 	c.lat[latConnect].Record(time.Duration(t1 - t0))
 	k.rampEstablished(t1)
-	pc := &pconn{nc: nc, g: g}
+	if c.tls.cfgs != nil {
+		tc, resumed, err := c.tlsHandshake(e.ctx, nc, c.plan.Dest(g), &pc.certAsked)
+		if err != nil {
+			_ = nc.Close()
+			if e.ctx.Err() == nil {
+				class := tlsClass(err)
+				if class < 0 {
+					class = clsTLSHandshake
+				}
+				c.fail(k, class, g, "TLS handshake", err)
+			}
+			return
+		}
+		series := latTLS
+		if resumed {
+			series = latTLSResumed
+		}
+		c.lat[series].Record(time.Duration(c.now() - t1))
+		nc = tc
+	}
+	pc.nc = nc
 	e.mu.Lock()
 	if e.ctx.Err() != nil {
 		e.mu.Unlock()
@@ -191,170 +216,144 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		delete(e.conns, slot)
 		e.mu.Unlock()
 		_ = nc.Close()
-		k.lost.Add(pc.pend.Swap(0))
-	}()
-	if c.o.Proto == ProtoRaw {
-		release()
-		e.holdRaw(pc)
-		return true, pc.churned.Load()
-	}
-	k.loggingIn.Add(1)
-	loginStart := c.now()
-	uid := c.uid(g)
-	var token []byte
-	if len(c.secret) > 0 {
-		token = wire.Token(c.secret, uid)
-	}
-	_ = nc.SetReadDeadline(time.Now().Add(c.o.LoginTimeout))
-	if !e.write(pc, wire.AppendLogin(nil, uid, token)) {
-		k.loggingIn.Add(-1)
-		c.fail(k, clsConnReset, g, "write LOGIN", nil)
-		return
-	}
-	dec := wire.NewDecoder(wire.DefaultMaxFrame)
-	buf := make([]byte, 4096)
-	var hbStop chan struct{}
-	defer func() {
-		if hbStop != nil {
-			close(hbStop)
+		pc.mu.Lock()
+		if handshaking(pc.conn.state) {
+			k.loggingIn.Add(-1)
 		}
-		if pc.held.Load() {
+		k.lost.Add(int64(pc.conn.pending))
+		pc.conn.pending, pc.conn.state = 0, stClosed
+		pc.mu.Unlock()
+		if pc.hbOn {
+			close(pc.hbEnd)
+		}
+		if pc.isHeld.Load() {
 			c.hold(k, g, -1)
 		}
 	}()
-	for {
-		n, err := nc.Read(buf)
-		if n > 0 {
-			k.bytesIn.Add(int64(n))
-			dec.Feed(buf[:n])
-			for {
-				f, ok, derr := dec.Next()
-				if derr != nil {
-					e.gone(pc, dropError, clsProtocol, "bad frame from the server", derr)
-					return
-				}
-				if !ok {
-					break
-				}
-				k.framesIn.Add(1)
-				now := c.now()
-				nowUnix := int64(c.unix(now))
-				switch f.Type {
-				case wire.TypeLoginOK:
-					if pc.held.Load() {
-						e.gone(pc, dropError, clsProtocol, "LOGIN_OK twice", nil)
-						return
-					}
-					k.loggingIn.Add(-1)
-					release()
-					c.lat[latLogin].Record(time.Duration(now - loginStart))
-					_ = nc.SetReadDeadline(time.Time{})
-					pc.held.Store(true)
-					held = true
-					c.hold(k, g, 1)
-					if c.o.Heartbeat > 0 {
-						hbStop = make(chan struct{})
-						go e.heartbeats(pc, hbStop)
-					}
-				case wire.TypePong:
-					k.pongs.Add(1)
-					c.lat[latHeartbeat].Record(time.Duration(nowUnix - int64(f.TS)))
-				case wire.TypeAck:
-					k.acked.Add(1)
-					k.acks[min(int(f.Status), nAcks-1)].Add(1)
-					pc.pend.Add(-1)
-					c.lat[latAck].Record(time.Duration(nowUnix - int64(msgPlanned(f.MsgID))))
-				case wire.TypeDeliver:
-					k.delivered.Add(1)
-					c.lat[latDeliver].Record(time.Duration(nowUnix - int64(f.SentTS)))
-				case wire.TypeError, wire.TypeKick:
-					class, drop := classifyCode(f.Code, pc.held.Load())
-					if f.Type == wire.TypeKick && drop == dropError {
-						drop = dropKick
-					}
-					e.gone(pc, drop, class, frameText(&f), nil)
-					return
-				default:
-					e.gone(pc, dropError, clsProtocol, "unexpected "+wire.TypeName(f.Type)+" from the server", nil)
-					return
-				}
-			}
-		}
-		if err != nil {
-			if e.ctx.Err() != nil || pc.churned.Load() {
-				if !pc.held.Load() {
-					k.loggingIn.Add(-1)
-				}
-				return pc.held.Load(), pc.churned.Load() // our own close
-			}
-			switch {
-			case errors.Is(err, io.EOF):
-				e.gone(pc, dropServerClose, clsConnReset, "closed by the server before LOGIN_OK", nil)
-			case !pc.held.Load() && classOf(err) == clsConnectTimeout:
-				e.gone(pc, dropError, clsLoginTimeout, "no LOGIN_OK within --login-timeout "+c.o.LoginTimeout.String(), nil)
-			default:
-				e.gone(pc, dropReset, classOf(err), "read", err)
-			}
-			return
-		}
-	}
-}
-
-// gone counts the end of a connection the server ended or broke.
-func (e *portableEngine) gone(pc *pconn, cause, class int, op string, err error) {
-	if pc.held.Load() {
-		e.k.dropped.Add(1)
-		e.k.drops[cause].Add(1)
+	pc.proto = newProto(c)
+	pc.x = exch{c: c, k: k, ep: pc, g: g, conn: &pc.conn, loop: c.shard.Index, rnd: &pc.rnd, out: make([]byte, 0, 256+c.o.Payload)}
+	_ = nc.SetReadDeadline(time.Now().Add(c.o.LoginTimeout))
+	pc.mu.Lock()
+	pc.conn.state = stLogin // the handshake, if the protocol has one, counts from here
+	k.loggingIn.Add(1)
+	pc.x.rx = c.now()
+	ok := pc.proto.open(&pc.x)
+	pc.mu.Unlock()
+	if !ok {
 		return
 	}
-	e.k.loggingIn.Add(-1)
-	e.c.fail(e.k, class, pc.g, op, err)
+	pc.read()
+	return pc.isHeld.Load(), pc.churned.Load()
 }
 
-func (e *portableEngine) holdRaw(pc *pconn) {
-	k := e.k
-	pc.held.Store(true)
-	e.c.hold(k, pc.g, 1)
-	defer e.c.hold(k, pc.g, -1)
+// read feeds the proto until the connection ends.
+func (pc *pconn) read() {
+	e, c := pc.e, pc.e.c
 	buf := make([]byte, 4096)
+	var rest []byte // bytes the proto has not used yet
 	for {
 		n, err := pc.nc.Read(buf)
-		k.bytesIn.Add(int64(n))
+		if n > 0 {
+			e.k.bytesIn.Add(int64(n))
+			rest = append(rest, buf[:n]...)
+			pc.mu.Lock()
+			pc.x.rx = c.now()
+			used, ok := pc.proto.input(&pc.x, rest)
+			pc.mu.Unlock()
+			if !ok {
+				return
+			}
+			rest = rest[:copy(rest, rest[used:])]
+		}
 		if err != nil {
 			if e.ctx.Err() != nil || pc.churned.Load() {
 				return // our own close
 			}
-			cause := dropReset
-			if errors.Is(err, io.EOF) {
-				cause = dropServerClose
+			pc.mu.Lock()
+			state := pc.conn.state
+			switch {
+			case pc.certAsked && handshaking(state) && (errors.Is(err, io.EOF) || classOf(err) == clsConnReset):
+				pc.gone(0, dropError, clsTLSCertRefused, "closed by the server right after a TLS handshake in which it asked for a client certificate (refused, or none given)", err)
+			case errors.Is(err, io.EOF):
+				pc.gone(0, dropServerClose, clsConnReset, "closed by the server before the handshake ended", nil)
+			case handshaking(state) && classOf(err) == clsConnectTimeout:
+				pc.gone(0, dropError, clsLoginTimeout, loginTimeoutText(state, c.o.LoginTimeout), nil)
+			case tlsClass(err) >= 0:
+				pc.gone(0, dropError, tlsClass(err), "TLS", err)
+			default:
+				pc.gone(0, dropReset, classOf(err), "read", err)
 			}
-			k.dropped.Add(1)
-			k.drops[cause].Add(1)
+			pc.mu.Unlock()
 			return
 		}
 	}
 }
 
-func (e *portableEngine) write(pc *pconn, b []byte) bool {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
+func (pc *pconn) release() {
+	if pc.sem != nil {
+		<-pc.sem
+		pc.sem = nil
+	}
+}
+
+// write (endpoint) sends b; called with mu held.
+func (pc *pconn) write(_ int32, b []byte) bool {
+	k := pc.e.k
 	_ = pc.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	n, err := pc.nc.Write(b)
-	e.k.bytesOut.Add(int64(n))
-	e.k.framesOut.Add(1)
+	k.bytesOut.Add(int64(n))
+	k.framesOut.Add(1)
 	return err == nil
 }
 
-// heartbeats PINGs at the connection's planned times until stop.
-func (e *portableEngine) heartbeats(pc *pconn, stop chan struct{}) {
+// held (endpoint) makes the connection held; called with mu held, from
+// the reading goroutine.
+func (pc *pconn) held(int32) {
+	e, c, k := pc.e, pc.e.c, pc.e.k
+	if handshaking(pc.conn.state) {
+		k.loggingIn.Add(-1)
+	}
+	pc.conn.state = stHeld
+	pc.release()
+	_ = pc.nc.SetReadDeadline(time.Time{})
+	pc.isHeld.Store(true)
+	c.hold(k, pc.g, 1)
+	if c.o.Heartbeat > 0 && c.o.Proto != ProtoRaw {
+		pc.hbOn, pc.hbEnd = true, make(chan struct{})
+		go e.heartbeats(pc)
+	}
+}
+
+// gone (endpoint) counts the end of a connection the server ended or
+// broke; called with mu held. The reading goroutine then returns and closes it.
+func (pc *pconn) gone(_ int32, cause, class int, op string, err error) {
+	k := pc.e.k
+	state := pc.conn.state
+	pc.conn.state = stClosed
+	if handshaking(state) {
+		k.loggingIn.Add(-1)
+	}
+	if state == stHeld {
+		k.dropped.Add(1)
+		k.drops[cause].Add(1)
+		if cause == dropError && class == clsProtocol || countedWhenHeld(class) {
+			pc.e.c.fail(k, class, pc.g, op, err)
+		}
+		return
+	}
+	pc.e.c.fail(k, class, pc.g, op, err)
+}
+
+// heartbeats beats at the connection's planned times until it ends.
+func (e *portableEngine) heartbeats(pc *pconn) {
 	c, k := e.c, e.k
 	base := c.firstBeat(pc.g, c.now())
 	for {
-		planned := c.beatPlanned(pc.g, base)
+		planned := onTick(c.beatPlanned(pc.g, base))
 		if wait := planned - c.now(); wait > 0 {
 			t := time.NewTimer(time.Duration(wait))
 			select {
-			case <-stop:
+			case <-pc.hbEnd:
 				t.Stop()
 				return
 			case <-t.C:
@@ -366,7 +365,10 @@ func (e *portableEngine) heartbeats(pc *pconn, stop chan struct{}) {
 			k.maxLag.Store(lag)
 		}
 		k.pings.Add(1)
-		if !e.write(pc, wire.AppendPing(nil, c.unix(planned))) {
+		pc.mu.Lock()
+		ok := pc.conn.state == stHeld && pc.proto.beat(&pc.x, planned)
+		pc.mu.Unlock()
+		if !ok {
 			return
 		}
 		base += int64(c.o.Heartbeat)
@@ -398,7 +400,7 @@ func (e *portableEngine) messages() {
 		held = held[:0]
 		e.mu.Lock()
 		for _, pc := range e.conns {
-			if pc.held.Load() {
+			if pc.isHeld.Load() {
 				held = append(held, pc)
 			}
 			if len(held) == cap(held) {
@@ -414,18 +416,12 @@ func (e *portableEngine) messages() {
 			pc := held[r.next()%uint64(len(held))]
 			lag := c.now() - planned
 			c.lat[latLag].Record(time.Duration(lag))
-			k.sent.Add(1)
-			if c.o.Proto == ProtoRaw {
-				e.write(pc, c.payload)
-				continue
+			pc.mu.Lock()
+			if pc.conn.state == stHeld {
+				k.sent.Add(1)
+				pc.proto.send(&pc.x, planned)
 			}
-			ts := c.unix(planned)
-			to := c.uid(int(r.next() % uint64(c.plan.Conns)))
-			pc.pend.Add(1)
-			if !e.write(pc, wire.AppendSend(nil, msgID(ts, c.shard.Index), to, ts, c.payload)) {
-				pc.pend.Add(-1)
-				k.lost.Add(1)
-			}
+			pc.mu.Unlock()
 		}
 	}
 }

@@ -11,3 +11,6 @@ func newEngine(c *core) (engine, error) {
 	}
 	return newPortableEngine(c)
 }
+
+// EngineFor is the engine a swarm of o runs on.
+func EngineFor(Options) string { return EnginePortable }

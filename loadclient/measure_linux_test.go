@@ -79,8 +79,8 @@ func TestMeasureConnectRate(t *testing.T) {
 // TestMeasureMemory reports the swarm's user-space memory per held
 // connection: RSS growth from after New to the hold, divided by the
 // connections held, for raw and for imtool with heartbeats, 19,000
-// connections each. Snapshot is not called meanwhile (it reads
-// /proc/self/fd, whose garbage would be counted too). Asserts nothing.
+// connections each. Snapshot is not called meanwhile (it allocates, and
+// its garbage would be counted too). Asserts nothing.
 //
 //	IMTOOL_MEASURE_BASE=29000 go test -run TestMeasureMemory -v ./loadclient/
 func TestMeasureMemory(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 )
 
 // metronome wakes a loop at every multiple of a period on the monotonic
-// clock — the same instants in every shard process — from a periodic
+// clock, offset by the process's phase, from a periodic
 // timerfd that the loop waits for in the Go netpoller. Parked there, the
 // loop leaves its P idle, and a Go process whose P is idle with no timer
 // due lets sysmon sleep: a loop that slept inside a raw syscall looked busy
@@ -24,6 +24,7 @@ import (
 type metronome struct {
 	f      *os.File
 	rc     syscall.RawConn
+	phase  time.Duration // the grid's offset from multiples of the period
 	period time.Duration // armed with
 	want   time.Duration // asked for by wait
 	armErr error
@@ -31,7 +32,7 @@ type metronome struct {
 	buf    [8]byte
 }
 
-func newMetronome() (*metronome, error) {
+func newMetronome(phase time.Duration) (*metronome, error) {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("timerfd_create: %w", err)
@@ -42,13 +43,13 @@ func newMetronome() (*metronome, error) {
 		f.Close()
 		return nil, fmt.Errorf("metronome: %w", err)
 	}
-	m := &metronome{f: f, rc: rc}
+	m := &metronome{f: f, rc: rc, phase: phase}
 	m.tick = m.read
 	return m, nil
 }
 
-// wait returns at the next multiple of period, or at once when one has
-// passed since the last wait (the loop is behind).
+// wait returns at the next multiple of period (plus the phase), or at once
+// when one has passed since the last wait (the loop is behind).
 func (m *metronome) wait(period time.Duration) error {
 	m.want, m.armErr = period, nil
 	if err := m.rc.Read(m.tick); err != nil {
@@ -61,7 +62,7 @@ func (m *metronome) wait(period time.Duration) error {
 // false parks the caller in the netpoller until the timer fires.
 func (m *metronome) read(fd uintptr) bool {
 	if m.want != m.period {
-		if m.armErr = arm(fd, m.want); m.armErr != nil {
+		if m.armErr = arm(fd, m.want, m.phase); m.armErr != nil {
 			return true
 		}
 		m.period = m.want
@@ -70,14 +71,15 @@ func (m *metronome) read(fd uintptr) bool {
 	return e != unix.EAGAIN
 }
 
-// arm sets the timer to fire at the next multiple of period, then every
-// period.
-func arm(fd uintptr, period time.Duration) error {
+// arm sets the timer to fire at the next multiple of period plus phase,
+// then every period.
+func arm(fd uintptr, period, phase time.Duration) error {
 	var now unix.Timespec
 	if _, _, e := unix.RawSyscall(unix.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC, uintptr(unsafe.Pointer(&now)), 0); e != 0 {
 		return fmt.Errorf("clock_gettime: %w", e)
 	}
-	next := (now.Nano()/int64(period) + 1) * int64(period)
+	p, ph := int64(period), int64(phase)%int64(period)
+	next := ((now.Nano()-ph)/p+1)*p + ph
 	spec := unix.ItimerSpec{Interval: unix.NsecToTimespec(int64(period)), Value: unix.NsecToTimespec(next)}
 	if _, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, unix.TFD_TIMER_ABSTIME, uintptr(unsafe.Pointer(&spec)), 0, 0, 0); e != 0 {
 		return fmt.Errorf("timerfd_settime: %w", e)

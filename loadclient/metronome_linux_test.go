@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// The metronome returns on period boundaries of the monotonic clock, at
-// once when one has passed, re-arms when the period changes, and waiting
+// The metronome returns on period boundaries of the monotonic clock offset
+// by its phase, at once when one has passed, re-arms when the period changes, and waiting
 // allocates nothing.
 func TestMetronome(t *testing.T) {
-	m, err := newMetronome()
+	m, err := newMetronome(3 * time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,10 +22,17 @@ func TestMetronome(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
+		onPhase := 0
 		for i := 0; i < 10; i++ {
 			if err := m.wait(period); err != nil {
 				t.Fatal(err)
 			}
+			if (monoNow()-int64(3*time.Millisecond))%int64(period) < int64(time.Millisecond) {
+				onPhase++ // woke within 1 ms after a multiple of the period plus the phase
+			}
+		}
+		if onPhase < 5 {
+			t.Errorf("period %v: %d of 10 wake-ups within 1 ms after the phase's instants", period, onPhase)
 		}
 		// Ten boundaries; a loaded machine may make it later, never sooner.
 		if got := time.Since(start); got < 9*period {

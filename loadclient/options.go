@@ -32,6 +32,12 @@ const (
 const (
 	ProtoIMTool = "imtool" // LOGIN, heartbeats, messages (shared/PROTOCOL.md)
 	ProtoRaw    = "raw"    // connect and hold; optional payload at MsgRate
+	// ProtoWS is WebSocket (RFC 6455): upgrade, WebSocket pings as
+	// heartbeats, messages from a payload template timed by their echo.
+	ProtoWS = "ws"
+	// ProtoWSIMTool is the imtool protocol in WebSocket binary messages
+	// (imtool server --ws-ports).
+	ProtoWSIMTool = "ws+imtool"
 )
 
 // Close modes.
@@ -44,6 +50,7 @@ const (
 const (
 	EngineEpoll    = "epoll"    // Linux: one epoll loop per core, flat per-connection state
 	EnginePortable = "portable" // net.Dialer and goroutines, every OS
+	EngineAuto     = "auto"     // epoll on Linux, except for TLS, which runs on the portable engine
 )
 
 // Options describe a swarm. Zero values take the Default* values, except
@@ -65,7 +72,7 @@ type Options struct {
 	// the kernel chooses, except that loopback targets get 127.0.0.2 and up
 	// when one source cannot hold the plan (see Plan).
 	SourceIPs []netip.Addr
-	Proto     string // ProtoIMTool (default) or ProtoRaw
+	Proto     string // ProtoIMTool (default), ProtoRaw, ProtoWS or ProtoWSIMTool
 	UIDBase   uint64 // uid of connection 0 (default 1); connection i logs in as UIDBase+i
 	// AuthSecret, when set, makes LOGIN tokens hex(HMAC-SHA256(secret, uid)).
 	AuthSecret []byte
@@ -96,7 +103,8 @@ type Options struct {
 	// requires). The library runs one process's share (Shard); the runner
 	// starts the others.
 	Procs int
-	// Engine is EngineEpoll (default on Linux) or EnginePortable.
+	// Engine is EngineAuto (the default: epoll on Linux unless TLS is on),
+	// EngineEpoll or EnginePortable.
 	Engine string
 	// Loops is the number of event loops of the epoll engine (default:
 	// one per CPU this process may use).
@@ -105,6 +113,19 @@ type Options struct {
 	Shard Shard
 	// Drain bounds the wait for outstanding ACKs before closing (default 2s).
 	Drain time.Duration
+	// WebSocket (ProtoWS, ProtoWSIMTool): the request path (default the
+	// target's, else /), extra header lines "Name: value", the subprotocol
+	// to ask for (ws+imtool: imtool), and the message payload: a template
+	// with {uid}, {i}, {seq} and {ts} (default: "{ts} xxx…" of Payload
+	// bytes, so echoes are timed), sent as text or, with WSBinary, binary.
+	// Path and headers may hold {uid} and {i}.
+	WSPath          string
+	Headers         []string
+	WSSubprotocol   string
+	PayloadTemplate string
+	WSBinary        bool
+	// TLS, for every protocol (on the portable engine).
+	TLS TLSOptions
 	// Lookup resolves host names (default net.DefaultResolver).
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
@@ -190,31 +211,56 @@ func (o Options) withDefaults() (Options, error) {
 	case o.Procs < 0:
 		return o, fmt.Errorf("--procs %d: give auto or a number ≥ 1", o.Procs)
 	}
-	if o.Proto != ProtoIMTool && o.Proto != ProtoRaw {
-		return o, fmt.Errorf("--proto %q: give imtool or raw", o.Proto)
+	switch o.Proto {
+	case ProtoIMTool, ProtoRaw, ProtoWS, ProtoWSIMTool:
+	default:
+		return o, fmt.Errorf("--proto %q: give imtool, raw, ws or ws+imtool", o.Proto)
 	}
 	if o.Close != CloseFIN && o.Close != CloseRST {
 		return o, fmt.Errorf("--close %q: give fin or rst", o.Close)
 	}
-	if o.Engine != "" && o.Engine != EngineEpoll && o.Engine != EnginePortable {
-		return o, fmt.Errorf("--engine %q: give epoll or portable", o.Engine)
+	o.TLS.On = tlsOn(o)
+	switch o.Engine {
+	case "", EngineAuto, EngineEpoll, EnginePortable:
+	default:
+		return o, fmt.Errorf("--engine %q: give auto, epoll or portable", o.Engine)
+	}
+	if o.TLS.On && o.Engine == EngineEpoll {
+		return o, fmt.Errorf("--engine epoll has no TLS yet: give --engine auto or portable (TLS runs on the portable engine)")
 	}
 	return o, nil
 }
 
 // Target is one destination host with its ports.
 type Target struct {
-	Host  string
-	Addr  netip.Addr
-	Ports []uint16
+	Host   string
+	Addr   netip.Addr
+	Ports  []uint16
+	Scheme string // "ws", "wss" (WebSocket over TLS), "tls" or "" (plain TCP)
+	Path   string // the path of a ws:// or wss:// target
 }
 
 // ParseTarget reads HOST or HOST:PORTS ("10.0.0.5", "gw1:9000-9019",
 // "gw2:9000,9005", "[::1]:9000"). PORTS is a range or a list as in --ports,
 // but a single number is that port (HOST:PORT as everywhere), never a count.
-// Without ports the target gets defPorts.
+// Without ports the target gets defPorts. ws://HOST:PORTS/PATH is a
+// WebSocket target (--proto ws or ws+imtool), wss:// the same over TLS,
+// tls://HOST:PORTS any protocol over TLS.
 func ParseTarget(s string, defPorts []uint16, base int) (Target, error) {
 	s = strings.TrimSpace(s)
+	var scheme, path string
+	if sc, rest, ok := strings.Cut(s, "://"); ok {
+		switch sc {
+		case "ws":
+		case "wss", "tls":
+		default:
+			return Target{}, fmt.Errorf("--target %q: unknown scheme %s://: give ws://, wss://, tls:// or no scheme", s, sc)
+		}
+		scheme, s = sc, rest
+		if i := strings.IndexByte(s, '/'); i >= 0 {
+			s, path = s[:i], s[i:]
+		}
+	}
 	if s == "" {
 		return Target{}, fmt.Errorf("--target is empty: give HOST or HOST:PORTS (e.g. 127.0.0.1:9000-9019)")
 	}
@@ -237,7 +283,7 @@ func ParseTarget(s string, defPorts []uint16, base int) (Target, error) {
 	case strings.Count(s, ":") > 1:
 		// a bare IPv6 address
 	}
-	t := Target{Host: host, Ports: defPorts}
+	t := Target{Host: host, Ports: defPorts, Scheme: scheme, Path: path}
 	if ports != "" {
 		if !strings.ContainsAny(ports, ",-") {
 			ports += "-" + ports // HOST:PORT is one port, as everywhere else

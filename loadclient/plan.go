@@ -3,63 +3,25 @@ package loadclient
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/netip"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/stats"
 )
 
-// Env is what the plan needs to know about the host. ReadEnv fills it; tests
-// write it by hand.
-type Env struct {
-	// PortRange is net.ipv4.ip_local_port_range; zero when unknown.
-	PortRange [2]int
-	// Nofile is the RLIMIT_NOFILE a process gets (Go raises the soft limit
-	// to the hard one); 0 when unknown or unlimited.
-	Nofile int64
-	CPUs   int
-}
+// Env is what the plan needs to know about the host (the port range, the
+// fd limit, CPUs): the host facts every imtool command reads. ReadEnv
+// fills it; tests write it by hand.
+type Env = host.Facts
 
-// PortRangePath is where Linux keeps the local port range.
-const PortRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
+// ReadEnv reads this machine's facts.
+func ReadEnv() Env { return host.Read(host.Machine) }
 
-// ReadEnv reads the host: the port range through readFile (os.ReadFile when
-// nil; tests pass a fake), the fd limit and the CPU count.
-func ReadEnv(readFile func(string) ([]byte, error)) Env {
-	if readFile == nil {
-		readFile = os.ReadFile
-	}
-	env := Env{Nofile: nofileLimit(), CPUs: cpus()}
-	if b, err := readFile(PortRangePath); err == nil {
-		env.PortRange, _ = ParsePortRange(string(b))
-	}
-	return env
-}
-
-// ParsePortRange reads "32768\t60999".
-func ParsePortRange(s string) ([2]int, error) {
-	f := strings.Fields(s)
-	if len(f) != 2 {
-		return [2]int{}, fmt.Errorf("port range %q: want two numbers", s)
-	}
-	lo, err1 := strconv.Atoi(f[0])
-	hi, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || hi < lo {
-		return [2]int{}, fmt.Errorf("port range %q: want low ≤ high within 1-65535", s)
-	}
-	return [2]int{lo, hi}, nil
-}
-
-// FDReserve is what one process keeps for itself besides its connections:
-// stdio, epoll fds, the stats listener, pipes to the parent.
-const FDReserve = 64
-
-// autoReserve is the per-process reserve --procs auto plans with.
-const autoReserve = 500
+// autoHeadroom is what --procs auto plans over the connections a process
+// holds: its shards are exact slices, so 10% covers what else opens fds.
+const autoHeadroom = 1.1
 
 // Shard is one process's slice of the plan: connections First to
 // First+Count-1 (global indexes; uid = UIDBase + index).
@@ -135,6 +97,9 @@ func NewPlan(o Options, env Env) (*Plan, error) {
 		return nil, &PlanError{err.Error()}
 	}
 	p := &Plan{Conns: o.Conns, Targets: targets, PortRange: env.PortRange}
+	if o.TLS.On && o.Engine != EnginePortable {
+		p.Notes = append(p.Notes, "TLS runs on the portable engine (goroutines): --engine auto chose it; the epoll engine has no TLS yet")
+	}
 	loopback := true
 	for _, t := range targets {
 		for _, port := range t.Ports {
@@ -192,12 +157,12 @@ func NewPlan(o Options, env Env) (*Plan, error) {
 	}
 
 	// Processes.
-	limit := env.Nofile
+	limit := env.Nofile()
 	if o.Shard.Count > 0 { // a child: its slice was planned by the parent
 		p.Procs = 1
 		p.Shards = []Shard{o.Shard}
-		if limit > 0 && int64(o.Shard.Count)+FDReserve > limit {
-			return nil, refuse("shard %d: %d connections need RLIMIT_NOFILE ≥ %d; this process may open %d", o.Shard.Index, o.Shard.Count, o.Shard.Count+FDReserve, limit)
+		if limit > 0 && host.ConnsPerProcess(limit, 0, 1) < int64(o.Shard.Count) {
+			return nil, refuse("shard %d: %d connections need RLIMIT_NOFILE ≥ %d; this process may open %d", o.Shard.Index, o.Shard.Count, host.NofileFor(o.Shard.Count, 0, 1), limit)
 		}
 		return p, nil
 	}
@@ -210,10 +175,10 @@ func NewPlan(o Options, env Env) (*Plan, error) {
 	}
 	procs = min(procs, n)
 	per := ceilDiv(n, procs)
-	if limit > 0 && int64(per)+FDReserve > limit {
-		need := ceilDiv(n, int(limit-FDReserve))
+	if limit > 0 && host.ConnsPerProcess(limit, 0, 1) < int64(per) {
+		need := host.Procs(n, limit, 0, 1)
 		return nil, refuse("%s connections in %d process(es) need RLIMIT_NOFILE ≥ %s each; a process here may open %s: use --procs auto (%d or more processes), or raise the limit with `imtool tune apply --role client`",
-			thousands(n), procs, thousands(per+FDReserve), stats.Thousands(limit), need)
+			thousands(n), procs, stats.Thousands(host.NofileFor(per, 0, 1)), stats.Thousands(limit), need)
 	}
 	p.Procs = procs
 	for i, first := 0, 0; i < procs; i++ {
@@ -228,13 +193,8 @@ func NewPlan(o Options, env Env) (*Plan, error) {
 }
 
 // AutoProcs is --procs auto: enough processes that each stays under its
-// RLIMIT_NOFILE with 10% headroom, ceil(conns·1.1 / (limit − 500)).
-func AutoProcs(conns int, nofile int64) int {
-	if nofile <= autoReserve || conns <= 0 {
-		return 1
-	}
-	return max(1, int(math.Ceil(float64(conns)*1.1/float64(nofile-autoReserve))))
-}
+// RLIMIT_NOFILE with 10% headroom (host.Procs).
+func AutoProcs(conns int, nofile int64) int { return host.Procs(conns, nofile, 0, autoHeadroom) }
 
 // loopbackSources returns n addresses from 127.0.0.2 upward.
 func loopbackSources(n int) []netip.Addr {

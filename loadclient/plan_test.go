@@ -10,7 +10,7 @@ import (
 
 // hostEnv is this kind of host: port range 32768-60999 (R = 28232, R/2 =
 // 14116), RLIMIT_NOFILE 20000.
-var hostEnv = Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2}
+var hostEnv = Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
 
 func mustIPs(t *testing.T, s string) []netip.Addr {
 	t.Helper()
@@ -42,17 +42,17 @@ func TestPlanCapacityAndSpread(t *testing.T) {
 		{name: "one port, 19k: loopback picks 2 sources", o: Options{Conns: 19000, Ports: []uint16{9000}, Procs: 1}, env: hostEnv,
 			dests: 1, sources: "127.0.0.2-127.0.0.3", auto: true, capacity: 2 * 28232, pairs: 2, perPair: 9500, procs: 1,
 			noteRe: "dialing from 2 source IPs 127.0.0.2-127.0.0.3", warn: "19,000 connections per destination port is past half the port range (14,116)"},
-		{name: "a million on 20 loopback ports: 4 sources", o: Options{Conns: 1000000, Procs: 0}, env: Env{PortRange: [2]int{32768, 60999}, Nofile: 1 << 21},
+		{name: "a million on 20 loopback ports: 4 sources", o: Options{Conns: 1000000, Procs: 0}, env: Env{PortRange: [2]int{32768, 60999}, NofileHard: 1 << 21},
 			dests: 20, sources: "127.0.0.2-127.0.0.5", auto: true, capacity: 80 * 28232, pairs: 80, perPair: 12500, procs: 1,
 			warn: "50,000 connections per destination port is past half the port range"},
 		{name: "given sources are used round-robin", o: Options{Conns: 1000, SourceIPs: mustIPs(t, "127.0.0.10-127.0.0.14")}, env: hostEnv,
 			dests: 20, sources: "127.0.0.10-127.0.0.14", capacity: 100 * 28232, pairs: 100, perPair: 10, procs: 1},
 		{name: "two targets with their own ports", o: Options{Targets: []string{"10.0.0.1:9000-9009", "10.0.0.2:7000,7001"}, Conns: 100}, env: hostEnv,
 			dests: 12, capacity: 12 * 28232, pairs: 12, perPair: 9, procs: 1},
-		{name: "slow: non-loopback past R/2", o: Options{Targets: []string{"10.0.0.1"}, Conns: 451712}, env: Env{PortRange: [2]int{32768, 60999}, Nofile: 1 << 21},
+		{name: "slow: non-loopback past R/2", o: Options{Targets: []string{"10.0.0.1"}, Conns: 451712}, env: Env{PortRange: [2]int{32768, 60999}, NofileHard: 1 << 21},
 			dests: 20, capacity: 20 * 28232, pairs: 20, perPair: 22586, procs: 1,
 			warn: "needs ≥ 32 source×port pairs to stay under half the port range; you have 20: add `--source-ips` with ≥ 2 addresses of this host, or widen the range with `imtool tune apply --role client`"},
-		{name: "slow: loopback with too few given sources", o: Options{Conns: 451712, SourceIPs: mustIPs(t, "127.0.0.2")}, env: Env{PortRange: [2]int{32768, 60999}, Nofile: 1 << 21},
+		{name: "slow: loopback with too few given sources", o: Options{Conns: 451712, SourceIPs: mustIPs(t, "127.0.0.2")}, env: Env{PortRange: [2]int{32768, 60999}, NofileHard: 1 << 21},
 			dests: 20, sources: "127.0.0.2", capacity: 20 * 28232, pairs: 20, perPair: 22586, procs: 1,
 			warn: "needs ≥ 32 source×port pairs to stay under half the port range; you have 20: add `--source-ips 127.0.0.2-127.0.0.3`, or widen the range with `imtool tune apply --role client`"},
 		{name: "procs auto: 60k needs 4", o: Options{Conns: 60000}, env: hostEnv,
@@ -123,7 +123,7 @@ func checkSpread(t *testing.T, p *Plan) {
 }
 
 func TestPlanRefusals(t *testing.T) {
-	big := Env{PortRange: [2]int{32768, 60999}, Nofile: 1 << 21}
+	big := Env{PortRange: [2]int{32768, 60999}, NofileHard: 1 << 21}
 	tests := []struct {
 		name string
 		o    Options
@@ -135,10 +135,10 @@ func TestPlanRefusals(t *testing.T) {
 		{"past capacity, loopback with given sources", Options{Conns: 60000, Ports: []uint16{9000}, SourceIPs: mustIPs(t, "127.0.0.2,127.0.0.3")}, big,
 			"needs ≥ 5 source×port pairs to stay under half the port range; you have 2: add `--source-ips 127.0.0.2-127.0.0.6`"},
 		{"fd limit in one process", Options{Conns: 19990, Procs: 1}, hostEnv,
-			"19,990 connections in 1 process(es) need RLIMIT_NOFILE ≥ 20,054 each; a process here may open 20,000: use --procs auto (2 or more processes), or raise the limit with `imtool tune apply --role client`"},
+			"19,990 connections in 1 process(es) need RLIMIT_NOFILE ≥ 20,490 each; a process here may open 20,000: use --procs auto (2 or more processes), or raise the limit with `imtool tune apply --role client`"},
 		{"mixed IP versions", Options{Targets: []string{"[::1]:9000"}, SourceIPs: mustIPs(t, "127.0.0.2")}, hostEnv,
 			"not the same IP version"},
-		{"bad proto", Options{Proto: "http"}, hostEnv, `--proto "http": give imtool or raw`},
+		{"bad proto", Options{Proto: "http"}, hostEnv, `--proto "http": give imtool, raw, ws or ws+imtool`},
 		{"bad close", Options{Close: "slam"}, hostEnv, `--close "slam": give fin or rst`},
 		{"bad target", Options{Targets: []string{"127.0.0.1:0-5"}}, hostEnv, `--target "127.0.0.1:0-5"`},
 	}
@@ -212,19 +212,8 @@ func TestParseTarget(t *testing.T) {
 	}
 }
 
-func TestParsePortRange(t *testing.T) {
-	env := ReadEnv(func(string) ([]byte, error) { return []byte("40000\t40009\n"), nil })
-	if env.PortRange != [2]int{40000, 40009} {
-		t.Fatalf("port range %v", env.PortRange)
-	}
-	env = ReadEnv(func(string) ([]byte, error) { return nil, errors.New("no /proc") })
-	if env.PortRange != [2]int{} {
-		t.Fatalf("port range %v without /proc", env.PortRange)
-	}
-}
-
 func ExamplePlan_Describe() {
-	p, _ := NewPlan(Options{Conns: 19000, Ports: []uint16{9000}, Procs: 1}, Env{PortRange: [2]int{32768, 60999}, Nofile: 20000})
+	p, _ := NewPlan(Options{Conns: 19000, Ports: []uint16{9000}, Procs: 1}, Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000})
 	fmt.Println(p.Describe())
 	// Output:
 	// plan: 19,000 connections to 1 destinations from 2 source IPs (127.0.0.2-127.0.0.3); 2 pairs, ≤ 9,500 per pair (port range 32768-60999, R/2 = 14,116; capacity 56,464)

@@ -4,6 +4,7 @@ package loadclient
 
 import (
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,8 +19,11 @@ func TestSendQueueBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
 	var held []net.Conn
 	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range held {
 			c.Close()
 		}
@@ -30,7 +34,9 @@ func TestSendQueueBounded(t *testing.T) {
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			held = append(held, c) // never read
+			mu.Unlock()
 		}
 	}()
 	const conns, payload = 10, 60000

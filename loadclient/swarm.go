@@ -48,7 +48,7 @@ type engine interface {
 // New plans opts for this host (ReadEnv) and prepares the swarm. A plan
 // that cannot work returns a *PlanError that says how to fix it.
 func New(opts Options) (*Swarm, error) {
-	return NewWithEnv(opts, ReadEnv(nil))
+	return NewWithEnv(opts, ReadEnv())
 }
 
 // NewWithEnv is New on a described host.
@@ -64,7 +64,16 @@ func NewWithEnv(opts Options, env Env) (*Swarm, error) {
 	if o.Shard.Count == 0 && plan.Procs > 1 {
 		return nil, &PlanError{fmt.Sprintf("this plan needs %d processes: run it with the runner (imtool swarm) or give each process its Shard", plan.Procs)}
 	}
+	wss, err := setupWS(o, plan)
+	if err != nil {
+		return nil, &PlanError{err.Error()}
+	}
+	tlss, err := setupTLS(o.TLS, plan)
+	if err != nil {
+		return nil, &PlanError{err.Error()}
+	}
 	c := newCore(o, plan)
+	c.ws, c.tls = wss, tlss
 	eng, err := newEngine(c)
 	if err != nil {
 		return nil, err
@@ -292,9 +301,9 @@ func (s *Swarm) Final() stats.Snapshot {
 	return snap
 }
 
-// process reads this process's resources at most every 900ms: counting
-// /proc/self/fd costs time in proportion to the connections held, and
-// /stats, the sampler and the shard link may all ask within one second.
+// process reads this process's resources at most every 900ms: /stats, the
+// sampler and the shard link may all ask within one second, and each read
+// is several /proc files (stats.ReadProcess).
 func (s *Swarm) process(now time.Time) stats.Process {
 	s.procMu.Lock()
 	defer s.procMu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
 )
@@ -30,26 +31,28 @@ type Cluster struct {
 	start time.Time
 }
 
-// PlanProcs returns how many gateway processes hold maxConns connections on
-// ports ports under this process's fd limit, and the cap of each. Shards
-// are planned to fill at most 90% of their limit, so none runs near it
+// shardHeadroom is what gateway shards are planned with (host.Procs):
+// each fills at most 90% of what its fd limit allows, so none runs near it
 // (a million connections over 54 shards at the cap put each at 93%), and
-// SO_REUSEPORT spreads connections unevenly (binomially): 5% more headroom.
+// SO_REUSEPORT spreads connections unevenly (binomially): 5% more.
+const shardHeadroom = 1.05 / 0.9
+
+// PlanProcs returns how many gateway processes hold maxConns connections on
+// ports ports under this process's fd limit, and the cap of each: what the
+// limit allows one process (host.ConnsPerProcess).
 func PlanProcs(maxConns, ports int) (procs, perProc int, err error) {
 	limit, err := fdLimit()
 	if err != nil {
 		return 0, 0, err
 	}
-	perProc = limit - FDReserve - ports
+	perProc = int(host.ConnsPerProcess(int64(limit), ports, 1))
 	if perProc < 1 {
 		return 0, 0, fmt.Errorf("RLIMIT_NOFILE %d leaves no room for connections on %d ports", limit, ports)
 	}
 	if maxConns <= 0 {
 		return 1, perProc, nil
 	}
-	fill := max(limit*9/10-FDReserve-ports, 1)
-	procs = (maxConns + maxConns/20 + fill - 1) / fill
-	return max(procs, 1), perProc, nil
+	return host.Procs(maxConns, int64(limit), ports, shardHeadroom), perProc, nil
 }
 
 // StartCluster starts the dispatcher (unless one is given) and the gateway
@@ -69,9 +72,12 @@ func StartCluster(o ClusterOptions) (*Cluster, error) {
 		c.disp, disp = d, d.Addr()
 	}
 	g, err := shard.Start(shard.Spec{
-		Name:   "gateway",
-		N:      o.Procs,
-		Args:   func(i int) []string { return o.ChildArgs(i, fmt.Sprintf("gw-%d", i), disp) },
+		Name: "gateway",
+		N:    o.Procs,
+		Args: func(i int) []string { return o.ChildArgs(i, fmt.Sprintf("gw-%d", i), disp) },
+		// Two Ps: one for the shard's event loop, one for its dispatcher
+		// link, timers and /stats (defaultLoops).
+		Env:    func(int) []string { return []string{"GOMAXPROCS=2"} },
 		Stderr: o.Stderr,
 	})
 	if err != nil {

@@ -2,29 +2,7 @@
 
 package refserver
 
-import (
-	"fmt"
-	"reflect"
-
-	"github.com/tidwall/evio"
-	"golang.org/x/sys/unix"
-)
-
-// fdOf returns the socket of an evio connection. evio does not export it,
-// but the gateway must write to the socket itself: evio's Wake replaces the
-// connection's pending output, so writing through evio from other
-// goroutines could lose bytes. TestFDOf guards the field's presence.
-func fdOf(c evio.Conn) int {
-	v := reflect.ValueOf(c)
-	if v.Kind() != reflect.Pointer {
-		return -1
-	}
-	f := v.Elem().FieldByName("fd")
-	if !f.IsValid() {
-		return -1
-	}
-	return int(f.Int())
-}
+import "golang.org/x/sys/unix"
 
 // lingerClose ends our side of fd so the peer reads what was sent before the
 // close: it shuts down writing and drains unread input, which would
@@ -37,13 +15,4 @@ func lingerClose(fd int) {
 			return
 		}
 	}
-}
-
-// fdLimit is this process's RLIMIT_NOFILE (soft; Go raised it to the hard one at start).
-func fdLimit() (int, error) {
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, fmt.Errorf("cannot read RLIMIT_NOFILE: %w", err)
-	}
-	return int(min(rl.Cur, 1<<30)), nil
 }

@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/imtool/imtool/internal/evio"
+	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/refserver/wire"
-	"github.com/tidwall/evio"
 )
 
 // Gateway is the reference IM gateway: one evio Serve over many ports.
@@ -44,6 +46,8 @@ type Gateway struct {
 	slowClients atomic.Int64
 	rejected    atomic.Int64
 	errs        [wire.CodeServerFull + 1]atomic.Int64 // ERRORs sent, by code
+
+	wsBadUpgrades atomic.Int64 // WebSocket upgrade requests refused (HTTP 4xx)
 }
 
 // NewGateway checks opts and prepares a gateway; Serve runs it.
@@ -63,7 +67,7 @@ func NewGateway(opts Options) (*Gateway, error) {
 		start:   time.Now(),
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
-		ports:   make([]atomic.Int64, len(opts.Ports)),
+		ports:   make([]atomic.Int64, len(opts.Ports)+len(opts.WSPorts)),
 		backlog: map[*session]struct{}{},
 	}
 	if opts.Dispatcher != "" {
@@ -76,8 +80,9 @@ func NewGateway(opts Options) (*Gateway, error) {
 // error when a port cannot be listened on.
 func (g *Gateway) Serve() error {
 	defer close(g.done)
-	addrs := make([]string, len(g.opts.Ports))
-	for i, p := range g.opts.Ports {
+	ports := g.listenPorts()
+	addrs := make([]string, len(ports))
+	for i, p := range ports {
 		addrs[i] = "tcp4://" + net.JoinHostPort(g.opts.Listen, strconv.Itoa(int(p)))
 		if g.opts.ReusePort {
 			addrs[i] += "?reuseport=true"
@@ -103,14 +108,24 @@ func (g *Gateway) Serve() error {
 		Tick:   g.tick,
 	}
 	if ev.NumLoops <= 0 {
-		ev.NumLoops = runtime.NumCPU()
+		ev.NumLoops = defaultLoops()
 	}
 	err := evio.Serve(ev, addrs...)
 	if g.link != nil {
 		g.link.close()
 	}
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s ports %v: %w (another process there? use other --ports, or --procs to share them)", g.opts.Listen, g.opts.Ports, err)
+		fix := "check --listen, --ports and --ws-ports"
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// --procs shares ports among this gateway's own shards only: it is no fix here.
+			port := strconv.Itoa(int(ports[0]))
+			var op *net.OpError
+			if errors.As(err, &op) && op.Addr != nil {
+				_, port, _ = net.SplitHostPort(op.Addr.String())
+			}
+			fix = fmt.Sprintf("another process listens there (ss -ltnp 'sport = :%s' names it): stop it, or choose other --ports", port)
+		}
+		return fmt.Errorf("cannot listen on %s ports %s: %w: %s", g.opts.Listen, portspec.String(ports), err, fix)
 	}
 	return nil
 }
@@ -151,14 +166,14 @@ func (g *Gateway) opened(c evio.Conn) (out []byte, opts evio.Options, action evi
 	opts.ReuseInputBuffer = true
 	if g.shutting.Load() {
 		g.errs[wire.CodeShuttingDown].Add(1)
-		return wire.AppendError(nil, wire.CodeShuttingDown, "server shutting down"), opts, evio.Close
+		return g.refusal(c, wire.CodeShuttingDown, "server shutting down"), opts, evio.Close
 	}
 	if g.conns.Load() >= int64(g.opts.MaxConns) {
 		g.rejected.Add(1)
 		g.errs[wire.CodeServerFull].Add(1)
-		return wire.AppendError(nil, wire.CodeServerFull, "server full"), opts, evio.Close
+		return g.refusal(c, wire.CodeServerFull, "server full"), opts, evio.Close
 	}
-	s := &session{conn: c, fd: int32(fdOf(c)), port: int32(c.AddrIndex())}
+	s := &session{conn: c, fd: int32(evio.FD(c)), port: int32(c.AddrIndex()), ws: g.wsState(c.AddrIndex())}
 	s.seen.Store(g.now())
 	c.SetContext(s)
 	g.reg.add(s)
@@ -172,7 +187,10 @@ func (g *Gateway) data(c evio.Conn, in []byte) (out []byte, action evio.Action) 
 	if !ok {
 		return nil, evio.Close // refused in opened; evio still delivers its data
 	}
-	if in != nil {
+	if in != nil && s.ws != wsNone {
+		in = g.wsInput(s, in)
+	}
+	if len(in) > 0 {
 		g.input(s, in)
 	}
 	if g.flush(s) {
@@ -222,22 +240,18 @@ func (g *Gateway) input(s *session, in []byte) {
 		buf = s.bufs.in
 	}
 	s.mu.Unlock()
-	for len(buf) > 0 {
-		f, n, err := wire.Decode(buf, g.opts.MaxFrame)
-		if err != nil {
-			g.protocolError(s, err)
-			buf = nil
-			break
-		}
-		if n == 0 {
-			break
-		}
+	used, stopped, err := wire.Frames(buf, g.opts.MaxFrame, func(f wire.Frame) bool {
 		g.framesIn.Add(1)
-		if !g.handle(s, &f) {
-			buf = nil
-			break
-		}
-		buf = buf[n:]
+		return g.handle(s, &f)
+	})
+	switch {
+	case err != nil:
+		g.protocolError(s, err)
+		buf = nil
+	case stopped:
+		buf = nil
+	default:
+		buf = buf[used:]
 	}
 	s.mu.Lock()
 	if len(buf) > 0 {
@@ -376,8 +390,12 @@ func (g *Gateway) Snapshot() stats.Snapshot {
 		listening = true
 	default:
 	}
+	if n := g.wsBadUpgrades.Load(); n > 0 {
+		s.Errors["ws_bad_upgrade"] = n
+	}
+	ports := g.listenPorts()
 	for i := range g.ports {
-		port := int(g.opts.Ports[i])
+		port := int(ports[i])
 		if listening {
 			if a, ok := g.addrs[i].(*net.TCPAddr); ok {
 				port = a.Port
@@ -404,3 +422,10 @@ func (g *Gateway) Run(ctx context.Context, grace time.Duration) error {
 		return <-errc
 	}
 }
+
+// defaultLoops is one event loop per P but one. A loop waits in epoll_wait
+// without giving up its P, so whatever else needs a P — another loop, the
+// dispatcher link's reader, timers, /stats — would wait for the runtime to
+// preempt the loop (10 ms and more): a ROUTE from the dispatcher sat that
+// long before it was delivered. The P left over runs them at once.
+func defaultLoops() int { return max(1, runtime.GOMAXPROCS(0)-1) }

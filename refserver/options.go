@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/refserver/wire"
 )
 
@@ -13,16 +14,13 @@ const (
 	DefaultLoginTimeout = 10 * time.Second
 	DefaultIdleTimeout  = 90 * time.Second
 	DefaultMaxQueue     = 256 << 10 // bytes queued for one connection before it counts as a slow client
-	// FDReserve is how many file descriptors a gateway keeps for itself
-	// (listeners, epoll, the stats server, the dispatcher link) and for
-	// connections being refused: sessions are capped at RLIMIT_NOFILE minus this.
-	FDReserve = 300
 )
 
 // Options configure a Gateway.
 type Options struct {
 	Listen       string        // address to listen on, e.g. 0.0.0.0
 	Ports        []uint16      // ports to listen on (one evio Serve over all)
+	WSPorts      []uint16      // ports where the same protocol travels in WebSocket binary messages
 	ReusePort    bool          // SO_REUSEPORT, so sibling processes share the ports
 	GatewayID    string        // this gateway's name at the dispatcher (default gw-PID)
 	Dispatcher   string        // HOST:PORT of the dispatcher; empty for a lone gateway
@@ -31,17 +29,30 @@ type Options struct {
 	MaxFrame     int           // largest frame accepted (default wire.DefaultMaxFrame)
 	LoginTimeout time.Duration // first frame must be LOGIN within this
 	IdleTimeout  time.Duration // no frame for this long closes the session
-	MaxConns     int           // cap on open connections (default: fd limit − FDReserve)
+	MaxConns     int           // cap on open connections (default: host.ConnsPerProcess)
 	MaxQueue     int           // bytes queued per connection before it is dropped as slow
-	Loops        int           // evio event loops (default: one per CPU)
+	Loops        int           // evio event loops (default: one per P, GOMAXPROCS)
 	// Logf receives rare events (dispatcher link changes, shutdown). Never
 	// called per connection. Default: discard.
 	Logf func(format string, args ...any)
 }
 
+// fdLimit is this process's RLIMIT_NOFILE: the soft limit, which Go raised
+// to the hard one at start.
+func fdLimit() (int, error) {
+	lim, err := host.ReadNofile(host.Machine)
+	if err != nil {
+		return 0, err
+	}
+	if lim.Soft < 0 || lim.Soft > 1<<30 {
+		return 1 << 30, nil
+	}
+	return int(lim.Soft), nil
+}
+
 func (o *Options) setDefaults(fdLimit int) error {
-	if len(o.Ports) == 0 {
-		return fmt.Errorf("no ports to listen on: give --ports")
+	if len(o.Ports)+len(o.WSPorts) == 0 {
+		return fmt.Errorf("no ports to listen on: give --ports or --ws-ports")
 	}
 	if o.Listen == "" {
 		o.Listen = "0.0.0.0"
@@ -64,7 +75,7 @@ func (o *Options) setDefaults(fdLimit int) error {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	ceiling := fdLimit - FDReserve - len(o.Ports)
+	ceiling := int(host.ConnsPerProcess(int64(fdLimit), len(o.Ports)+len(o.WSPorts), 1))
 	if ceiling < 1 {
 		return fmt.Errorf("RLIMIT_NOFILE is %d: too low to serve %d ports (raise it with `imtool tune apply --role server`)", fdLimit, len(o.Ports))
 	}

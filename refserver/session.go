@@ -4,7 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tidwall/evio"
+	"github.com/imtool/imtool/internal/evio"
+	"github.com/imtool/imtool/internal/ws"
 )
 
 const (
@@ -27,6 +28,7 @@ type session struct {
 	state   uint8
 	closing bool  // close once out is flushed
 	dead    bool  // close now; out is discarded
+	ws      uint8 // wsNone, wsUpgrading or wsOpen (ws.go)
 	bufs    *bufs // nil when nothing is queued or pending
 
 	// seen is when (ns since gateway start) the connection opened or, once
@@ -39,6 +41,7 @@ type session struct {
 type bufs struct {
 	out []byte
 	in  []byte
+	ws  []byte // the start of a WebSocket frame split across reads
 }
 
 // buffers returns s.bufs, allocating it. Call with mu held.
@@ -51,7 +54,7 @@ func (s *session) buffers() *bufs {
 
 // trimBuffers drops s.bufs when both are empty. Call with mu held.
 func (s *session) trimBuffers() {
-	if b := s.bufs; b != nil && len(b.out) == 0 && len(b.in) == 0 {
+	if b := s.bufs; b != nil && len(b.out) == 0 && len(b.in) == 0 && len(b.ws) == 0 {
 		s.bufs = nil
 	}
 }
@@ -66,7 +69,7 @@ func (s *session) queue(g *Gateway, build func([]byte) []byte) bool {
 		return false
 	}
 	b := s.buffers()
-	b.out = build(b.out)
+	b.out = s.frame(b.out, build)
 	g.framesOut.Add(1)
 	if len(b.out) > g.opts.MaxQueue {
 		s.dead, s.bufs = true, nil
@@ -80,6 +83,9 @@ func (s *session) queue(g *Gateway, build func([]byte) []byte) bool {
 func (s *session) finish(g *Gateway, build func([]byte) []byte) {
 	s.queue(g, build)
 	s.mu.Lock()
+	if !s.closing && !s.dead {
+		s.wsEnd(ws.CloseNormal)
+	}
 	s.closing = true
 	s.mu.Unlock()
 }

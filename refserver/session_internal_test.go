@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/imtool/imtool/internal/host"
 )
 
 // The session is paid per connection: keep it at 64 bytes.
@@ -16,8 +18,8 @@ func TestSessionSize(t *testing.T) {
 	}
 }
 
-// fdOf reads evio's unexported connection fd; this fails if evio changes.
-func TestFDOf(t *testing.T) {
+// A session holds its connection's socket, which the gateway writes to.
+func TestSessionFD(t *testing.T) {
 	g, err := NewGateway(Options{Listen: "127.0.0.1", Ports: []uint16{0}})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +64,7 @@ func TestPlanProcsHeadroom(t *testing.T) {
 		if avg := float64(conns) * 1.05 / float64(procs); avg > 0.9*float64(limit) {
 			t.Errorf("%d connections on %d shards: %.0f each with headroom, over 90%% of the limit %d", conns, procs, avg, limit)
 		}
-		if perProc != limit-FDReserve-20 {
+		if perProc != limit-host.FDReserve-20 {
 			t.Errorf("cap %d, want the limit %d less the reserve and listeners", perProc, limit)
 		}
 	}

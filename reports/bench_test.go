@@ -60,7 +60,7 @@ func bench(t *testing.T, bin, dir string, args ...string) {
 
 // A real bench run renders as a self-contained HTML page whose charts carry
 // the run's own numbers; two runs compare, and --fail-on-regression turns
-// a regression into exit code 3.
+// a regression into exit code 5.
 func TestRealBenchReports(t *testing.T) {
 	bin := imtool(t)
 	small, large := filepath.Join(t.TempDir(), "2k"), filepath.Join(t.TempDir(), "4k")
@@ -79,7 +79,7 @@ func TestRealBenchReports(t *testing.T) {
 
 	out, err := exec.Command(bin, "report", "compare", small, large, "--fail-on-regression", "0%").CombinedOutput()
 	var exit *exec.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 3) {
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 5) {
 		t.Fatalf("report compare: %v\n%s", err, out)
 	}
 	if !bytes.Contains(out, []byte("connect rate mean")) {

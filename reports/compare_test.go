@@ -2,7 +2,10 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,4 +61,95 @@ func TestCompareFlagsRegressionsByDirection(t *testing.T) {
 			t.Errorf("threshold %v: %d regressions, want %d", tc.threshold, got, tc.flagged)
 		}
 	}
+}
+
+// Two identical benches run back to back on one host flag nothing, either
+// way round: testdata/same-a and same-b (`imtool bench --conns 5000 --hold
+// 15s`, recorded before the swarm timed its ramp: ramps a sample apart, lag
+// p99 59% apart) and same2-a and same2-b (the same, recorded with exact
+// ramps of 0.46 s and 0.29 s, while another job loaded the host during
+// same2-b: its swarm ran 4× later and every latency was 4-6× worse).
+func TestCompareIdenticalRunsFlagNothing(t *testing.T) {
+	for _, pair := range [][2]string{{"testdata/same-a", "testdata/same-b"}, {"testdata/same2-a", "testdata/same2-b"}} {
+		a, b := load(t, pair[0]), load(t, pair[1])
+		for _, c := range []Comparison{Compare(a, b), Compare(b, a)} {
+			if reg := c.Regressions(); len(reg) > 0 {
+				t.Errorf("%s vs %s: identical runs flagged: %+v", c.A.Started, c.B.Started, reg)
+			}
+			for _, w := range c.Warnings {
+				if !strings.Contains(w, "B's swarm ran late") {
+					t.Errorf("identical runs warned: %q", w)
+				}
+			}
+			for _, d := range c.Deltas {
+				if strings.HasPrefix(d.Figure, "heartbeat") && !strings.HasSuffix(d.Figure, "(hold)") {
+					t.Errorf("%s: latencies are compared over the hold", d.Figure)
+				}
+			}
+		}
+	}
+	// same2-b after same2-a: the late swarm is named, and why latencies
+	// are not judged.
+	c := Compare(load(t, "testdata/same2-a"), load(t, "testdata/same2-b"))
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "B's swarm ran late (lag p99 18.6ms → 78.6ms)") {
+		t.Errorf("warnings %q, want B's late swarm named", c.Warnings)
+	}
+
+	// same-b then same-a (whose swarm was the less late) with B's heartbeat
+	// hold p99 doubled: a real regression is still found.
+	a, b := load(t, "testdata/same-b"), load(t, "testdata/same-a")
+	slow := *b
+	slow.Summary.HoldLatency = maps.Clone(b.Summary.HoldLatency)
+	hb := slow.Summary.HoldLatency["heartbeat"]
+	hb.P99 *= 2
+	slow.Summary.HoldLatency["heartbeat"] = hb
+	reg := Compare(a, &slow).Regressions()
+	if len(reg) != 1 || reg[0].Figure != "heartbeat p99 (hold)" {
+		t.Errorf("a doubled heartbeat p99 flags %+v, want heartbeat p99 (hold) alone", reg)
+	}
+	// … unless B's own swarm was late by as much.
+	lag := slow.Summary.HoldLatency["lag"]
+	lag.P99 *= 3
+	slow.Summary.HoldLatency["lag"] = lag
+	if c := Compare(a, &slow); len(c.Regressions()) != 0 || len(c.Warnings) != 1 {
+		t.Errorf("with B's swarm late: regressions %+v, warnings %q", c.Regressions(), c.Warnings)
+	}
+}
+
+// Runs made with different options are compared with a warning naming them.
+func TestCompareWarnsWhenOptionsDiffer(t *testing.T) {
+	f := fixtures(t)
+	c := Compare(load(t, "testdata/same-a"), load(t, f["complete"]))
+	if len(c.Warnings) == 0 || !strings.Contains(c.Warnings[0], "conns (5000 vs 20000)") {
+		t.Errorf("warnings %q, want one naming conns (5000 vs 20000)", c.Warnings)
+	}
+	var txt bytes.Buffer
+	if err := CompareText(&txt, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "warning: the runs differ in") {
+		t.Errorf("the text comparison does not show the warning:\n%s", txt.String())
+	}
+}
+
+// The JSON comparison holds every figure, with snake_case keys and the
+// regressions listed by name.
+func TestCompareJSON(t *testing.T) {
+	f := fixtures(t)
+	var out bytes.Buffer
+	if err := CompareJSON(&out, Compare(load(t, f["complete"]), load(t, f["faster"]))); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Figures     []map[string]any `json:"figures"`
+		Regressions []string         `json:"regressions"`
+		Warnings    []string         `json:"warnings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Figures) < 10 || len(got.Warnings) == 0 || !slices.Contains(got.Regressions, "connections held") {
+		t.Errorf("comparison JSON: %d figures, regressions %q, warnings %q", len(got.Figures), got.Regressions, got.Warnings)
+	}
+	assertSnakeCase(t, "compare --json", out.Bytes())
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/stats"
 )
 
@@ -25,10 +26,12 @@ func fixtureRecord(conns int) stats.Record {
 		Args:    []string{"imtool", "bench", "--conns", strconv.Itoa(conns), "--hold", "14s"},
 		Options: map[string]any{"conns": conns, "hold": "14s", "rate": 5000, "ports": "7000-7003"},
 		Environment: stats.Environment{
-			Hostname: "loadhost-01", OS: "linux", Arch: "amd64", Kernel: "6.1.0-test",
-			CPUs: 2, MemTotal: 8 << 30, MemAvailable: 6 << 30,
-			NofileSoft: 20000, NofileHard: 20000, PortRange: [2]int{32768, 60999},
-			GoVersion: "go1.26.0",
+			Facts: host.Facts{
+				Hostname: "loadhost-01", OS: "linux", Arch: "amd64", Kernel: "6.1.0-test",
+				CPUs: 2, MemTotal: 8 << 30, MemAvailable: 6 << 30,
+				NofileSoft: 20000, NofileHard: 20000, PortRange: [2]int{32768, 60999},
+				GoVersion: "go1.26.0",
+			},
 			Tune: []string{
 				"fs.nr_open            ok    1048576 ≥ 22024",
 				"net.ipv4.ip_local_port_range  low  32768 60999 (28,232) < 40,000 needed",

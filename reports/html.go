@@ -129,6 +129,7 @@ figure svg { width: 100%; height: auto; display: block; }
 <h2 id="summary">Summary</h2>
 {{template "rows" .Summary}}
 {{if .Shortfall}}<p class="note"><strong>Shortfall:</strong> {{.Shortfall}}</p>{{end}}
+{{if .Thresholds}}<h3>Thresholds (hold phase)</h3>{{template "rows" .Thresholds}}{{end}}
 <h2 id="latency">Latency</h2>
 {{if .Latency.Rows}}<table><tr>{{range .Latency.Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Latency.Rows}}<tr>{{range $i, $c := .}}{{if $i}}<td class="num">{{$c}}</td>{{else}}<th scope="row">{{$c}}</th>{{end}}{{end}}</tr>
@@ -155,6 +156,7 @@ figure svg { width: 100%; height: auto; display: block; }
 {{- define "compare"}}{{template "head" .}}
 <h1>{{.Title}}</h1>
 {{template "rows" .Runs}}
+{{range .Warnings}}<p class="note"><strong>Warning:</strong> {{.}}</p>{{end}}
 <h2 id="figures">Figures</h2>
 <table><tr>{{range .Table.Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Table.Rows}}<tr>{{range $i, $c := .}}{{if eq $i 0}}<th scope="row">{{$c}}</th>{{else if eq $i 5}}<td{{if regression $c}} class="bad"{{end}}>{{$c}}</td>{{else}}<td class="num">{{$c}}</td>{{end}}{{end}}</tr>

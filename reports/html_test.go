@@ -72,8 +72,8 @@ func htmlReport(t *testing.T, dir string) string {
 
 func TestHTMLIsSelfContained(t *testing.T) {
 	page := htmlReport(t, fixtures(t)["complete"])
-	if n := strings.Count(page, "<svg"); n != 5 {
-		t.Errorf("the HTML report has %d inline SVG charts, want 5", n)
+	if n := strings.Count(page, "<svg"); n != 8 {
+		t.Errorf("the HTML report has %d inline SVG charts, want 8", n)
 	}
 	for _, want := range []string{
 		"Connections: 20,000 requested, 19,200 established, 19,140 held at end", // a chart title

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/imtool/imtool/internal/stats"
 )
@@ -20,6 +22,9 @@ import (
 // recorded.
 func Load(path string) (*stats.Record, error) {
 	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNotARun, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the run: %w", err)
 	}
@@ -28,6 +33,9 @@ func Load(path string) (*stats.Record, error) {
 		file = filepath.Join(path, RecordFile)
 	}
 	data, err := os.ReadFile(file)
+	if fi.IsDir() && errors.Is(err, os.ErrNotExist) {
+		return nil, notARunDir(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the run record: %w", err)
 	}
@@ -65,6 +73,37 @@ func Load(path string) (*stats.Record, error) {
 	}
 	rec.Summary = Summarize(&rec)
 	return &rec, nil
+}
+
+// ErrNotARun is a path that names no run: it does not exist, or is a
+// directory without run.json.
+var ErrNotARun = errors.New("not a run")
+
+// maxListed bounds the runs a "not a run directory" error lists.
+const maxListed = 10
+
+// notARunDir explains a directory without run.json: it lists the runs
+// inside it (a directory holding run.json, one or two levels down, newest
+// first) and says how to report one.
+func notARunDir(dir string) error {
+	var runs []string
+	for _, pattern := range []string{"*", filepath.Join("*", "*")} {
+		matches, _ := filepath.Glob(filepath.Join(dir, pattern, RecordFile))
+		for _, m := range matches {
+			runs = append(runs, filepath.Dir(m))
+		}
+	}
+	if len(runs) == 0 {
+		return fmt.Errorf("%w: %s has no %s and no runs inside it: point imtool report at the directory a swarm or bench wrote (its --out; bench writes ./imtool-runs/<time>/)", ErrNotARun, dir, RecordFile)
+	}
+	slices.SortFunc(runs, func(a, b string) int { return strings.Compare(b, a) }) // run names are times: newest first
+	more := ""
+	if len(runs) > maxListed {
+		more = fmt.Sprintf("\n  … and %d more", len(runs)-maxListed)
+		runs = runs[:maxListed]
+	}
+	return fmt.Errorf("%w: %s has no %s, but holds %d run(s):\n  %s%s\nreport one of them: imtool report %s",
+		ErrNotARun, dir, RecordFile, len(runs), strings.Join(runs, "\n  "), more, runs[0])
 }
 
 // readSeries reads a JSON-lines time series. The last line may be torn by a

@@ -14,10 +14,10 @@ import (
 
 // Markdown writes a report for a pull request, wiki page or capacity
 // review: the summary, latency and error tables, the charts and the
-// environment with the tune check. The charts are written as PNG files into
+// environment. The charts are written as PNG files into
 // assetDir, which belongs beside the Markdown file: they are linked as
 // "<base name of assetDir>/<chart>.png". An empty assetDir leaves the charts
-// out.
+// out, with a line saying how to get them, and writes nothing to disk.
 func Markdown(w io.Writer, rec *stats.Record, assetDir string) error {
 	var links []row
 	if assetDir != "" {
@@ -26,7 +26,7 @@ func Markdown(w io.Writer, rec *stats.Record, assetDir string) error {
 		}
 		for _, c := range charts(rec) {
 			file := c.name + ".png"
-			if err := c.plot.Save(chartWidth, chartHeight, filepath.Join(assetDir, file)); err != nil {
+			if err := savePNG(c, filepath.Join(assetDir, file)); err != nil {
 				return fmt.Errorf("cannot write chart %s: %w", file, err)
 			}
 			links = append(links, row{c.title, path.Join(filepath.Base(assetDir), file)})
@@ -43,6 +43,10 @@ func Markdown(w io.Writer, rec *stats.Record, assetDir string) error {
 	mdRows(b, []string{"figure", "value"}, v.Summary)
 	if v.Shortfall != "" {
 		fmt.Fprintf(b, "\n**Shortfall:** %s\n", mdEscape(v.Shortfall))
+	}
+	if len(v.Thresholds) > 0 {
+		fmt.Fprintf(b, "\n## Thresholds (hold phase)\n\n")
+		mdTable(b, []string{"threshold", "measured"}, rowCells(v.Thresholds))
 	}
 	if len(v.Latency.Rows) > 0 {
 		fmt.Fprintf(b, "\n## Latency\n\n")
@@ -61,11 +65,12 @@ func Markdown(w io.Writer, rec *stats.Record, assetDir string) error {
 		}
 		mdTable(b, []string{"class", "count", "fix", "example"}, rows)
 	}
-	if len(links) > 0 {
-		fmt.Fprintf(b, "\n## Charts\n")
-		for _, l := range links {
-			fmt.Fprintf(b, "\n![%s](%s)\n", mdEscape(l.Label), l.Value)
-		}
+	fmt.Fprintf(b, "\n## Charts\n")
+	if assetDir == "" {
+		fmt.Fprintf(b, "\nNot drawn: the report went to stdout. `imtool report RUN --format md --out FILE.md` writes them beside FILE.md.\n")
+	}
+	for _, l := range links {
+		fmt.Fprintf(b, "\n![%s](%s)\n", mdEscape(l.Label), l.Value)
 	}
 	fmt.Fprintf(b, "\n## Environment\n\n")
 	mdRows(b, []string{"", ""}, v.Env)
@@ -77,6 +82,18 @@ func Markdown(w io.Writer, rec *stats.Record, assetDir string) error {
 		mdRows(b, []string{"option", "value"}, v.Options)
 	}
 	return b.Flush()
+}
+
+func savePNG(c chart, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := c.writeTo(f, "png"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func mdRows(w io.Writer, header []string, rows []row) {

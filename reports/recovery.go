@@ -2,12 +2,7 @@ package reports
 
 import (
 	"fmt"
-	"image/color"
 	"strings"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/imtool/imtool/internal/stats"
 )
@@ -207,25 +202,14 @@ func recoveryLines(rs []stats.Recovery) []string {
 	return out
 }
 
-// faultMarkers draws each applied fault as a dashed vertical line across
-// the chart, at the time it was applied.
-func faultMarkers(p *plot.Plot, faults []stats.FaultEvent) {
-	legend := false
+// faultBounds are the faults applied, as marks on the charts' time axis
+// beside the phases': a dashed line named after the fault.
+func faultBounds(faults []stats.FaultEvent) []phaseBound {
+	var out []phaseBound
 	for _, f := range faults {
-		if f.Error != "" {
-			continue
-		}
-		line, err := plotter.NewLine(plotter.XYs{{X: f.T, Y: p.Y.Min}, {X: f.T, Y: p.Y.Max}})
-		if err != nil {
-			continue
-		}
-		line.Color = color.RGBA{R: 0xb0, A: 0xff}
-		line.Width = vg.Points(1)
-		line.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
-		p.Add(line)
-		if !legend {
-			p.Legend.Add("fault", line)
-			legend = true
+		if f.Error == "" {
+			out = append(out, phaseBound{f.T, f.Spec})
 		}
 	}
+	return out
 }

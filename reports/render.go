@@ -23,6 +23,8 @@ func Render(w io.Writer, rec *stats.Record, format, assetDir string) error {
 		return Markdown(w, rec, assetDir)
 	case FormatHTML:
 		return HTML(w, rec)
+	case FormatJSON:
+		return JSON(w, rec)
 	}
 	return errFormat(format)
 }
@@ -36,10 +38,12 @@ func RenderComparison(w io.Writer, c Comparison, format string) error {
 		return CompareMarkdown(w, c)
 	case FormatHTML:
 		return CompareHTML(w, c)
+	case FormatJSON:
+		return CompareJSON(w, c)
 	}
 	return errFormat(format)
 }
 
 func errFormat(format string) error {
-	return fmt.Errorf("unknown report format %q: use %s, %s or %s", format, FormatText, FormatMarkdown, FormatHTML)
+	return fmt.Errorf("unknown report format %q: use %s, %s, %s or %s", format, FormatText, FormatMarkdown, FormatHTML, FormatJSON)
 }

@@ -135,11 +135,11 @@ func rampCap(rec *stats.Record, sw stats.Snapshot, mean float64) string {
 	case rate > 0 && mean >= 0.9*rate:
 		return fmt.Sprintf("--rate (%s/s)", stats.Thousands(int64(rate)))
 	case turns > 0 && sw.RampWindowTurns*2 > turns:
-		return fmt.Sprintf("--max-inflight (%s connecting or logging in at once): the gateway took them slower than the window let them start", stats.Thousands(int64(window)))
+		return fmt.Sprintf("--max-inflight (%s connecting or logging in at once)", stats.Thousands(int64(window)))
 	case sw.Attempts > 0 && errs*100 > sw.Attempts:
 		return fmt.Sprintf("errors (%s of %s attempts)", stats.Thousands(errs), stats.Thousands(sw.Attempts))
 	}
-	return "the gateway and the host: below --rate with the window free"
+	return "the gateway and the host (below --rate, the window free)"
 }
 
 // number reads a JSON number of the run record's options.

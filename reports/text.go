@@ -21,13 +21,13 @@ func Text(w io.Writer, rec *stats.Record) error {
 		fmt.Fprintf(b, "*** INCOMPLETE: %s; the figures cover what was recorded ***\n", v.Incomplete)
 	}
 	fmt.Fprintln(b)
-	rows := make([][]string, len(v.Summary))
-	for i, r := range v.Summary {
-		rows[i] = []string{r.Label, r.Value}
-	}
-	columns(b, "  ", rows, 0)
+	columns(b, "  ", rowCells(v.Summary), 0)
 	if v.Shortfall != "" {
 		fmt.Fprintf(b, "\nshortfall: %s\n", v.Shortfall)
+	}
+	if len(v.Thresholds) > 0 {
+		fmt.Fprintln(b, "\nthresholds (hold phase)")
+		columns(b, "  ", rowCells(v.Thresholds), 0)
 	}
 	if len(v.Latency.Rows) > 0 {
 		fmt.Fprintln(b)
@@ -79,6 +79,15 @@ func columns(w io.Writer, indent string, rows [][]string, rightFrom int) {
 		}
 		fmt.Fprintln(w, line.String())
 	}
+}
+
+// rowCells turns label/value rows into columns.
+func rowCells(rows []row) [][]string {
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = []string{r.Label, r.Value}
+	}
+	return out
 }
 
 func orDash(s string) string {

@@ -18,6 +18,7 @@ type view struct {
 	Incomplete string // why the run did not finish; empty when it did
 	Summary    []row
 	Shortfall  string
+	Thresholds []row // "✓ heartbeat.p99<50ms" → "12.3 ms"
 	Latency    table
 	Errors     []errorRow
 	Faults     []string // each fault's recovery, a few lines each (recoveryLines)
@@ -70,10 +71,18 @@ func newView(rec *stats.Record) view {
 	} else {
 		add("ramp", "%s", fmtDuration(s.RampSeconds))
 	}
+	if proto, _ := rec.Options["proto"].(string); proto != "" && proto != "imtool" {
+		add("protocol", "%s", proto)
+	}
+	for _, n := range planNotes(rec) {
+		if strings.HasPrefix(n, "TLS ") {
+			add("engine", "%s", n)
+		}
+	}
 	add("connect rate", "%s conn/s mean, %s conn/s peak", fmtFloat(s.ConnectRateMean), fmtFloat(s.ConnectRatePeak))
 	if rd := rec.RawDial; rd != nil && rd.Rate > 0 {
 		add("raw dialer", "%s conn/s (%s connections, one process, into the same gateway before the run): the ramp's mean is %.0f%% of it%s",
-			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate, orNote(pacedBy(s.RampCap)))
+			fmtFloat(rd.Rate), stats.Thousands(int64(rd.Conns)), 100*s.ConnectRateMean/rd.Rate, pacedBy(s.RampCap))
 	}
 	add("hold", "%s", fmtDuration(s.HoldSeconds))
 	if s.ClientRSSBytes > 0 {
@@ -129,6 +138,10 @@ func newView(rec *stats.Record) view {
 		}
 	}
 
+	for _, t := range rec.Thresholds {
+		v.Thresholds = append(v.Thresholds, thresholdRow(t))
+	}
+
 	var examples map[string]string
 	if n := len(rec.Series); n > 0 {
 		examples = rec.Series[n-1].Swarm.ErrorExample
@@ -159,6 +172,24 @@ func newView(rec *stats.Record) view {
 		v.Options = append(v.Options, row{k, optionValue(rec.Options[k])})
 	}
 	return v
+}
+
+// thresholdRow shows a threshold as met (✓) or not (✗) with the figure
+// measured, or why it could not be.
+func thresholdRow(t stats.ThresholdResult) row {
+	mark := "✓"
+	if !t.OK {
+		mark = "✗"
+	}
+	value := t.Error
+	if value == "" {
+		if t.Unit == "s" {
+			value = fmtSeconds(t.Value) + " (limit " + fmtSeconds(t.Limit) + ")"
+		} else {
+			value = fmtFloat(t.Value) + " (limit " + fmtFloat(t.Limit) + ")"
+		}
+	}
+	return row{mark + " " + t.Expr, value}
 }
 
 func title(rec *stats.Record) string {
@@ -243,10 +274,28 @@ func orNote(s string) string {
 	return "; " + s
 }
 
+// planNotes are the plan's notes in the record's options: []string in a
+// record being written, []any in one read back from JSON.
+func planNotes(rec *stats.Record) []string {
+	switch v := rec.Options["plan_notes"].(type) {
+	case []string:
+		return v
+	case []any:
+		var out []string
+		for _, n := range v {
+			if s, ok := n.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
 // pacedBy names what paced the ramp, for the raw dialer's comparison.
 func pacedBy(cap string) string {
 	if cap == "" {
 		return ""
 	}
-	return "the ramp was paced by " + cap
+	return ", paced by " + cap
 }

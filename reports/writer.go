@@ -124,6 +124,13 @@ func (w *Writer) SetFaults(f []stats.FaultEvent) {
 	w.mu.Unlock()
 }
 
+// SetThresholds records the run's thresholds and how they came out.
+func (w *Writer) SetThresholds(ts []stats.ThresholdResult) {
+	w.mu.Lock()
+	w.rec.Thresholds = ts
+	w.mu.Unlock()
+}
+
 // SetOption adds or replaces one entry of the record's options, for what is
 // known only at the end (a swarm on agents adds its per-host breakdown).
 func (w *Writer) SetOption(key string, v any) {

@@ -1,11 +1,8 @@
 package tui
 
 import (
-	"fmt"
 	"math"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -31,75 +28,6 @@ func newStyles(r *lipgloss.Renderer) styles {
 		barBg: s().Foreground(lipgloss.AdaptiveColor{Light: "252", Dark: "238"}),
 		key:   s().Bold(true),
 	}
-}
-
-// short formats a count in at most about five characters: 950, 48.2k, 1.05M.
-func short(v float64) string {
-	a := math.Abs(v)
-	switch {
-	case a < 1000:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case a < 100e3:
-		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
-	case a < 1e6:
-		return strconv.FormatFloat(v/1e3, 'f', 0, 64) + "k"
-	case a < 100e6:
-		return strconv.FormatFloat(v/1e6, 'f', 2, 64) + "M"
-	default:
-		return strconv.FormatFloat(v/1e6, 'f', 0, 64) + "M"
-	}
-}
-
-// byteSize formats a byte count in binary units: 412MB, 5.1KB.
-func byteSize(v float64) string {
-	const unit = 1024
-	if math.Abs(v) < unit {
-		return strconv.FormatFloat(v, 'f', 0, 64) + "B"
-	}
-	for _, u := range []string{"KB", "MB", "GB", "TB"} {
-		v /= unit
-		if math.Abs(v) < unit || u == "TB" {
-			if math.Abs(v) < 10 {
-				return strconv.FormatFloat(v, 'f', 1, 64) + u
-			}
-			return strconv.FormatFloat(v, 'f', 0, 64) + u
-		}
-	}
-	return ""
-}
-
-// dur formats a latency with two or three significant digits: 850µs,
-// 1.24ms, 12.5ms, 1.20s.
-func dur(d time.Duration) string {
-	switch {
-	case d < time.Microsecond:
-		return strconv.FormatInt(int64(d), 10) + "ns"
-	case d < time.Millisecond:
-		return strconv.FormatFloat(float64(d)/1e3, 'f', 0, 64) + "µs"
-	case d < 10*time.Millisecond:
-		return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + "ms"
-	case d < time.Second:
-		return strconv.FormatFloat(float64(d)/1e6, 'f', 1, 64) + "ms"
-	default:
-		return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
-	}
-}
-
-// elapsed formats seconds as m:ss or h:mm:ss.
-func elapsed(sec float64) string {
-	t := int64(max(sec, 0))
-	if t >= 3600 {
-		return fmt.Sprintf("%d:%02d:%02d", t/3600, t/60%60, t%60)
-	}
-	return fmt.Sprintf("%d:%02d", t/60, t%60)
-}
-
-// pct formats a ratio as a percentage.
-func pct(part, whole float64) string {
-	if whole <= 0 {
-		return "-"
-	}
-	return strconv.FormatFloat(100*part/whole, 'f', 1, 64) + "%"
 }
 
 // width is the number of cells s takes on screen.

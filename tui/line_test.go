@@ -29,10 +29,10 @@ func TestLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strings.Join([]string{
-		"  12s ramp   established 48213/100000  conn/s 4012  errors 0  hb p99 1.20ms",
-		"  75s hold   established 100000/100000  conn/s 0  errors 5  hb p99 -  server sessions 99995",
-		"  76s down   established 0/0  conn/s 0  errors 0  hb p99 -  server DOWN",
-		"  77s hold   established 130/100  conn/s 0  errors 0  hb p99 -  FAULT kill-gateway:1@30s: recovering, 70 of 100 held",
+		"  12s ramp   established 48213/100000  conn/s 4012  errors 0  hb p99 (last 12s) 1.2ms",
+		"  75s hold   established 100000/100000  conn/s 0  errors 5  hb p99 (last 63s) -  server sessions 99995",
+		"  76s down   established 0/0  conn/s 0  errors 0  hb p99 (last 1s) -  server DOWN",
+		"  77s hold   established 130/100  conn/s 0  errors 0  hb p99 (last 1s) -  FAULT kill-gateway:1@30s: recovering, 70 of 100 held",
 		"",
 	}, "\n")
 	if got := buf.String(); got != want {
@@ -46,5 +46,26 @@ func ExampleNewLine() {
 	sink.Update(stats.Sample{T: 3, Swarm: stats.Snapshot{Phase: stats.PhaseRamp, Target: 1000, Established: 420, ConnectRate: 140}})
 	fmt.Print(buf.String())
 	// Output:
-	//    3s ramp   established 420/1000  conn/s 140  errors 0  hb p99 -
+	//    3s ramp   established 420/1000  conn/s 140  errors 0  hb p99 (last 3s) -
+}
+
+// The line's heartbeat p99 is the last interval's, not the run's: after a
+// slow first second (180 ms) and a fast second one (26 ms) it says 26 ms.
+// On the old code, which printed the cumulative p99, it said 180 ms.
+func TestLineShowsTheLastInterval(t *testing.T) {
+	var rec stats.Recorder
+	for range 100 {
+		rec.Record(180 * time.Millisecond)
+	}
+	var buf bytes.Buffer
+	l := NewLine(&buf)
+	l.Update(stats.Sample{T: 1, Swarm: stats.Snapshot{Phase: stats.PhaseHold, Latency: map[string]stats.Hist{stats.LatHeartbeat: rec.Snapshot()}}})
+	for range 100 {
+		rec.Record(26 * time.Millisecond)
+	}
+	l.Update(stats.Sample{T: 2, Swarm: stats.Snapshot{Phase: stats.PhaseHold, Latency: map[string]stats.Hist{stats.LatHeartbeat: rec.Snapshot()}}})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], "hb p99 (last 1s) 180ms") || !strings.HasSuffix(lines[1], "hb p99 (last 1s) 26.2ms") {
+		t.Fatalf("lines:\n%s", buf.String())
+	}
 }

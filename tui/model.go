@@ -1,13 +1,10 @@
 package tui
 
 import (
-	"os"
-	"strconv"
-	"strings"
-
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/stats"
 )
 
@@ -36,6 +33,10 @@ type model struct {
 	rates    []float64             // connect rate per sample, oldest first
 	prevLat  map[string]stats.Hist // swarm latencies one sample ago
 	nowLat   map[string]stats.Hist // latencies of the last interval
+	nowSecs  float64               // the length of that interval
+	latT     float64               // when prevLat was taken
+	msgs     msgRates              // message rates over the last interval
+	holdT    float64               // when the hold began (sample time); -1 before
 	srvCPU   cpuMeter
 	dispCPU  cpuMeter
 	srvMem   memMeter
@@ -58,6 +59,7 @@ func newModel(opts Options, f *feed, r *lipgloss.Renderer) model {
 		height:   24,
 		portLow:  opts.PortRange[0],
 		portHigh: opts.PortRange[1],
+		holdT:    -1,
 	}
 }
 
@@ -73,24 +75,11 @@ func (m model) Init() tea.Cmd {
 // readPortRange is the command that reads net.ipv4.ip_local_port_range; on
 // hosts without it the port-range use is simply not shown.
 func readPortRange() tea.Msg {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
+	r, err := host.ReadPortRange(host.Machine)
+	if err != nil || r[1] <= r[0] {
 		return nil
 	}
-	return parsePortRange(string(b))
-}
-
-func parsePortRange(s string) tea.Msg {
-	f := strings.Fields(s)
-	if len(f) != 2 {
-		return nil
-	}
-	lo, err1 := strconv.Atoi(f[0])
-	hi, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil || hi <= lo {
-		return nil
-	}
-	return portRangeMsg{lo, hi}
+	return portRangeMsg(r)
 }
 
 // Update handles one message.
@@ -170,13 +159,15 @@ func (m *model) observe(s stats.Sample) {
 	}
 
 	if !s.Swarm.Down {
-		m.nowLat = make(map[string]stats.Hist, len(s.Swarm.Latency))
-		for name, h := range s.Swarm.Latency {
-			if p, ok := m.prevLat[name]; ok && p.Count <= h.Count {
-				m.nowLat[name] = h.Since(p)
-			}
+		m.nowLat = stats.LatencySince(s.Swarm.Latency, m.prevLat)
+		m.nowSecs = s.T - m.latT
+		m.prevLat, m.latT = s.Swarm.Latency, s.T
+		if had && !prev.Swarm.Down && s.T > prev.T {
+			m.msgs = newMsgRates(prev.Swarm, s.Swarm, s.T-prev.T)
 		}
-		m.prevLat = s.Swarm.Latency
+	}
+	if s.Swarm.Phase == stats.PhaseHold && m.holdT < 0 {
+		m.holdT = s.T
 	}
 	if s.Server != nil {
 		m.srvCPU.observe(s.Server)
@@ -185,6 +176,29 @@ func (m *model) observe(s stats.Sample) {
 	if s.Dispatcher != nil {
 		m.dispCPU.observe(s.Dispatcher)
 	}
+}
+
+// msgRates are the swarm's messages per second over one interval.
+type msgRates struct {
+	sent, acked, delivered, pings, pongs float64
+	ok                                   bool
+}
+
+func newMsgRates(prev, cur stats.Snapshot, dt float64) msgRates {
+	per := func(a, b int64) float64 { return max(float64(b-a), 0) / dt }
+	return msgRates{
+		sent: per(prev.Sent, cur.Sent), acked: per(prev.Acked, cur.Acked), delivered: per(prev.Delivered, cur.Delivered),
+		pings: per(prev.Pings, cur.Pings), pongs: per(prev.Pongs, cur.Pongs), ok: true,
+	}
+}
+
+// holdLeft is the time left in the hold, and whether the hold is timed
+// and has begun.
+func (m model) holdLeft() (float64, bool) {
+	if m.holdT < 0 || m.opts.Hold <= 0 {
+		return 0, false
+	}
+	return max(m.opts.Hold.Seconds()-(m.s.T-m.holdT), 0), true
 }
 
 // cpuMeter turns a process's cumulative CPU seconds into a percentage of one

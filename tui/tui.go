@@ -15,6 +15,7 @@ package tui
 import (
 	"os"
 	"sync"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -48,6 +49,9 @@ type Options struct {
 	// Pause is called with true when p pauses the ramp and false when p
 	// resumes it. When nil, p does nothing.
 	Pause func(paused bool)
+	// Hold is how long the swarm holds its connections once ramped, for
+	// the countdown in the header; 0 holds until stopped.
+	Hold time.Duration
 	// PortRange is the local port range [low, high] the swarm dials from,
 	// to show how much of it is used; zero reads the host's
 	// net.ipv4.ip_local_port_range when the dashboard starts.

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"cmp"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -23,6 +24,7 @@ var latencyNames = []struct{ name, label string }{
 	{stats.LatConnect, "connect"},
 	{stats.LatLogin, "login"},
 	{stats.LatHeartbeat, "heartbeat"},
+	{stats.LatAck, "ack"},
 	{stats.LatDeliver, "deliver"},
 	{stats.LatLag, "lag"},
 }
@@ -117,12 +119,15 @@ func (m model) compact(w, h int) []string {
 		add(1, m.footer(w))
 	} else {
 		est, target := m.progressNumbers()
-		add(1, st.title.Render(stats.Thousands(est))+" / "+stats.Thousands(target)+" "+m.progressLabel()+"  "+pct(float64(est), float64(target)))
+		add(1, st.title.Render(stats.Thousands(est))+" / "+stats.Thousands(target)+" "+m.progressLabel()+"  "+stats.Percent(float64(est), float64(target)))
 		add(5, " "+st.progress(frac(est, target), w-2))
 		sw := m.s.Swarm
 		if m.hasSwarm() {
 			spark := sparkline(m.rates, max(w-44, 4))
 			add(2, "conn/s "+stats.Thousands(int64(m.rate()))+" "+st.good.Render(spark)+"  held "+stats.Thousands(sw.Held)+"  drop "+stats.Thousands(sw.Dropped))
+			if l := m.msgLine(); l != "" {
+				add(7, l)
+			}
 		}
 		if errs := m.errorRows(); len(errs) > 0 {
 			parts := make([]string, 0, len(errs))
@@ -136,10 +141,10 @@ func (m model) compact(w, h int) []string {
 		}
 		if m.hasSwarm() {
 			var ps []string
-			for _, l := range []struct{ name, label string }{{stats.LatConnect, "conn"}, {stats.LatLogin, "login"}, {stats.LatHeartbeat, "hb"}} {
-				ps = append(ps, l.label+" "+m.quantile(l.name, 0.99))
+			for _, l := range []struct{ name, label string }{{stats.LatConnect, "conn"}, {stats.LatLogin, "login"}, {stats.LatHeartbeat, "hb"}, {stats.LatAck, "ack"}} {
+				ps = append(ps, l.label+" "+m.nowQuantile(l.name, 0.99))
 			}
-			add(6, "p99 "+strings.Join(ps, "  "))
+			add(6, "p99 ("+lastLabel(m.nowSecs)+") "+strings.Join(ps, "  "))
 		}
 		add(4, m.serverLine())
 		add(7, m.dispatcherLine())
@@ -147,7 +152,7 @@ func (m model) compact(w, h int) []string {
 		if cols := m.whereColumns(false); len(cols) > 0 && len(cols[0].items) > 0 {
 			var ps []string
 			for _, it := range cols[0].items {
-				ps = append(ps, it.label+" "+short(float64(it.v)))
+				ps = append(ps, it.label+" "+stats.Short(float64(it.v)))
 			}
 			add(11, cols[0].title+": "+strings.Join(ps, "  "))
 		}
@@ -229,6 +234,13 @@ func (m model) header(w int) string {
 		left += "  " + st.bad.Render("SWARM DOWN")
 	case sw.Phase != "":
 		left += "  " + st.head.Render(strings.ToUpper(sw.Phase))
+		if sw.Phase == stats.PhaseHold {
+			if rest, ok := m.holdLeft(); ok {
+				left += " " + stats.Clock(rest) + st.label.Render(" left of ") + stats.Clock(m.opts.Hold.Seconds())
+			} else if m.opts.Stop != nil && m.opts.Hold <= 0 {
+				left += st.label.Render(" until q")
+			}
+		}
 	}
 	if m.have && (sw.Paused || m.paused) {
 		left += " " + st.warn.Render("PAUSED")
@@ -237,7 +249,7 @@ func (m model) header(w int) string {
 		left += "  " + st.bad.Render("FAULT "+m.s.Fault)
 	}
 	if m.have {
-		left += "  " + st.label.Render("elapsed ") + elapsed(m.s.T)
+		left += "  " + st.label.Render("elapsed ") + stats.Clock(m.s.T)
 	}
 	if t := m.target(); t > 0 {
 		left += "  " + st.label.Render("target ") + stats.Thousands(t)
@@ -284,7 +296,9 @@ func (m model) helpLines() []string {
 		"  ?, Esc      close this help",
 		st.head.Render("reading the screen"),
 		"  established  connections that completed; held = open now, dropped = lost after",
-		"  p50 p99      latency since the start; 'now' is the last interval (large screens)",
+		"  latency      p50 p99 p99.9 of the last interval; 'run': since the start",
+		"  msg/s        SENDs sent, ACKed and DELIVERed per second over the last interval",
+		"  conns/sess   each server shard's connections / sessions",
 		"  B/conn       server RSS growth per added connection (≤: all RSS / connections)",
 		"  DOWN         the source stopped answering; its last numbers stay on screen",
 	)
@@ -295,7 +309,7 @@ func (m model) helpLines() []string {
 func (m model) runBlock(w int, large bool) []string {
 	st := m.st
 	est, target := m.progressNumbers()
-	p := pct(float64(est), float64(target))
+	p := stats.Percent(float64(est), float64(target))
 	var out []string
 	if large {
 		text := stats.Thousands(est)
@@ -319,7 +333,7 @@ func (m model) runBlock(w int, large bool) []string {
 		return append(out, st.faint.Render(" no swarm attached (imtool dash --swarm URL)"))
 	}
 	sw := m.s.Swarm
-	right := "  held " + stats.Thousands(sw.Held) + "  dropped " + stats.Thousands(sw.Dropped)
+	right := "  held now " + stats.Thousands(sw.Held) + "  dropped " + stats.Thousands(sw.Dropped)
 	if large && len(sw.Drops) > 0 {
 		var ds []string
 		for _, k := range stats.SortedKeys(sw.Drops) {
@@ -329,7 +343,26 @@ func (m model) runBlock(w int, large bool) []string {
 	}
 	left := " conn/s " + pad(stats.Thousands(int64(m.rate())), 8) + " "
 	spark := sparkline(m.rates, max(w-width(left)-width(right)-2, 4))
-	return append(out, left+st.good.Render(spark)+right)
+	out = append(out, left+st.good.Render(spark)+right)
+	if l := m.msgLine(); l != "" {
+		out = append(out, " "+l)
+	}
+	return out
+}
+
+// msgLine is the swarm's message throughput over the last interval, when
+// it sends messages or heartbeats.
+func (m model) msgLine() string {
+	sw, r, st := m.s.Swarm, m.msgs, m.st
+	if !r.ok || (sw.Sent == 0 && sw.Pings == 0) {
+		return ""
+	}
+	n := func(v float64) string { return stats.Thousands(int64(math.Round(v))) }
+	l := st.label.Render("msg/s ") + "sent " + n(r.sent) + "  acked " + n(r.acked) + "  delivered " + n(r.delivered)
+	if sw.Pings > 0 {
+		l += st.label.Render("   ping/s ") + n(r.pings) + st.label.Render("  pong/s ") + n(r.pongs)
+	}
+	return l
 }
 
 // item is one bar: a port, a source IP, an agent or a shard.
@@ -364,24 +397,28 @@ func (m model) whereColumns(large bool) []column {
 		ports = m.s.Server.Ports
 	}
 	var cols []column
-	cols = append(cols, mk("ports", mapItems(ports, portLess)))
+	portTitle := "held per port"
+	if len(sw.Ports) == 0 {
+		portTitle = "conns per port"
+	}
+	cols = append(cols, mk(portTitle, mapItems(ports, portLess)))
 	var rest []column
 	if len(sw.SourceIPs) > 0 {
-		rest = append(rest, mk("source IPs", mapItems(sw.SourceIPs, ipLess)))
+		rest = append(rest, mk("held per source IP", mapItems(sw.SourceIPs, ipLess)))
 	}
 	if len(sw.Shards) > 0 {
 		var its []item
 		for i, s := range sw.Shards {
 			its = append(its, item{label: shardName(s, i), v: s.Held, down: s.Down})
 		}
-		rest = append(rest, mk("agents / shards", its))
+		rest = append(rest, mk("held per agent/shard", its))
 	}
 	if len(rest) == 0 && m.s.Server != nil && len(m.s.Server.Shards) > 0 {
 		var its []item
 		for i, s := range m.s.Server.Shards {
 			its = append(its, item{label: shardName(s, i), v: s.Connections, down: s.Down})
 		}
-		rest = append(rest, mk("server shards", its))
+		rest = append(rest, mk("conns per server shard", its))
 	}
 	if !large && len(rest) > 1 {
 		rest = rest[:1]
@@ -461,7 +498,7 @@ func (m model) columnLines(c column, cw, rows int) []string {
 	}
 	barW := max(cw-labelW-10, 3)
 	for _, it := range c.items[:shown] {
-		val := padLeft(short(float64(it.v)), 7)
+		val := padLeft(stats.Short(float64(it.v)), 7)
 		if it.down {
 			val = padLeft(st.bad.Render("DOWN"), 7)
 		}
@@ -472,7 +509,7 @@ func (m model) columnLines(c column, cw, rows int) []string {
 		for _, it := range c.items[shown:] {
 			lo, hi = min(lo, it.v), max(hi, it.v)
 		}
-		out = append(out, st.faint.Render("+"+strconv.Itoa(n-shown)+" more, "+short(float64(lo))+"–"+short(float64(hi))+" each"))
+		out = append(out, st.faint.Render("+"+strconv.Itoa(n-shown)+" more, "+stats.Short(float64(lo))+"–"+stats.Short(float64(hi))+" each"))
 	}
 	return out
 }
@@ -555,13 +592,25 @@ func (m model) errorBlock(errs []errRow, w, rows int, large bool) []string {
 	return out
 }
 
-// quantile formats one latency quantile, "-" without samples.
+// quantile formats one latency quantile since the start, "-" without
+// samples.
 func (m model) quantile(name string, q float64) string {
-	h, ok := m.s.Swarm.Latency[name]
-	if !ok || h.Count == 0 {
+	return quantileOf(m.s.Swarm.Latency[name], q)
+}
+
+// nowQuantile formats one latency quantile of the last interval.
+func (m model) nowQuantile(name string, q float64) string {
+	if m.s.Swarm.Down {
 		return "-"
 	}
-	return dur(h.Quantile(q))
+	return quantileOf(m.nowLat[name], q)
+}
+
+func quantileOf(h stats.Hist, q float64) string {
+	if h.Count == 0 {
+		return "-"
+	}
+	return stats.Latency(h.Quantile(q))
 }
 
 // bottom is the latency table beside the server side: six lines.
@@ -586,33 +635,32 @@ func (m model) bottom(w int, large bool) []string {
 	return out
 }
 
+// latencyLines are the latency table: p50, p99 and p99.9 of the last
+// interval (named in the head, e.g. "last 1s") and, on large screens, the
+// p99 and max since the start.
 func (m model) latencyLines(large bool) []string {
 	st := m.st
-	cols := []string{"p50", "p99", "p99.9"}
+	// The head's first cell runs into the p50 column, whose label is short.
+	head := pad(st.head.Render("latency")+" "+st.label.Render(lastLabel(m.nowSecs)), 15) + padLeft(st.label.Render("p50"), 4)
+	cols := []string{"p99", "p99.9"}
 	if large {
-		cols = append(cols, "max", "p99 now")
+		cols = append(cols, "p99 run", "max run")
 	}
-	head := pad(st.head.Render("latency"), 10)
 	for _, c := range cols {
 		head += padLeft(st.label.Render(c), 9)
 	}
 	out := []string{head}
 	for _, l := range latencyNames {
 		row := pad(l.label, 10)
-		h, ok := m.s.Swarm.Latency[l.name]
 		for _, q := range []float64{0.5, 0.99, 0.999} {
-			row += padLeft(m.quantile(l.name, q), 9)
+			row += padLeft(m.nowQuantile(l.name, q), 9)
 		}
 		if large {
 			mx := "-"
-			if ok && h.Count > 0 {
-				mx = dur(time.Duration(h.Max))
+			if h := m.s.Swarm.Latency[l.name]; h.Count > 0 {
+				mx = stats.Latency(time.Duration(h.Max))
 			}
-			now := "-"
-			if iv, ok := m.nowLat[l.name]; ok && iv.Count > 0 {
-				now = dur(iv.Quantile(0.99))
-			}
-			row += padLeft(mx, 9) + padLeft(now, 9)
+			row += padLeft(m.quantile(l.name, 0.99), 9) + padLeft(mx, 9)
 		}
 		out = append(out, row)
 	}
@@ -633,11 +681,11 @@ func (m model) serverLines() []string {
 	if s.Down {
 		head += "  " + st.bad.Render("DOWN") + st.faint.Render(" last numbers")
 	} else if s.UptimeS > 0 {
-		head += st.label.Render("  up ") + elapsed(s.UptimeS)
+		head += st.label.Render("  up ") + stats.Clock(s.UptimeS)
 	}
 	perConn := "-"
 	if b, growth := m.srvMem.perConn(s); b > 0 {
-		perConn = byteSize(b)
+		perConn = stats.Bytes(b)
 		if !growth {
 			perConn = "≤" + perConn
 		}
@@ -648,12 +696,15 @@ func (m model) serverLines() []string {
 	}
 	fds := stats.Thousands(s.FDs)
 	if s.FDLimit > 0 {
-		fds += "/" + short(float64(s.FDLimit))
+		fds += "/" + stats.Short(float64(s.FDLimit))
+	}
+	if s.FDsAgeS >= 2 { // counted now and then on kernels before 6.2
+		fds += st.faint.Render(" (" + strconv.FormatFloat(s.FDsAgeS, 'f', 0, 64) + "s old)")
 	}
 	out := []string{
 		head,
 		st.label.Render("conns ") + stats.Thousands(s.Connections) + st.label.Render("  sessions ") + stats.Thousands(s.Sessions),
-		st.label.Render("rss ") + byteSize(float64(s.RSSBytes)) + "  " + perConn + st.label.Render("/conn"),
+		st.label.Render("rss ") + stats.Bytes(float64(s.RSSBytes)) + "  " + perConn + st.label.Render("/conn"),
 		st.label.Render("cpu ") + cpu + st.label.Render("  fds ") + fds,
 	}
 	if len(s.Shards) > 0 {
@@ -663,9 +714,9 @@ func (m model) serverLines() []string {
 				ps = append(ps, st.bad.Render("DOWN"))
 				continue
 			}
-			ps = append(ps, short(float64(sh.Connections))+"/"+short(float64(sh.Sessions)))
+			ps = append(ps, stats.Short(float64(sh.Connections))+"/"+stats.Short(float64(sh.Sessions)))
 		}
-		out = append(out, st.label.Render("shards ")+strings.Join(ps, " "))
+		out = append(out, st.label.Render("shards conns/sess ")+strings.Join(ps, " "))
 	} else {
 		out = append(out, st.label.Render("rejected ")+stats.Thousands(s.Rejected)+st.label.Render("  kicks ")+stats.Thousands(s.Kicks)+st.label.Render("  slow ")+stats.Thousands(s.SlowClients))
 	}
@@ -690,7 +741,7 @@ func (m model) serverLine() string {
 		} else {
 			l += " "
 		}
-		l += byteSize(b) + "/conn"
+		l += stats.Bytes(b) + "/conn"
 	}
 	return l
 }
@@ -733,7 +784,7 @@ func (m model) hostLine() string {
 	}
 	l := " " + st.head.Render("host") +
 		st.label.Render("  cpu ") + strconv.FormatFloat(h.CPUPercent, 'f', 0, 64) + "%" +
-		st.label.Render("  mem avail ") + byteSize(float64(h.MemAvailable)) +
+		st.label.Render("  mem avail ") + stats.Bytes(float64(h.MemAvailable)) +
 		st.label.Render("  tcp inuse ") + stats.Thousands(h.TCPInUse) +
 		st.label.Render("  time_wait ") + stats.Thousands(h.TCPTimeWait)
 	if use, ok := m.portRangeUse(); ok {
@@ -774,10 +825,10 @@ func (m model) shardTable(w, rows int) []string {
 		}
 		per := "-"
 		if sh.Connections > 0 {
-			per = byteSize(float64(sh.RSSBytes) / float64(sh.Connections))
+			per = stats.Bytes(float64(sh.RSSBytes) / float64(sh.Connections))
 		}
 		row := " " + pad(shardName(sh, i), 14) + padLeft(stats.Thousands(sh.Connections), 10) + padLeft(stats.Thousands(sh.Sessions), 10) +
-			padLeft(byteSize(float64(sh.RSSBytes)), 9) + padLeft(per, 9) + padLeft(stats.Thousands(sh.FDs), 9) + "  " + sh.Dispatcher
+			padLeft(stats.Bytes(float64(sh.RSSBytes)), 9) + padLeft(per, 9) + padLeft(stats.Thousands(sh.FDs), 9) + "  " + sh.Dispatcher
 		if sh.Down {
 			row += "  " + st.bad.Render("DOWN")
 		}

@@ -53,6 +53,7 @@ func lats(scale time.Duration) map[string]stats.Hist {
 		stats.LatConnect:   mk(30 * scale),
 		stats.LatLogin:     mk(50 * scale),
 		stats.LatHeartbeat: mk(12 * scale),
+		stats.LatAck:       mk(15 * scale),
 		stats.LatDeliver:   mk(20 * scale),
 		stats.LatLag:       mk(2 * scale),
 	}
@@ -121,10 +122,18 @@ func hold() []stats.Sample {
 		sw.ConnectRate, sw.Errors, sw.ErrorExample = 0, nil, nil
 		sw.Ports = map[string]int64{"9000": 50000, "9001": 50000}
 		sw.SourceIPs = map[string]int64{"127.0.0.1": 25000, "127.0.0.2": 25000, "127.0.0.3": 25000, "127.0.0.4": 25000}
-		sw.Sent, sw.Acked, sw.Delivered, sw.Pings, sw.Pongs = 5000, 5000, 4990, 200000, 199990
+		// Per second: 2,000 SENDs, all ACKed, 1,990 DELIVERs, 10,000 PINGs.
+		sw.Sent, sw.Acked, sw.Delivered = last.Swarm.Sent+2000, last.Swarm.Acked+2000, last.Swarm.Delivered+1990
+		sw.Pings, sw.Pongs = last.Swarm.Pings+10000, last.Swarm.Pongs+10000
 		s.T = last.T + 1
 		sw.UptimeS = s.T
-		sw.Latency = lats(12 * time.Microsecond)
+		// The hold's latencies are a fifth of the ramp's: the interval
+		// columns show them, the run columns still the ramp's tail.
+		sw.Latency = map[string]stats.Hist{}
+		for name, h := range last.Swarm.Latency {
+			h.Merge(lats(2 * time.Microsecond)[name])
+			sw.Latency[name] = h
+		}
 		s.Swarm = sw
 		s.Server = server(100000, 30<<20+100000*5200, s.T, 4, false)
 		d := *last.Dispatcher
@@ -170,7 +179,18 @@ func serverOnly() []stats.Sample {
 	return out
 }
 
+// staleFDs is serverOnly on a kernel that counts fds now and then: the
+// count is shown with its age.
+func staleFDs() []stats.Sample {
+	out := serverOnly()
+	out[len(out)-1].Server.FDsAgeS = 23.4
+	return out
+}
+
 var run = Options{Title: "imtool bench", Stop: func() {}, Pause: func(bool) {}}
+
+// timed is a run with a 10 s hold: the header counts it down.
+var timed = Options{Title: "imtool bench", Stop: func() {}, Pause: func(bool) {}, Hold: 10 * time.Second}
 
 func TestView(t *testing.T) {
 	for _, tc := range []struct {
@@ -186,12 +206,16 @@ func TestView(t *testing.T) {
 		{"ramp_100x30", run, ramp(), 100, 30, false},
 		{"hold_80x24", run, hold(), 80, 24, false},
 		{"hold_120x40", run, hold(), 120, 40, false},
+		{"hold_timed_80x24", timed, hold(), 80, 24, false},
+		{"hold_timed_120x40", timed, hold(), 120, 40, false},
+		{"hold_timed_60x20", timed, hold(), 60, 20, false},
 		{"down_80x24", run, down(), 80, 24, false},
 		{"down_120x40", run, down(), 120, 40, false},
 		{"down_60x20", run, down(), 60, 20, false},
 		{"help_80x24", run, ramp(), 80, 24, true},
 		{"waiting_80x24", run, nil, 80, 24, false},
 		{"dash_server_only_80x24", Options{Title: "imtool dash", Target: 100000}, serverOnly(), 80, 24, false},
+		{"dash_stale_fds_80x24", Options{Title: "imtool dash", Target: 100000}, staleFDs(), 80, 24, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := feedAll(testModel(tc.opts, tc.w, tc.h), tc.samples)
@@ -256,5 +280,37 @@ func TestResize(t *testing.T) {
 	}
 	if !strings.Contains(large, "|_|") || strings.Contains(small, "|_|") {
 		t.Errorf("big digits belong on the large screen only")
+	}
+}
+
+// The latency table's p99 is the last interval's: after a slow second
+// (180 ms) and a fast one (26 ms) the heartbeat row says 26.2ms, and only
+// the large screen's run column still says 180ms. The old table showed
+// the run's p99 (180ms) as the main figure.
+func TestLatencyTableShowsTheLastInterval(t *testing.T) {
+	var rec stats.Recorder
+	sample := func(t float64) stats.Sample {
+		return stats.Sample{T: t, Swarm: stats.Snapshot{Kind: stats.KindSwarm, Phase: stats.PhaseHold, Target: 10, Established: 10, Held: 10,
+			Latency: map[string]stats.Hist{stats.LatHeartbeat: rec.Snapshot()}}}
+	}
+	for range 100 {
+		rec.Record(180 * time.Millisecond)
+	}
+	first := sample(1)
+	for range 100 {
+		rec.Record(26 * time.Millisecond)
+	}
+	m := feedAll(testModel(run, 120, 40), []stats.Sample{first, sample(2)})
+	var row string
+	for _, l := range strings.Split(m.View(), "\n") {
+		if strings.HasPrefix(l, " heartbeat ") {
+			row = l
+		}
+	}
+	if f := strings.Fields(row); len(f) != 6 || f[1] != "26.2ms" || f[2] != "26.2ms" || f[4] != "180ms" {
+		t.Fatalf("heartbeat row %q: want p50 and p99 of the last second 26.2ms, run p99 180ms", row)
+	}
+	if !strings.Contains(m.View(), "latency last 1s") {
+		t.Fatal("the table does not name its interval")
 	}
 }

@@ -5,7 +5,9 @@
 // value and the file it comes from, what a new process gets), and reports one
 // row per setting. Apply changes only what fails, never lowers a value that
 // already satisfies the target, snapshots the previous state first and writes
-// files atomically; Revert restores that snapshot exactly.
+// files atomically; Revert restores that snapshot exactly, except what was
+// changed since apply (the snapshot records what apply left), which it keeps
+// and reports unless forced.
 //
 // The Linux back end reads and writes everything through a root directory
 // (Options.Root), so tests run against fixture trees under testdata and live

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/imtool/imtool/internal/host"
 )
 
 // linux is the Linux back end: sysctls under /proc/sys, boot files under
@@ -58,12 +60,11 @@ func (l *linux) check(o Options) (*Report, error) {
 // liveRange is the current ephemeral range, or the kernel default when it
 // cannot be read.
 func (l *linux) liveRange() portRange {
-	s, _ := l.readSysctl(portRangeKey)
-	r, err := parsePortRange(s)
+	r, err := host.ReadPortRange(l.fs.root())
 	if err != nil {
 		return portRange{32768, 60999}
 	}
-	return r
+	return portRange{r[0], r[1]}
 }
 
 // tcpMemRow is advisory: idle connections hold no buffers, so tcp_mem only
@@ -90,7 +91,7 @@ func (l *linux) tcpMemRow(t Target) Row {
 
 func (l *linux) notes(rep *Report) {
 	f, t := &rep.Facts, rep.Target
-	n := fmt.Sprintf("a new process gets RLIMIT_NOFILE %s (/proc/self/limits)", rlimit{f.NofileSoft, f.NofileHard})
+	n := fmt.Sprintf("a new process gets RLIMIT_NOFILE %s (/proc/self/limits)", rlimit{Soft: f.NofileSoft, Hard: f.NofileHard})
 	switch {
 	case f.ProcsNeeded == 0:
 	case f.CanRaiseHard:

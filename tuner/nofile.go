@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/imtool/imtool/internal/host"
 )
 
 const (
@@ -13,44 +15,16 @@ const (
 	capSysResource   = 24 // bit in CapEff
 )
 
-// rlimit is a soft/hard pair; -1 stands for unlimited.
-type rlimit struct{ soft, hard int64 }
+// rlimit is a soft/hard pair as tune prints it; -1 stands for unlimited.
+type rlimit host.Rlimit
 
-func (r rlimit) String() string { return limitString(r.soft) + "/" + limitString(r.hard) }
+func (r rlimit) String() string { return limitString(r.Soft) + "/" + limitString(r.Hard) }
 
 func limitString(v int64) string {
 	if v < 0 {
 		return "unlimited"
 	}
 	return strconv.FormatInt(v, 10)
-}
-
-func parseLimit(s string) (int64, error) {
-	if s == "unlimited" || s == "infinity" {
-		return -1, nil
-	}
-	return strconv.ParseInt(s, 10, 64)
-}
-
-// parseProcLimits reads the "Max open files" line of /proc/<pid>/limits.
-func parseProcLimits(text string) (rlimit, error) {
-	for _, line := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(line, "Max open files")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 2 {
-			break
-		}
-		soft, err1 := parseLimit(f[0])
-		hard, err2 := parseLimit(f[1])
-		if err1 != nil || err2 != nil {
-			break
-		}
-		return rlimit{soft, hard}, nil
-	}
-	return rlimit{}, fmt.Errorf("no readable \"Max open files\" line")
 }
 
 // hasCap reads a capability bit from the CapEff line of /proc/<pid>/status.
@@ -94,28 +68,24 @@ func (l *linux) nofileRow(t Target, facts *Facts) Row {
 	if p, ok := persistedNofile(l.fs); ok {
 		row.Persisted, row.Source = p.value, p.file
 	}
-	text, err := l.fs.read("/proc/self/limits")
+	hl, err := host.ReadNofile(l.fs.root())
 	if err != nil {
-		row.Status, row.Reason = StatusMissing, fmt.Sprintf("cannot read /proc/self/limits: %v", err)
+		row.Status, row.Reason = StatusMissing, fmt.Sprintf("%s: %v", host.ProcLimits, err)
 		return row
 	}
-	lim, err := parseProcLimits(text)
-	if err != nil {
-		row.Status, row.Reason = StatusMissing, fmt.Sprintf("/proc/self/limits: %v", err)
-		return row
-	}
+	lim := rlimit(hl)
 	status, _ := l.fs.read("/proc/self/status")
-	facts.NofileSoft, facts.NofileHard = lim.soft, lim.hard
+	facts.NofileSoft, facts.NofileHard = lim.Soft, lim.Hard
 	facts.CanRaiseHard = hasCap(status, capSysResource)
 	row.Live = lim.String()
-	if lim.hard < 0 || lim.hard >= need {
+	if lim.Hard < 0 || lim.Hard >= need {
 		row.Status, row.Needs = StatusOK, NeedsNothing
 		row.Reason = "a new process gets this; Go raises the soft limit to the hard one at start"
 		return row
 	}
-	perProc := t.connsPerProcess(lim.hard)
+	perProc := t.connsPerProcess(lim.Hard)
 	facts.ConnsPerProcess, facts.ProcsNeeded = perProc, ceilDiv(int64(t.Conns), perProc)
-	if p, err := parseLimit(row.Persisted); err == nil && (p < 0 || p >= need) {
+	if p, err := host.ParseLimit(row.Persisted); err == nil && (p < 0 || p >= need) {
 		row.Status = StatusOK
 		row.Reason = fmt.Sprintf("%s raises it at the next login; this session still has %s", row.Source, lim)
 		return row
@@ -123,11 +93,11 @@ func (l *linux) nofileRow(t Target, facts *Facts) Row {
 	if !facts.CanRaiseHard {
 		row.Status = StatusReadOnly
 		row.Reason = fmt.Sprintf("hard limit %d cannot be raised here (CapEff lacks CAP_SYS_RESOURCE): run with --procs %d (≤ %d connections per process), or raise it where the container starts (docker --ulimit nofile=%d)",
-			lim.hard, facts.ProcsNeeded, perProc, need)
+			lim.Hard, facts.ProcsNeeded, perProc, need)
 		return row
 	}
 	row.Status, row.fix = StatusLow, &fix{nofile: need}
-	row.Reason = fmt.Sprintf("every socket is a descriptor: h·N + P + 1024; until a re-login, use --procs %d", facts.ProcsNeeded)
+	row.Reason = fmt.Sprintf("every socket is a descriptor: h·N + P + %d; until a re-login, use --procs %d", host.FDReserve, facts.ProcsNeeded)
 	return row
 }
 
@@ -149,7 +119,7 @@ func (l *linux) serviceRow(t Target, unit string) Row {
 			}
 		}
 	}
-	if v, err := parseLimit(row.Persisted); err == nil && (v < 0 || v >= need) {
+	if v, err := host.ParseLimit(row.Persisted); err == nil && (v < 0 || v >= need) {
 		row.Status, row.Needs, row.Reason = StatusOK, NeedsNothing, "the service gets this at its next start"
 		return row
 	}

@@ -7,10 +7,13 @@ import (
 	"net"
 	"strings"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/portspec"
+	"github.com/imtool/imtool/internal/stats"
 )
 
-// Memory estimates per socket or connection, from DESIGN.md.
+// Memory estimates per socket or connection, which plan and bench's
+// preflight size hosts with.
 const (
 	KernelBytesPerSocket = 4096 // idle established TCP socket: tcp_sock, inode, file, dentry, epoll item
 	ServerBytesPerConn   = 360  // evio, upper end of 270–360 B per idle connection
@@ -22,15 +25,15 @@ var widestRange = portRange{1024, 65535}
 
 // PlanOptions describe a whole test.
 type PlanOptions struct {
-	Root        string   // where /proc is read (RLIMIT_NOFILE, the live port range)
-	Conns       int      // connections in total
-	ServerPorts []uint16 // listening ports
-	ServerIPs   int      // server addresses the swarm spreads over
-	SourceIPs   int      // source addresses per client host
-	ClientHosts int      // hosts running a swarm
-	PortRange   string   // "LO-HI"; empty reads the live range
-	Target      string   // address the swarm dials; loopback puts both ends on one host
-	Headroom    float64
+	Root        string   `json:"root"`         // where /proc is read (RLIMIT_NOFILE, the live port range)
+	Conns       int      `json:"conns"`        // connections in total
+	ServerPorts []uint16 `json:"server_ports"` // listening ports
+	ServerIPs   int      `json:"server_ips"`   // server addresses the swarm spreads over
+	SourceIPs   int      `json:"source_ips"`   // source addresses per client host
+	ClientHosts int      `json:"client_hosts"` // hosts running a swarm
+	PortRange   string   `json:"port_range"`   // "LO-HI"; empty reads the live range
+	Target      string   `json:"target"`       // address the swarm dials; loopback puts both ends on one host
+	Headroom    float64  `json:"headroom"`
 }
 
 // HostPlan is what one host carries and the commands to run on it.
@@ -46,6 +49,15 @@ type HostPlan struct {
 
 // PlanResult is the capacity arithmetic for a test.
 type PlanResult struct {
+	// Headline answers the question the options ask, for the range given:
+	// how many client hosts (or, on one host, source IPs) the connections
+	// need to fit the port range, and to stay under half of it.
+	Headline string `json:"headline"`
+	// NeededToFit and NeededUnderHalf are those two numbers: client hosts
+	// with SourceIPs each, or source IPs when the swarm shares the server's
+	// host (SameHost).
+	NeededToFit     int64       `json:"needed_to_fit"`
+	NeededUnderHalf int64       `json:"needed_under_half"`
 	Options         PlanOptions `json:"options"`
 	RangeLow        int         `json:"range_low"`
 	RangeHigh       int         `json:"range_high"`
@@ -111,6 +123,7 @@ func Plan(o PlanOptions) (*PlanResult, error) {
 	whole.Conns = o.Conns
 	p.NofileNeeded = whole.nofile()
 	p.readRlimit(fs, t)
+	p.headline(r)
 	p.hosts(t)
 	p.advise(t, r)
 	return p, nil
@@ -125,28 +138,26 @@ func (p *PlanResult) readRange(fs rootFS, spec string) (portRange, error) {
 		}
 		return r, nil
 	}
-	s, _ := fs.read(sysctlPath(portRangeKey))
-	if r, err := parsePortRange(strings.TrimSpace(s)); err == nil {
+	if r, err := host.ReadPortRange(fs.root()); err == nil {
 		p.RangeFrom = "live"
-		return r, nil
+		return portRange{r[0], r[1]}, nil
 	}
 	p.RangeFrom = "kernel default"
 	return portRange{32768, 60999}, nil
 }
 
 func (p *PlanResult) readRlimit(fs rootFS, t Target) {
-	text, err := fs.read("/proc/self/limits")
+	lim, err := host.ReadNofile(fs.root())
 	if err != nil {
-		p.Notes = append(p.Notes, "RLIMIT_NOFILE unknown here (no /proc/self/limits): processes assume it is raised to "+fmt.Sprint(p.NofileNeeded))
+		p.Notes = append(p.Notes, "RLIMIT_NOFILE unknown here ("+err.Error()+"): processes assume it is raised to "+fmt.Sprint(p.NofileNeeded))
 		return
 	}
-	lim, err := parseProcLimits(text)
-	if err != nil || lim.hard < 0 {
+	if lim.Hard < 0 {
 		return
 	}
 	status, _ := fs.read("/proc/self/status")
-	p.NofileHard, p.CanRaiseHard = lim.hard, hasCap(status, capSysResource)
-	p.ConnsPerProcess = t.connsPerProcess(lim.hard)
+	p.NofileHard, p.CanRaiseHard = lim.Hard, hasCap(status, capSysResource)
+	p.ConnsPerProcess = t.connsPerProcess(lim.Hard)
 }
 
 // processes is how many processes hold n connections under the current limit.
@@ -199,14 +210,11 @@ func loopbackRange(n int64) string {
 
 func (p *PlanResult) advise(t Target, r portRange) {
 	half := r.size() / 2
-	n, w, ports := int64(p.Options.Conns), widestRange.size(), int64(len(t.Ports))
 	if !p.UnderHalf {
 		p.Notes = append(p.Notes,
 			fmt.Sprintf("%d per pair is over half the range (%d): connect() slows ~8× past half", p.PerPair, half),
 			fmt.Sprintf("fix: keep %s and use %d source IPs per client host, or widen it with `imtool tune apply` (up to %s) and use %d",
-				r, p.SourceIPsHere, widestRange, p.SourceIPsWidest),
-			fmt.Sprintf("the seed's arithmetic, redone: with 1 port and 1 source IP, %d client hosts just fit %s and %d stay under half; with %d ports, %d and %d",
-				ceilDiv(n, w), widestRange, ceilDiv(n, w/2), len(t.Ports), ceilDiv(n, ports*w), ceilDiv(n, ports*(w/2))))
+				r, p.SourceIPsHere, widestRange, p.SourceIPsWidest))
 	}
 	if p.NofileHard > 0 && p.NofileHard < p.NofileNeeded {
 		how := "raise it with `imtool tune apply` and log in again, or"
@@ -221,6 +229,35 @@ func (p *PlanResult) advise(t Target, r portRange) {
 	}
 }
 
+// headline works out NeededToFit and NeededUnderHalf for the range r and
+// says them in the words of the question.
+func (p *PlanResult) headline(r portRange) {
+	o := p.Options
+	n := int64(o.Conns)
+	dests := int64(o.ServerIPs) * int64(len(o.ServerPorts)) // D·P
+	perUnit := dests                                        // connections of one client host or source IP, per port of the range
+	if !p.SameHost {
+		perUnit *= int64(o.SourceIPs)
+	}
+	p.NeededToFit = ceilDiv(n, perUnit*r.size())
+	p.NeededUnderHalf = ceilDiv(n, perUnit*(r.size()/2))
+	what := fmt.Sprintf("client hosts (%s each)", plural(int64(o.SourceIPs), "source IP"))
+	if p.SameHost {
+		what = "source IPs on this host (or as many client hosts with one each, against a --target that is not loopback)"
+	}
+	p.Headline = fmt.Sprintf("%s connections to %s on %s, with ephemeral ports %s (%s ports), need %s %s to fit, and %s to keep every (source IP, server ip:port) pair under half the range, where connect() stays fast",
+		stats.Thousands(n), plural(int64(len(o.ServerPorts)), "server port"), plural(int64(o.ServerIPs), "server IP"), r, stats.Thousands(r.size()),
+		stats.Thousands(p.NeededToFit), what, stats.Thousands(p.NeededUnderHalf))
+}
+
+// plural is "1 port" or "2 ports".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return stats.Thousands(n) + " " + noun + "s"
+}
+
 // WriteJSON writes the plan as indented JSON.
 func (p *PlanResult) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -233,13 +270,14 @@ func (p *PlanResult) WriteText(w io.Writer) error {
 	o := p.Options
 	r := portRange{p.RangeLow, p.RangeHigh}
 	var b strings.Builder
+	fmt.Fprintf(&b, "answer: %s\n\n", p.Headline)
 	fmt.Fprintf(&b, "plan: %d connections to %d server port(s) (%s) on %d server IP(s), from %d client host(s) with %d source IP(s) each\n",
 		o.Conns, len(o.ServerPorts), portspec.String(o.ServerPorts), o.ServerIPs, o.ClientHosts, o.SourceIPs)
 	fmt.Fprintf(&b, "ephemeral port range %s (%s): R = %d ports, half = %d\n\n", r, p.RangeFrom, r.size(), r.size()/2)
 	fmt.Fprintf(&b, "per client host: %d connections over S·D·P = %d·%d·%d = %d pairs → %d per pair\n",
 		p.PerClientHost, o.SourceIPs, o.ServerIPs, len(o.ServerPorts), p.Pairs, p.PerPair)
 	fmt.Fprintf(&b, "  capacity S·D·P·R = %d; fits the range: %s; under half the range: %s\n", p.Capacity, yesNo(p.Fits), yesNo(p.UnderHalf))
-	fmt.Fprintf(&b, "descriptors: one process holding all %d connections needs RLIMIT_NOFILE ≥ %d (h·N + P + 1024)", o.Conns, p.NofileNeeded)
+	fmt.Fprintf(&b, "descriptors: one process holding all %d connections needs RLIMIT_NOFILE ≥ %d (h·N + P + %d)", o.Conns, p.NofileNeeded, host.FDReserve)
 	if p.NofileHard > 0 {
 		fmt.Fprintf(&b, "; hard limit here %d → ≤ %d connections per process", p.NofileHard, p.ConnsPerProcess)
 	}

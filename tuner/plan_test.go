@@ -20,7 +20,7 @@ func TestPlanSeedNumbers(t *testing.T) {
 	if !p.SameHost || len(p.Hosts) != 1 || p.Hosts[0].KernelBytes != 2*1000000*4096 {
 		t.Errorf("hosts %+v", p.Hosts)
 	}
-	if p.NofileNeeded != 1101044 || p.NofileHard != 524288 || p.Hosts[0].Processes != 3 {
+	if p.NofileNeeded != 1100520 || p.NofileHard != 524288 || p.Hosts[0].Processes != 3 {
 		t.Errorf("nofile need %d hard %d processes %d", p.NofileNeeded, p.NofileHard, p.Hosts[0].Processes)
 	}
 	var b bytes.Buffer
@@ -30,11 +30,37 @@ func TestPlanSeedNumbers(t *testing.T) {
 	for _, want := range []string{
 		"imtool tune apply --role both --conns 1000000 --ports 9000-9019 --source-ips 2 --server-ips 1",
 		"imtool swarm --target 127.0.0.1 --ports 9000-9019 --conns 1000000 --source-ips 127.0.0.2-127.0.0.3 --procs auto",
-		"16 client hosts just fit 1024-65535 and 32 stay under half",
+		"answer: 1,000,000 connections to 20 server ports on 1 server IP, with ephemeral ports 32768-60999 (28,232 ports), need 2 source IPs on this host",
+		"and 4 to keep every (source IP, server ip:port) pair under half the range",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// The user's question — how many client machines for a million
+// connections to one server port? — answered for the range given
+// (60,001 ports), not for a range of imtool's choosing.
+func TestPlanHeadlineForTheGivenRange(t *testing.T) {
+	p, err := Plan(PlanOptions{Root: "testdata/fresh", Conns: 1000000, ServerPorts: portList(9000, 1), ServerIPs: 1, SourceIPs: 1,
+		ClientHosts: 1, PortRange: "5000-65000", Target: "10.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.NeededToFit != 17 || p.NeededUnderHalf != 34 {
+		t.Errorf("needed %d to fit, %d under half; want 17 and 34", p.NeededToFit, p.NeededUnderHalf)
+	}
+	var b bytes.Buffer
+	if err := p.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "answer: 1,000,000 connections to 1 server port on 1 server IP, with ephemeral ports 5000-65000 (60,001 ports), need 17 client hosts (1 source IP each) to fit, and 34 to keep"
+	if !strings.HasPrefix(b.String(), want) {
+		t.Errorf("the plan does not start with its answer %q:\n%s", want, b.String())
+	}
+	if strings.Contains(b.String(), "1024-65535 and") {
+		t.Errorf("the answer is computed for another range:\n%s", b.String())
 	}
 }
 

@@ -2,8 +2,8 @@ package tuner
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/imtool/imtool/internal/host"
 )
 
 const portRangeKey = "net.ipv4.ip_local_port_range"
@@ -17,16 +17,8 @@ func (r portRange) sysctl() string { return fmt.Sprintf("%d %d", r.lo, r.hi) }
 func (r portRange) has(p int) bool { return p >= r.lo && p <= r.hi }
 
 func parsePortRange(s string) (portRange, error) {
-	f := strings.Fields(strings.ReplaceAll(s, "-", " "))
-	if len(f) != 2 {
-		return portRange{}, fmt.Errorf("%q is not a port range (LOW HIGH)", s)
-	}
-	lo, err1 := strconv.Atoi(f[0])
-	hi, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || hi < lo {
-		return portRange{}, fmt.Errorf("%q is not a port range (LOW HIGH within 1-65535)", s)
-	}
-	return portRange{lo, hi}, nil
+	r, err := host.ParsePortRange(s)
+	return portRange{r[0], r[1]}, err
 }
 
 // widen returns the smallest change to r that holds need ports: it keeps

@@ -7,7 +7,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
+
+	"github.com/imtool/imtool/internal/host"
 )
 
 // rootFS resolves every path under a root directory, so the same code reads
@@ -20,14 +21,11 @@ type rootFS struct {
 	writeLive func(name string, data []byte) error
 }
 
-func (r rootFS) path(name string) string {
-	return filepath.Join(r.dir, filepath.FromSlash(strings.TrimPrefix(name, "/")))
-}
+func (r rootFS) root() host.Root { return host.Root(r.dir) }
 
-func (r rootFS) read(name string) (string, error) {
-	b, err := os.ReadFile(r.path(name))
-	return string(b), err
-}
+func (r rootFS) path(name string) string { return r.root().Path(name) }
+
+func (r rootFS) read(name string) (string, error) { return r.root().Read(name) }
 
 func (r rootFS) exists(name string) bool {
 	_, err := os.Stat(r.path(name))

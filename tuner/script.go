@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/portspec"
 )
 
@@ -27,8 +28,9 @@ func Script(w io.Writer, goos string, t Target) error {
 		RangeNeed int64
 		Reserve   string
 		Nofile    int64
+		FDReserve int64
 		Connects  bool
-	}{Target: t, RangeNeed: t.rangeNeeded(), Nofile: t.nofile(), Connects: t.connects()}
+	}{Target: t, RangeNeed: t.rangeNeeded(), Nofile: t.nofile(), FDReserve: host.FDReserve, Connects: t.connects()}
 	for _, s := range minSysctls {
 		if s.applies(t) {
 			data.Mins = append(data.Mins, [2]any{s.key, s.need(t)})
@@ -132,7 +134,7 @@ case ",$cur," in
 esac
 {{- end}}
 
-# Descriptors: h*N + P + 1024 per process, from the next login ("*" does not
+# Descriptors: h*N + P + {{.FDReserve}} per process, from the next login ("*" does not
 # cover root). fs.nr_open was raised above first, or setrlimit would fail.
 have=$(cat /etc/security/limits.conf /etc/security/limits.d/*.conf 2>/dev/null |
 	awk '$1 == "*" && ($2 == "hard" || $2 == "-") && $3 == "nofile" { v = $4 } END { print v + 0 }')

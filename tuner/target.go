@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/internal/portspec"
 )
 
@@ -67,8 +68,9 @@ func (t Target) ends() int64 {
 // withHeadroom is ⌈h·N⌉.
 func (t Target) withHeadroom() int64 { return int64(math.Ceil(t.Headroom * float64(t.Conns))) }
 
-// nofile is the descriptor limit one process needs: h·N + P + 1024.
-func (t Target) nofile() int64 { return t.withHeadroom() + int64(len(t.Ports)) + 1024 }
+// nofile is the descriptor limit one process needs: h·N + P + the reserve
+// (host.NofileFor).
+func (t Target) nofile() int64 { return host.NofileFor(t.Conns, len(t.Ports), t.Headroom) }
 
 // pairs is the number of (source IP, destination ip:port) pairs, S·D·P.
 func (t Target) pairs() int64 { return int64(t.SourceIPs) * int64(t.ServerIPs) * int64(len(t.Ports)) }
@@ -78,9 +80,9 @@ func (t Target) pairs() int64 { return int64(t.SourceIPs) * int64(t.ServerIPs) *
 func (t Target) rangeNeeded() int64 { return 2 * ceilDiv(int64(t.Conns), t.pairs()) }
 
 // connsPerProcess is how many connections fit one process under a hard
-// descriptor limit, after the listeners and 1024 spare descriptors.
+// descriptor limit, after the listeners and the reserve (host.ConnsPerProcess).
 func (t Target) connsPerProcess(hard int64) int64 {
-	return int64(float64(hard-int64(len(t.Ports))-1024) / t.Headroom)
+	return host.ConnsPerProcess(hard, len(t.Ports), t.Headroom)
 }
 
 func (t Target) String() string {

@@ -20,6 +20,7 @@ type Options struct {
 	PersistOnly    bool    // write files, leave live values alone
 	LegacyRegistry bool    // also check and write the pre-Vista Tcpip values (Windows)
 	Yes            bool    // apply without asking
+	Force          bool    // revert also what was changed since apply
 	In             io.Reader
 	Out            io.Writer // the plan and the question go here
 
@@ -146,6 +147,9 @@ func apply(b backend, o Options) (*ApplyResult, error) {
 			continue
 		}
 		res.Changed = append(res.Changed, fmt.Sprintf("wrote %s: %s", e.path, e.what))
+	}
+	if err := recordApplied(b, live, edits); err != nil {
+		res.Failed = append(res.Failed, fmt.Errorf("cannot record in the snapshot what apply wrote (revert will not notice later hand edits): %w", err))
 	}
 	if res.After, err = check(b, o); err != nil {
 		return res, err

@@ -207,7 +207,7 @@ func TestApplyDeclinedChangesNothing(t *testing.T) {
 	if !errors.Is(err, ErrDeclined) {
 		t.Fatalf("err = %v, want ErrDeclined", err)
 	}
-	if !strings.Contains(out.String(), "fs.nr_open: 1048576 → 1101044") || !strings.Contains(out.String(), "[y/N]") {
+	if !strings.Contains(out.String(), "fs.nr_open: 1048576 → 1100520") || !strings.Contains(out.String(), "[y/N]") {
 		t.Errorf("the question did not show the plan:\n%s", out.String())
 	}
 	sameTree(t, before, treeState(t, root))
@@ -238,7 +238,7 @@ func TestApplyFailuresDoNotStopOthers(t *testing.T) {
 		msgs += e.Error() + "\n"
 	}
 	for _, want := range []string{
-		"cannot set fs.nr_open to 1101044: the kernel rejects the value",
+		"cannot set fs.nr_open to 1100520: the kernel rejects the value",
 		"cannot raise net.core.somaxconn: permission denied",
 		"cannot raise net.ipv4.ip_local_port_range: /proc/sys is read-only (container?): use docker --sysctl or run on the host",
 	} {
@@ -251,6 +251,12 @@ func TestApplyFailuresDoNotStopOthers(t *testing.T) {
 	}
 	if res.ExitCode() != 2 {
 		t.Errorf("exit %d, want 2", res.ExitCode())
+	}
+	// What stayed because its write failed is not a change since apply.
+	o.writeLive = nil
+	rv, err := Revert(o)
+	if err != nil || rv.ExitCode() != 0 {
+		t.Errorf("revert after failed writes: %v, exit %d, kept %q, failed %v", err, rv.ExitCode(), rv.Kept, rv.Failed)
 	}
 }
 
@@ -283,7 +289,7 @@ func TestApplyServiceDropIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := rootFS{dir: root}.read("/etc/systemd/system/imtool-server.service.d/90-imtool.conf")
-	if err != nil || !strings.Contains(got, "[Service]\nLimitNOFILE=1101044\n") {
+	if err != nil || !strings.Contains(got, "[Service]\nLimitNOFILE=1100520\n") {
 		t.Errorf("drop-in = %q, %v", got, err)
 	}
 	after, _ := Check(o)
@@ -299,4 +305,120 @@ func mustJSON(t *testing.T, data []byte, v any) {
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRevertKeepsOperatorEdits edits, after apply, the file imtool created
+// and a live value imtool set: revert keeps both, says so, restores the
+// rest and keeps the snapshot (exit 2), again on a second run; --force then
+// restores everything, copying the edited file aside first.
+func TestRevertKeepsOperatorEdits(t *testing.T) {
+	root := copyTree(t, filepath.Join("testdata", "fresh"))
+	before := treeState(t, root)
+	fsys := rootFS{dir: root}
+	o := Options{Root: root, Target: goldenTarget(), Yes: true}
+	if res, err := Apply(o); err != nil || len(res.Failed) > 0 {
+		t.Fatal(err, res.Failed)
+	}
+	if v, _ := fsys.read(sysctlPath("net.core.somaxconn")); v != "65535\n" {
+		t.Fatalf("apply left somaxconn = %q", v)
+	}
+	conf, err := fsys.read(imtoolSysctlConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := conf + "vm.max_map_count = 262144 # added by hand\n"
+	if err := os.WriteFile(fsys.path(imtoolSysctlConf), []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.put(sysctlPath("net.core.somaxconn"), []byte("32768\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	for run := 1; run <= 2; run++ {
+		rv, err := Revert(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := rv.WriteText(&out); err != nil {
+			t.Fatal(err)
+		}
+		if rv.ExitCode() != 2 || len(rv.Kept) != 2 || len(rv.Failed) != 0 {
+			t.Fatalf("revert %d: exit %d, kept %q, failed %v; want exit 2 with two kept", run, rv.ExitCode(), rv.Kept, rv.Failed)
+		}
+		for _, want := range []string{
+			"KEPT      net.core.somaxconn = 32768: changed since apply (apply set 65535; before it was 4096)",
+			"KEPT      " + imtoolSysctlConf + ": edited since apply; left as it is (--force copies it to " + imtoolSysctlConf + ".edited-<time>, then deletes it (imtool created it))",
+			"`imtool tune revert --force`",
+		} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("revert %d output lacks %q:\n%s", run, want, out.String())
+			}
+		}
+		if got, _ := fsys.read(imtoolSysctlConf); got != edited {
+			t.Errorf("revert %d changed the edited file to %q", run, got)
+		}
+		if v, _ := fsys.read(sysctlPath("net.core.somaxconn")); v != "32768\n" {
+			t.Errorf("revert %d reset somaxconn to %q", run, v)
+		}
+		if v, _ := fsys.read(sysctlPath("fs.nr_open")); v != "1048576\n" {
+			t.Errorf("revert %d left fs.nr_open = %q, want the value from before apply", run, v)
+		}
+		if fsys.exists(imtoolLimitsConf) {
+			t.Errorf("revert %d left %s, which nobody edited", run, imtoolLimitsConf)
+		}
+		if !fsys.exists("/var/lib/imtool/tune-backup.json") {
+			t.Fatalf("revert %d removed the snapshot with edits kept", run)
+		}
+	}
+
+	o.Force = true
+	rv, err := Revert(o)
+	if err != nil || rv.ExitCode() != 0 {
+		t.Fatalf("revert --force: %v, exit %d, kept %q, failed %v", err, rv.ExitCode(), rv.Kept, rv.Failed)
+	}
+	backups := fsys.glob("/etc/sysctl.d", "90-imtool.conf.edited-*")
+	if len(backups) != 1 {
+		t.Fatalf("revert --force left backups %v, want one", backups)
+	}
+	if got, _ := fsys.read(backups[0]); got != edited {
+		t.Errorf("backup %s = %q, want the edited file", backups[0], got)
+	}
+	lines := strings.Join(rv.Restored, "\n")
+	for _, want := range []string{
+		"net.core.somaxconn = 4096 (--force: overwrote 32768, set since apply)",
+		"deleted " + imtoolSysctlConf + " (imtool created it); its edits since apply are kept in " + backups[0],
+	} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("revert --force lacks %q:\n%s", want, lines)
+		}
+	}
+	if err := os.Remove(fsys.path(backups[0])); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, before, treeState(t, root))
+}
+
+// TestRevertAfterHandRevert: an operator who already put an item back as it
+// was before apply (deleted imtool's file, reset a value) is not "changed
+// since apply": revert completes.
+func TestRevertAfterHandRevert(t *testing.T) {
+	root := copyTree(t, filepath.Join("testdata", "fresh"))
+	before := treeState(t, root)
+	fsys := rootFS{dir: root}
+	o := Options{Root: root, Target: goldenTarget(), Yes: true}
+	if _, err := Apply(o); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(fsys.path(imtoolSysctlConf)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.put(sysctlPath("net.core.somaxconn"), []byte("4096\n")); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := Revert(o)
+	if err != nil || rv.ExitCode() != 0 {
+		t.Fatalf("revert: %v, exit %d, kept %q, failed %v", err, rv.ExitCode(), rv.Kept, rv.Failed)
+	}
+	sameTree(t, before, treeState(t, root))
 }

@@ -120,12 +120,36 @@ func TestWindowsCheckApplyRevert(t *testing.T) {
 	if f.reg["MaxUserPort"] != 5000 || len(f.reg) != 1 {
 		t.Errorf("apply wrote legacy values without --legacy-registry: %v", f.reg)
 	}
-	rv, err := revert(w)
+	rv, err := revert(w, false)
 	if err != nil || rv.ExitCode() != 0 {
 		t.Fatal(err, rv.Failed)
 	}
 	if f.ranges["ipv4"] != (portRange{49152, 65535}) || f.ranges["ipv6"] != (portRange{49152, 65535}) {
 		t.Errorf("revert left %v", f.ranges)
+	}
+}
+
+// TestWindowsRevertKeepsChangedRange: a dynamic port range an operator set
+// with netsh after apply is kept by revert (exit 2), and --force restores it.
+func TestWindowsRevertKeepsChangedRange(t *testing.T) {
+	w, f := newFakeWindows(t)
+	if _, err := apply(w, Options{Target: winTarget(), Yes: true}); err != nil {
+		t.Fatal(err)
+	}
+	mine := portRange{20000, 60000}
+	f.ranges["ipv4"] = mine
+	rv, err := revert(w, false)
+	if err != nil || rv.ExitCode() != 2 || len(rv.Kept) != 1 || !strings.Contains(rv.Kept[0], "ipv4 = 20000 40001: changed since apply") {
+		t.Fatalf("revert: %v, exit %d, kept %q, failed %v", err, rv.ExitCode(), rv.Kept, rv.Failed)
+	}
+	if f.ranges["ipv4"] != mine || f.ranges["ipv6"] != (portRange{49152, 65535}) {
+		t.Errorf("revert left %v: want the operator's ipv4 range kept and ipv6 restored", f.ranges)
+	}
+	if rv, err = revert(w, true); err != nil || rv.ExitCode() != 0 {
+		t.Fatalf("revert --force: %v, exit %d, failed %v", err, rv.ExitCode(), rv.Failed)
+	}
+	if f.ranges["ipv4"] != (portRange{49152, 65535}) {
+		t.Errorf("revert --force left ipv4 %v", f.ranges["ipv4"])
 	}
 }
 
@@ -142,7 +166,7 @@ func TestWindowsLegacyRegistry(t *testing.T) {
 	if _, err := apply(w, o); err != nil { // a second apply keeps the first snapshot
 		t.Fatal(err)
 	}
-	if _, err := revert(w); err != nil {
+	if _, err := revert(w, false); err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(f.reg) != fmt.Sprint(map[string]uint32{"MaxUserPort": 5000}) {

@@ -21,7 +21,8 @@ func dashCommand() *cli.Command {
 			"A source that stops answering is shown DOWN with its last numbers, and comes\n" +
 			"back when it answers again. Several --swarm URLs (agents) are added up.\n\n" +
 			"Keys: q or Ctrl-C quits (the watched processes keep running), ? shows help.\n" +
-			"When stdout is not a terminal, dash prints one progress line per interval.",
+			"When stdout is not a terminal, dash prints one progress line per interval." +
+			exitStatus("0 quit with q or Ctrl-C (the watched processes keep running)", exitUsageLine+", e.g. no source or a bad URL", exitFailedLine),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Usage: "the gateway's stats `URL` (a sharded server's parent sums its shards)"},
 			&cli.StringFlag{Name: "dispatcher", Usage: "the dispatcher's stats `URL`"},
@@ -47,7 +48,10 @@ func dashCommand() *cli.Command {
 			if errors.Is(err, tui.ErrNoSource) || errors.Is(err, tui.ErrBadURL) {
 				return usageError(err)
 			}
-			return err
+			if err != nil {
+				return failed(err)
+			}
+			return nil
 		},
 	}
 }

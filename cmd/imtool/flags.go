@@ -11,13 +11,13 @@ import (
 // portFlags are --ports and --base-port, read the same way by every command.
 func portFlags(usage string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "ports", Value: "20", Usage: usage + ": a count from --base-port (20 = 9000-9019), a range (9000-9019) or a list (9000,9005,9100-9102)"},
+		&cli.StringFlag{Name: "ports", Value: "20", Usage: usage + ": " + portspec.Usage},
 		&cli.IntFlag{Name: "base-port", Value: 9000, Usage: "first port when --ports is a count"},
 	}
 }
 
 func parsePorts(c *cli.Context) ([]uint16, error) {
-	return portspec.Parse(c.String("ports"), c.Int("base-port"))
+	return portspec.ParseFlag("ports", c.String("ports"), "base-port", c.Int("base-port"))
 }
 
 // parseProcs reads --procs: "auto" (0 is returned) or a count ≥ 1.
@@ -30,20 +30,4 @@ func parseProcs(s string) (auto bool, n int, err error) {
 		return false, 0, fmt.Errorf("--procs %q: give auto or a number of processes ≥ 1", s)
 	}
 	return false, n, nil
-}
-
-// usageError is a wrong flag: exit code 2, like flag parsing errors.
-func usageError(err error) error { return cli.Exit(err.Error(), 2) }
-
-// runExit turns a run's exit code, and the error that explains it, into the
-// command's exit.
-func runExit(code int, err error) error {
-	if code == 0 {
-		return nil
-	}
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
-	return cli.Exit(msg, code)
 }

@@ -29,20 +29,24 @@ func serverCommand() *cli.Command {
 			"One process holds at most RLIMIT_NOFILE connections (less a reserve). --procs auto runs\n" +
 			"enough gateway processes for --max-conns, all on the same ports (SO_REUSEPORT), joined\n" +
 			"by a dispatcher (started here unless --dispatcher is given); /stats then sums them and\n" +
-			"lists each in \"shards\".",
+			"lists each in \"shards\"." +
+			exitStatus("0 stopped by Ctrl-C or SIGTERM, every session told (ERROR 9)",
+				"2 bad flags, or options this host cannot serve (RLIMIT_NOFILE, --max-conns): nothing listened",
+				"3 failed: a port or the --stats address in use, a shard that could not start (the reason and the fix are printed)"),
 		Flags: append(portFlags("ports to listen on"),
+			&cli.StringFlag{Name: "ws-ports", Usage: "ports where the same protocol travels in WebSocket binary messages (RFC 6455, any path, subprotocol imtool): a range (9100-9119), a list, or a count from 9100; without --ports, the gateway listens on these only"},
 			&cli.StringFlag{Name: "listen", Value: "0.0.0.0", Usage: "address to listen on"},
 			&cli.StringFlag{Name: "stats", Value: "127.0.0.1:9100", Usage: "address for /stats and /metrics ('' to turn off)"},
 			&cli.StringFlag{Name: "dispatcher", Usage: "HOST:PORT of a dispatcher to join (see imtool dispatcher)"},
-			&cli.StringFlag{Name: "gateway-id", Usage: "this gateway's name at the dispatcher (default gw-PID)"},
+			&cli.StringFlag{Name: "gateway-id", Usage: "this gateway's name at the dispatcher", DefaultText: "gw-PID"},
 			&cli.StringFlag{Name: "auth-secret", EnvVars: []string{"IMTOOL_AUTH_SECRET"}, Usage: "accept only tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
 			&cli.BoolFlag{Name: "broadcast", Usage: "accept BROADCAST (otherwise it is answered with ACK 5)"},
 			&cli.IntFlag{Name: "max-frame", Value: wire.DefaultMaxFrame, Usage: "largest frame accepted, in bytes"},
 			&cli.DurationFlag{Name: "login-timeout", Value: refserver.DefaultLoginTimeout, Usage: "time allowed for the first frame (LOGIN)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: refserver.DefaultIdleTimeout, Usage: "a session silent this long is closed with ERROR 7"},
-			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all (default: what RLIMIT_NOFILE allows one process); the excess gets ERROR 10"},
+			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all; the excess gets ERROR 10", DefaultText: "what RLIMIT_NOFILE allows one process"},
 			&cli.StringFlag{Name: "procs", Value: "1", Usage: "gateway processes: a number, or auto for enough to hold --max-conns"},
-			&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
+			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU but one, which runs the dispatcher link and /stats"},
 			&cli.BoolFlag{Name: "restart-shards", Usage: "start a gateway shard again when it dies (not when it stops cleanly), as a supervisor would; a shard that dies within a second of its restart is left down"},
 			&cli.BoolFlag{Name: "reuseport", Hidden: true, Usage: "listen with SO_REUSEPORT (set for shards)"},
 		),
@@ -55,6 +59,15 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
+	var wsPorts []uint16
+	if w := c.String("ws-ports"); w != "" {
+		if wsPorts, err = portspec.Parse(w, wsBasePort); err != nil {
+			return usageError(fmt.Errorf("--ws-ports: %w", err))
+		}
+		if !c.IsSet("ports") {
+			ports = nil // WebSocket only, unless plain ports are asked for too
+		}
+	}
 	auto, procs, err := parseProcs(c.String("procs"))
 	if err != nil {
 		return usageError(err)
@@ -63,6 +76,7 @@ func runServer(c *cli.Context) error {
 	opts := refserver.Options{
 		Listen:       c.String("listen"),
 		Ports:        ports,
+		WSPorts:      wsPorts,
 		ReusePort:    c.Bool("reuseport"),
 		GatewayID:    c.String("gateway-id"),
 		Dispatcher:   c.String("dispatcher"),
@@ -82,13 +96,13 @@ func runServer(c *cli.Context) error {
 	}
 	perProc := 0
 	if auto {
-		if procs, perProc, err = refserver.PlanProcs(opts.MaxConns, len(ports)); err != nil {
-			return cli.Exit(err.Error(), 1)
+		if procs, perProc, err = refserver.PlanProcs(opts.MaxConns, len(ports)+len(wsPorts)); err != nil {
+			return usageError(err)
 		}
 	}
 	if procs > 1 || c.Bool("restart-shards") { // one supervised shard is a cluster of one
 		if perProc == 0 {
-			_, perProc, _ = refserver.PlanProcs(0, len(ports))
+			_, perProc, _ = refserver.PlanProcs(0, len(ports)+len(wsPorts))
 		}
 		return runCluster(c, opts, procs, perProc, logger)
 	}
@@ -98,11 +112,11 @@ func runServer(c *cli.Context) error {
 func runGateway(parent context.Context, opts refserver.Options, statsAddr string, logger *log.Logger) error {
 	g, err := refserver.NewGateway(opts)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return usageError(err)
 	}
 	addr, stopStats, err := stats.Serve(statsAddr, g.Snapshot)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	defer stopStats()
 	ctx, cancel := interruptContext(parent, "the gateway")
@@ -110,12 +124,12 @@ func runGateway(parent context.Context, opts refserver.Options, statsAddr string
 	go func() {
 		select {
 		case <-g.Ready():
-			logger.Printf("gateway %s listening on %s ports %s%s", g.Snapshot().ID, opts.Listen, portspec.String(opts.Ports), statsNote(addr))
+			logger.Printf("gateway %s listening on %s ports %s%s%s", g.Snapshot().ID, opts.Listen, portspec.String(opts.Ports), wsNote(opts), statsNote(addr))
 		case <-g.Done():
 		}
 	}()
 	if err := g.Run(ctx, shutdownGrace); err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	return nil
 }
@@ -125,7 +139,7 @@ func runGateway(parent context.Context, opts refserver.Options, statsAddr string
 func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 	g, err := refserver.NewGateway(opts)
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return usageError(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -149,7 +163,7 @@ func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 	interrupted, stop := interruptContext(ctx, "the gateway shard")
 	defer stop()
 	if err := g.Run(interrupted, shutdownGrace); err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	link.Publish(g.Snapshot())
 	return nil
@@ -158,7 +172,7 @@ func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logger *log.Logger) error {
 	childArgs := func(i int, id, dispatcher string) []string {
 		args := []string{"server", "--reuseport", "--stats", "",
-			"--listen", opts.Listen, "--ports", portspec.String(opts.Ports),
+			"--listen", opts.Listen,
 			"--gateway-id", id, "--dispatcher", dispatcher,
 			"--max-frame", strconv.Itoa(opts.MaxFrame),
 			"--login-timeout", opts.LoginTimeout.String(), "--idle-timeout", opts.IdleTimeout.String(),
@@ -166,6 +180,12 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		}
 		if opts.Broadcast {
 			args = append(args, "--broadcast")
+		}
+		if len(opts.Ports) > 0 {
+			args = append(args, "--ports", portspec.String(opts.Ports))
+		}
+		if len(opts.WSPorts) > 0 {
+			args = append(args, "--ws-ports", portspec.String(opts.WSPorts))
 		}
 		return args // the auth secret reaches shards through the environment, never argv
 	}
@@ -176,16 +196,16 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		Procs: procs, Dispatcher: opts.Dispatcher, ChildArgs: childArgs, Logf: logger.Printf,
 	})
 	if err != nil {
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	addr, stopStats, err := stats.Serve(c.String("stats"), cl.Snapshot)
 	if err != nil {
 		cl.Stop()
-		return cli.Exit(err.Error(), 1)
+		return failed(err)
 	}
 	defer stopStats()
-	logger.Printf("%d gateway processes (pids %v) on %s ports %s, up to %d connections each%s",
-		procs, cl.PIDs(), opts.Listen, portspec.String(opts.Ports), perProc, statsNote(addr))
+	logger.Printf("%d gateway processes (pids %v) on %s ports %s%s, up to %d connections each%s",
+		procs, cl.PIDs(), opts.Listen, portspec.String(opts.Ports), wsNote(opts), perProc, statsNote(addr))
 	ctx, cancel := interruptContext(c.Context, "the gateway cluster")
 	defer cancel()
 	restarted := map[int]time.Time{} // shard → when it was last restarted
@@ -207,7 +227,7 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 			}
 		case <-ctx.Done():
 			if err := cl.Stop(); err != nil {
-				return cli.Exit(fmt.Sprintf("gateway shards failed: %v", err), 1)
+				return failed(fmt.Errorf("gateway shards failed: %w", err))
 			}
 			return nil
 		}
@@ -226,4 +246,15 @@ func exitText(err error) string {
 		return "exit 0"
 	}
 	return err.Error()
+}
+
+// wsBasePort is where a count in --ws-ports starts.
+const wsBasePort = 9100
+
+// wsNote names the WebSocket ports for the log line, if any.
+func wsNote(o refserver.Options) string {
+	if len(o.WSPorts) == 0 {
+		return ""
+	}
+	return " (WebSocket on " + portspec.String(o.WSPorts) + ")"
 }

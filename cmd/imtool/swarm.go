@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -12,6 +11,7 @@ import (
 	"github.com/imtool/imtool/internal/runner"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/loadclient"
+	"github.com/imtool/imtool/reports"
 	"github.com/imtool/imtool/tui"
 )
 
@@ -41,8 +41,24 @@ p pauses the ramp), else one progress line a second; /stats and /metrics on --st
 with --out DIR, DIR/run.json (options, environment, time series, summary) and
 DIR/series.jsonl. At the end: a summary with errors and their fixes.
 
-EXIT STATUS. 0 every requested connection was held; 1 fewer were held (the reason is
-printed); 2 bad flags or an impossible plan (nothing was dialed); 3 the run failed.
+THRESHOLDS. --threshold 'FIGURE OP VALUE', repeatable, as k6 has them: pass/fail
+criteria on the hold phase's figures, listed in the summary as ✓/✗ and kept in run.json.
+  --threshold 'heartbeat.p99<50ms' --threshold 'held==requested' --threshold 'errors==0'
+Figures: held, requested, established, dropped, errors, sent, acked, delivered, pings,
+pongs, ramp_seconds, connect_rate_mean, connect_rate_peak, client_bytes_per_conn,
+server_bytes_per_conn, host_bytes_per_conn, and latencies KIND.STAT (KIND connect,
+login, heartbeat, ack, deliver, lag; STAT p50, p90, p99, p99.9, max, mean; a bare
+number is milliseconds). OP is <, <=, >, >=, == or !=; VALUE a number or a figure.
+
+JSON. --json prints the summary as one JSON document on stdout (run.json without its
+series; docs/RUN-RECORD.md), and the progress line and notes on stderr.
+
+EXIT STATUS
+  0 every requested connection was held, and every --threshold was met
+  1 fewer were held (the reason is printed)
+  2 bad flags or an impossible plan (nothing was dialed)
+  3 the run failed (shards crashed, the run directory could not be written, …)
+  4 a --threshold was not met (the summary marks it ✗); it comes before 1
 
 EXAMPLES
   imtool server &                     # the reference gateway on 127.0.0.1:9000-9019
@@ -91,6 +107,28 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.Conns = c.Int("conns")
 	o.Rate = c.Float64("rate")
 	o.Proto = c.String("proto")
+	if !c.IsSet("proto") {
+		for _, t := range o.Targets {
+			if strings.HasPrefix(t, "ws://") || strings.HasPrefix(t, "wss://") {
+				o.Proto = loadclient.ProtoWS // a WebSocket target speaks WebSocket unless told otherwise
+			}
+		}
+	}
+	o.TLS = loadclient.TLSOptions{On: c.Bool("tls"), ServerName: c.String("tls-server-name"), CAFile: c.String("tls-ca"),
+		Insecure: c.Bool("tls-insecure"), CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
+		MinVersion: c.String("tls-min-version"), Resume: c.Bool("tls-resume")}
+	o.WSPath = c.String("ws-path")
+	o.Headers = c.StringSlice("header")
+	o.WSSubprotocol = c.String("ws-subprotocol")
+	o.WSBinary = c.Bool("ws-binary")
+	o.PayloadTemplate = c.String(runner.PayloadTemplateFlag)
+	if f := c.String("payload-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return o, fmt.Errorf("--payload-file: %w", err)
+		}
+		o.PayloadTemplate = string(b)
+	}
 	o.UIDBase = c.Uint64("uid-base")
 	if s := c.String("auth-secret"); s != "" {
 		o.AuthSecret = []byte(s)
@@ -125,6 +163,11 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	case o.Payload < 1 && o.MsgRate > 0:
 		return o, fmt.Errorf("--payload %d: messages need at least 1 byte", o.Payload)
 	}
+	for _, expr := range c.StringSlice("threshold") {
+		if _, err := reports.ParseThreshold(expr); err != nil {
+			return o, err
+		}
+	}
 	if v := c.String(runner.ShardFlag); v != "" {
 		if o.Shard, err = runner.ParseShard(v); err != nil {
 			return o, err
@@ -145,38 +188,51 @@ func runSwarm(c *cli.Context) error {
 		}
 		signal.Ignore(os.Interrupt) // the terminal's Ctrl-C reaches the parent, which tells us to stop
 		if err := runner.RunShard(link, o); err != nil {
-			return cli.Exit(err.Error(), runner.ExitFailed)
+			return failed(err)
 		}
 		return nil
 	}
-	agents, token, err := coordinatorOptions(c)
-	if err != nil {
+	ro := runner.Options{
+		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
+		StatsAddr: c.String("stats"),
+		Kill:      func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
+	}
+	if err := coordinatorOptions(c, &ro); err != nil {
 		return usageError(err)
 	}
 	ctx, cancel := interruptContext(c.Context, "the swarm")
 	defer cancel()
-	code, err := runner.Run(ctx, runner.Options{
-		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
-		StatsAddr: c.String("stats"), Agents: agents, AgentToken: token,
-		Kill: func() { fmt.Fprintln(os.Stderr, "imtool: exiting at once"); os.Exit(130) },
-	})
+	ro.Thresholds, ro.JSON = thresholds(c), c.Bool("json")
+	code, err := runner.Run(ctx, ro)
 	return runExit(code, err)
+}
+
+// thresholds reads --threshold, which swarmOptions has checked.
+func thresholds(c *cli.Context) []reports.Threshold {
+	var out []reports.Threshold
+	for _, expr := range c.StringSlice("threshold") {
+		t, _ := reports.ParseThreshold(expr)
+		out = append(out, t)
+	}
+	return out
 }
 
 // swarmFlags are the flags of a swarm, with d's values as defaults; bench
 // shares them with its own defaults.
 func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
-	defEngine := loadclient.EnginePortable
-	if runtime.GOOS == "linux" {
-		defEngine = loadclient.EngineEpoll
-	}
 	return append(append([]cli.Flag{
-		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more (default: " + loadclient.DefaultTarget + ")"},
+		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more", DefaultText: loadclient.DefaultTarget},
 	}, portFlags("ports of targets that name none")...),
 		&cli.IntFlag{Name: "conns", Value: d.Conns, Usage: "connections of the whole swarm (all processes)"},
 		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, at most (see --max-inflight)"},
-		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list (default: the kernel's choice; loopback targets get 127.0.0.2… when needed)"},
-		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages) or raw (connect and hold)"},
+		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list", DefaultText: "the kernel's choice; loopback targets get 127.0.0.2… when needed"},
+		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages), raw (connect and hold), ws (WebSocket: upgrade, pings, messages timed by their echo; the default for ws:// targets) or ws+imtool (imtool frames in WebSocket binary messages: imtool server --ws-ports)"},
+		&cli.StringFlag{Name: "ws-path", Usage: "WebSocket request path and query, {uid} and {i} filled per connection (default: the ws:// target's path, else /)"},
+		&cli.StringSliceFlag{Name: "header", Usage: "extra WebSocket request header 'Name: value' ({uid}, {i} filled per connection; repeat for more): cookies, tokens"},
+		&cli.StringFlag{Name: "ws-subprotocol", Usage: "Sec-WebSocket-Protocol to ask for; the server must choose it (ws+imtool: imtool)"},
+		&cli.StringFlag{Name: "payload-file", Usage: "WebSocket message text from this file, with {uid}, {i}, {seq}, {ts} filled per message (echoes are timed when {ts} follows only fixed text); default: {ts} and x's to --payload bytes"},
+		&cli.BoolFlag{Name: "ws-binary", Usage: "send WebSocket messages as binary instead of text"},
+		&cli.StringFlag{Name: runner.PayloadTemplateFlag, Hidden: true, Usage: "the WebSocket payload template as text (set by the parent for its shards)"},
 		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
 		&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
 		&cli.DurationFlag{Name: "heartbeat", Value: d.Heartbeat, Usage: "PING interval per connection (0: none)"},
@@ -194,11 +250,21 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.DurationFlag{Name: "login-timeout", Value: loadclient.DefaultLoginTimeout, Usage: "time allowed from LOGIN to LOGIN_OK"},
 		&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connections connecting or logging in at once, at most (whole swarm)"},
 		&cli.StringFlag{Name: "procs", Value: "auto", Usage: "processes: auto (as many as RLIMIT_NOFILE requires) or a number"},
-		&cli.StringFlag{Name: "engine", Value: defEngine, Usage: "epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
-		&cli.IntFlag{Name: "loops", Usage: "event loops per process (default: one per CPU)"},
-		&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl)"},
+		&cli.StringFlag{Name: "engine", Value: loadclient.EngineAuto, Usage: "auto (epoll on Linux, portable with TLS or elsewhere), epoll (Linux: one event loop per core, flat per-connection state) or portable (net.Dialer, goroutines)"},
+		&cli.BoolFlag{Name: "tls", Usage: "TLS for every protocol (also: wss:// and tls:// targets); runs on the portable engine"},
+		&cli.StringFlag{Name: "tls-server-name", Usage: "SNI and the name the server's certificate must carry (default: the target's host)"},
+		&cli.StringFlag{Name: "tls-ca", Usage: "PEM file of the CAs to trust instead of the system's"},
+		&cli.BoolFlag{Name: "tls-insecure", Usage: "accept any server certificate (measure without checking)"},
+		&cli.StringFlag{Name: "tls-cert", Usage: "client certificate (PEM), for gateways that require one (with --tls-key)"},
+		&cli.StringFlag{Name: "tls-key", Usage: "the client certificate's key (PEM)"},
+		&cli.StringFlag{Name: "tls-min-version", Value: "1.2", Usage: "lowest TLS version: 1.0, 1.1, 1.2 or 1.3"},
+		&cli.BoolFlag{Name: "tls-resume", Usage: "resume TLS sessions on redial (a session cache per process), so reconnect storms are measured both ways"},
+		&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU"},
+		&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl; docs/RUN-RECORD.md)"},
 		&cli.StringFlag{Name: "stats", Value: statsAddr, Usage: "address for /stats and /metrics ('' to turn off)"},
-		&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), Usage: "show the live dashboard (default: when stdout is a terminal); --tui=false prints a line a second"},
+		&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), DefaultText: "when stdout is a terminal", Usage: "show the live dashboard; --tui=false prints a line a second"},
+		&cli.StringSliceFlag{Name: "threshold", Usage: "pass/fail criterion on the hold phase, e.g. 'heartbeat.p99<50ms' or 'held==requested'; repeat for more (see THRESHOLDS)"},
+		&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout (progress and notes go to stderr)"},
 		&cli.StringFlag{Name: runner.ShardFlag, Hidden: true, Usage: "INDEX:FIRST:COUNT: run one shard of a plan (set by the parent)"},
 	)
 }

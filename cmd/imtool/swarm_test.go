@@ -190,7 +190,7 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--proto", "http"}, 2, `--proto "http": give imtool or raw`},
+		{[]string{"--proto", "http"}, 2, `--proto "http": give imtool, raw, ws or ws+imtool`},
 		{[]string{"--procs", "zero"}, 2, "--procs"},
 		{[]string{"--source-ips", "127.0.0.9-127.0.0.2"}, 2, "runs backwards"},
 		{[]string{"--target", "10.255.255.1:9000", "--conns", "30000"}, 2,
@@ -213,7 +213,9 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 	out, _ := exec.Command(bin, "swarm", "--help").CombinedOutput()
 	for _, flag := range []string{"--target", "--ports", "--base-port", "--conns", "--rate", "--source-ips", "--proto", "--uid-base",
 		"--auth-secret", "--heartbeat", "--msg-rate", "--payload", "--hold", "--close", "--reconnect", "--connect-timeout",
-		"--login-timeout", "--max-inflight", "--procs", "--engine", "--out", "--stats", "--tui", "EXIT STATUS",
+		"--login-timeout", "--max-inflight", "--procs", "--engine", "--out", "--stats", "--tui", "--ws-path", "--header",
+		"--ws-subprotocol", "--payload-file", "--ws-binary", "--tls", "--tls-server-name", "--tls-ca", "--tls-insecure", "--tls-cert",
+		"--tls-key", "--tls-min-version", "--tls-resume", "EXIT STATUS",
 		"--backoff-min", "--backoff-max", "--backoff-jitter", "--churn", "--churn-burst"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help lacks %s", flag)

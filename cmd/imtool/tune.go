@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"strings"
 
@@ -14,7 +15,7 @@ func targetFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "role", Value: "both", Usage: "which end this host carries: server, client, or both (both ends on one host, e.g. over loopback)"},
 		&cli.IntFlag{Name: "conns", Value: 1000000, Usage: "connections the host must hold (per host, not per process)"},
-		&cli.StringFlag{Name: "ports", Value: "20", Usage: "the server's listening ports: a count from --base-port (20), a range (9000-9019) or a list (9000,9005,9100-9102)"},
+		&cli.StringFlag{Name: "ports", Value: "20", Usage: "the server's listening ports: " + portspec.Usage},
 		&cli.IntFlag{Name: "base-port", Value: 9000, Usage: "first port when --ports is a count"},
 		&cli.IntFlag{Name: "source-ips", Value: 1, Usage: "source addresses each client host connects from (S)"},
 		&cli.IntFlag{Name: "server-ips", Value: 1, Usage: "server addresses the clients spread over (D)"},
@@ -36,7 +37,7 @@ func hostFlags() []cli.Flag {
 }
 
 func targetFromFlags(c *cli.Context) (tuner.Target, error) {
-	ports, err := portspec.Parse(c.String("ports"), c.Int("base-port"))
+	ports, err := portspec.ParseFlag("ports", c.String("ports"), "base-port", c.Int("base-port"))
 	if err != nil {
 		return tuner.Target{}, err
 	}
@@ -66,7 +67,7 @@ func tuneCommand() *cli.Command {
 			"server IPs), never fixed numbers, and a value that already satisfies them is never\n" +
 			"lowered. `check` explains each setting; `apply` changes only what fails, after saving\n" +
 			"the previous state; `revert` restores that state exactly; `script` prints a shell or\n" +
-			"PowerShell script for hosts without imtool.",
+			"PowerShell script for hosts without imtool." + tuneExitStatus,
 		Subcommands: []*cli.Command{tuneCheckCommand(), tuneApplyCommand(), tuneRevertCommand(), tuneScriptCommand()},
 	}
 }
@@ -74,23 +75,24 @@ func tuneCommand() *cli.Command {
 func tuneCheckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
-		Usage: "report every setting against the target (exit 0 all ok, 2 something needs tuning, 1 could not check)",
+		Usage: "report every setting against the target (exit 0 all ok, 1 something needs tuning, 3 could not check)",
 		Description: "One row per setting: scope (host, netns, process), the live value, the persisted value\n" +
 			"and the file it comes from, the requirement, a status (ok, low, missing, read-only,\n" +
 			"unsupported), what a change needs to take effect and why the setting matters. Below the\n" +
 			"table: what a new process gets (RLIMIT_NOFILE, and whether its hard limit can be raised\n" +
 			"or --procs is needed), the network namespace, a read-only /proc/sys, conntrack, and the\n" +
-			"client capacity S·D·P·R. Nothing is changed.",
+			"client capacity S·D·P·R. Nothing is changed." +
+			exitStatus("0 every setting is ok", "1 something needs tuning (imtool tune apply does it)", exitUsageLine, "3 could not check (the reason is printed)"),
 		Flags: append(append(targetFlags(), hostFlags()...),
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}),
 		Action: func(c *cli.Context) error {
 			o, err := tuneOptions(c)
 			if err != nil {
-				return cli.Exit(err, 1)
+				return usageError(err)
 			}
 			rep, err := tuner.Check(o)
 			if err != nil {
-				return cli.Exit(err, 1)
+				return failed(err)
 			}
 			if c.Bool("json") {
 				err = rep.WriteJSON(c.App.Writer)
@@ -98,9 +100,9 @@ func tuneCheckCommand() *cli.Command {
 				err = rep.WriteText(c.App.Writer)
 			}
 			if err != nil {
-				return cli.Exit(err, 1)
+				return failed(err)
 			}
-			return exitCode(rep.ExitCode())
+			return tuneExit(rep.ExitCode())
 		},
 	}
 }
@@ -108,7 +110,7 @@ func tuneCheckCommand() *cli.Command {
 func tuneApplyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "apply",
-		Usage: "change what check finds short, after saving the previous state (exit 0 ok now, 2 still short, 1 error)",
+		Usage: "change what check finds short, after saving the previous state (exit 0 ok now, 1 still short, 3 error)",
 		Description: "Shows the changes and asks unless --yes. Sets live values and persists them to files\n" +
 			"imtool owns: /etc/sysctl.d/90-imtool.conf, /etc/security/limits.d/90-imtool.conf and,\n" +
 			"with --service, /etc/systemd/system/UNIT.d/90-imtool.conf. Before the first change it\n" +
@@ -116,29 +118,43 @@ func tuneApplyCommand() *cli.Command {
 			"a later apply keeps that snapshot and only adds what it did not cover. A setting that\n" +
 			"cannot be written is reported with its fix and does not stop the others. It warns when\n" +
 			"a file read later at boot (a later sysctl.d file, /etc/sysctl.conf) overrides imtool's,\n" +
-			"then checks again and says what still needs a re-login, restart or reboot.",
+			"then checks again and says what still needs a re-login, restart or reboot." +
+			exitStatus("0 the host now satisfies the target", "1 still short, or the question was answered no (nothing changed)",
+				exitUsageLine, "3 could not apply (the reason is printed; a failed apply leaves the old state)"),
 		Flags: append(append(targetFlags(), hostFlags()...),
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "apply without asking"},
 			&cli.BoolFlag{Name: "live-only", Usage: "set live values only; write no files (lost at reboot)"},
 			&cli.BoolFlag{Name: "persist-only", Usage: "write the files only; live values change at the next boot or login"},
 			&cli.StringFlag{Name: "scope", Usage: "change only settings of these scopes, comma-separated: host, netns, process (e.g. netns inside a container)"},
+			&cli.BoolFlag{Name: "json", Usage: "print what was done as JSON (needs --yes)"},
 		),
 		Action: func(c *cli.Context) error {
 			o, err := tuneOptions(c)
 			if err != nil {
-				return cli.Exit(err, 1)
+				return usageError(err)
+			}
+			if c.Bool("json") && !o.Yes {
+				return usageError(errors.New("--json needs --yes: apply asks its question on stdout, which --json keeps for the JSON"))
 			}
 			if o.LiveOnly && o.PersistOnly {
-				return cli.Exit("--live-only and --persist-only exclude each other", 1)
+				return usageError(errors.New("--live-only and --persist-only exclude each other: give one"))
 			}
-			res, err := tuner.Apply(o) // a "no" at the question is tuner.ErrDeclined: exit 1
+			res, err := tuner.Apply(o)
+			if errors.Is(err, tuner.ErrDeclined) {
+				return cli.Exit(err.Error(), exitShort)
+			}
 			if err != nil {
-				return cli.Exit(err, 1)
+				return failed(err)
 			}
-			if err := res.WriteText(c.App.Writer); err != nil {
-				return cli.Exit(err, 1)
+			if c.Bool("json") {
+				err = res.WriteJSON(c.App.Writer)
+			} else {
+				err = res.WriteText(c.App.Writer)
 			}
-			return exitCode(res.ExitCode())
+			if err != nil {
+				return failed(err)
+			}
+			return tuneExit(res.ExitCode())
 		},
 	}
 }
@@ -148,19 +164,22 @@ func tuneRevertCommand() *cli.Command {
 		Name:  "revert",
 		Usage: "restore the state saved by the first apply, exactly, and remove the snapshot",
 		Description: "Writes back the saved live values and files, deletes the files and directories imtool\n" +
-			"created, then removes /var/lib/imtool/tune-backup.json. Without a snapshot it does\n" +
-			"nothing, so running it twice is harmless. Exit 0 restored, 2 something could not be\n" +
-			"restored (the snapshot stays), 1 error.",
-		Flags: []cli.Flag{rootFlag()},
+			"created, then removes /var/lib/imtool/tune-backup.json. A live value or file changed\n" +
+			"since apply (by hand, or by another tool) is kept as it is and listed as KEPT; --force\n" +
+			"restores it too, after copying an edited file to FILE.edited-TIME. Without a snapshot it\n" +
+			"does nothing, so running it twice is harmless." +
+			exitStatus("0 restored (or nothing to restore)", "1 something kept or not restored (the snapshot stays)", exitUsageLine, "3 error"),
+		Flags: []cli.Flag{rootFlag(),
+			&cli.BoolFlag{Name: "force", Usage: "also restore what was changed since apply (an edited file is copied aside first)"}},
 		Action: func(c *cli.Context) error {
-			res, err := tuner.Revert(tuner.Options{Root: c.String("root")})
+			res, err := tuner.Revert(tuner.Options{Root: c.String("root"), Force: c.Bool("force")})
 			if err != nil {
-				return cli.Exit(err, 1)
+				return failed(err)
 			}
 			if err := res.WriteText(c.App.Writer); err != nil {
-				return cli.Exit(err, 1)
+				return failed(err)
 			}
-			return exitCode(res.ExitCode())
+			return tuneExit(res.ExitCode())
 		},
 	}
 }
@@ -172,26 +191,32 @@ func tuneScriptCommand() *cli.Command {
 		Description: "--os linux prints a POSIX shell script (raise sysctls only when lower, widen the port\n" +
 			"range, reserve the server ports, write limits.d, save an undo script first).\n" +
 			"--os windows prints a PowerShell script that widens the TCP dynamic port range when its\n" +
-			"usable part (minus excluded ranges) is too small. Review it before running it.",
+			"usable part (minus excluded ranges) is too small. Review it before running it." +
+			exitStatus("0 the script was printed", exitUsageLine),
 		Flags: append(targetFlags(),
 			&cli.StringFlag{Name: "os", Value: "linux", Usage: "the target host's OS: linux or windows"}),
 		Action: func(c *cli.Context) error {
 			t, err := targetFromFlags(c)
 			if err != nil {
-				return cli.Exit(err, 1)
+				return usageError(err)
 			}
 			if err := tuner.Script(c.App.Writer, c.String("os"), t); err != nil {
-				return cli.Exit(err, 1)
+				return usageError(err)
 			}
 			return nil
 		},
 	}
 }
 
-// exitCode turns a non-zero code into an exit without a message.
-func exitCode(code int) error {
-	if code == 0 {
-		return nil
+// tuneExitStatus is the exit status every tune command shares.
+const tuneExitStatus = "\n\nEXIT STATUS (check, apply, revert): 0 ok; 1 the host needs tuning, is still short, or\n" +
+	"could not be fully restored; 2 bad flags; 3 could not do it. See each command's --help."
+
+// tuneExit turns the tuner's "not satisfied" (2) into imtool's "the answer
+// is no" (1): 2 is every command's exit code for bad flags.
+func tuneExit(code int) error {
+	if code != 0 {
+		code = exitShort
 	}
-	return cli.Exit("", code)
+	return exitCode(code)
 }

@@ -82,7 +82,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 		}
 	}
 	before := stats.ReadHost().MemAvailable
-	fmt.Fprintf(o.Run.Stderr, "bench: starting a dispatcher and a gateway for %d connections on 127.0.0.1 ports %s\n", sw.Conns, portspec.String(sw.Ports))
+	ws := sw.Proto == loadclient.ProtoWS || sw.Proto == loadclient.ProtoWSIMTool
+	kind := ""
+	if ws {
+		// The reference gateway speaks imtool inside WebSocket: the bench's
+		// counts (SEND → ACK → DELIVER) need imtool frames in the messages.
+		o.Run.Swarm.Proto, kind = loadclient.ProtoWSIMTool, " WebSocket (imtool frames in binary messages)"
+	}
+	fmt.Fprintf(o.Run.Stderr, "bench: starting a dispatcher and a gateway for %d connections on 127.0.0.1%s ports %s\n", sw.Conns, kind, portspec.String(sw.Ports))
 	gwArgs := o.GatewayArgs
 	if len(o.Faults) > 0 {
 		gwArgs = append(gwArgs[:len(gwArgs):len(gwArgs)], "--restart-shards")
@@ -92,7 +99,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	// five seconds of churn, so that none is refused as server full.
 	maxConns := sw.Conns + int(5*sw.Churn.Rate)
 	svc, err := startServices(ctx, serviceOptions{
-		Exe: exe, Ports: sw.Ports, MaxConns: maxConns, Procs: o.GatewayProcs, Args: gwArgs, Log: log, Ready: 30 * time.Second,
+		Exe: exe, Ports: sw.Ports, WS: ws, MaxConns: maxConns, Procs: o.GatewayProcs, Args: gwArgs, Log: log, Ready: 30 * time.Second,
 	})
 	if err != nil {
 		return runner.ExitFailed, err

@@ -16,6 +16,10 @@ import (
 // at 100,000 (-args -counts-conns=100000), the scaled-down million.
 var countsConns = flag.Int("counts-conns", 10000, "connections TestBenchCounts holds")
 
+// countsProto is the protocol of TestBenchCounts: -counts-proto=ws runs the
+// same rules over WebSocket (the gateway on --ws-ports).
+var countsProto = flag.String("counts-proto", "imtool", "protocol of TestBenchCounts: imtool or ws")
+
 // TestBenchCounts runs the real `imtool bench --netns`, in a network
 // namespace of its own where every TCP socket is the run's, and checks the
 // rules of the million-connection run by counts, not timings: every connection
@@ -30,7 +34,7 @@ func TestBenchCounts(t *testing.T) {
 	// --netns: the bench runs again in a namespace of its own; killed, the
 	// outer process takes it along (parent-death signal), and its services
 	// with it.
-	rec, out := runBench(t, 5*time.Minute, "--netns", "--conns", strconv.Itoa(n), "--hold", "10s")
+	rec, out := runBench(t, 5*time.Minute, "--netns", "--proto", *countsProto, "--conns", strconv.Itoa(n), "--hold", "10s")
 	if !strings.Contains(string(out), "in a network namespace of its own") {
 		t.Errorf("the bench did not say it ran in its own namespace:\n%s", out)
 	}

@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/imtool/imtool/internal/host"
 	"github.com/imtool/imtool/tuner"
 )
 
@@ -68,23 +66,10 @@ func Preflight(root string, conns int, ports []uint16) error {
 }
 
 func memAvailable(root string) (int64, error) {
-	f, err := os.Open(filepath.Join(root, "proc", "meminfo"))
-	if err != nil {
-		return 0, fmt.Errorf("cannot read available memory: %w", err)
+	if avail := host.Read(host.Root(root)).MemAvailable; avail > 0 {
+		return avail, nil
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				break
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("no MemAvailable line in %s", f.Name())
+	return 0, fmt.Errorf("cannot read available memory: no MemAvailable in %s", host.Root(root).Path("/proc/meminfo"))
 }
 
 func gib(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }

@@ -62,6 +62,7 @@ func (p *proc) exited() bool {
 type serviceOptions struct {
 	Exe      string   // this binary
 	Ports    []uint16 // gateway ports on 127.0.0.1
+	WS       bool     // the ports speak WebSocket (imtool server --ws-ports)
 	MaxConns int      // the gateway shards hold at least this many
 	Args     []string // extra gateway flags (--broadcast, --restart-shards, …)
 	Procs    int      // gateway processes; 0: as many as the fd limit requires
@@ -81,12 +82,16 @@ func startServices(ctx context.Context, o serviceOptions) (*services, error) {
 	if s.disp, err = startProc(o.Exe, o.Log, s.dispArgs...); err != nil {
 		return nil, err
 	}
+	portFlag := "--ports"
+	if o.WS {
+		portFlag = "--ws-ports"
+	}
 	procs := "auto"
 	if o.Procs > 0 {
 		procs = strconv.Itoa(o.Procs)
 	}
 	if s.server, err = startProc(o.Exe, o.Log, append([]string{"server", "--listen", "127.0.0.1",
-		"--ports", portspec.String(o.Ports), "--procs", procs, "--max-conns", strconv.Itoa(o.MaxConns),
+		portFlag, portspec.String(o.Ports), "--procs", procs, "--max-conns", strconv.Itoa(o.MaxConns),
 		"--dispatcher", addrs[0], "--stats", addrs[2]}, o.Args...)...); err != nil {
 		s.stop()
 		return nil, err

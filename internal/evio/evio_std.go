@@ -23,9 +23,10 @@ type stdserver struct {
 	lns      []*listener    // all the listeners
 	loopwg   sync.WaitGroup // loop close waitgroup
 	lnwg     sync.WaitGroup // listener close waitgroup
-	cond     *sync.Cond     // shutdown signaler
-	serr     error          // signal error
-	accepted uintptr        // accept counter
+	shutdown chan struct{}  // closed by the first signal (imtool: a sync.Cond lost a signal sent before the wait)
+	stopOnce sync.Once
+	serr     error   // the first signal's error
+	accepted uintptr // accept counter
 }
 
 type stdudpconn struct {
@@ -83,19 +84,16 @@ type stderr struct {
 
 // waitForShutdown waits for a signal to shutdown
 func (s *stdserver) waitForShutdown() error {
-	s.cond.L.Lock()
-	s.cond.Wait()
-	err := s.serr
-	s.cond.L.Unlock()
-	return err
+	<-s.shutdown
+	return s.serr
 }
 
 // signalShutdown signals a shutdown an begins server closing
 func (s *stdserver) signalShutdown(err error) {
-	s.cond.L.Lock()
-	s.serr = err
-	s.cond.Signal()
-	s.cond.L.Unlock()
+	s.stopOnce.Do(func() {
+		s.serr = err
+		close(s.shutdown)
+	})
 }
 
 func stdserve(events Events, listeners []*listener) error {
@@ -111,7 +109,7 @@ func stdserve(events Events, listeners []*listener) error {
 	s := &stdserver{}
 	s.events = events
 	s.lns = listeners
-	s.cond = sync.NewCond(&sync.Mutex{})
+	s.shutdown = make(chan struct{})
 
 	//println("-- server starting")
 	if events.Serving != nil {

@@ -18,7 +18,8 @@ import (
 	"time"
 
 	reuseport "github.com/kavu/go_reuseport"
-	"github.com/tidwall/evio/internal"
+
+	"github.com/imtool/imtool/internal/evio/internal"
 )
 
 type conn struct {
@@ -48,11 +49,12 @@ func (c *conn) Wake() {
 }
 
 type server struct {
-	events   Events             // user events
-	loops    []*loop            // all the loops
-	lns      []*listener        // all the listeners
-	wg       sync.WaitGroup     // loop close waitgroup
-	cond     *sync.Cond         // shutdown signaler
+	events   Events         // user events
+	loops    []*loop        // all the loops
+	lns      []*listener    // all the listeners
+	wg       sync.WaitGroup // loop close waitgroup
+	shutdown chan struct{}  // closed by the first loop to stop (imtool: a sync.Cond lost a signal sent before the wait)
+	stopOnce sync.Once
 	balance  LoadBalance        // load balancing method
 	accepted uintptr            // accept counter
 	tch      chan time.Duration // ticker channel
@@ -98,16 +100,12 @@ type loop struct {
 
 // waitForShutdown waits for a signal to shutdown
 func (s *server) waitForShutdown() {
-	s.cond.L.Lock()
-	s.cond.Wait()
-	s.cond.L.Unlock()
+	<-s.shutdown
 }
 
 // signalShutdown signals a shutdown an begins server closing
 func (s *server) signalShutdown() {
-	s.cond.L.Lock()
-	s.cond.Signal()
-	s.cond.L.Unlock()
+	s.stopOnce.Do(func() { close(s.shutdown) })
 }
 
 func serve(events Events, listeners []*listener) error {
@@ -124,7 +122,7 @@ func serve(events Events, listeners []*listener) error {
 	s := &server{}
 	s.events = events
 	s.lns = listeners
-	s.cond = sync.NewCond(&sync.Mutex{})
+	s.shutdown = make(chan struct{})
 	s.balance = events.LoadBalance
 	s.tch = make(chan time.Duration)
 

@@ -76,7 +76,7 @@ func planAgents(o Options) (*agents, error) {
 	errs := make([]error, len(o.Agents))
 	var wg sync.WaitGroup
 	for i, addr := range o.Agents {
-		hosts[i] = &agentHost{c: agent.NewClient(addr, o.AgentToken), state: hostRunning}
+		hosts[i] = &agentHost{c: agent.NewClient(addr, o.AgentToken, o.AgentFingerprints), state: hostRunning}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -315,7 +315,7 @@ func (ag *agents) err() error {
 type HostResult struct {
 	Agent       string                          `json:"agent"`
 	Hostname    string                          `json:"hostname"`
-	Environment stats.Environment               `json:"environment"`
+	Environment loadclient.Env                  `json:"environment"`
 	Conns       int                             `json:"conns"`
 	UIDs        [2]uint64                       `json:"uids"` // first and last
 	SourceIPs   string                          `json:"source_ips,omitempty"`
@@ -404,7 +404,7 @@ type Slice struct {
 // StartSlice plans o on this host and starts it; shards' stderr goes to
 // stderr. A sharded slice's hold (o.Hold > 0) is timed here.
 func StartSlice(o loadclient.Options, stderr io.Writer) (*Slice, error) {
-	env := loadclient.ReadEnv(nil)
+	env := loadclient.ReadEnv()
 	plan, err := loadclient.NewPlan(o, env)
 	if err != nil {
 		return nil, err
@@ -484,6 +484,3 @@ func (s *Slice) Command(cmd string) {
 		}
 	}
 }
-
-// HostEnvironment describes this host as a run record does.
-func HostEnvironment() stats.Environment { return readEnvironment(loadclient.ReadEnv(nil)) }

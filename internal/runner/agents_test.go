@@ -51,7 +51,7 @@ func (f *fakeSlice) Command(cmd string) {
 func fakeAgent(t *testing.T, n int64, samples []time.Duration) *httptest.Server {
 	t.Helper()
 	a, err := agent.New(agent.Options{Token: "tok", Env: func() loadclient.Env {
-		return loadclient.Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2}
+		return loadclient.Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
 	}, Start: func(loadclient.Options) (agent.Run, error) {
 		return &fakeSlice{n: n, lat: stats.HistOf(samples...), done: make(chan struct{})}, nil
 	}})

@@ -27,11 +27,14 @@ import (
 
 // Exit codes of a run.
 const (
-	ExitOK       = 0 // every requested connection was held
-	ExitShort    = 1 // fewer connections held than requested (the error says why)
-	ExitUsage    = 2 // bad options or an impossible plan: nothing was dialed
-	ExitFailed   = 3 // the run could not start or broke (shards failed, …)
-	DefaultEvery = time.Second
+	ExitOK     = 0 // every requested connection was held
+	ExitShort  = 1 // fewer connections held than requested (the error says why)
+	ExitUsage  = 2 // bad options or an impossible plan: nothing was dialed
+	ExitFailed = 3 // the run could not start or broke (shards failed, …)
+	// ExitThreshold: a --threshold was not met; the criteria the person
+	// set decide before ExitShort does.
+	ExitThreshold = 4
+	DefaultEvery  = time.Second
 )
 
 // Options configure a run.
@@ -65,9 +68,11 @@ type Options struct {
 	// there, never in argv).
 	ChildEnv []string
 	// Agents, when set, run the swarm on other hosts (imtool agent at
-	// host:port each) instead of this one; AgentToken authenticates to them.
-	Agents     []string
-	AgentToken string
+	// host:port each) instead of this one; AgentToken authenticates to them
+	// and AgentFingerprints pin their TLS certificates (agent.NewClient).
+	Agents            []string
+	AgentToken        string
+	AgentFingerprints []string
 	// Extra options to keep in the record (bench adds its own).
 	Extra map[string]any
 	// Teardown, when set, runs once the swarm has ended and before the
@@ -83,6 +88,12 @@ type Options struct {
 	// Faults, when set, is called after Teardown: the faults applied to
 	// the servers, for the record and the summary's recovery figures.
 	Faults func() []stats.FaultEvent
+	// Thresholds are checked on the summary; one not met makes the exit
+	// code ExitThreshold (unless the run failed).
+	Thresholds []reports.Threshold
+	// JSON prints the summary as JSON (reports.JSON) on Stdout, and the
+	// progress line and notes on Stderr, so Stdout holds one document.
+	JSON bool
 }
 
 // Result is what a run did.
@@ -114,7 +125,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	if o.Command == "" {
 		o.Command = "swarm"
 	}
-	env := loadclient.ReadEnv(nil)
+	env := loadclient.ReadEnv()
 	if o.Env != nil {
 		env = *o.Env
 	}
@@ -174,7 +185,10 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 
 	rec := stats.Record{
 		Tool: "imtool", Command: o.Command, Args: o.Args, Options: recordOptions(o, plan),
-		Environment: readEnvironment(env), Started: time.Now(), RawDial: o.RawDial,
+		Environment: stats.Environment{Facts: env}, Started: time.Now(), RawDial: o.RawDial,
+	}
+	if len(o.Agents) == 0 { // on agents, the hosts are theirs, not this one
+		rec.Environment.Tune = tuneCheck(o, plan)
 	}
 	var writer *reports.Writer
 	if o.Out != "" {
@@ -227,9 +241,11 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 			title = "imtool " + o.Command
 		}
 		dash = tui.New(tui.Options{Target: int64(plan.Conns), Title: title, Stop: stopByPerson, Kill: o.Kill,
-			Pause: src.pause, PortRange: env.PortRange})
+			Pause: src.pause, PortRange: env.PortRange, Hold: o.Swarm.Hold})
 		sink = dash
 		go func() { _ = dash.Run() }()
+	} else if o.JSON {
+		sink = tui.NewLine(o.Stderr)
 	} else {
 		sink = tui.NewLine(o.Stdout)
 	}
@@ -252,6 +268,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	defer tick.Stop()
 	ctxDone := ctx.Done()
 	phaseAtStop := ""
+	endedEarly := "" // why the hold was cut short, when it was
 	var holdStart time.Time
 loop:
 	for {
@@ -276,6 +293,15 @@ loop:
 			smp := sample(s)
 			sink.Update(smp)
 			record(smp)
+			if endedEarly == "" && s.Phase == stats.PhaseHold && s.Held == 0 && !o.Swarm.Reconnect {
+				// Every first attempt has settled and none is held: without
+				// --reconnect nothing more will be tried, so holding is waiting.
+				endedEarly = "nothing held and nothing left to try: the hold ended early (--reconnect would keep redialing)"
+				if !o.TUI { // the dashboard owns the screen; the exit message says it after
+					fmt.Fprintf(o.Stderr, "imtool: %s\n", endedEarly)
+				}
+				src.stop()
+			}
 			if holdTimedHere(src) && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
 				// Shards hold until told: the hold is timed here, for all.
 				if holdStart.IsZero() {
@@ -329,33 +355,50 @@ loop:
 	rec.Complete = reason == ""
 	summary := reports.Summarize(&rec)
 	rec.Summary = summary
+	rec.Thresholds = reports.CheckThresholds(o.Thresholds, summary)
 	res := Result{Record: &rec, Summary: summary, ByWhere: src.errorsBy()}
 	if writer != nil {
 		writer.SetTeardown(rec.Teardown)
+		writer.SetThresholds(rec.Thresholds)
 		if fin, err := writer.Finish(summary, reason); err != nil {
 			fmt.Fprintf(o.Stderr, "imtool: %v\n", err)
 		} else {
 			res.Record = fin
 		}
 	}
-	_ = reports.Text(o.Stdout, res.Record)
+	notes := o.Stdout // what follows the summary; with JSON, beside it
+	if o.JSON {
+		_ = reports.JSON(o.Stdout, res.Record)
+		notes = o.Stderr
+	} else {
+		_ = reports.Text(o.Stdout, res.Record)
+	}
 	if hosts != nil {
-		printHosts(o.Stdout, hosts)
+		printHosts(notes, hosts)
 	}
 	if len(res.ByWhere) > 0 {
-		fmt.Fprintln(o.Stdout, "\nerrors by destination and source")
+		fmt.Fprintln(notes, "\nerrors by destination and source")
 		for _, e := range res.ByWhere {
-			fmt.Fprintf(o.Stdout, "  %-16s %-24s %d\n", e.Class, e.Where, e.N)
+			fmt.Fprintf(notes, "  %-16s %-24s %d\n", e.Class, e.Where, e.N)
 		}
 	}
 	if o.Out != "" {
-		fmt.Fprintf(o.Stdout, "\nrun record: %s\n", o.Out)
+		fmt.Fprintf(notes, "\nrun record: %s\n", o.Out)
 	}
 
 	switch {
 	case runErr != nil:
 		res.Code = ExitFailed
 		return res, fmt.Errorf("the swarm failed: %w", runErr)
+	case res.Record.ThresholdsFailed() > 0:
+		res.Code = ExitThreshold
+		var failed []string
+		for _, t := range res.Record.Thresholds {
+			if !t.OK {
+				failed = append(failed, t.Expr)
+			}
+		}
+		return res, fmt.Errorf("%d of %d thresholds failed: %s", len(failed), len(res.Record.Thresholds), strings.Join(failed, ", "))
 	case summary.Held < summary.Requested:
 		res.Code = ExitShort
 		why := summary.Shortfall
@@ -364,6 +407,9 @@ loop:
 		}
 		if reason != "" {
 			why += " (" + reason + ")"
+		}
+		if endedEarly != "" {
+			why += "; " + endedEarly
 		}
 		return res, errors.New(why)
 	}
@@ -378,7 +424,7 @@ func recordOptions(o Options, p *loadclient.Plan) map[string]any {
 		"uid_base": s.UIDBase, "heartbeat": s.Heartbeat.String(), "msg_rate": s.MsgRate, "payload": s.Payload,
 		"hold": s.Hold.String(), "close": orDefault(s.Close, loadclient.CloseFIN), "reconnect": s.Reconnect,
 		"connect_timeout": s.ConnectTimeout.String(), "login_timeout": s.LoginTimeout.String(),
-		"max_inflight": s.MaxInflight, "procs": p.Procs, "engine": orDefault(s.Engine, "auto"),
+		"max_inflight": s.MaxInflight, "procs": p.Procs, "engine": loadclient.EngineFor(s),
 		"auth":         len(s.AuthSecret) > 0,
 		"backoff":      s.Backoff.OrDefault().String(),
 		"destinations": len(p.Dests), "source_ips": loadclient.FormatSourceIPs(p.Sources),

@@ -255,6 +255,54 @@ func SwarmArgs(o loadclient.Options, s loadclient.Shard) []string {
 	if o.Loops > 0 {
 		args = append(args, "--loops", strconv.Itoa(o.Loops))
 	}
+	args = append(args, wsArgs(o)...)
+	return append(args, tlsArgs(o.TLS)...)
+}
+
+// wsArgs are the WebSocket options' flags; the payload travels as text
+// (the shard need not read the parent's --payload-file).
+func wsArgs(o loadclient.Options) []string {
+	var args []string
+	if o.WSPath != "" {
+		args = append(args, "--ws-path", o.WSPath)
+	}
+	for _, h := range o.Headers {
+		args = append(args, "--header", h)
+	}
+	if o.WSSubprotocol != "" {
+		args = append(args, "--ws-subprotocol", o.WSSubprotocol)
+	}
+	if o.WSBinary {
+		args = append(args, "--ws-binary")
+	}
+	if o.PayloadTemplate != "" {
+		args = append(args, "--"+PayloadTemplateFlag, o.PayloadTemplate)
+	}
+	return args
+}
+
+// PayloadTemplateFlag carries a WebSocket payload template to shards.
+const PayloadTemplateFlag = "payload-template"
+
+// tlsArgs are the TLS options' flags.
+func tlsArgs(t loadclient.TLSOptions) []string {
+	var args []string
+	for _, f := range []struct {
+		on   bool
+		flag string
+	}{{t.On, "--tls"}, {t.Insecure, "--tls-insecure"}, {t.Resume, "--tls-resume"}} {
+		if f.on {
+			args = append(args, f.flag)
+		}
+	}
+	for _, f := range []struct{ v, flag string }{
+		{t.ServerName, "--tls-server-name"}, {t.CAFile, "--tls-ca"}, {t.CertFile, "--tls-cert"},
+		{t.KeyFile, "--tls-key"}, {t.MinVersion, "--tls-min-version"},
+	} {
+		if f.v != "" {
+			args = append(args, f.flag, f.v)
+		}
+	}
 	return args
 }
 

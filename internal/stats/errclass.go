@@ -1,5 +1,7 @@
 package stats
 
+import "github.com/imtool/imtool/internal/ws"
+
 // Error classes a swarm counts, each with the fix a person can apply.
 const (
 	ErrAddrNotAvail   = "eaddrnotavail"
@@ -13,6 +15,11 @@ const (
 	ErrServerFull     = "server_full"
 	ErrProtocol       = "protocol"
 	ErrOther          = "other"
+	ErrTLSUnknownCA   = "tls_unknown_ca"
+	ErrTLSBadCert     = "tls_bad_certificate"
+	ErrTLSCertRefused = "tls_client_cert_refused"
+	ErrTLSTimeout     = "tls_handshake_timeout"
+	ErrTLSHandshake   = "tls_handshake"
 )
 
 var fixes = map[string]string{
@@ -27,6 +34,26 @@ var fixes = map[string]string{
 	ErrServerFull:     "the gateway is at --max-conns: raise it or run more processes (--procs)",
 	ErrProtocol:       "the peer sent something that is not imtool protocol: check --proto and --max-frame",
 	ErrOther:          "see the example error in the run record",
+	ErrTLSUnknownCA:   "the server's certificate is from a CA this host does not trust: give the CA with --tls-ca FILE (or --tls-insecure to measure without checking)",
+	ErrTLSBadCert:     "the server's certificate is not valid for the name dialed (or expired): give the name it carries with --tls-server-name, or fix the certificate",
+	ErrTLSCertRefused: "the server refused the client certificate (or wants one): give --tls-cert and --tls-key signed by a CA the server trusts",
+	ErrTLSTimeout:     "no TLS handshake within --connect-timeout: the TLS terminator is overloaded (CPU) or not TLS; lower --rate or try --tls-resume",
+	ErrTLSHandshake:   "the TLS handshake failed: check the port speaks TLS and --tls-min-version; the example has the reason",
+
+	ws.ClassUpgrade401:     "the gateway wants credentials in the upgrade: pass them with --header 'Authorization: …' or 'Cookie: …' ({uid} and {i} are filled per connection)",
+	ws.ClassUpgrade403:     "the gateway forbids this client: check --header (Origin, tokens) and --ws-path",
+	ws.ClassUpgrade429:     "the gateway rate-limits upgrades: lower --rate, or raise its limit",
+	ws.ClassUpgrade503:     "the gateway (or a proxy before it) is full or shutting down: check its capacity and log",
+	ws.ClassUpgradeStatus:  "the server did not upgrade to WebSocket: check --ws-path and that the port speaks WebSocket",
+	ws.ClassUpgradeInvalid: "the answer to the upgrade breaks RFC 6455 (or is not HTTP): check the target is a WebSocket endpoint and --ws-subprotocol",
+	ws.ClassClosePolicy:    "the gateway closed with 1008 (policy violation): it refused what the swarm sent or who it is; check tokens, headers and payload",
+	ws.ClassCloseGoingAway: "the gateway closed with 1001/1012 (going away, restart): it was shutting down or restarting",
+	ws.ClassCloseTryLater:  "the gateway closed with 1013 (try again later): it is overloaded",
+	ws.ClassCloseInternal:  "the gateway closed with 1011/1014 (internal error): see its log",
+	ws.ClassCloseTooBig:    "the gateway closed with 1009 (message too big): lower --payload",
+	ws.ClassCloseProtocol:  "the gateway closed with a protocol error code (1002/1003/1007/1010): check --proto, --ws-binary and --ws-subprotocol",
+	ws.ClassCloseNormal:    "the gateway closed normally (1000) while the swarm still held the connection: check its idle timeout against --heartbeat",
+	ws.ClassCloseOther:     "the gateway closed with an application code (3000-4999): see its documentation; the code is in the example",
 }
 
 // Fix returns the one-line fix for an error class, or "" when there is none.

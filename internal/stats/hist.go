@@ -233,6 +233,21 @@ func (h Hist) Since(prev Hist) Hist {
 	return out
 }
 
+// LatencySince returns, for each histogram in cur, the samples not yet in
+// prev (an earlier snapshot of the same recorders): the latencies of one
+// interval. A histogram with fewer samples than before (its process
+// restarted) is left out: its interval is unknown.
+func LatencySince(cur, prev map[string]Hist) map[string]Hist {
+	out := make(map[string]Hist, len(cur))
+	for name, h := range cur {
+		p := prev[name]
+		if p.Count <= h.Count {
+			out[name] = h.Since(p)
+		}
+	}
+	return out
+}
+
 // Quantile returns the value at quantile q (0..1): the highest value of the
 // bucket holding that rank, capped at the largest sample seen.
 func (h Hist) Quantile(q float64) time.Duration {

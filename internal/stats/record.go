@@ -1,6 +1,10 @@
 package stats
 
-import "time"
+import (
+	"time"
+
+	"github.com/imtool/imtool/internal/host"
+)
 
 // RecordVersion is the schema version of Record written by this build.
 // Readers accept every version from 1 up to this one.
@@ -22,12 +26,35 @@ type Record struct {
 	Complete      bool           `json:"complete"`
 	// Incomplete says why a run did not finish (interrupted, crashed, …).
 	Incomplete string    `json:"incomplete,omitempty"`
-	Series     []Sample  `json:"series"`
+	Series     []Sample  `json:"series,omitempty"`
 	Summary    Summary   `json:"summary"`
 	Teardown   *Teardown `json:"teardown,omitempty"`
 	// Faults are the faults a bench applied to its servers (--fault).
 	Faults  []FaultEvent `json:"faults,omitempty"`
 	RawDial *RawDial     `json:"raw_dial,omitempty"`
+	// Thresholds are the run's --threshold criteria and how they came out.
+	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
+}
+
+// ThresholdResult is one --threshold of a run, checked against its summary.
+type ThresholdResult struct {
+	Expr  string  `json:"expr"`           // as given: "heartbeat.p99<50ms"
+	OK    bool    `json:"ok"`             // met
+	Value float64 `json:"value"`          // the figure measured (latencies in seconds)
+	Limit float64 `json:"limit"`          // what it was held against (a number, or the other figure)
+	Unit  string  `json:"unit,omitempty"` // "s" for latencies
+	Error string  `json:"error,omitempty"`
+}
+
+// ThresholdsFailed counts the thresholds not met.
+func (r *Record) ThresholdsFailed() int {
+	n := 0
+	for _, t := range r.Thresholds {
+		if !t.OK {
+			n++
+		}
+	}
+	return n
 }
 
 // RawDial is the floor a bench's ramp is compared with: the simplest epoll
@@ -53,18 +80,8 @@ type Teardown struct {
 
 // Environment is the host a run happened on.
 type Environment struct {
-	Hostname     string   `json:"hostname"`
-	OS           string   `json:"os"`
-	Arch         string   `json:"arch"`
-	Kernel       string   `json:"kernel"`
-	CPUs         int      `json:"cpus"`
-	MemTotal     int64    `json:"mem_total_bytes"`
-	MemAvailable int64    `json:"mem_available_bytes"`
-	NofileSoft   int64    `json:"nofile_soft"`
-	NofileHard   int64    `json:"nofile_hard"`
-	PortRange    [2]int   `json:"port_range"`
-	GoVersion    string   `json:"go_version"`
-	Tune         []string `json:"tune,omitempty"` // one line per setting from `tune check`
+	host.Facts
+	Tune []string `json:"tune,omitempty"` // one line per setting from `tune check`
 }
 
 // Host is the machine-wide state at one moment, read from the kernel.

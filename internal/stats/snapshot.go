@@ -29,12 +29,16 @@ const (
 
 // Latency histogram names in Snapshot.Latency.
 const (
-	LatConnect   = "connect"   // connect() to established
-	LatLogin     = "login"     // LOGIN sent to LOGIN_OK
-	LatHeartbeat = "heartbeat" // planned PING time to PONG
-	LatAck       = "ack"       // planned SEND time to ACK
-	LatDeliver   = "deliver"   // SEND's sent_ts to DELIVER at the receiver
-	LatLag       = "lag"       // how far the sender fell behind its schedule
+	LatConnect    = "connect"       // connect() to established
+	LatLogin      = "login"         // LOGIN sent to LOGIN_OK
+	LatHeartbeat  = "heartbeat"     // planned PING time to PONG
+	LatAck        = "ack"           // planned SEND time to ACK
+	LatDeliver    = "deliver"       // SEND's sent_ts to DELIVER at the receiver
+	LatLag        = "lag"           // how far the sender fell behind its schedule
+	LatUpgrade    = "ws_upgrade"    // WebSocket upgrade request sent to its 101
+	LatEcho       = "echo"          // planned message time to its echo (WebSocket)
+	LatTLS        = "tls_handshake" // TLS handshake, full
+	LatTLSResumed = "tls_resumed"   // TLS handshake, session resumed
 )
 
 // Process describes the process (or, merged, the processes) behind a snapshot.
@@ -46,6 +50,7 @@ type Process struct {
 	PrivateBytes int64   `json:"private_bytes,omitempty"`
 	HeapBytes    int64   `json:"heap_bytes"`
 	FDs          int64   `json:"fds"`
+	FDsAgeS      float64 `json:"fds_age_s,omitempty"` // how old the fd count is (kernels before 6.2 count it every 15-45 s)
 	FDLimit      int64   `json:"fd_limit"`
 	Goroutines   int64   `json:"goroutines"`
 	CPUSeconds   float64 `json:"cpu_seconds"`
@@ -120,7 +125,7 @@ type Snapshot struct {
 
 // Merge sums parts into one snapshot of the given kind and id: counters and
 // maps add, histograms merge, the phase is the least advanced one still
-// running. The parts themselves are kept in Shards.
+// running (ramp, not plan, once any part has begun). The parts themselves are kept in Shards.
 func Merge(kind, id string, parts []Snapshot) Snapshot {
 	out := Snapshot{Kind: kind, ID: id, Time: time.Now()}
 	for _, p := range parts {
@@ -137,6 +142,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.PrivateBytes += p.PrivateBytes
 	s.HeapBytes += p.HeapBytes
 	s.FDs += p.FDs
+	s.FDsAgeS = max(s.FDsAgeS, p.FDsAgeS)
 	s.FDLimit += p.FDLimit
 	s.Goroutines += p.Goroutines
 	s.CPUSeconds += p.CPUSeconds
@@ -215,14 +221,18 @@ func addMap(dst, src map[string]int64) map[string]int64 {
 var phaseOrder = map[string]int{PhasePlan: 0, PhaseRamp: 1, PhaseHold: 2, PhaseClose: 3, PhaseDone: 4}
 
 func mergedPhase(parts []Snapshot) string {
-	phase := ""
+	phase, started := "", false
 	for _, p := range parts {
 		if p.Phase == "" || p.Down {
 			continue
 		}
+		started = started || phaseOrder[p.Phase] > phaseOrder[PhasePlan]
 		if phase == "" || phaseOrder[p.Phase] < phaseOrder[phase] {
 			phase = p.Phase
 		}
+	}
+	if phase == PhasePlan && started {
+		return PhaseRamp // parts still planning while others dial: the run is ramping
 	}
 	return phase
 }

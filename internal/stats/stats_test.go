@@ -116,6 +116,14 @@ func TestMergeSnapshots(t *testing.T) {
 	if m.Phase != PhaseRamp || m.Processes != 2 || len(m.Shards) != 2 || m.Latency[LatConnect].Count != 2 {
 		t.Fatalf("phase %q processes %d shards %d", m.Phase, m.Processes, len(m.Shards))
 	}
+	// Shards that have not begun yet do not make a dialing run "plan".
+	late := Merge(KindSwarm, "all", []Snapshot{{Phase: PhasePlan}, {Phase: PhaseHold, Established: 2232}})
+	if late.Phase != PhaseRamp {
+		t.Fatalf("plan+hold merged to %q, want ramp", late.Phase)
+	}
+	if all := Merge(KindSwarm, "all", []Snapshot{{Phase: PhasePlan}, {Phase: PhasePlan}}); all.Phase != PhasePlan {
+		t.Fatalf("plan+plan merged to %q", all.Phase)
+	}
 	c := m.Clone()
 	c.Ports["9000"] = 0
 	if m.Ports["9000"] != 6 {
@@ -149,7 +157,7 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("/stats: %+v %v", s, err)
 	}
 	m := get("/metrics")
-	for _, want := range []string{`imtool_connections{kind="gateway"} 3`, `imtool_port_connections{kind="gateway",port="9000"} 3`, `imtool_latency_seconds{kind="gateway",name="heartbeat",quantile="0.99"}`} {
+	for _, want := range []string{`imtool_info{id="g1",kind="gateway"} 1`, "\nimtool_connections 3\n", `imtool_port_connections{port="9000"} 3`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, m)
 		}

@@ -1,5 +1,5 @@
 // Package agent makes many client hosts one swarm. An agent (imtool agent)
-// runs on each client host and serves a small authenticated HTTP/JSON
+// runs on each client host and serves a small authenticated HTTPS/JSON
 // control API (docs/AGENTS.md): a coordinator (imtool swarm --agents) asks
 // for its host's facts, hands it a slice of the plan, polls its snapshot
 // every half second and tells it to stop. The agent runs the slice with the
@@ -10,19 +10,26 @@
 //
 // The coordinator's side is Client (one agent) and Split (the plan across
 // agents, with each host's feasibility checked before anything starts).
+//
+// TLS keeps the token and the run requests from travelling in clear: an
+// agent without a certificate of its own writes a self-signed one on first
+// start (LoadOrCreateCert, beside its token: CertFiles), and the
+// coordinator pins it by its fingerprint, so nobody in between can read the
+// token or pose as the agent. Plain HTTP is only for --insecure-http.
 package agent
 
 import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -70,12 +77,13 @@ type Options struct {
 	SourceIPs []netip.Addr
 	// Start runs a slice (required): internal/runner.StartSlice.
 	Start func(o loadclient.Options) (Run, error)
-	// Env describes the host for plans (default loadclient.ReadEnv).
-	Env func() loadclient.Env
-	// Environment describes the host for the run record (default: the
-	// hostname, OS and CPU count only).
-	Environment func() stats.Environment
-	Version     string
+	// Env describes the host, for plans and the run record (default
+	// loadclient.ReadEnv).
+	Env     func() loadclient.Env
+	Version string
+	// TLS serves the control API over TLS (ServerTLS); nil: plain HTTP,
+	// only for imtool agent --insecure-http.
+	TLS *tls.Config
 	// Logf receives one line per event (a run started, stopped, refused);
 	// never per connection. Default: nothing.
 	Logf func(format string, args ...any)
@@ -107,10 +115,7 @@ func New(o Options) (*Agent, error) {
 		o.Grace = DefaultGrace
 	}
 	if o.Env == nil {
-		o.Env = func() loadclient.Env { return loadclient.ReadEnv(nil) }
-	}
-	if o.Environment == nil {
-		o.Environment = basicEnvironment
+		o.Env = loadclient.ReadEnv
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -151,7 +156,7 @@ func (a *Agent) authenticated(next http.Handler) http.Handler {
 
 func (a *Agent) info(w http.ResponseWriter, _ *http.Request) {
 	in := Info{
-		Version: a.o.Version, Environment: a.o.Environment(), Env: a.o.Env(),
+		Version: a.o.Version, Environment: a.o.Env(),
 		SourceIPs: a.o.SourceIPs, Addresses: hostAddresses(), AllowTargets: a.o.AllowTargets,
 		GraceS: a.o.Grace.Seconds(),
 	}
@@ -213,14 +218,19 @@ func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
 
 // check applies this host's source IPs to o, pins its targets to the
 // addresses they resolve to here, and refuses a target outside
-// AllowTargets or a plan that cannot work on this host.
+// AllowTargets or a plan that cannot work on this host: its ports, its
+// file descriptors and its memory (CheckMemory, as the coordinator does).
 func (a *Agent) check(o loadclient.Options) (loadclient.Options, error) {
 	o.SourceIPs = a.o.SourceIPs
-	o.Lookup = nil
+	o.Lookup = lookupQuietly
 	o.Shard = loadclient.Shard{}
 	plan, err := loadclient.NewPlan(o, a.o.Env())
+	o.Lookup = nil // the targets are pinned to addresses below
 	if err != nil {
 		return o, err
+	}
+	if err := CheckMemory(o.Conns, a.o.Env().MemAvailable); err != nil {
+		return o, &loadclient.PlanError{Msg: err.Error()}
 	}
 	o.Targets = o.Targets[:0:0]
 	for _, t := range plan.Targets {
@@ -230,6 +240,19 @@ func (a *Agent) check(o loadclient.Options) (loadclient.Options, error) {
 		o.Targets = append(o.Targets, pinned(t))
 	}
 	return o, nil
+}
+
+// lookupQuietly resolves a target with the host's resolver. A failure
+// travels to the coordinator without the address of this host's DNS server,
+// which is none of its business: "lookup NAME: no such host".
+func lookupQuietly(ctx context.Context, host string) ([]netip.Addr, error) {
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if de, ok := errors.AsType[*net.DNSError](err); ok && de.Server != "" {
+		quiet := *de
+		quiet.Server = ""
+		err = &quiet
+	}
+	return addrs, err
 }
 
 func (a *Agent) allowed(addr netip.Addr) bool {
@@ -334,9 +357,16 @@ func (a *Agent) command(w http.ResponseWriter, r *http.Request) {
 // Serve answers the control API on ln until ctx ends; then it stops the
 // current run and waits for its connections to close.
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: a.o.TLS,
+		ErrorLog: log.New(logfWriter(a.o.Logf), "", 0)} // failed TLS handshakes, one line each
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if a.o.TLS != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -361,6 +391,14 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// logfWriter writes each line to a Logf.
+type logfWriter func(format string, args ...any)
+
+func (w logfWriter) Write(p []byte) (int, error) {
+	w("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -369,12 +407,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, apiError{Error: msg})
-}
-
-func basicEnvironment() stats.Environment {
-	e := stats.Environment{CPUs: loadclient.ReadEnv(nil).CPUs}
-	e.Hostname, _ = os.Hostname()
-	return e
 }
 
 // hostAddresses lists the host's unicast addresses, loopback excluded.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -67,7 +68,11 @@ func newTestAgent(t *testing.T, o Options) *testAgent {
 	t.Helper()
 	ta := &testAgent{}
 	o.Token = "s3cret"
-	o.Env = func() loadclient.Env { return loadclient.Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2} }
+	if o.Env == nil {
+		o.Env = func() loadclient.Env {
+			return loadclient.Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
+		}
+	}
 	o.Start = func(opts loadclient.Options) (Run, error) {
 		r := newFakeRun()
 		ta.mu.Lock()
@@ -102,7 +107,7 @@ func TestAuthentication(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct{ name, token string }{{"missing", ""}, {"wrong", "s3cres"}, {"prefix", "s3cret2"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := NewClient(ta.srv.URL, tc.token)
+			c := NewClient(ta.srv.URL, tc.token, nil)
 			for _, call := range []func() error{
 				func() error { _, err := c.Info(ctx); return err },
 				func() error { _, err := c.Start(ctx, slice("127.0.0.1:9000"), false); return err },
@@ -131,7 +136,7 @@ func TestAuthentication(t *testing.T) {
 
 func TestStartStopAndAllowTargets(t *testing.T) {
 	ta := newTestAgent(t, Options{AllowTargets: []netip.Prefix{netip.MustParsePrefix("10.199.0.0/24")}})
-	c := NewClient(ta.srv.URL, "s3cret")
+	c := NewClient(ta.srv.URL, "s3cret", nil)
 	ctx := context.Background()
 
 	var se *StatusError
@@ -171,7 +176,7 @@ func TestStartStopAndAllowTargets(t *testing.T) {
 		t.Fatalf("after stop: %+v", st)
 	}
 	in, err := c.Info(ctx)
-	if err != nil || in.Run == nil || in.Run.ID != "t" || in.Env.Nofile != 20000 {
+	if err != nil || in.Run == nil || in.Run.ID != "t" || in.Environment.NofileHard != 20000 {
 		t.Fatalf("info: %+v %v", in, err)
 	}
 	// The agent keeps running across runs.
@@ -182,7 +187,7 @@ func TestStartStopAndAllowTargets(t *testing.T) {
 
 func TestDefaultAllowsLoopbackOnly(t *testing.T) {
 	ta := newTestAgent(t, Options{})
-	c := NewClient(ta.srv.URL, "s3cret")
+	c := NewClient(ta.srv.URL, "s3cret", nil)
 	if _, err := c.Start(context.Background(), slice("192.0.2.1:9000"), true); err == nil {
 		t.Fatal("a non-loopback target was accepted by default")
 	}
@@ -193,7 +198,7 @@ func TestDefaultAllowsLoopbackOnly(t *testing.T) {
 
 func TestGraceStopsASilentCoordinatorsRun(t *testing.T) {
 	ta := newTestAgent(t, Options{Grace: time.Second, AllowTargets: DefaultAllowTargets})
-	c := NewClient(ta.srv.URL, "s3cret")
+	c := NewClient(ta.srv.URL, "s3cret", nil)
 	if _, err := c.Start(context.Background(), slice("127.0.0.1:9000"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +245,7 @@ func TestToken(t *testing.T) {
 	if got, err := ReadToken(path); err != nil || got != tok {
 		t.Fatalf("ReadToken: %q %v", got, err)
 	}
-	if _, err := ReadToken(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "copy it from an agent") {
+	if _, err := ReadToken(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "copy the agents' token file from an agent") {
 		t.Fatalf("missing token file: %v", err)
 	}
 	if _, err := New(Options{Token: " ", Start: func(loadclient.Options) (Run, error) { return nil, nil }}); err == nil {
@@ -251,8 +256,8 @@ func TestToken(t *testing.T) {
 func TestSplit(t *testing.T) {
 	o := loadclient.DefaultOptions()
 	o.Targets, o.Conns, o.Rate, o.MsgRate, o.UIDBase = []string{"10.199.0.1:9000-9003"}, 1001, 1000, 100, 5
-	env := loadclient.Env{PortRange: [2]int{32768, 60999}, Nofile: 20000, CPUs: 2}
-	infos := []Info{{Hostname: "a", Env: env}, {Hostname: "b", Env: env, SourceIPs: []netip.Addr{netip.MustParseAddr("10.199.2.2")}}}
+	env := loadclient.Env{PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
+	infos := []Info{{Hostname: "a", Environment: env}, {Hostname: "b", Environment: env, SourceIPs: []netip.Addr{netip.MustParseAddr("10.199.2.2")}}}
 	as, err := Split(o, infos, []string{"a:7070", "b:7070"})
 	if err != nil {
 		t.Fatal(err)
@@ -271,12 +276,12 @@ func TestSplit(t *testing.T) {
 	// One host too small: refused, naming the host and the fix; the other is fine.
 	small := env
 	small.PortRange = [2]int{40000, 40009}
-	infos[1].Env = small
+	infos[1].Environment = small
 	infos[1].SourceIPs = nil
 	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil || !strings.Contains(err.Error(), "agent b:7070 (b)") || strings.Contains(err.Error(), "agent a:7070") {
 		t.Fatalf("got %v", err)
 	}
-	infos[1].Env = env
+	infos[1].Environment = env
 	infos[1].Environment.MemAvailable = 1 << 20
 	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil || !strings.Contains(err.Error(), "kernel memory") {
 		t.Fatalf("memory: %v", err)
@@ -284,5 +289,118 @@ func TestSplit(t *testing.T) {
 	o.SourceIPs = []netip.Addr{netip.MustParseAddr("10.0.0.1")}
 	if _, err := Split(o, infos, []string{"a:7070", "b:7070"}); err == nil {
 		t.Fatal("--source-ips with --agents was accepted")
+	}
+}
+
+// TestTokenFileChecks: a token file others may read, or a short token, is
+// refused by the agent and the coordinator alike, with the fix, and left
+// as it is.
+func TestTokenFileChecks(t *testing.T) {
+	long := strings.Repeat("ab", 32)
+	const user = 65534 // "nobody": owns the file when the test runs as root
+	for _, tc := range []struct {
+		name, content string
+		mode          os.FileMode
+		owner         int    // -1: whoever runs the test; 0 root, user: needs root to chown
+		want          string // "" accepted
+	}{
+		{"one character, 0666", "x\n", 0o666, -1, "chmod 600"},
+		{"good token, 0644", long, 0o644, -1, "(mode 0644): it holds a secret; make it private with chmod 600"},
+		{"good token, 0640, the user's", long, 0o640, user, "(mode 0640)"},
+		{"good token, 0660, root's", long, 0o660, 0, "(mode 0660)"},
+		{"one character, 0600", "x\n", 0o600, -1, "holds a 1-character token, fewer than 32: put a long random secret in it (openssl rand -hex 32 >"},
+		{"empty, 0600", "\n", 0o600, -1, "holds a 0-character token"},
+		{"good token, 0600", long + "\n", 0o600, -1, ""},
+		{"good token, 0400", long, 0o400, -1, ""},
+		{"good token, 0440, root's (a Kubernetes Secret with fsGroup)", long, 0o440, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if runtime.GOOS == "windows" && strings.Contains(tc.want, "mode") {
+				t.Skip("permission bits are not checked on Windows")
+			}
+			if tc.owner >= 0 && os.Geteuid() != 0 {
+				t.Skip("needs root to give the file an owner")
+			}
+			path := filepath.Join(t.TempDir(), "agent.token")
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.owner >= 0 {
+				if err := os.Chown(path, tc.owner, -1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			tok, created, err := LoadOrCreateToken(path)
+			tok2, err2 := ReadToken(path)
+			for _, e := range []error{err, err2} {
+				switch {
+				case tc.want == "" && e != nil:
+					t.Errorf("refused: %v", e)
+				case tc.want != "" && (e == nil || !strings.Contains(e.Error(), tc.want) || !strings.Contains(e.Error(), path)):
+					t.Errorf("got %v, want an error naming %s with %q", e, path, tc.want)
+				}
+			}
+			if tc.want == "" && (tok != long || tok2 != long || created) {
+				t.Errorf("read %q / %q (created %v), want the file's token", tok, tok2, created)
+			}
+			if b, _ := os.ReadFile(path); string(b) != tc.content {
+				t.Errorf("the token file was rewritten: %q", b)
+			}
+		})
+	}
+}
+
+// TestDryRunChecksMemory: an agent asked directly (no coordinator's Split
+// before it) refuses a slice its memory cannot hold, dry run or not, with
+// the coordinator's message.
+func TestDryRunChecksMemory(t *testing.T) {
+	ta := newTestAgent(t, Options{Env: func() loadclient.Env {
+		return loadclient.Env{Hostname: "small", MemAvailable: 64 << 30, PortRange: [2]int{32768, 60999}, NofileHard: 20000, CPUs: 2}
+	}})
+	c := NewClient(ta.srv.URL, "s3cret", nil)
+	req := slice("127.0.0.1:9000-13095")
+	req.Options.Conns = 100_000_000
+	for _, dry := range []bool{true, false} {
+		var se *StatusError
+		_, err := c.Start(context.Background(), req, dry)
+		if !errors.As(err, &se) || se.Code != http.StatusUnprocessableEntity ||
+			!strings.Contains(se.Msg, "100000000 connections need ≈ 429630 MiB of kernel memory (4 KiB each + 10%); the host has 65536 MiB available") {
+			t.Fatalf("dry run %v: %v, want 422 naming the memory", dry, err)
+		}
+	}
+	if ta.runs() != 0 {
+		t.Fatalf("%d runs started", ta.runs())
+	}
+	req.Options.Conns = 1000 // fits
+	if _, err := c.Start(context.Background(), req, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLookupErrorHidesDNSServer: a target the agent cannot resolve is
+// refused with the name, never with the address of the agent's resolver.
+func TestLookupErrorHidesDNSServer(t *testing.T) {
+	const name = "imtool-test-no-such-host.invalid"
+	var server string
+	if _, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", name); err != nil {
+		if de, ok := errors.AsType[*net.DNSError](err); ok {
+			server = de.Server
+		}
+	}
+	ta := newTestAgent(t, Options{})
+	c := NewClient(ta.srv.URL, "s3cret", nil)
+	var se *StatusError
+	_, err := c.Start(context.Background(), slice(name+":9000"), true)
+	if !errors.As(err, &se) || se.Code != http.StatusUnprocessableEntity || !strings.Contains(se.Msg, "cannot resolve "+name+": lookup "+name+": ") {
+		t.Fatalf("got %v, want 422: cannot resolve %s: lookup %s: …", err, name, name)
+	}
+	if strings.Contains(se.Msg, " on ") || (server != "" && strings.Contains(se.Msg, server)) {
+		t.Fatalf("the error reveals the agent's DNS server %q: %s", server, se.Msg)
+	}
+	if server == "" {
+		t.Logf("this host's resolver names no server in its errors; checked the format only")
 	}
 }

@@ -35,13 +35,13 @@ const (
 )
 
 // Info is what an agent says about its host: the coordinator plans with
-// Env and SourceIPs, and keeps Environment in the run record.
+// Environment and SourceIPs, and keeps Environment in the run record.
 type Info struct {
-	Version     string            `json:"version"`
-	Hostname    string            `json:"hostname"`
-	Environment stats.Environment `json:"environment"`
-	// Env is what a plan needs: the local port range, RLIMIT_NOFILE, CPUs.
-	Env loadclient.Env `json:"env"`
+	Version  string `json:"version"`
+	Hostname string `json:"hostname"`
+	// Environment is the host's facts: the local port range, RLIMIT_NOFILE
+	// and CPUs a plan needs, and what the run record keeps.
+	Environment loadclient.Env `json:"environment"`
 	// SourceIPs are the addresses the operator let this agent dial from
 	// (imtool agent --source-ips); empty: the kernel chooses.
 	SourceIPs []netip.Addr `json:"source_ips"`

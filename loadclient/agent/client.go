@@ -3,7 +3,9 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,10 +22,15 @@ type Client struct {
 	http  *http.Client
 }
 
-// NewClient returns a client of the agent at addr (host:port or an
-// http:// URL), authenticating with token.
-func NewClient(addr, token string) *Client {
-	return &Client{Addr: addr, token: token, http: &http.Client{Timeout: 10 * time.Second}}
+// NewClient returns a client of the agent at addr, authenticating with
+// token. addr is host:port (TLS), an https:// URL, or an http:// URL for an
+// agent that runs with --insecure-http. pins are the SHA-256 fingerprints
+// (ParseFingerprints) the agent's certificate may have; none: the system's
+// roots must verify it.
+func NewClient(addr, token string, pins []string) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = clientTLS(pins)
+	return &Client{Addr: addr, token: token, http: &http.Client{Timeout: 10 * time.Second, Transport: tr}}
 }
 
 // StatusError is an answer of the agent that is not 2xx.
@@ -40,7 +47,7 @@ func (c *Client) url(path string) string {
 	if strings.HasPrefix(c.Addr, "http://") || strings.HasPrefix(c.Addr, "https://") {
 		return strings.TrimRight(c.Addr, "/") + path
 	}
-	return "http://" + c.Addr + path
+	return "https://" + c.Addr + path
 }
 
 // do sends a request with body (nil: none) and decodes the answer into out.
@@ -63,7 +70,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("agent %s: %w", c.Addr, err)
+		return fmt.Errorf("agent %s: %w%s", c.Addr, err, tlsHint(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -72,8 +79,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
 		}
-		if resp.StatusCode == http.StatusUnauthorized {
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
 			e.Error += " (is --token-file the same file as the agent's?)"
+		case resp.StatusCode == http.StatusBadRequest && strings.Contains(e.Error, "HTTP request to an HTTPS server"):
+			e.Error += " (the agent serves TLS: name it HOST:PORT, without http://, and give its --agent-fingerprint)"
 		}
 		return fmt.Errorf("agent %s: %w", c.Addr, &StatusError{Code: resp.StatusCode, Msg: e.Error})
 	}
@@ -84,6 +94,19 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("agent %s: cannot read its answer: %w", c.Addr, err)
 	}
 	return nil
+}
+
+// tlsHint is the fix for a failed TLS connection to an agent.
+func tlsHint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &unknown), errors.As(err, &hostname):
+		return " (an agent's self-signed certificate is pinned: give --agent-fingerprint as the agent printed it at start, or `openssl x509 -in AGENT.crt -noout -fingerprint -sha256`)"
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return " (the agent runs with --insecure-http: name it http://HOST:PORT in --agents, or restart it without that flag)"
+	}
+	return ""
 }
 
 // Info asks for the agent's host facts.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/loadclient/agent"
 	"github.com/imtool/imtool/refserver/refservertest"
 )
 
@@ -98,7 +99,8 @@ func (h *hosts) run(t *testing.T, ns string, args ...string) *refservertest.Proc
 
 // get fetches url from inside ns, with the token when not empty.
 func (h *hosts) get(ns, method, url, token string) (int, []byte) {
-	args := []string{"netns", "exec", ns, "curl", "-s", "-m", "2", "-X", method, "-w", "\n%{http_code}"}
+	// -k: the agents' certificate is self-signed; the coordinator pins it.
+	args := []string{"netns", "exec", ns, "curl", "-k", "-s", "-m", "2", "-X", method, "-w", "\n%{http_code}"}
 	if token != "" {
 		args = append(args, "-H", "Authorization: Bearer "+token)
 	}
@@ -171,36 +173,60 @@ func TestAgentsAcrossHosts(t *testing.T) {
 	startAgent := func(ns, listen string) *refservertest.Proc {
 		return h.run(t, ns, "agent", "--listen", listen, "--token-file", tokFile, "--allow-targets", gatewayAddr+"/32", "--grace", "3s")
 	}
-	startAgent(h.a, agentA)
+	procA := startAgent(h.a, agentA)
 	waitFor(t, 10*time.Second, "agent a's token file", func() bool { _, err := os.Stat(tokFile); return err == nil })
 	if fi, _ := os.Stat(tokFile); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("token file mode %v, want 0600", fi.Mode().Perm())
 	}
 	b, _ := os.ReadFile(tokFile)
 	token := strings.TrimSpace(string(b))
+	// Agent a wrote a self-signed certificate beside the token; b, sharing
+	// the directory, serves the same one.
+	certFile, keyFile := agent.CertFiles(tokFile)
+	cert, err := agent.LoadCert(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fingerprint := agent.Fingerprint(cert.Certificate[0])
+	waitFor(t, 10*time.Second, "agent a to log its fingerprint", func() bool {
+		return strings.Contains(procA.Output(), "give the coordinator --agent-fingerprint "+fingerprint)
+	})
+	if fi, _ := os.Stat(keyFile); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
 	procB := startAgent(h.b, agentB)
 	for _, ag := range []string{agentA, agentB} {
-		waitFor(t, 10*time.Second, "agent "+ag, func() bool { c, _ := h.get(h.s, "GET", "http://"+ag+"/v1/info", token); return c == 200 })
+		waitFor(t, 10*time.Second, "agent "+ag, func() bool { c, _ := h.get(h.s, "GET", "https://"+ag+"/v1/info", token); return c == 200 })
 	}
 	waitFor(t, 10*time.Second, "the gateway", func() bool { _, ok := h.snapshot(serverStats); return ok })
 
 	swarm := func(t *testing.T, out string, extra ...string) *refservertest.Proc {
-		args := []string{"swarm", "--agents", agentA + "," + agentB, "--token-file", tokFile, "--target", gatewayAddr + ":9000-9003",
+		args := []string{"swarm", "--agents", agentA + "," + agentB, "--token-file", tokFile, "--agent-fingerprint", fingerprint, "--target", gatewayAddr + ":9000-9003",
 			"--conns", "400", "--rate", "4000", "--heartbeat", "1s", "--tui=false", "--stats", "127.0.0.1:9300", "--out", filepath.Join(h.dir, out)}
 		return h.run(t, h.s, append(args, extra...)...)
 	}
 
 	t.Run("refusals", func(t *testing.T) {
 		for _, tok := range []string{"", "wrong"} {
-			if code, _ := h.get(h.s, "POST", "http://"+agentA+"/v1/runs", tok); code != 401 {
+			if code, _ := h.get(h.s, "POST", "https://"+agentA+"/v1/runs", tok); code != 401 {
 				t.Errorf("token %q: %d, want 401", tok, code)
 			}
 		}
-		p := h.run(t, h.s, "swarm", "--agents", agentA+","+agentB, "--token-file", tokFile, "--target", "10.199.1.1:9000", "--conns", "10", "--tui=false", "--stats", "")
+		// The token never travels in clear: plain HTTP gets 400 and no 401.
+		if code, body := h.get(h.s, "GET", "http://"+agentA+"/v1/info", token); code != 400 || !strings.Contains(string(body), "HTTPS") {
+			t.Errorf("plain HTTP to the agent: %d %s, want 400", code, body)
+		}
+		p := h.run(t, h.s, "swarm", "--agents", agentA+","+agentB, "--token-file", tokFile, "--agent-fingerprint", fingerprint, "--target", "10.199.1.1:9000", "--conns", "10", "--tui=false", "--stats", "")
 		if code := exitCode(t, p, 20*time.Second); code != 2 || !strings.Contains(p.Output(), "--allow-targets") {
 			t.Fatalf("target outside --allow-targets: exit %d\n%s", code, p.Output())
 		}
-		_, body := h.get(h.s, "GET", "http://"+agentA+"/v1/info", token)
+		for _, pin := range []string{"", "sha256:" + strings.Repeat("0", 64)} {
+			p := h.run(t, h.s, "swarm", "--agents", agentA, "--token-file", tokFile, "--agent-fingerprint", pin, "--target", gatewayAddr+":9000", "--conns", "10", "--tui=false", "--stats", "")
+			if code := exitCode(t, p, 20*time.Second); code == 0 || !strings.Contains(p.Output(), "--agent-fingerprint") {
+				t.Fatalf("fingerprint %q: exit %d, want a refusal naming --agent-fingerprint\n%s", pin, code, p.Output())
+			}
+		}
+		_, body := h.get(h.s, "GET", "https://"+agentA+"/v1/info", token)
 		if strings.Contains(string(body), `"run"`) {
 			t.Fatalf("a run was started: %s", body)
 		}
@@ -280,7 +306,7 @@ func TestAgentsAcrossHosts(t *testing.T) {
 
 	t.Run("agents stop when the coordinator dies", func(t *testing.T) {
 		startAgent(h.b, agentB)
-		waitFor(t, 10*time.Second, "agent b again", func() bool { c, _ := h.get(h.s, "GET", "http://"+agentB+"/v1/info", token); return c == 200 })
+		waitFor(t, 10*time.Second, "agent b again", func() bool { c, _ := h.get(h.s, "GET", "https://"+agentB+"/v1/info", token); return c == 200 })
 		p := swarm(t, "run3", "--hold", "60s")
 		waitFor(t, 15*time.Second, "400 sessions", func() bool { s, _ := h.snapshot(serverStats); return s.Sessions == 400 })
 		p.Signal(syscall.SIGKILL)
@@ -290,7 +316,7 @@ func TestAgentsAcrossHosts(t *testing.T) {
 			t.Errorf("connections closed %v after the coordinator died; grace is 3s", took)
 		}
 		for _, ag := range []string{agentA, agentB} {
-			code, body := h.get(h.s, "GET", "http://"+ag+"/v1/runs/current", token)
+			code, body := h.get(h.s, "GET", "https://"+ag+"/v1/runs/current", token)
 			if code != 200 || !strings.Contains(string(body), "silent") {
 				t.Errorf("agent %s after the coordinator died: %d %s", ag, code, body)
 			}

@@ -8,9 +8,22 @@ import (
 )
 
 // KernelBytesPerConn is what one idle established client socket costs the
-// kernel (tcp_sock, inode, file, dentry, epoll item: DESIGN.md), with the
-// 10% headroom the feasibility check plans with.
+// kernel (tcp_sock, inode, file, dentry, epoll item: tuner.KernelBytesPerSocket),
+// with the 10% headroom the feasibility check plans with.
 const KernelBytesPerConn = 4096 * 11 / 10
+
+// CheckMemory refuses conns connections on a host with avail bytes of
+// memory available (0: unknown, not checked) when their kernel memory
+// (KernelBytesPerConn each) does not fit. The coordinator checks every
+// host with it (Split) and an agent checks its own slice with it, dry run
+// or not.
+func CheckMemory(conns int, avail int64) error {
+	if need := int64(conns) * KernelBytesPerConn; avail > 0 && need > avail {
+		return fmt.Errorf("%d connections need ≈ %d MiB of kernel memory (4 KiB each + 10%%); the host has %d MiB available: add agents or give fewer --conns",
+			conns, need>>20, avail>>20)
+	}
+	return nil
+}
 
 // Assignment is one agent's slice of a swarm.
 type Assignment struct {
@@ -65,15 +78,14 @@ func Split(o loadclient.Options, infos []Info, agents []string) ([]Assignment, e
 		s.Shard = loadclient.Shard{}
 		a := Assignment{Agent: addr, Info: in, First: first, Options: s}
 		first += count
-		plan, err := loadclient.NewPlan(s, in.Env)
+		plan, err := loadclient.NewPlan(s, in.Environment)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("agent %s (%s): %v", addr, in.Hostname, err))
 			continue
 		}
 		a.Plan = plan
-		if avail := in.Environment.MemAvailable; avail > 0 && int64(count)*KernelBytesPerConn > avail {
-			problems = append(problems, fmt.Sprintf("agent %s (%s): %d connections need ≈ %d MiB of kernel memory (4 KiB each + 10%%); it has %d MiB available: add agents or give fewer --conns",
-				addr, in.Hostname, count, int64(count)*KernelBytesPerConn>>20, avail>>20))
+		if err := CheckMemory(count, in.Environment.MemAvailable); err != nil {
+			problems = append(problems, fmt.Sprintf("agent %s (%s): %v", addr, in.Hostname, err))
 		}
 		out = append(out, a)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,16 +19,12 @@ func LoadOrCreateToken(path string) (token string, created bool, err error) {
 	if path == "" {
 		return "", false, errors.New("--token-file is required: the control API only obeys requests that carry the token")
 	}
-	b, err := os.ReadFile(path)
+	token, err = readTokenFile(path, "or delete it and the agent writes a new one")
 	switch {
 	case err == nil:
-		token = strings.TrimSpace(string(b))
-		if token == "" {
-			return "", false, fmt.Errorf("token file %s is empty: put a secret in it, or delete it and the agent writes a new one", path)
-		}
 		return token, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return "", false, fmt.Errorf("cannot read the token file: %w", err)
+		return "", false, err
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -58,13 +55,37 @@ func ReadToken(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("--token-file is required with --agents: copy the token file from an agent (it writes one on first start)")
 	}
-	b, err := os.ReadFile(path)
+	t, err := readTokenFile(path, "or copy the token file from an agent: it writes one on first start")
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%w (copy the agents' token file from an agent: it writes one on first start)", err)
+	}
+	return t, err
+}
+
+// MinTokenLen is the shortest token a token file may hold: 32 characters,
+// 128 bits as hex. A generated token has 64.
+const MinTokenLen = 32
+
+// readTokenFile reads a token file and refuses one that others may read
+// (privateFile) or whose token is shorter than MinTokenLen; orFix ends the
+// error with the other way out. A missing file is an fs.ErrNotExist.
+func readTokenFile(path, orFix string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read the agents' token: %w (copy it from an agent: it writes one on first start)", err)
+		return "", fmt.Errorf("cannot read the token file: %w", err)
 	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", fmt.Errorf("token file %s is empty: copy the token from an agent's --token-file", path)
+	defer f.Close()
+	if err := privateFile(f, path); err != nil {
+		return "", err
 	}
-	return t, nil
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("cannot read the token file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < MinTokenLen {
+		return "", fmt.Errorf("token file %s holds a %d-character token, fewer than %d: put a long random secret in it (openssl rand -hex 32 > %s), %s",
+			path, len(token), MinTokenLen, path, orFix)
+	}
+	return token, nil
 }

@@ -48,7 +48,7 @@ raise() {
 	persist "$1" "$2"
 }
 
-raise fs.nr_open 1101044
+raise fs.nr_open 1100520
 raise fs.file-max 2200000
 raise fs.epoll.max_user_watches 2200000
 raise net.core.somaxconn 65535
@@ -87,21 +87,21 @@ case ",$cur," in
 	;;
 esac
 
-# Descriptors: h*N + P + 1024 per process, from the next login ("*" does not
+# Descriptors: h*N + P + 500 per process, from the next login ("*" does not
 # cover root). fs.nr_open was raised above first, or setrlimit would fail.
 have=$(cat /etc/security/limits.conf /etc/security/limits.d/*.conf 2>/dev/null |
 	awk '$1 == "*" && ($2 == "hard" || $2 == "-") && $3 == "nofile" { v = $4 } END { print v + 0 }')
-if [ "$have" -ge 1101044 ]; then
+if [ "$have" -ge 1100520 ]; then
 	echo "ok   nofile hard limit $have for new logins"
 else
 	cat > "$limits.tmp" <<'LIMITS'
-*    soft nofile 1101044
-*    hard nofile 1101044
-root soft nofile 1101044
-root hard nofile 1101044
+*    soft nofile 1100520
+*    hard nofile 1100520
+root soft nofile 1100520
+root hard nofile 1100520
 LIMITS
 	mv "$limits.tmp" "$limits"
-	echo "set  nofile 1101044 in $limits (log in again; services need LimitNOFILE=1101044 in a drop-in)"
+	echo "set  nofile 1100520 in $limits (log in again; services need LimitNOFILE=1100520 in a drop-in)"
 fi
 
 for f in /etc/sysctl.conf $(ls /etc/sysctl.d/*.conf 2>/dev/null | sort | sed -n '/90-imtool.conf/,$p' | tail -n +2); do

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/imtool/imtool/internal/runner"
+	"github.com/imtool/imtool/loadclient"
+)
+
+// A shard's command line (runner.SwarmArgs), read back by the swarm
+// command, gives the shard the parent's WebSocket and TLS options: a shard
+// without them would dial without the CA, the headers or the payload.
+// Targets and headers with commas stay whole.
+func TestShardArgsCarryWSAndTLS(t *testing.T) {
+	o := loadclient.DefaultOptions()
+	o.Targets = []string{"wss://gw.test:9443,9444/chat?u={uid}", "tls://10.0.0.1:9000"}
+	o.Proto, o.WSPath, o.WSSubprotocol, o.WSBinary = loadclient.ProtoWS, "/other?i={i}", "chat", true
+	o.Headers = []string{"Authorization: Bearer {uid}", "Cookie: a=b; c=d", "Accept-Language: en, fr"}
+	o.PayloadTemplate = "{\"ts\": {ts}, \"from\": {uid}}\nline two"
+	o.TLS = loadclient.TLSOptions{On: true, ServerName: "gw.test", CAFile: "/etc/ca.pem", Insecure: true,
+		CertFile: "/c.pem", KeyFile: "/c.key", MinVersion: "1.3", Resume: true}
+	o.Heartbeat, o.Hold = 5*time.Second, 0
+	shard := loadclient.Shard{Index: 1, First: 10, Count: 10}
+	var got loadclient.Options
+	app := newApp()
+	for _, cmd := range app.Commands {
+		if cmd.Name == "swarm" {
+			cmd.Action = func(c *cli.Context) (err error) { got, err = swarmOptions(c); return err }
+		}
+	}
+	if err := app.Run(append([]string{"imtool"}, runner.SwarmArgs(o, shard)...)); err != nil {
+		t.Fatal(err)
+	}
+	if got.Proto != o.Proto || got.WSPath != o.WSPath || got.WSSubprotocol != o.WSSubprotocol || got.WSBinary != o.WSBinary ||
+		!reflect.DeepEqual(got.Headers, o.Headers) || !reflect.DeepEqual(got.Targets, o.Targets) || got.PayloadTemplate != o.PayloadTemplate || got.TLS != o.TLS || got.Shard != shard {
+		t.Fatalf("the shard reads\n%+v\nthe parent had\n%+v", got, o)
+	}
+}

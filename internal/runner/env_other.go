@@ -1,5 +1,0 @@
-//go:build !unix
-
-package runner
-
-func nofile() (soft, hard int64) { return 0, 0 }

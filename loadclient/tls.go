@@ -1,0 +1,184 @@
+package loadclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// TLSOptions configure TLS, for every protocol. TLS runs on the portable
+// engine (EngineFor).
+type TLSOptions struct {
+	On         bool   // --tls, or a wss:// or tls:// target
+	ServerName string // SNI and the name the certificate must carry (default: the target's host)
+	CAFile     string // PEM file of the CAs to trust instead of the system's
+	Insecure   bool   // accept any server certificate
+	CertFile   string // client certificate (PEM), for gateways that require one
+	KeyFile    string // its key (PEM)
+	MinVersion string // "1.0", "1.1", "1.2" (default) or "1.3"
+	Resume     bool   // resume TLS sessions on redial (one session cache per process)
+}
+
+// tlsSetup is a client configuration per destination (its SNI).
+type tlsSetup struct {
+	cfgs []*tls.Config // by plan destination index; nil without TLS
+}
+
+// tlsTarget tells whether a --target asks for TLS.
+func tlsTarget(t string) bool {
+	return strings.HasPrefix(t, "wss://") || strings.HasPrefix(t, "tls://")
+}
+
+// tlsOn tells whether a swarm of o speaks TLS: --tls or a TLS target.
+func tlsOn(o Options) bool {
+	for _, t := range o.Targets {
+		if tlsTarget(t) {
+			return true
+		}
+	}
+	return o.TLS.On
+}
+
+var tlsVersions = map[string]uint16{"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
+
+// setupTLS loads the CA, the client certificate and the version floor
+// once, and names each destination for SNI.
+func setupTLS(o TLSOptions, plan *Plan) (tlsSetup, error) {
+	if !o.On {
+		return tlsSetup{}, nil
+	}
+	base := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
+	if o.MinVersion != "" {
+		v, ok := tlsVersions[o.MinVersion]
+		if !ok {
+			return tlsSetup{}, fmt.Errorf("--tls-min-version %q: give 1.0, 1.1, 1.2 or 1.3", o.MinVersion)
+		}
+		base.MinVersion = v
+	}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return tlsSetup{}, fmt.Errorf("--tls-ca: %w", err)
+		}
+		base.RootCAs = x509.NewCertPool()
+		if !base.RootCAs.AppendCertsFromPEM(pem) {
+			return tlsSetup{}, fmt.Errorf("--tls-ca %s: no PEM certificate in it", o.CAFile)
+		}
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return tlsSetup{}, fmt.Errorf("--tls-cert and --tls-key go together: give both")
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return tlsSetup{}, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		base.Certificates = []tls.Certificate{cert}
+	}
+	// The callback, unlike Certificates, tells the connection the server
+	// asked for a certificate: a server that then closes at once (nginx
+	// does, without an alert) refused ours, or its absence.
+	certs := base.Certificates
+	base.Certificates = nil
+	base.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if asked, ok := cri.Context().Value(certAskedKey{}).(*bool); ok {
+			*asked = true
+		}
+		if len(certs) > 0 {
+			return &certs[0], nil
+		}
+		return &tls.Certificate{}, nil
+	}
+	if o.Resume {
+		base.ClientSessionCache = tls.NewLRUClientSessionCache(1 << 16)
+	}
+	hosts := map[netip.AddrPort]string{}
+	for _, t := range plan.Targets {
+		for _, p := range t.Ports {
+			hosts[netip.AddrPortFrom(t.Addr, p)] = t.Host
+		}
+	}
+	byName := map[string]*tls.Config{}
+	s := tlsSetup{cfgs: make([]*tls.Config, len(plan.Dests))}
+	for i, d := range plan.Dests {
+		name := o.ServerName
+		if name == "" {
+			name = hosts[d]
+		}
+		if byName[name] == nil {
+			c := base.Clone()
+			c.ServerName = name
+			c.ClientSessionCache = base.ClientSessionCache // one cache: Clone keeps it, said here to be sure
+			byName[name] = c
+		}
+		s.cfgs[i] = byName[name]
+	}
+	return s, nil
+}
+
+// certAskedKey carries, in the handshake's context, where to note that the
+// server asked for a client certificate.
+type certAskedKey struct{}
+
+// tlsHandshake runs the client handshake on nc for destination d within
+// the connect timeout. resumed says whether the session was resumed;
+// *certAsked is set when the server asked for a client certificate.
+func (c *core) tlsHandshake(ctx context.Context, nc net.Conn, d int, certAsked *bool) (tc *tls.Conn, resumed bool, err error) {
+	tc = tls.Client(nc, c.tls.cfgs[d])
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, certAskedKey{}, certAsked), c.o.ConnectTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, false, err
+	}
+	return tc, tc.ConnectionState().DidResume, nil
+}
+
+// tlsClass is the error class of a TLS failure, or -1 when err is not one.
+// The server's refusal of our certificate arrives as an alert: in TLS 1.3
+// after the client's handshake is done, on the first read.
+func tlsClass(err error) int {
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var rec tls.RecordHeaderError
+	switch {
+	case errors.As(err, &unknownCA):
+		return clsTLSUnknownCA
+	case errors.As(err, &invalid), errors.As(err, &host):
+		return clsTLSBadCert
+	case errors.As(err, &verify):
+		return clsTLSBadCert
+	case errors.As(err, &alert):
+		switch alert {
+		case 42, 43, 44, 45, 46, 48, 116: // bad/unsupported/revoked/expired/unknown certificate, unknown CA, certificate required
+			return clsTLSCertRefused
+		}
+		return clsTLSHandshake
+	case errors.As(err, &rec):
+		return clsTLSHandshake
+	case errors.Is(err, context.DeadlineExceeded):
+		return clsTLSTimeout
+	}
+	// Alerts from the server come as "remote error: tls: …" (an
+	// unexported type).
+	m := err.Error()
+	if i := strings.Index(m, "remote error: tls: "); i >= 0 {
+		switch a := m[i+len("remote error: tls: "):]; {
+		case strings.Contains(a, "certificate"), strings.Contains(a, "unknown certificate authority"):
+			return clsTLSCertRefused
+		}
+		return clsTLSHandshake
+	}
+	if strings.HasPrefix(m, "tls: ") {
+		return clsTLSHandshake
+	}
+	return -1
+}

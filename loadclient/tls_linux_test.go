@@ -1,0 +1,273 @@
+//go:build linux
+
+package loadclient
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/refserver"
+	rt "github.com/imtool/imtool/refserver/refservertest"
+)
+
+// pki is a CA and certificates made for one test, as PEM files in dir.
+type pki struct {
+	dir                              string
+	ca, serverCert, serverKey        string
+	clientCert, clientKey, rogueCert string
+	rogueKey                         string
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// issue makes a key and a certificate from tmpl, signed by parent (self-signed when nil).
+func issue(t *testing.T, dir, name string, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	writePEM(t, filepath.Join(dir, name+".pem"), "CERTIFICATE", der)
+	kder, _ := x509.MarshalECPrivateKey(key)
+	writePEM(t, filepath.Join(dir, name+".key"), "EC PRIVATE KEY", kder)
+	return cert, key
+}
+
+func newPKI(t *testing.T) *pki {
+	dir := t.TempDir()
+	now := time.Now()
+	ca, caKey := issue(t, dir, "ca", &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "imtool test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	issue(t, dir, "server", &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "gw.test"},
+		DNSNames: []string{"gw.test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, caKey)
+	issue(t, dir, "client", &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "swarm"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, caKey)
+	rogue, rogueKey := issue(t, dir, "rogueca", &x509.Certificate{SerialNumber: big.NewInt(4), Subject: pkix.Name{CommonName: "rogue CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	issue(t, dir, "rogue", &x509.Certificate{SerialNumber: big.NewInt(5), Subject: pkix.Name{CommonName: "rogue client"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, rogue, rogueKey)
+	p := func(n string) string { return filepath.Join(dir, n) }
+	return &pki{dir: dir, ca: p("ca.pem"), serverCert: p("server.pem"), serverKey: p("server.key"),
+		clientCert: p("client.pem"), clientKey: p("client.key"), rogueCert: p("rogue.pem"), rogueKey: p("rogue.key")}
+}
+
+// nginxStream starts Debian's nginx with the stream module terminating TLS
+// on two loopback ports in front of backend: the first with any client,
+// the second requiring a client certificate from the test CA. It returns
+// their addresses and stops nginx (by its pid) at cleanup.
+func nginxStream(t *testing.T, k *pki, backend string) (open, mutual string) {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	mod := "/usr/lib/nginx/modules/ngx_stream_module.so"
+	if _, serr := os.Stat(mod); err != nil || serr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("nginx with the stream module is missing (apt-get install nginx-light libnginx-mod-stream): %v %v", err, serr)
+		}
+		t.Skip("nginx with the stream module is not installed (apt-get install nginx-light libnginx-mod-stream)")
+	}
+	ports := make([]int, 2)
+	for i := range ports {
+		ports[i] = rt.FreePort(t)
+	}
+	conf := fmt.Sprintf(`load_module %s;
+worker_processes 1;
+pid %s/nginx.pid;
+error_log %s/error.log info;
+events { worker_connections 4096; }
+stream {
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_certificate %s;
+  ssl_certificate_key %s;
+  server { listen 127.0.0.1:%d ssl; proxy_pass %s; }
+  server { listen 127.0.0.1:%d ssl; ssl_verify_client on; ssl_client_certificate %s; proxy_pass %s; }
+}
+`, mod, k.dir, k.dir, k.serverCert, k.serverKey, ports[0], backend, ports[1], k.ca, backend)
+	cf := filepath.Join(k.dir, "nginx.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", k.dir, "-c", cf, "-g", "daemon off;")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // nginx stops its worker itself
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(k.dir, "error.log"))
+			t.Logf("nginx error.log:\n%s", b)
+		}
+	})
+	for _, p := range ports {
+		addr := "127.0.0.1:" + strconv.Itoa(p)
+		waitFor(t, 10*time.Second, "nginx listening on "+addr, func() bool {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+	return "127.0.0.1:" + strconv.Itoa(ports[0]), "127.0.0.1:" + strconv.Itoa(ports[1])
+}
+
+// The imtool protocol and ws+imtool through nginx terminating TLS in front
+// of the reference gateway: held equals the gateway's sessions, every
+// handshake is timed, a client certificate opens the mutual-TLS port and
+// its absence, a rogue one, an unknown CA or the wrong name are classified.
+func TestTLSThroughNginx(t *testing.T) {
+	k := newPKI(t)
+	g := rt.NewGateway(t, refserver.Options{WSPorts: []uint16{0}}, 1)
+	open, mutual := nginxStream(t, k, g.Addrs[0])
+	openWS, _ := nginxStream(t, k, g.Addrs[1])
+	const n = 100
+	run := func(t *testing.T, o Options) stats.Snapshot {
+		t.Helper()
+		o.Conns, o.Procs, o.Hold = n, 1, 800*time.Millisecond
+		sw, errc := startSwarm(t, o)
+		waitRun(t, errc, 30*time.Second)
+		return sw.Snapshot()
+	}
+	clean := func(t *testing.T, s stats.Snapshot) {
+		t.Helper()
+		if s.Established != n || s.Latency[stats.LatLogin].Count != n || len(s.Errors) != 0 || s.Dropped != 0 {
+			t.Fatalf("established %d logged in %d errors %v (%v) dropped %d: want %d logged in, no error",
+				s.Established, s.Latency[stats.LatLogin].Count, s.Errors, s.ErrorExample, s.Dropped, n)
+		}
+		if got := s.Latency[stats.LatTLS].Count + s.Latency[stats.LatTLSResumed].Count; got != n {
+			t.Fatalf("%d TLS handshakes timed, want %d", got, n)
+		}
+	}
+	t.Run("imtool", func(t *testing.T) {
+		s := run(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca}, Heartbeat: 200 * time.Millisecond, MsgRate: 200})
+		clean(t, s)
+		// At the close, up to two PINGs a connection may still be on their
+		// way (under -race on a loaded host a round trip passes 200ms).
+		if s.Pongs < s.Pings-2*n || s.Pings < n*3 || s.Latency[stats.LatHeartbeat].Count != s.Pongs || s.Acked != s.Sent || s.Sent == 0 {
+			t.Fatalf("pings %d pongs %d (timed %d) sent %d acked %d", s.Pings, s.Pongs, s.Latency[stats.LatHeartbeat].Count, s.Sent, s.Acked)
+		}
+		if s.Latency[stats.LatTLSResumed].Count != 0 {
+			t.Fatalf("%d sessions resumed without --tls-resume", s.Latency[stats.LatTLSResumed].Count)
+		}
+		rt.Eventually(t, 10*time.Second, "the gateway's sessions to end", func() bool { return g.Snapshot().Sessions == 0 })
+	})
+	t.Run("sessions", func(t *testing.T) {
+		o := Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca}, Hold: time.Hour, Conns: n, Procs: 1, Engine: EngineAuto}
+		sw, _ := startSwarm(t, o)
+		waitFor(t, 20*time.Second, "all held", func() bool { return sw.Snapshot().Held == n })
+		if got := g.Snapshot().Sessions; got != n {
+			t.Fatalf("the gateway behind nginx has %d sessions, the swarm holds %d", got, n)
+		}
+		if _, ok := sw.eng.(*portableEngine); !ok || EngineFor(o) != EnginePortable || !strings.Contains(strings.Join(sw.Plan().Notes, "\n"), "TLS runs on the portable engine") {
+			t.Fatalf("engine %T, notes %q: --engine auto with TLS must pick the portable engine and say so", sw.eng, sw.Plan().Notes)
+		}
+	})
+	t.Run("resume", func(t *testing.T) {
+		s := run(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca, Resume: true}, Rate: 200})
+		clean(t, s)
+		if s.Latency[stats.LatTLSResumed].Count == 0 {
+			t.Fatalf("no session resumed with --tls-resume (full handshakes %d)", s.Latency[stats.LatTLS].Count)
+		}
+	})
+	t.Run("ws+imtool", func(t *testing.T) {
+		s := run(t, Options{Targets: []string{"wss://" + openWS + "/"}, Proto: ProtoWSIMTool, TLS: TLSOptions{CAFile: k.ca, ServerName: "gw.test"},
+			Heartbeat: 100 * time.Millisecond})
+		clean(t, s)
+		if s.Latency[stats.LatUpgrade].Count != n || s.Pongs == 0 {
+			t.Fatalf("upgrades %d pongs %d", s.Latency[stats.LatUpgrade].Count, s.Pongs)
+		}
+	})
+	t.Run("insecure, TLS 1.3 floor", func(t *testing.T) {
+		clean(t, run(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{Insecure: true, MinVersion: "1.3"}}))
+	})
+	t.Run("client certificate", func(t *testing.T) {
+		clean(t, run(t, Options{Targets: []string{"tls://" + mutual}, TLS: TLSOptions{CAFile: k.ca, CertFile: k.clientCert, KeyFile: k.clientKey}}))
+	})
+	refused := func(t *testing.T, o Options, class string) {
+		t.Helper()
+		s := run(t, o)
+		if s.Errors[class] != n || s.Latency[stats.LatLogin].Count != 0 {
+			t.Fatalf("errors %v (%v) held %d: want %d %s", s.Errors, s.ErrorExample, s.Held, n, class)
+		}
+		if ex := s.ErrorExample[class]; !strings.Contains(ex, "TLS") && !strings.Contains(ex, "x509") {
+			t.Fatalf("example %q does not say what TLS said", ex)
+		}
+	}
+	t.Run("no client certificate", func(t *testing.T) {
+		refused(t, Options{Targets: []string{"tls://" + mutual}, TLS: TLSOptions{CAFile: k.ca}}, stats.ErrTLSCertRefused)
+	})
+	t.Run("rogue client certificate", func(t *testing.T) {
+		refused(t, Options{Targets: []string{"tls://" + mutual}, TLS: TLSOptions{CAFile: k.ca, CertFile: k.rogueCert, KeyFile: k.rogueKey}}, stats.ErrTLSCertRefused)
+	})
+	t.Run("unknown CA", func(t *testing.T) {
+		refused(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{}}, stats.ErrTLSUnknownCA)
+	})
+	t.Run("wrong name", func(t *testing.T) {
+		refused(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca, ServerName: "other.test"}}, stats.ErrTLSBadCert)
+	})
+}
+
+// Bad TLS options are refused before anything is dialed, with the flag to fix.
+func TestTLSOptionsRefused(t *testing.T) {
+	k := newPKI(t)
+	for _, c := range []struct {
+		o    TLSOptions
+		want string
+	}{
+		{TLSOptions{On: true, MinVersion: "1.4"}, "--tls-min-version"},
+		{TLSOptions{On: true, CertFile: k.clientCert}, "--tls-cert and --tls-key go together"},
+		{TLSOptions{On: true, CAFile: k.dir + "/missing.pem"}, "--tls-ca"},
+		{TLSOptions{On: true, CAFile: k.clientKey}, "no PEM certificate"},
+		{TLSOptions{On: true, CertFile: k.clientCert, KeyFile: k.serverKey}, "--tls-cert/--tls-key"},
+	} {
+		_, err := New(Options{Targets: []string{"127.0.0.1:9"}, Conns: 1, Procs: 1, TLS: c.o})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want an error naming %q", c.o, err, c.want)
+		}
+	}
+	if _, err := New(Options{Targets: []string{"tls://127.0.0.1:9"}, Conns: 1, Procs: 1, Engine: EngineEpoll}); err == nil || !strings.Contains(err.Error(), "--engine epoll has no TLS") {
+		t.Errorf("--engine epoll with TLS: %v", err)
+	}
+}
