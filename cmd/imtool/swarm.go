@@ -245,7 +245,7 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.DurationFlag{Name: "backoff-max", Value: loadclient.DefaultBackoffMax, Usage: "cap of the doubling wait between redials"},
 		&cli.StringFlag{Name: "backoff-jitter", Value: loadclient.DefaultBackoffJitter, Usage: "full (uniform 0..wait), equal (wait/2 + uniform 0..wait/2) or none (every dropped client redials together)"},
 		&cli.StringFlag{Name: "churn", Usage: "during the hold, close (as --close says) and redial connections at this rate: 2%/min of --conns, or 50/s"},
-		&cli.DurationFlag{Name: "churn-burst", Usage: "churn in bursts: each period's share at once (default: evenly)"},
+		&cli.DurationFlag{Name: "churn-burst", Usage: "churn in bursts: each period's share at once", DefaultText: "0s, evenly"},
 		&cli.DurationFlag{Name: "connect-timeout", Value: loadclient.DefaultConnectTimeout, Usage: "time allowed for one connect"},
 		&cli.DurationFlag{Name: "login-timeout", Value: loadclient.DefaultLoginTimeout, Usage: "time allowed from LOGIN to LOGIN_OK"},
 		&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connections connecting or logging in at once, at most (whole swarm)"},
