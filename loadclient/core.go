@@ -100,6 +100,7 @@ type counters struct {
 	connecting, loggingIn, started       atomic.Int64
 	sent, acked, delivered, lost         atomic.Int64
 	pings, pongs                         atomic.Int64
+	churned                              atomic.Int64
 	unsent                               atomic.Int64 // SENDs and PINGs not sent: the connection's send queue was full
 	framesIn, framesOut                  atomic.Int64
 	bytesIn, bytesOut                    atomic.Int64
@@ -326,14 +327,6 @@ func (c *core) beatPlanned(g int, base int64) int64 {
 	return base + jitter(g, base/max(h, 1), h/20)
 }
 
-// backoff is the wait before redial attempt n: exponential from 100ms,
-// capped at 30s, with full jitter in the upper half.
-func backoff(n int, rnd uint64) time.Duration {
-	d := 100 * time.Millisecond << min(n, 9)
-	d = min(d, 30*time.Second)
-	return d/2 + time.Duration(rnd%uint64(d/2+1))
-}
-
 // rng is a tiny xorshift generator: one per loop, no locks, no allocation.
 type rng uint64
 
@@ -359,6 +352,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.Delivered += k.delivered.Load()
 		s.Pings += k.pings.Load()
 		s.Pongs += k.pongs.Load()
+		s.Churned += k.churned.Load()
 		s.Unsent += k.unsent.Load()
 		s.FramesIn += k.framesIn.Load()
 		s.FramesOut += k.framesOut.Load()

@@ -86,6 +86,7 @@ type eloop struct {
 	msgPacer ConstantPacer
 	msgN     int64
 	msgStart int64 // ns since start; -1 before the hold
+	churner  churner
 
 	wheel  *wheel
 	tickOf func(int32) uint32
@@ -133,6 +134,7 @@ func newLoop(c *core, id, n int, frac float64) (*eloop, error) {
 		maxInflight: max(1, int(float64(c.o.MaxInflight)*frac)/n),
 		msgPacer:    ConstantPacer{Rate: c.o.MsgRate * frac / float64(n)},
 		msgStart:    -1,
+		churner:     churner{rate: c.o.Churn.Rate * frac / float64(n), start: -1},
 		buf:         make([]byte, readBuf),
 		out:         make([]byte, 0, 256+c.o.Payload),
 		events:      make([]unix.EpollEvent, maxEvents),
@@ -189,6 +191,7 @@ func (l *eloop) run() error {
 		if l.msgPacer.Rate > 0 {
 			l.messages()
 		}
+		l.churn()
 		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
 		for i := 0; i < n; i++ {
 			l.event(l.events[i].Fd, l.events[i].Events)
@@ -687,7 +690,7 @@ func (l *eloop) retry(slot int32) {
 		return
 	}
 	c.state = stBackoff
-	c.next = l.now + int64(backoff(int(c.tries), l.rnd.next()))
+	c.next = l.now + int64(l.c.o.Backoff.Delay(int(c.tries), l.rnd.next()))
 	if c.tries < 255 {
 		c.tries++
 	}

@@ -35,8 +35,9 @@ type pconn struct {
 	g         int
 	sem       chan struct{} // the --max-inflight window slot, until held or the end of the attempt
 	isHeld    atomic.Bool
-	hbOn      bool // heartbeats started
-	certAsked bool // the server asked for a client certificate in the TLS handshake
+	churned   atomic.Bool // closed by the churn: our own close, redialed at once
+	hbOn      bool        // heartbeats started
+	certAsked bool        // the server asked for a client certificate in the TLS handshake
 	hbEnd     chan struct{}
 
 	mu    sync.Mutex
@@ -75,6 +76,10 @@ func (e *portableEngine) run() error {
 	if c.o.MsgRate > 0 {
 		e.wg.Add(1)
 		go e.messages()
+	}
+	if c.o.Churn.Rate > 0 {
+		e.wg.Add(1)
+		go e.churn()
 	}
 	for slot := 0; slot < e.count; {
 		now := c.now()
@@ -127,13 +132,20 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	g := c.shard.First + slot
 	r := rng(uint64(g)*0x9E3779B97F4A7C15 | 1)
 	for tries := 0; ; tries++ {
-		e.once(slot, g, sem)
+		held, churned := e.once(slot, g, sem)
 		sem = nil
+		if held {
+			tries = 0 // the backoff starts over after a connection that was held
+		}
+		if churned && e.ctx.Err() == nil { // redialed at once, as churn is
+			tries = -1
+			continue
+		}
 		if !c.o.Reconnect || c.ctl.quiet.Load() || e.ctx.Err() != nil {
 			return
 		}
 		select {
-		case <-time.After(backoff(tries, r.next())):
+		case <-time.After(c.o.Backoff.Delay(tries, r.next())):
 		case <-e.ctx.Done():
 			return
 		}
@@ -143,7 +155,9 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	}
 }
 
-func (e *portableEngine) once(slot, g int, sem chan struct{}) {
+// once is one attempt of connection slot, until it ends; held says it was
+// held, churned that the churn closed it.
+func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned bool) {
 	c, k := e.c, e.k
 	pc := &pconn{e: e, g: g, sem: sem, rnd: rng(uint64(g)*0xBF58476D1CE4E5B9 | 1)}
 	defer pc.release()
@@ -233,6 +247,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) {
 		return
 	}
 	pc.read()
+	return pc.isHeld.Load(), pc.churned.Load()
 }
 
 // read feeds the proto until the connection ends.
@@ -255,7 +270,7 @@ func (pc *pconn) read() {
 			rest = rest[:copy(rest, rest[used:])]
 		}
 		if err != nil {
-			if e.ctx.Err() != nil {
+			if e.ctx.Err() != nil || pc.churned.Load() {
 				return // our own close
 			}
 			pc.mu.Lock()

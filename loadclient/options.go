@@ -87,7 +87,11 @@ type Options struct {
 	// 0 holds until Stop.
 	Hold      time.Duration
 	Close     string // CloseFIN (default) or CloseRST
-	Reconnect bool   // redial dropped (and failed) connections, jittered exponential backoff
+	Reconnect bool   // redial dropped (and failed) connections after Backoff
+	// Backoff is the wait before each redial (Reconnect); zero: DefaultBackoff.
+	Backoff Backoff
+	// Churn closes and redials held connections during the hold; zero: none.
+	Churn Churn
 	// ConnectTimeout bounds one connect (default 5s); LoginTimeout the
 	// wait for LOGIN_OK (default 10s).
 	ConnectTimeout time.Duration
@@ -133,6 +137,7 @@ func DefaultOptions() Options {
 		Rate: DefaultRate, Proto: ProtoIMTool, UIDBase: DefaultUIDBase, Heartbeat: DefaultHeartbeat,
 		Payload: DefaultPayload, Hold: DefaultHold, Close: CloseFIN, ConnectTimeout: DefaultConnectTimeout,
 		LoginTimeout: DefaultLoginTimeout, MaxInflight: DefaultMaxInflight, Drain: DefaultDrain,
+		Backoff: DefaultBackoff(),
 	}
 }
 
@@ -180,6 +185,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Drain == 0 {
 		o.Drain = DefaultDrain
+	}
+	o.Backoff = o.Backoff.OrDefault()
+	if err := o.Backoff.Check(); err != nil {
+		return o, err
+	}
+	if err := o.Churn.Check(); err != nil {
+		return o, err
 	}
 	switch {
 	case o.Conns < 0:

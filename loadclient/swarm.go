@@ -172,6 +172,9 @@ loop:
 			}
 		}
 	}
+	if !engDone && s.c.o.Churn.Rate > 0 {
+		s.settleChurn()
+	}
 	s.heldAtEnd.Store(s.held())
 	hs := s.Snapshot()
 	s.holdSnap.Store(&hs)
@@ -191,6 +194,28 @@ loop:
 	}
 	s.phase.Store(stats.PhaseDone)
 	return engErr
+}
+
+// settleChurn ends the churn before the held count is taken: quiet stops
+// it, and the connections it closed last get up to Options.Drain to be
+// connected and logged in again, so the count is not short by the redials
+// that happened to be in flight.
+func (s *Swarm) settleChurn() {
+	s.c.ctl.quiet.Store(true)
+	deadline := time.Now().Add(s.c.o.Drain)
+	time.Sleep(10 * time.Millisecond) // a churned connection is redialed within a tick
+	for s.dialing() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dialing is the connections connecting or logging in now.
+func (s *Swarm) dialing() int64 {
+	var n int64
+	for _, k := range s.c.loops {
+		n += k.connecting.Load() + k.loggingIn.Load()
+	}
+	return n
 }
 
 // Quiet stops sending messages (heartbeats go on), so that a sharded run

@@ -90,8 +90,14 @@ func StartCluster(o ClusterOptions) (*Cluster, error) {
 	return c, nil
 }
 
-// Exits reports gateway shards that end; the cluster never restarts them.
+// Exits reports gateway shards that end; the cluster restarts one only when
+// told to (Restart).
 func (c *Cluster) Exits() <-chan shard.Exit { return c.group.Exits() }
+
+// Restart starts gateway shard i again, after it ended, with the same
+// command line: same ports (SO_REUSEPORT) and gateway id, so it rejoins the
+// dispatcher as the shard it replaces.
+func (c *Cluster) Restart(i int) error { return c.group.Restart(i) }
 
 // PIDs are the gateway processes.
 func (c *Cluster) PIDs() []int { return c.group.PIDs() }

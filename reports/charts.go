@@ -87,7 +87,7 @@ type timeline struct {
 func charts(rec *stats.Record) []chart {
 	s, smp := rec.Summary, rec.Series
 	var out []chart
-	tl := timeline{phases: phaseBounds(smp)}
+	tl := timeline{phases: append(phaseBounds(smp), faultBounds(rec.Faults)...)}
 	if len(smp) > 0 {
 		tl.end = smp[len(smp)-1].T
 	}

@@ -134,6 +134,9 @@ figure svg { width: 100%; height: auto; display: block; }
 {{if .Latency.Rows}}<table><tr>{{range .Latency.Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Latency.Rows}}<tr>{{range $i, $c := .}}{{if $i}}<td class="num">{{$c}}</td>{{else}}<th scope="row">{{$c}}</th>{{end}}{{end}}</tr>
 {{end}}</table>{{else}}<p>No latencies were recorded.</p>{{end}}
+{{if .Faults}}<h2 id="faults">Faults</h2>
+<pre>{{range .Faults}}{{.}}
+{{end}}</pre>{{end}}
 <h2 id="errors">Errors</h2>
 {{if .Errors}}<table><tr><th>class</th><th>count</th><th>fix</th><th>example</th></tr>
 {{range .Errors}}<tr><th scope="row"><code>{{.Class}}</code></th><td class="num">{{.Count}}</td><td>{{.Fix}}</td><td><code>{{.Example}}</code></td></tr>

@@ -52,6 +52,9 @@ func Markdown(w io.Writer, rec *stats.Record, assetDir string) error {
 		fmt.Fprintf(b, "\n## Latency\n\n")
 		mdTable(b, v.Latency.Header, v.Latency.Rows)
 	}
+	if len(v.Faults) > 0 {
+		fmt.Fprintf(b, "\n## Faults\n\n```\n%s\n```\n", strings.Join(v.Faults, "\n"))
+	}
 	fmt.Fprintf(b, "\n## Errors\n\n")
 	if len(v.Errors) == 0 {
 		fmt.Fprintln(b, "No errors.")

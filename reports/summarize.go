@@ -33,6 +33,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 
 	s.Held = last.Swarm.Held
 	s.Dropped = last.Swarm.Dropped
+	s.Churned = last.Swarm.Churned
 	s.Drops = last.Swarm.Drops
 	for class, n := range last.Swarm.Errors {
 		s.Errors[class] = n
@@ -112,6 +113,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 	if len(hold) > 1 && hold[0].Swarm.Phase == stats.PhaseHold {
 		s.HoldLatency = latencies(hold[len(hold)-1].Swarm.Latency, hold[0].Swarm.Latency)
 	}
+	s.Recovery = recoveries(rec)
 	s.Shortfall = shortfall(s, rec.Incomplete)
 	return s
 }

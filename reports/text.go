@@ -33,6 +33,12 @@ func Text(w io.Writer, rec *stats.Record) error {
 		fmt.Fprintln(b)
 		columns(b, "  ", append([][]string{v.Latency.Header}, v.Latency.Rows...), 1)
 	}
+	if len(v.Faults) > 0 {
+		fmt.Fprintln(b, "\nfaults")
+		for _, l := range v.Faults {
+			fmt.Fprintln(b, "  "+l)
+		}
+	}
 	if len(v.Errors) > 0 {
 		fmt.Fprintln(b, "\nerrors")
 		for _, e := range v.Errors {

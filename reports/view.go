@@ -21,6 +21,7 @@ type view struct {
 	Thresholds []row // "✓ heartbeat.p99<50ms" → "12.3 ms"
 	Latency    table
 	Errors     []errorRow
+	Faults     []string // each fault's recovery, a few lines each (recoveryLines)
 	Env        []row
 	Tune       []string
 	Options    []row
@@ -48,6 +49,12 @@ func newView(rec *stats.Record) view {
 		Incomplete: incomplete(rec),
 		Shortfall:  s.Shortfall,
 		Tune:       rec.Environment.Tune,
+		Faults:     recoveryLines(s.Recovery),
+	}
+	for _, f := range rec.Faults {
+		if f.Error != "" {
+			v.Faults = append(v.Faults, f.Spec+": "+f.Error)
+		}
 	}
 	add := func(label, format string, args ...any) {
 		v.Summary = append(v.Summary, row{label, fmt.Sprintf(format, args...)})
@@ -56,6 +63,9 @@ func newView(rec *stats.Record) view {
 	add("achieved", "%s established (most at once)", stats.Thousands(s.Established))
 	add("held at end", "%s", stats.Thousands(s.Held))
 	add("dropped", "%s%s", stats.Thousands(s.Dropped), causes(s.Drops))
+	if s.Churned > 0 {
+		add("churned", "%s closed and redialed during the hold (--churn): %s/s", stats.Thousands(s.Churned), fmtFloat(float64(s.Churned)/max(s.HoldSeconds, 1)))
+	}
 	if s.RampCap != "" {
 		add("ramp", "%s, paced by %s", fmtDuration(s.RampSeconds), s.RampCap)
 	} else {

@@ -117,6 +117,13 @@ func (w *Writer) SetTeardown(td *stats.Teardown) {
 	w.mu.Unlock()
 }
 
+// SetFaults records the faults a bench applied to its servers.
+func (w *Writer) SetFaults(f []stats.FaultEvent) {
+	w.mu.Lock()
+	w.rec.Faults = f
+	w.mu.Unlock()
+}
+
 // SetThresholds records the run's thresholds and how they came out.
 func (w *Writer) SetThresholds(ts []stats.ThresholdResult) {
 	w.mu.Lock()

@@ -69,6 +69,9 @@ func formatLine(s stats.Sample, iv map[string]stats.Hist, dt float64) string {
 			out += fmt.Sprintf("  server sessions %d", srv.Sessions)
 		}
 	}
+	if s.Fault != "" {
+		out += "  FAULT " + s.Fault
+	}
 	return out
 }
 

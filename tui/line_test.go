@@ -23,6 +23,8 @@ func TestLine(t *testing.T) {
 		Errors: map[string]int64{stats.ErrAddrNotAvail: 3, stats.ErrConnReset: 2},
 	}, Server: &stats.Snapshot{Sessions: 99995}})
 	l.Update(stats.Sample{T: 76, Swarm: stats.Snapshot{Down: true}, Server: &stats.Snapshot{Down: true}})
+	l.Update(stats.Sample{T: 77, Swarm: stats.Snapshot{Phase: stats.PhaseHold, Target: 100, Established: 130},
+		Fault: "kill-gateway:1@30s: recovering, 70 of 100 held"})
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +32,7 @@ func TestLine(t *testing.T) {
 		"  12s ramp   established 48213/100000  conn/s 4012  errors 0  hb p99 (last 12s) 1.2ms",
 		"  75s hold   established 100000/100000  conn/s 0  errors 5  hb p99 (last 63s) -  server sessions 99995",
 		"  76s down   established 0/0  conn/s 0  errors 0  hb p99 (last 1s) -  server DOWN",
+		"  77s hold   established 130/100  conn/s 0  errors 0  hb p99 (last 2s) -  FAULT kill-gateway:1@30s: recovering, 70 of 100 held",
 		"",
 	}, "\n")
 	if got := buf.String(); got != want {

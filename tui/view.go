@@ -245,6 +245,9 @@ func (m model) header(w int) string {
 	if m.have && (sw.Paused || m.paused) {
 		left += " " + st.warn.Render("PAUSED")
 	}
+	if m.have && m.s.Fault != "" {
+		left += "  " + st.bad.Render("FAULT "+m.s.Fault)
+	}
 	if m.have {
 		left += "  " + st.label.Render("elapsed ") + stats.Clock(m.s.T)
 	}

@@ -27,6 +27,19 @@ on a terminal (a progress line otherwise), prints the summary, writes the run re
 under --out (default ./imtool-runs/<time>/), then stops everything it started and
 records whether the memory came back.
 
+FAULTS. --fault schedules a fault into the hold, and the summary and the run record
+measure the recovery: connections dropped, reconnects per second, the time until the
+count is whole again and the three counts agree again, connect and login latency
+during the storm, errors by class, and the heartbeat and message latency and ACK
+statuses of the sessions held meanwhile. Several are allowed:
+  kill-gateway:N@T      SIGKILL gateway shard N (from 0) at T into the hold; it is started again
+  kill-dispatcher@T     SIGKILL the dispatcher; it is started again on the same address
+  stop-gateway:N@T+D    SIGSTOP shard N for D, then SIGCONT (stop-dispatcher@T+D likewise)
+The dropped clients redial (--fault turns --reconnect on) after --backoff-min·2^n,
+at most --backoff-max, jittered as --backoff-jitter says (none: the whole herd at once).
+  imtool bench --netns --conns 20000 --gateway-procs 3 --fault kill-gateway:1@10s --hold 30s
+(docs/FAULTS.md; --netns keeps other gateways on this host out of the run's ports and counts).
+
 The defaults finish in about a minute on a 2-core machine. For the headline run
 (docs/MILLION.md):
   imtool bench --conns 1000000 --hold 60s --heartbeat 60s --reconnect --netns
@@ -46,6 +59,8 @@ EXIT STATUS
   4 a --threshold was not met (the summary marks it ✗); it comes before 1`,
 		Flags: append(swarmFlags(bench.DefaultSwarm(), ""),
 			&cli.BoolFlag{Name: "broadcast", Usage: "let the gateway accept BROADCAST"},
+			&cli.StringSliceFlag{Name: "fault", Usage: "a fault during the hold, measured: " + bench.FaultUsage + "; repeat for more"},
+			&cli.StringFlag{Name: "gateway-procs", Value: "auto", Usage: "gateway shards: auto (as many as RLIMIT_NOFILE requires) or a number"},
 			&cli.BoolFlag{Name: "netns", Usage: "run in a network namespace of its own (Linux, root): a TCP hash table sized for --conns, reno congestion control, an exact kernel count; the host's settings stay as they are"},
 			&cli.StringFlag{Name: "root", Value: "/", Usage: "read the host's limits under this directory (for tests with a fake /proc)", Hidden: true},
 		),
@@ -75,6 +90,21 @@ func runBench(c *cli.Context) error {
 		}
 		fmt.Fprintln(os.Stderr, note)
 	}
+	faults, err := bench.ParseFaults(c.StringSlice("fault"), o.Hold)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(faults) > 0 && !o.Reconnect {
+		o.Reconnect = true
+		fmt.Fprintln(os.Stderr, "bench: --fault turns --reconnect on: dropped clients redial after "+o.Backoff.String())
+	}
+	auto, gwProcs, err := parseProcs(c.String("gateway-procs"))
+	if err != nil {
+		return usageError(fmt.Errorf("--gateway-procs %q: give auto or a number of gateway shards ≥ 1", c.String("gateway-procs")))
+	}
+	if auto {
+		gwProcs = 0
+	}
 	out := c.String("out")
 	if out == "" {
 		out = filepath.Join("imtool-runs", time.Now().Format("20060102-150405"))
@@ -89,8 +119,10 @@ func runBench(c *cli.Context) error {
 	ctx, cancel := interruptContext(c.Context, "the bench")
 	defer cancel()
 	code, err := bench.Run(ctx, bench.Options{
-		Root:        c.String("root"),
-		GatewayArgs: gwArgs,
+		Root:         c.String("root"),
+		GatewayArgs:  gwArgs,
+		GatewayProcs: gwProcs,
+		Faults:       faults,
 		Run: runner.Options{
 			Swarm: o, Args: os.Args[1:], Out: out, TUI: c.Bool("tui"), StatsAddr: c.String("stats"),
 			Thresholds: thresholds(c), JSON: c.Bool("json"),

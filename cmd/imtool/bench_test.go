@@ -67,3 +67,28 @@ func TestGatewayIdleTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A bad --fault is refused up front: exit 2, the reason and the grammar,
+// nothing started.
+func TestBenchRefusesBadFaults(t *testing.T) {
+	bin := imtoolBinary(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--fault", "kill-gateway@3s"}, "which gateway shard? add :N"},
+		{[]string{"--fault", "stop-gateway:0@3s"}, "how long stopped?"},
+		{[]string{"--fault", "kill-gateway:0@40s", "--hold", "30s"}, "comes at 40s into a hold of 30s"},
+		{[]string{"--fault", "kill-gateway:3@1s", "--gateway-procs", "3"}, "the gateway has 3 shards (0 to 2)"},
+		{[]string{"--gateway-procs", "none"}, `--gateway-procs "none"`},
+	} {
+		out, err := exec.Command(bin, append([]string{"bench", "--conns", "100", "--tui=false", "--stats", ""}, tt.args...)...).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), tt.want) {
+			t.Errorf("bench %v: %v\n%s\nwant exit 2 and %q", tt.args, err, out, tt.want)
+		}
+		if strings.Contains(string(out), "starting a dispatcher") {
+			t.Errorf("bench %v started services before refusing:\n%s", tt.args, out)
+		}
+	}
+}

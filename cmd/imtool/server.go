@@ -47,6 +47,7 @@ func serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all; the excess gets ERROR 10", DefaultText: "what RLIMIT_NOFILE allows one process"},
 			&cli.StringFlag{Name: "procs", Value: "1", Usage: "gateway processes: a number, or auto for enough to hold --max-conns"},
 			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU but one, which runs the dispatcher link and /stats"},
+			&cli.BoolFlag{Name: "restart-shards", Usage: "start a gateway shard again when it dies (not when it stops cleanly), as a supervisor would; a shard that dies within a second of its restart is left down"},
 			&cli.BoolFlag{Name: "reuseport", Hidden: true, Usage: "listen with SO_REUSEPORT (set for shards)"},
 		),
 		Action: runServer,
@@ -99,7 +100,7 @@ func runServer(c *cli.Context) error {
 			return usageError(err)
 		}
 	}
-	if procs > 1 {
+	if procs > 1 || c.Bool("restart-shards") { // one supervised shard is a cluster of one
 		if perProc == 0 {
 			_, perProc, _ = refserver.PlanProcs(0, len(ports)+len(wsPorts))
 		}
@@ -207,10 +208,23 @@ func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logg
 		procs, cl.PIDs(), opts.Listen, portspec.String(opts.Ports), wsNote(opts), perProc, statsNote(addr))
 	ctx, cancel := interruptContext(c.Context, "the gateway cluster")
 	defer cancel()
+	restarted := map[int]time.Time{} // shard → when it was last restarted
 	for {
 		select {
 		case e := <-cl.Exits():
-			logger.Printf("gateway shard %d (pid %d) ended: %v — not restarted; the others go on", e.Index, e.PID, exitText(e.Err))
+			switch {
+			case !c.Bool("restart-shards") || e.Err == nil:
+				logger.Printf("gateway shard %d (pid %d) ended: %v — not restarted; the others go on", e.Index, e.PID, exitText(e.Err))
+			case time.Since(restarted[e.Index]) < time.Second:
+				logger.Printf("gateway shard %d (pid %d) ended again within a second of its restart: %v — left down; the others go on", e.Index, e.PID, exitText(e.Err))
+			default:
+				restarted[e.Index] = time.Now()
+				if err := cl.Restart(e.Index); err != nil {
+					logger.Printf("gateway shard %d (pid %d) ended: %v — %v", e.Index, e.PID, exitText(e.Err), err)
+				} else {
+					logger.Printf("gateway shard %d (pid %d) ended: %v — restarted", e.Index, e.PID, exitText(e.Err))
+				}
+			}
 		case <-ctx.Done():
 			if err := cl.Stop(); err != nil {
 				return failed(fmt.Errorf("gateway shards failed: %w", err))

@@ -139,6 +139,17 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.Hold = c.Duration("hold")
 	o.Close = c.String("close")
 	o.Reconnect = c.Bool("reconnect")
+	o.Backoff = loadclient.Backoff{Min: c.Duration("backoff-min"), Max: c.Duration("backoff-max"), Jitter: c.String("backoff-jitter")}
+	if err := o.Backoff.Check(); err != nil {
+		return o, err
+	}
+	if o.Churn, err = loadclient.ParseChurn(c.String("churn"), c.Int("conns")); err != nil {
+		return o, err
+	}
+	o.Churn.Burst = c.Duration("churn-burst")
+	if err := o.Churn.Check(); err != nil {
+		return o, err
+	}
 	o.ConnectTimeout = c.Duration("connect-timeout")
 	o.LoginTimeout = c.Duration("login-timeout")
 	o.MaxInflight = c.Int("max-inflight")
@@ -229,7 +240,12 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.IntFlag{Name: "payload", Value: loadclient.DefaultPayload, Usage: "message payload in bytes"},
 		&cli.DurationFlag{Name: "hold", Value: d.Hold, Usage: "how long to hold the connections after the ramp (0: until Ctrl-C)"},
 		&cli.StringFlag{Name: "close", Value: loadclient.CloseFIN, Usage: "how to close: fin (orderly) or rst (SO_LINGER 0, no TIME_WAIT)"},
-		&cli.BoolFlag{Name: "reconnect", Usage: "redial dropped and failed connections, with jittered exponential backoff"},
+		&cli.BoolFlag{Name: "reconnect", Usage: "redial dropped and failed connections, after --backoff-min·2^n (at most --backoff-max), jittered"},
+		&cli.DurationFlag{Name: "backoff-min", Value: loadclient.DefaultBackoffMin, Usage: "wait before the first redial (--reconnect); 0 redials at once, every time"},
+		&cli.DurationFlag{Name: "backoff-max", Value: loadclient.DefaultBackoffMax, Usage: "cap of the doubling wait between redials"},
+		&cli.StringFlag{Name: "backoff-jitter", Value: loadclient.DefaultBackoffJitter, Usage: "full (uniform 0..wait), equal (wait/2 + uniform 0..wait/2) or none (every dropped client redials together)"},
+		&cli.StringFlag{Name: "churn", Usage: "during the hold, close (as --close says) and redial connections at this rate: 2%/min of --conns, or 50/s"},
+		&cli.DurationFlag{Name: "churn-burst", Usage: "churn in bursts: each period's share at once", DefaultText: "0s, evenly"},
 		&cli.DurationFlag{Name: "connect-timeout", Value: loadclient.DefaultConnectTimeout, Usage: "time allowed for one connect"},
 		&cli.DurationFlag{Name: "login-timeout", Value: loadclient.DefaultLoginTimeout, Usage: "time allowed from LOGIN to LOGIN_OK"},
 		&cli.IntFlag{Name: "max-inflight", Value: loadclient.DefaultMaxInflight, Usage: "connections connecting or logging in at once, at most (whole swarm)"},

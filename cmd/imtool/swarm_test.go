@@ -180,6 +180,10 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 		{[]string{"--target", "10.255.255.1:9000", "--conns", "30000"}, 2,
 			"needs ≥ 3 source×port pairs to stay under half the port range; you have 1: add `--source-ips` with ≥ 3 addresses of this host, or widen the range with `imtool tune apply --role client`"},
 		{[]string{"--conns", "19990", "--procs", "1"}, 2, "use --procs auto"},
+		{[]string{"--backoff-jitter", "decorrelated"}, 2, `--backoff-jitter "decorrelated": give full, equal or none`},
+		{[]string{"--backoff-min", "2s", "--backoff-max", "1s"}, 2, "--backoff-max 1s is below --backoff-min 2s"},
+		{[]string{"--churn", "5"}, 2, `--churn "5": no /s, /min or /h`},
+		{[]string{"--churn", "1/s", "--churn-burst", "-1s"}, 2, "--churn-burst -1s"},
 	} {
 		out, err := exec.Command(bin, append([]string{"swarm", "--stats", "", "--tui=false"}, tt.args...)...).CombinedOutput()
 		code := 0
@@ -195,7 +199,8 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 		"--auth-secret", "--heartbeat", "--msg-rate", "--payload", "--hold", "--close", "--reconnect", "--connect-timeout",
 		"--login-timeout", "--max-inflight", "--procs", "--engine", "--out", "--stats", "--tui", "--ws-path", "--header",
 		"--ws-subprotocol", "--payload-file", "--ws-binary", "--tls", "--tls-server-name", "--tls-ca", "--tls-insecure", "--tls-cert",
-		"--tls-key", "--tls-min-version", "--tls-resume", "EXIT STATUS"} {
+		"--tls-key", "--tls-min-version", "--tls-resume", "EXIT STATUS",
+		"--backoff-min", "--backoff-max", "--backoff-jitter", "--churn", "--churn-burst"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help lacks %s", flag)
 		}

@@ -43,6 +43,12 @@ type Options struct {
 	GatewayArgs []string       // extra `imtool server` flags (--broadcast, --idle-timeout, …)
 	Root        string         // where Preflight reads /proc ("/" on a real host)
 	Log         io.Writer      // the gateway's and dispatcher's output (default: DIR/services.log, else stderr)
+	// GatewayProcs is the number of gateway shards; 0: as many as the fd
+	// limit requires.
+	GatewayProcs int
+	// Faults are applied to the servers during the hold (ParseFaults); the
+	// gateway then restarts a shard that dies.
+	Faults []Fault
 }
 
 // Run does the bench and returns the exit code of internal/runner.
@@ -50,6 +56,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	sw := o.Run.Swarm
 	if err := Preflight(o.Root, sw.Conns, sw.Ports); err != nil {
 		return runner.ExitUsage, err
+	}
+	if o.GatewayProcs > 0 {
+		if err := checkShards(o.Faults, o.GatewayProcs); err != nil {
+			return runner.ExitUsage, err
+		}
 	}
 	exe, err := exePath()
 	if err != nil {
@@ -79,20 +90,40 @@ func Run(ctx context.Context, o Options) (int, error) {
 		o.Run.Swarm.Proto, kind = loadclient.ProtoWSIMTool, " WebSocket (imtool frames in binary messages)"
 	}
 	fmt.Fprintf(o.Run.Stderr, "bench: starting a dispatcher and a gateway for %d connections on 127.0.0.1%s ports %s\n", sw.Conns, kind, portspec.String(sw.Ports))
+	gwArgs := o.GatewayArgs
+	if len(o.Faults) > 0 {
+		gwArgs = append(gwArgs[:len(gwArgs):len(gwArgs)], "--restart-shards")
+	}
+	// A churned connection's redial may reach the gateway before the
+	// gateway has read the close of the connection it replaces: room for
+	// five seconds of churn, so that none is refused as server full.
+	maxConns := sw.Conns + int(5*sw.Churn.Rate)
 	svc, err := startServices(ctx, serviceOptions{
-		Exe: exe, Ports: sw.Ports, WS: ws, MaxConns: sw.Conns, Args: o.GatewayArgs, Log: log, Ready: 30 * time.Second,
+		Exe: exe, Ports: sw.Ports, WS: ws, MaxConns: maxConns, Procs: o.GatewayProcs, Args: gwArgs, Log: log, Ready: 30 * time.Second,
 	})
 	if err != nil {
 		return runner.ExitFailed, err
 	}
+	faults := newFaultRun(svc, o.Faults)
 	stopped := false
 	defer func() {
+		faults.end()
 		if !stopped {
 			svc.stop()
 		}
 	}()
 	ro := o.Run
 	ro.Command = "bench"
+	if len(o.Faults) > 0 {
+		shards := 1
+		if srv, _ := svc.observe(ctx); srv != nil {
+			shards = max(len(srv.Shards), 1)
+		}
+		if err := checkShards(o.Faults, shards); err != nil {
+			return runner.ExitUsage, err
+		}
+		ro.OnSample, ro.Faults = faults.onSample, faults.end
+	}
 	if ro.RawDial, err = rawDial(ctx, svc, sw.Ports, sw.Conns); err != nil {
 		fmt.Fprintf(o.Run.Stderr, "bench: the raw dialer could not measure (%v); the ramp is not compared with it\n", err)
 	} else if ro.RawDial != nil {
@@ -107,6 +138,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 				pids = append(pids, sh.PID)
 			}
 		}
+		faults.end() // stopped processes are continued, or SIGTERM would wait on them
 		stopped = true
 		td := &stats.Teardown{MemAvailableBefore: before, ProcessesStarted: len(pids)}
 		if err := svc.stop(); err != nil {

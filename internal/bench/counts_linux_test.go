@@ -1,19 +1,14 @@
 package bench
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
-	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // countsConns is the size of TestBenchCounts. `go test ./...` runs it small
@@ -35,30 +30,11 @@ func TestBenchCounts(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a private network namespace needs root")
 	}
-	bin, err := rt.BuildBinary(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := *countsConns
-	dir := filepath.Join(t.TempDir(), "run")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	// --netns: the bench runs again in a namespace of its own; killed, the
 	// outer process takes it along (parent-death signal), and its services
 	// with it.
-	cmd := exec.CommandContext(ctx, bin, "bench", "--netns", "--proto", *countsProto, "--conns", strconv.Itoa(n), "--hold", "10s", "--tui=false", "--out", dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("imtool bench --conns %d: %v\n%s", n, err, out)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
-	if err != nil {
-		t.Fatalf("no run record: %v\n%s", err, out)
-	}
-	var rec stats.Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatalf("run.json: %v", err)
-	}
+	rec, out := runBench(t, 5*time.Minute, "--netns", "--proto", *countsProto, "--conns", strconv.Itoa(n), "--hold", "10s")
 	if !strings.Contains(string(out), "in a network namespace of its own") {
 		t.Errorf("the bench did not say it ran in its own namespace:\n%s", out)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,8 +22,13 @@ import (
 // services are the dispatcher and the (sharded) gateway a bench starts as
 // processes of this binary, on loopback.
 type services struct {
+	mu           sync.Mutex // guards disp: a fault replaces it
 	disp, server *proc
+	pollMu       sync.Mutex // a Poller is not safe for concurrent use: the run and the faults both ask
 	poller       *tui.Poller
+	exe          string
+	log          io.Writer
+	dispArgs     []string
 }
 
 // proc is a started process whose end is watched.
@@ -58,7 +64,8 @@ type serviceOptions struct {
 	Ports    []uint16 // gateway ports on 127.0.0.1
 	WS       bool     // the ports speak WebSocket (imtool server --ws-ports)
 	MaxConns int      // the gateway shards hold at least this many
-	Args     []string // extra gateway flags (--broadcast, --auth-secret via env, …)
+	Args     []string // extra gateway flags (--broadcast, --restart-shards, …)
+	Procs    int      // gateway processes; 0: as many as the fd limit requires
 	Log      io.Writer
 	Ready    time.Duration // how long the gateway may take to come up
 }
@@ -71,16 +78,20 @@ func startServices(ctx context.Context, o serviceOptions) (*services, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &services{}
-	if s.disp, err = startProc(o.Exe, o.Log, "dispatcher", "--listen", addrs[0], "--stats", addrs[1]); err != nil {
+	s := &services{exe: o.Exe, log: o.Log, dispArgs: []string{"dispatcher", "--listen", addrs[0], "--stats", addrs[1]}}
+	if s.disp, err = startProc(o.Exe, o.Log, s.dispArgs...); err != nil {
 		return nil, err
 	}
 	portFlag := "--ports"
 	if o.WS {
 		portFlag = "--ws-ports"
 	}
+	procs := "auto"
+	if o.Procs > 0 {
+		procs = strconv.Itoa(o.Procs)
+	}
 	if s.server, err = startProc(o.Exe, o.Log, append([]string{"server", "--listen", "127.0.0.1",
-		portFlag, portspec.String(o.Ports), "--procs", "auto", "--max-conns", strconv.Itoa(o.MaxConns),
+		portFlag, portspec.String(o.Ports), "--procs", procs, "--max-conns", strconv.Itoa(o.MaxConns),
 		"--dispatcher", addrs[0], "--stats", addrs[2]}, o.Args...)...); err != nil {
 		s.stop()
 		return nil, err
@@ -96,7 +107,7 @@ func startServices(ctx context.Context, o serviceOptions) (*services, error) {
 		if ready(smp) {
 			return s, nil
 		}
-		for _, p := range []*proc{s.disp, s.server} {
+		for _, p := range s.procs() {
 			if p.exited() {
 				s.stop()
 				return nil, fmt.Errorf("imtool %s ended before the run started (%v): its output is in the services log", p.cmd.Args[1], p.err)
@@ -130,6 +141,8 @@ func ready(smp stats.Sample) bool {
 
 // observe returns the gateway's and dispatcher's snapshots now.
 func (s *services) observe(ctx context.Context) (server, dispatcher *stats.Snapshot) {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
 	smp := s.poller.Poll(ctx)
 	return smp.Server, smp.Dispatcher
 }
@@ -138,7 +151,8 @@ func (s *services) observe(ctx context.Context) (server, dispatcher *stats.Snaps
 // and exit), and kills what is still there after a grace period.
 func (s *services) stop() error {
 	var errs []error
-	for _, p := range []*proc{s.server, s.disp} {
+	ps := s.procs()
+	for _, p := range []*proc{ps[1], ps[0]} {
 		if p == nil {
 			continue
 		}
@@ -156,6 +170,35 @@ func (s *services) stop() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// procs are the dispatcher and the gateway's parent process, now.
+func (s *services) procs() [2]*proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return [2]*proc{s.disp, s.server}
+}
+
+// dispatcherPID is the running dispatcher's process id.
+func (s *services) dispatcherPID() int { return s.procs()[0].cmd.Process.Pid }
+
+// killDispatcher SIGKILLs the dispatcher and starts it again on the same
+// addresses, as a supervisor would; the gateways' links redial it.
+func (s *services) killDispatcher() (pid int, err error) {
+	old := s.procs()[0]
+	pid = old.cmd.Process.Pid
+	if err := old.cmd.Process.Kill(); err != nil {
+		return pid, fmt.Errorf("cannot kill the dispatcher (pid %d): %w", pid, err)
+	}
+	<-old.done
+	p, err := startProc(s.exe, s.log, s.dispArgs...)
+	if err != nil {
+		return pid, fmt.Errorf("the dispatcher was killed and could not be started again: %w", err)
+	}
+	s.mu.Lock()
+	s.disp = p
+	s.mu.Unlock()
+	return pid, nil
 }
 
 // freeLoopbackAddrs returns n 127.0.0.1 addresses with ports free right now.
@@ -189,7 +232,8 @@ func exePath() (string, error) {
 // pids are the processes the services consist of: the dispatcher, the
 // gateway's parent and its shards.
 func (s *services) pids() []int {
-	pids := []int{s.disp.cmd.Process.Pid, s.server.cmd.Process.Pid}
+	ps := s.procs()
+	pids := []int{ps[0].cmd.Process.Pid, ps[1].cmd.Process.Pid}
 	if srv, _ := s.observe(context.Background()); srv != nil {
 		for _, sh := range srv.Shards {
 			if sh.PID != 0 {

@@ -81,6 +81,13 @@ type Options struct {
 	Teardown func(final stats.Snapshot) *stats.Teardown
 	// RawDial is the raw dialer's rate bench measured before the run.
 	RawDial *stats.RawDial
+	// OnSample, when set, sees (and may annotate) each sample before the
+	// sinks do: bench times its faults by the swarm's phase and marks the
+	// samples of a storm.
+	OnSample func(*stats.Sample)
+	// Faults, when set, is called after Teardown: the faults applied to
+	// the servers, for the record and the summary's recovery figures.
+	Faults func() []stats.FaultEvent
 	// Thresholds are checked on the summary; one not met makes the exit
 	// code ExitThreshold (unless the run failed).
 	Thresholds []reports.Threshold
@@ -145,6 +152,9 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		smp.Host = &h
 		if o.Observe != nil {
 			smp.Server, smp.Dispatcher = o.Observe()
+		}
+		if o.OnSample != nil {
+			o.OnSample(&smp)
 		}
 		return smp
 	}
@@ -311,6 +321,12 @@ loop:
 	if o.Teardown != nil {
 		rec.Teardown = o.Teardown(final)
 	}
+	if o.Faults != nil {
+		rec.Faults = o.Faults()
+		if writer != nil {
+			writer.SetFaults(rec.Faults)
+		}
+	}
 
 	reason := ""
 	select {
@@ -410,8 +426,14 @@ func recordOptions(o Options, p *loadclient.Plan) map[string]any {
 		"connect_timeout": s.ConnectTimeout.String(), "login_timeout": s.LoginTimeout.String(),
 		"max_inflight": s.MaxInflight, "procs": p.Procs, "engine": loadclient.EngineFor(s),
 		"auth":         len(s.AuthSecret) > 0,
+		"backoff":      s.Backoff.OrDefault().String(),
 		"destinations": len(p.Dests), "source_ips": loadclient.FormatSourceIPs(p.Sources),
 		"pairs": p.Pairs, "per_pair": p.PerPair, "capacity": p.Capacity,
+	}
+	if s.Churn.Rate > 0 {
+		m["churn"] = s.Churn.Spec
+		m["churn_per_s"] = s.Churn.Rate
+		m["churn_burst"] = s.Churn.Burst.String()
 	}
 	if len(p.Notes) > 0 {
 		m["plan_notes"] = p.Notes

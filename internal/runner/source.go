@@ -236,6 +236,13 @@ func SwarmArgs(o loadclient.Options, s loadclient.Shard) []string {
 	if o.Reconnect {
 		args = append(args, "--reconnect")
 	}
+	b := o.Backoff.OrDefault()
+	args = append(args, "--backoff-min", b.Min.String(), "--backoff-max", b.Max.String(), "--backoff-jitter", b.Jitter)
+	if o.Churn.Rate > 0 {
+		// The rate travels per second: a percentage would be of the shard's
+		// --conns, which is the whole swarm's anyway, but /s is exact.
+		args = append(args, "--churn", f(o.Churn.Rate)+"/s", "--churn-burst", o.Churn.Burst.String())
+	}
 	if o.ConnectTimeout > 0 {
 		args = append(args, "--connect-timeout", o.ConnectTimeout.String())
 	}

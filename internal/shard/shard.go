@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -48,10 +49,16 @@ type Exit struct {
 // Group is a running set of shards.
 type Group struct {
 	spec     Spec
+	exe      string
+	mu       sync.Mutex // guards children: Restart replaces one
 	children []*child
 	exits    chan Exit
 	wg       sync.WaitGroup
 }
+
+// exitsSlack is how many more exits than children the Exits channel holds
+// unread, for the children that Restart starts again.
+const exitsSlack = 64
 
 type child struct {
 	cmd   *exec.Cmd
@@ -75,9 +82,9 @@ func Start(spec Spec) (*Group, error) {
 			return nil, fmt.Errorf("cannot find this program to start %s shards: %w", spec.Name, err)
 		}
 	}
-	g := &Group{spec: spec, exits: make(chan Exit, spec.N)}
+	g := &Group{spec: spec, exe: exe, exits: make(chan Exit, spec.N+exitsSlack)}
 	for i := 0; i < spec.N; i++ {
-		c, err := g.start(exe, i)
+		c, err := g.start(i)
 		if err != nil {
 			g.Signal(os.Kill)
 			g.Wait()
@@ -88,8 +95,38 @@ func Start(spec Spec) (*Group, error) {
 	return g, nil
 }
 
-func (g *Group) start(exe string, i int) (*child, error) {
-	cmd := exec.Command(exe, g.spec.Args(i)...)
+// Restart starts child i again, with the same command line, once it has
+// ended: what a supervisor does for a shard that died. Its snapshots start
+// over when the new process publishes.
+func (g *Group) Restart(i int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i < 0 || i >= len(g.children) {
+		return fmt.Errorf("shard: %s has no shard %d", g.spec.Name, i)
+	}
+	old := g.children[i]
+	old.mu.Lock()
+	ended := old.ended
+	old.mu.Unlock()
+	if !ended {
+		return fmt.Errorf("shard: %s shard %d (pid %d) is still running", g.spec.Name, i, old.cmd.Process.Pid)
+	}
+	c, err := g.start(i)
+	if err != nil {
+		return fmt.Errorf("cannot restart %s shard %d: %w", g.spec.Name, i, err)
+	}
+	g.children[i] = c
+	return nil
+}
+
+func (g *Group) list() []*child {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.children)
+}
+
+func (g *Group) start(i int) (*child, error) {
+	cmd := exec.Command(g.exe, g.spec.Args(i)...)
 	cmd.Env = append(os.Environ(), envIndex+"="+strconv.Itoa(i))
 	if g.spec.N >= runtime.NumCPU() && os.Getenv("GOMAXPROCS") == "" {
 		// As many shards as cores: one core's worth each, so a hundred
@@ -159,8 +196,9 @@ func (c *child) read(r io.ReadCloser, i int) {
 
 // PIDs returns the children's process ids.
 func (g *Group) PIDs() []int {
-	pids := make([]int, len(g.children))
-	for i, c := range g.children {
+	children := g.list()
+	pids := make([]int, len(children))
+	for i, c := range children {
 		pids[i] = c.cmd.Process.Pid
 	}
 	return pids
@@ -169,8 +207,9 @@ func (g *Group) PIDs() []int {
 // Snapshots returns the latest snapshot of each child, in index order. A
 // child that has exited keeps its last numbers and is marked Down.
 func (g *Group) Snapshots() []stats.Snapshot {
-	out := make([]stats.Snapshot, len(g.children))
-	for i, c := range g.children {
+	children := g.list()
+	out := make([]stats.Snapshot, len(children))
+	for i, c := range children {
 		c.mu.Lock()
 		out[i] = c.last.Clone()
 		c.mu.Unlock()
@@ -180,7 +219,7 @@ func (g *Group) Snapshots() []stats.Snapshot {
 
 // Send writes one control line to every running child.
 func (g *Group) Send(cmd string) {
-	for _, c := range g.children {
+	for _, c := range g.list() {
 		c.mu.Lock()
 		ended := c.ended
 		c.mu.Unlock()
@@ -192,7 +231,7 @@ func (g *Group) Send(cmd string) {
 
 // Signal sends sig to every running child.
 func (g *Group) Signal(sig os.Signal) {
-	for _, c := range g.children {
+	for _, c := range g.list() {
 		c.mu.Lock()
 		if !c.ended {
 			_ = c.cmd.Process.Signal(sig)
@@ -207,12 +246,12 @@ func (g *Group) Exits() <-chan Exit { return g.exits }
 // Wait waits for every child to end and returns an error naming those that
 // failed.
 func (g *Group) Wait() error {
-	for _, c := range g.children {
+	for _, c := range g.list() {
 		_ = c.ctl.Close()
 	}
 	g.wg.Wait()
 	var errs []error
-	for i, c := range g.children {
+	for i, c := range g.list() {
 		if c.err != nil {
 			errs = append(errs, fmt.Errorf("%s shard %d (pid %d): %w", g.spec.Name, i, c.cmd.Process.Pid, c.err))
 		}

@@ -91,3 +91,38 @@ func TestStartFailure(t *testing.T) {
 		t.Fatal("started a missing binary")
 	}
 }
+
+// TestRestartReplacesAKilledChild: a killed shard is started again in its
+// slot (new pid, same index, its snapshots back), a running one is not,
+// and the group then stops cleanly.
+func TestRestartReplacesAKilledChild(t *testing.T) {
+	g := startGroup(t, 2)
+	waitFor(t, "snapshots", func() bool { return stats.Merge(stats.KindSwarm, "", g.Snapshots()).Established == 3 })
+	if err := g.Restart(1); err == nil {
+		t.Fatal("Restart replaced a running shard")
+	}
+	if err := g.Restart(2); err == nil {
+		t.Fatal("Restart took a shard index the group does not have")
+	}
+	victim := g.PIDs()[1]
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-g.Exits(); e.Index != 1 || e.Err == nil {
+		t.Fatalf("exit %+v", e)
+	}
+	if err := g.Restart(1); err != nil {
+		t.Fatal(err)
+	}
+	if pid := g.PIDs()[1]; pid == victim {
+		t.Fatalf("shard 1 still has the killed pid %d", pid)
+	}
+	waitFor(t, "the restarted shard's snapshot", func() bool {
+		s := g.Snapshots()
+		return !s[1].Down && s[1].Established == 2 && stats.Merge(stats.KindSwarm, "", s).Established == 3
+	})
+	g.Send("stop")
+	if err := g.Wait(); err != nil {
+		t.Fatalf("stop after a restart reported %v", err)
+	}
+}

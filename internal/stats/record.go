@@ -29,7 +29,9 @@ type Record struct {
 	Series     []Sample  `json:"series,omitempty"`
 	Summary    Summary   `json:"summary"`
 	Teardown   *Teardown `json:"teardown,omitempty"`
-	RawDial    *RawDial  `json:"raw_dial,omitempty"`
+	// Faults are the faults a bench applied to its servers (--fault).
+	Faults  []FaultEvent `json:"faults,omitempty"`
+	RawDial *RawDial     `json:"raw_dial,omitempty"`
 	// Thresholds are the run's --threshold criteria and how they came out.
 	Thresholds []ThresholdResult `json:"thresholds,omitempty"`
 }
@@ -99,6 +101,9 @@ type Sample struct {
 	Server     *Snapshot `json:"server,omitempty"`
 	Dispatcher *Snapshot `json:"dispatcher,omitempty"`
 	Host       *Host     `json:"host,omitempty"`
+	// Fault is the state of the faults a bench applies, when one is under
+	// way: "kill-gateway:1@30s: recovering, 13,201 of 20,000 back".
+	Fault string `json:"fault,omitempty"`
 }
 
 // Summary is the end of a run in figures. Bytes per connection divide the
@@ -109,6 +114,7 @@ type Summary struct {
 	Established     int64            `json:"established"`
 	Held            int64            `json:"held"`
 	Dropped         int64            `json:"dropped"`
+	Churned         int64            `json:"churned,omitempty"` // closed and redialed by --churn
 	Drops           map[string]int64 `json:"drops,omitempty"`
 	RampSeconds     float64          `json:"ramp_seconds"`
 	ConnectRateMean float64          `json:"connect_rate_mean"`
@@ -136,6 +142,9 @@ type Summary struct {
 	Unsent      int64                     `json:"unsent,omitempty"`
 	// Counts are the held connections by three independent sources (bench).
 	Counts *Counts `json:"counts,omitempty"`
+	// Recovery is, for each fault in Record.Faults that was applied, what
+	// it did.
+	Recovery []Recovery `json:"recovery,omitempty"`
 	// Shortfall explains, when Held < Requested, why.
 	Shortfall string `json:"shortfall,omitempty"`
 }

@@ -92,7 +92,8 @@ type Snapshot struct {
 	Established int64            `json:"established"`
 	Held        int64            `json:"held"`
 	Dropped     int64            `json:"dropped"`
-	Drops       map[string]int64 `json:"drops,omitempty"` // dropped by cause: server_close, kick, reset, idle
+	Churned     int64            `json:"churned,omitempty"` // closed by the swarm's churn and redialed
+	Drops       map[string]int64 `json:"drops,omitempty"`   // dropped by cause: server_close, kick, reset, idle
 	SourceIPs   map[string]int64 `json:"source_ips,omitempty"`
 	Sent        int64            `json:"sent,omitempty"`
 	Acked       int64            `json:"acked,omitempty"`
@@ -161,6 +162,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Established += p.Established
 	s.Held += p.Held
 	s.Dropped += p.Dropped
+	s.Churned += p.Churned
 	s.Sent += p.Sent
 	s.Acked += p.Acked
 	s.Delivered += p.Delivered
