@@ -71,7 +71,7 @@ func TestGatewayIdleTimeout(t *testing.T) {
 // A bad --fault is refused up front: exit 2, the reason and the grammar,
 // nothing started.
 func TestBenchRefusesBadFaults(t *testing.T) {
-	bin := imtoolBinary(t)
+	bin := rt.Binary(t)
 	for _, tt := range []struct {
 		args []string
 		want string
