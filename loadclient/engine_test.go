@@ -204,9 +204,6 @@ func TestIMToolProtocol(t *testing.T) {
 					t.Errorf("no %s latency samples", name)
 				}
 			}
-			if p99 := s.Latency[stats.LatHeartbeat].Quantile(0.99); p99 > 200*time.Millisecond {
-				t.Errorf("heartbeat p99 %v on loopback", p99)
-			}
 		})
 	}
 }
