@@ -202,9 +202,13 @@ func newCore(o Options, plan *Plan) *core {
 // the swarm's own doing, not the gateway's, and showed in every latency.
 func (c *core) now() int64 { return int64(time.Since(c.start)) + c.align }
 
-// tickPeriod is the grid requests are planned on: heartbeats and messages
-// are planned at its multiples, the instants the event loops wake at.
-const tickPeriod = 10 * time.Millisecond
+// tickPeriod is the grid the event loops wake on and plan requests on
+// (heartbeats, messages). 5 ms: a shard's requests leave in batches small
+// enough that the gateway works them off as it would independent clients'
+// (in the default bench the hold's heartbeat p50 was 1.46 ms at 10 ms, 0.75
+// ms at 5 ms, against 0.12 ms for one client alone), at 200 wake-ups a
+// second per shard process.
+const tickPeriod = 5 * time.Millisecond
 
 // onTick is the first multiple of tickPeriod at or after t.
 func onTick(t int64) int64 {

@@ -213,35 +213,22 @@ func (l *eloop) run() error {
 	}
 }
 
-// How a loop waits: it parks until the next multiple of a period on the
-// monotonic clock (metronome) — the same instants in every shard process —
-// and then takes what is ready without blocking (at once again while the event
-// buffer comes back full). Socket activity never wakes a shard: at a
-// million connections a wake-up per handshake or pong, paid by the gateway
-// that sent it, was most of the machine's context switches. The period is
-// rampPeriod while dialing and logging in, so the pacer stays within a few
-// milliseconds, and holdPeriod once everything is held; heartbeats of every
-// shard then leave together once a period, so each gateway wakes once for
-// a batch.
+// How a loop waits: it parks until the next point of its grid on the
+// monotonic clock (metronome: every tickPeriod, offset by the process's
+// phase), then takes what is ready without blocking (at once again while
+// the event buffer comes back full). Socket activity never wakes a shard:
+// at a million connections a wake-up per handshake or pong, paid by the
+// gateway that sent it, was most of the machine's context switches.
 //
-// The wait is in no latency: requests are planned on the multiples of
-// tickPeriod (holdPeriod), so a loop that keeps up sends them as planned,
-// and answers are timed by the kernel's receive timestamp (rxStamp) and
-// connects by the kernel's handshake round trip (TCP_INFO), not by when
-// the loop read them. A loop that falls behind shows as lag, and its
-// requests' latencies still count from the planned time.
-const (
-	rampPeriod = 5 * time.Millisecond
-	holdPeriod = tickPeriod
-)
-
+// The wait is in no latency: requests are planned on the grid, so a loop
+// that keeps up sends them as planned, and answers are timed by the
+// kernel's receive timestamp (rxStamp) and connects by the kernel's
+// handshake round trip (TCP_INFO), not by when the loop read them. A loop
+// that falls behind shows as lag, and its requests' latencies still count
+// from the planned time.
 func (l *eloop) wait(full bool) (int, error) {
 	if !full {
-		period := holdPeriod
-		if l.nextUp < len(l.conns) || l.inflight > 0 || l.logins > 0 {
-			period = rampPeriod
-		}
-		if err := l.tick.wait(period); err != nil {
+		if err := l.tick.wait(tickPeriod); err != nil {
 			return 0, err
 		}
 	}
