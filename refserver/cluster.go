@@ -72,12 +72,9 @@ func StartCluster(o ClusterOptions) (*Cluster, error) {
 		c.disp, disp = d, d.Addr()
 	}
 	g, err := shard.Start(shard.Spec{
-		Name: "gateway",
-		N:    o.Procs,
-		Args: func(i int) []string { return o.ChildArgs(i, fmt.Sprintf("gw-%d", i), disp) },
-		// Two Ps: one for the shard's event loop, one for its dispatcher
-		// link, timers and /stats (defaultLoops).
-		Env:    func(int) []string { return []string{"GOMAXPROCS=2"} },
+		Name:   "gateway",
+		N:      o.Procs,
+		Args:   func(i int) []string { return o.ChildArgs(i, fmt.Sprintf("gw-%d", i), disp) },
 		Stderr: o.Stderr,
 	})
 	if err != nil {
