@@ -31,8 +31,14 @@ func TestBenchChurn(t *testing.T) {
 	if rec.Options["churn"] != "5%/s" || rec.Options["churn_per_s"] != 200.0 {
 		t.Errorf("record options churn %v, %v per s; want 5%%/s, 200", rec.Options["churn"], rec.Options["churn_per_s"])
 	}
-	if c := s.Counts; c == nil || !c.Agree() {
-		t.Errorf("counts %+v: want the three in agreement", c)
+	// The three counts are read moments apart (the swarm's and the
+	// gateways' /stats, then sockstat) while 200 connections a second close
+	// and redial: they may differ by the churn of those moments, 100 ms of
+	// it at most, besides the usual 0.1%.
+	if c := s.Counts; c == nil {
+		t.Error("no counts")
+	} else if hi, lo := max(c.Swarm, c.Server, c.Kernel), min(c.Swarm, c.Server, c.Kernel); hi-lo > int64(0.001*float64(hi))+20 {
+		t.Errorf("counts %+v: want the three within 0.1%% and 100 ms of churn (20)", c)
 	}
 	if s.HoldLatency["login"].Count == 0 {
 		t.Errorf("no login during the hold: the churn's redials were not measured")
