@@ -7,12 +7,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -119,47 +117,16 @@ func TestRampAgreesWithServer(t *testing.T) {
 		t.Skip("opens 19,000 connections")
 	}
 	const n = 19000
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var mu sync.Mutex
-	var first, last time.Time
-	var conns []net.Conn
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			now := time.Now()
-			mu.Lock()
-			if first.IsZero() {
-				first = now
-			}
-			last = now
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
+	srv := newSink(t)
 	dir := filepath.Join(t.TempDir(), "run")
-	out, err := exec.Command(rt.Binary(t), "swarm", "--proto", "raw", "--target", ln.Addr().String(), "--conns", strconv.Itoa(n),
+	out, err := exec.Command(rt.Binary(t), "swarm", "--proto", "raw", "--target", srv.addr(), "--conns", strconv.Itoa(n),
 		"--rate", "1000000", "--procs", "1", "--hold", "1s", "--close", "rst", "--stats", "", "--tui=false", "--out", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("imtool swarm: %v\n%s", err, out)
 	}
 	s := readRecord(t, dir).Summary
-	mu.Lock()
-	accepted, span := len(conns), last.Sub(first).Seconds()
-	mu.Unlock()
+	accepted, took := srv.accepted()
+	span := took.Seconds()
 	t.Logf("swarm: ramp %.3f s, %.0f conn/s (paced by %s); listener: %d accepted over %.3f s", s.RampSeconds, s.ConnectRateMean, s.RampCap, accepted, span)
 	if s.Held != n || accepted != n {
 		t.Fatalf("held %d, accepted %d; want %d", s.Held, accepted, n)

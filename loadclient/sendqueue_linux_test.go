@@ -3,8 +3,6 @@
 package loadclient
 
 import (
-	"net"
-	"sync"
 	"testing"
 	"time"
 )
@@ -14,33 +12,9 @@ import (
 // counts as sent is written or was queued within maxQueued (and one more message), the rest is
 // counted as unsent, and memory does not grow with the message rate.
 func TestSendQueueBounded(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var mu sync.Mutex
-	var held []net.Conn
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // never read
-			mu.Unlock()
-		}
-	}()
+	srv := newSink(t)
 	const conns, payload = 10, 60000
-	sw, errc := startSwarm(t, Options{Targets: []string{ln.Addr().String()}, Conns: conns, Proto: ProtoRaw,
+	sw, errc := startSwarm(t, Options{Targets: []string{srv.addr()}, Conns: conns, Proto: ProtoRaw,
 		MsgRate: 2000, Payload: payload, Hold: 2 * time.Second, Procs: 1, Engine: EngineEpoll})
 	waitRun(t, errc, 30*time.Second)
 	s := sw.Final()
