@@ -40,18 +40,21 @@ func OpenPoll() *Poll {
 
 // Close ...
 func (p *Poll) Close() error {
-	return syscall.Close(p.fd)
+	return p.notes.Close(func() error { return syscall.Close(p.fd) })
 }
 
-// Trigger ...
+// Trigger queues note for Wait and wakes it. Once the poll is closed it
+// returns ErrClosed and touches no descriptor: it may be called from any
+// goroutine at any time (a conn's Wake after its server stopped).
 func (p *Poll) Trigger(note interface{}) error {
-	p.notes.Add(note)
-	_, err := syscall.Kevent(p.fd, []syscall.Kevent_t{{
-		Ident:  0,
-		Filter: syscall.EVFILT_USER,
-		Fflags: syscall.NOTE_TRIGGER,
-	}}, nil, nil)
-	return err
+	return p.notes.Add(note, func() error {
+		_, err := syscall.Kevent(p.fd, []syscall.Kevent_t{{
+			Ident:  0,
+			Filter: syscall.EVFILT_USER,
+			Fflags: syscall.NOTE_TRIGGER,
+		}}, nil, nil)
+		return err
+	})
 }
 
 // Wait ...

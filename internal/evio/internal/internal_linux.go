@@ -35,20 +35,25 @@ func OpenPoll() *Poll {
 	return l
 }
 
-// Close ...
+// Close closes the poll's descriptors; Trigger does nothing after it.
 func (p *Poll) Close() error {
-	if err := syscall.Close(p.wfd); err != nil {
-		return err
-	}
-	return syscall.Close(p.fd)
+	return p.notes.Close(func() error {
+		if err := syscall.Close(p.wfd); err != nil {
+			return err
+		}
+		return syscall.Close(p.fd)
+	})
 }
 
-// Trigger ...
+// Trigger queues note for Wait and wakes it. Once the poll is closed it
+// returns ErrClosed and writes nothing: it may be called from any goroutine
+// at any time (a conn's Wake after its server stopped).
 func (p *Poll) Trigger(note interface{}) error {
-	p.notes.Add(note)
-	var x uint64 = 1
-	_, err := syscall.Write(p.wfd, (*(*[8]byte)(unsafe.Pointer(&x)))[:])
-	return err
+	return p.notes.Add(note, func() error {
+		var x uint64 = 1
+		_, err := syscall.Write(p.wfd, (*(*[8]byte)(unsafe.Pointer(&x)))[:])
+		return err
+	})
 }
 
 // Wait ...

@@ -4,21 +4,47 @@
 
 package internal
 
-import "sync"
+import (
+	"errors"
+	"sync"
+)
 
-// this is a good candiate for a lock-free structure.
+// ErrClosed is what Trigger returns once its Poll is closed.
+var ErrClosed = errors.New("evio: poll closed")
 
+// noteQueue holds the notes Trigger sends a loop. Its lock also orders
+// every wake-up against closing the Poll: once closed, no wake-up touches
+// the Poll's descriptors, whose numbers the process may by then have given
+// to other files (a wake-up written to a reused eventfd number lands as 8
+// bytes in somebody's socket).
 type noteQueue struct {
-	mu    sync.Mutex
-	notes []interface{}
+	mu     sync.Mutex
+	notes  []interface{}
+	closed bool
 }
 
-func (q *noteQueue) Add(note interface{}) (one bool) {
+// Add queues note and runs wake, both under the lock, unless the queue is
+// closed (then it returns ErrClosed and queues nothing).
+func (q *noteQueue) Add(note interface{}, wake func() error) error {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
 	q.notes = append(q.notes, note)
-	n := len(q.notes)
-	q.mu.Unlock()
-	return n == 1
+	return wake()
+}
+
+// Close marks the queue closed and runs release (which closes the Poll's
+// descriptors) under the lock, so no Add's wake runs after it.
+func (q *noteQueue) Close(release func() error) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	q.closed = true
+	return release()
 }
 
 func (q *noteQueue) ForEach(iter func(note interface{}) error) error {
