@@ -455,7 +455,8 @@ func (l *eloop) readable(slot int32, ev uint32) {
 			return
 		case err == unix.EINTR:
 		case err == nil: // EOF
-			l.peerGone(slot, dropServerClose, clsConnReset, "closed by the server before LOGIN_OK", nil)
+			class, text := l.c.closedEarly()
+			l.peerGone(slot, dropServerClose, class, text, nil)
 			return
 		default:
 			l.peerGone(slot, dropReset, classOf(err), "read", err)
@@ -560,7 +561,8 @@ func (l *eloop) onTimer(slot int32) {
 			l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout))
 			return
 		}
-		l.peerGone(slot, dropError, clsLoginTimeout, loginTimeoutText(c.state, l.c.o.LoginTimeout), nil)
+		class, text := l.c.loginTimeout(c.state)
+		l.peerGone(slot, dropError, class, text, nil)
 	case stHeld:
 		planned := onTick(l.c.beatPlanned(g, c.next))
 		if l.now < planned {

@@ -221,6 +221,9 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		e.mu.Unlock()
 		_ = nc.Close()
 		pc.mu.Lock()
+		if pc.proto != nil {
+			pc.proto.drop(0) // what it kept (MQTT: publishes in flight, counted unacknowledged)
+		}
 		if handshaking(pc.conn.state) {
 			k.loggingIn.Add(-1)
 		}
@@ -279,9 +282,11 @@ func (pc *pconn) read() {
 			case pc.certAsked && handshaking(state) && (errors.Is(err, io.EOF) || classOf(err) == clsConnReset):
 				pc.gone(0, dropError, clsTLSCertRefused, "closed by the server right after a TLS handshake in which it asked for a client certificate (refused, or none given)", err)
 			case errors.Is(err, io.EOF):
-				pc.gone(0, dropServerClose, clsConnReset, "closed by the server before the handshake ended", nil)
+				class, text := c.closedEarly()
+				pc.gone(0, dropServerClose, class, text, nil)
 			case handshaking(state) && classOf(err) == clsConnectTimeout:
-				pc.gone(0, dropError, clsLoginTimeout, loginTimeoutText(state, c.o.LoginTimeout), nil)
+				class, text := c.loginTimeout(state)
+				pc.gone(0, dropError, class, text, nil)
 			case tlsClass(err) >= 0:
 				pc.gone(0, dropError, tlsClass(err), "TLS", err)
 			default:

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imtool/imtool/internal/mqtt"
 	"github.com/imtool/imtool/refserver/wire"
 )
 
@@ -112,6 +113,8 @@ func newProto(c *core) proto {
 		return newWSProto(c, nil)
 	case ProtoWSIMTool:
 		return newWSProto(c, newIMToolProto(c))
+	case ProtoMQTT:
+		return newMQTTProto(c)
 	}
 	return newIMToolProto(c)
 }
@@ -257,6 +260,25 @@ func (t *tokenMaker) token(uid uint64) []byte {
 // countedWhenHeld tells whether class is counted as an error even when it
 // ends a held connection: a WebSocket close code says why, unlike a FIN.
 func countedWhenHeld(class int) bool { return class >= clsWSClosePolicy && class != clsWSCloseNormal }
+
+// loginTimeout is the class and error of a handshake that did not finish
+// in time.
+func (c *core) loginTimeout(state uint8) (int, string) {
+	d := c.o.LoginTimeout
+	if c.o.Proto == ProtoMQTT {
+		return clsMQTT + mqttClass(mqtt.ClassConnackTimeout), "no CONNACK (or SUBACK, with --subscribe) within --login-timeout " + d.String()
+	}
+	return clsLoginTimeout, loginTimeoutText(state, d)
+}
+
+// closedEarly is the class and error of a connection the server closed
+// (FIN) before its handshake ended.
+func (c *core) closedEarly() (int, string) {
+	if c.o.Proto == ProtoMQTT {
+		return clsMQTT + mqttClass(mqtt.ClassClosedAtConnect), "closed by the broker before its CONNACK (or SUBACK, with --subscribe)"
+	}
+	return clsConnReset, "closed by the server before the handshake ended"
+}
 
 // loginTimeoutText is the error of a handshake that did not finish in time.
 func loginTimeoutText(state uint8, d time.Duration) string {

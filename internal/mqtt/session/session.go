@@ -134,7 +134,10 @@ type Session struct {
 	rel       map[uint16]struct{} // QoS 2 received, PUBREL not yet
 	seen      map[uint32]window   // per publisher: what was delivered
 	out       *[]byte             // where packets are built before Write
-	Counts    Counts
+	// Counts is where the session counts: its own, or one an engine
+	// points every session of one goroutine at (a loop's), to be summed
+	// without walking the sessions.
+	Counts *Counts
 }
 
 // New makes the session of one connection; cfg is shared and not changed.
@@ -146,7 +149,7 @@ func New(d Driver, cfg *Config, scratch *[]byte) *Session {
 	if scratch == nil {
 		scratch = new([]byte)
 	}
-	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2, out: scratch}
+	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2, out: scratch, Counts: new(Counts)}
 }
 
 // Open writes the CONNECT of connection id at now, when TCP (or TLS) is
