@@ -455,7 +455,7 @@ func (l *eloop) readable(slot int32, ev uint32) {
 			return
 		case err == unix.EINTR:
 		case err == nil: // EOF
-			class, text := l.c.closedEarly()
+			class, text := l.c.closedEarly(c.state)
 			l.peerGone(slot, dropServerClose, class, text, nil)
 			return
 		default:

@@ -282,7 +282,7 @@ func (pc *pconn) read() {
 			case pc.certAsked && handshaking(state) && (errors.Is(err, io.EOF) || classOf(err) == clsConnReset):
 				pc.gone(0, dropError, clsTLSCertRefused, "closed by the server right after a TLS handshake in which it asked for a client certificate (refused, or none given)", err)
 			case errors.Is(err, io.EOF):
-				class, text := c.closedEarly()
+				class, text := c.closedEarly(state)
 				pc.gone(0, dropServerClose, class, text, nil)
 			case handshaking(state) && classOf(err) == clsConnectTimeout:
 				class, text := c.loginTimeout(state)

@@ -77,9 +77,12 @@ func setupMQTT(o Options) (mqttSetup, error) {
 	}
 	c.CleanStart = !m.Persistent
 	if o.Heartbeat > 0 {
-		ka := (o.Heartbeat + time.Second - 1) / time.Second
+		// Twice the heartbeat: a broker closes a connection silent for
+		// 1.5 keep-alives, three heartbeats here, so a late one is a
+		// latency, not a disconnect.
+		ka := (2*o.Heartbeat + time.Second - 1) / time.Second
 		if ka > 65535 {
-			return s, fmt.Errorf("--heartbeat %v: MQTT's keep-alive is at most 65535s (18h12m15s)", o.Heartbeat)
+			return s, fmt.Errorf("--heartbeat %v: MQTT's keep-alive (twice the heartbeat) is at most 65535s: give at most 9h", o.Heartbeat)
 		}
 		c.KeepAlive = uint16(ka)
 	}

@@ -272,9 +272,9 @@ func (c *core) loginTimeout(state uint8) (int, string) {
 }
 
 // closedEarly is the class and error of a connection the server closed
-// (FIN) before its handshake ended.
-func (c *core) closedEarly() (int, string) {
-	if c.o.Proto == ProtoMQTT {
+// (FIN) in state; the class counts only before the connection was held.
+func (c *core) closedEarly(state uint8) (int, string) {
+	if c.o.Proto == ProtoMQTT && state != stHeld {
 		return clsMQTT + mqttClass(mqtt.ClassClosedAtConnect), "closed by the broker before its CONNACK (or SUBACK, with --subscribe)"
 	}
 	return clsConnReset, "closed by the server before the handshake ended"

@@ -48,8 +48,10 @@ type Options struct {
 type Broker struct {
 	Addr    string // plain MQTT, 127.0.0.1:port
 	TLSAddr string // MQTT over TLS ("" without Options.TLS)
-	// RootCAs trusts the CA that signed the TLS listener's certificate.
+	// RootCAs trusts the CA that signed the TLS listener's certificate;
+	// CAFile is that CA in PEM (for --tls-ca).
 	RootCAs *x509.CertPool
+	CAFile  string
 	cmd     *exec.Cmd
 	log     *syncBuffer
 }
@@ -80,6 +82,7 @@ func Start(t testing.TB, o Options) *Broker {
 		if tlsLines, b.RootCAs, err = writeCerts(dir); err != nil {
 			t.Fatal(err)
 		}
+		b.CAFile = filepath.Join(dir, "ca.pem")
 	}
 	conf := []string{"persistence false", "sys_interval 1", "log_dest stderr",
 		"log_type error", "log_type warning", "log_type notice", "log_type information", "per_listener_settings false"}

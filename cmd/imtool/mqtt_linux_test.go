@@ -1,0 +1,368 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/mqtt/mqtttest"
+	"github.com/imtool/imtool/internal/stats"
+	rt "github.com/imtool/imtool/refserver/refservertest"
+)
+
+// These tests run `imtool swarm --proto mqtt` against Debian's mosquitto
+// (internal/mqtt/mqtttest starts it on loopback ports it picks) and check
+// what the swarm reports against observers that share no code with it: a
+// subscriber written here from the MQTT 3.1.1 specification, mosquitto's
+// own $SYS counts, and the kernel's sockets (ss).
+
+// observer is an MQTT 3.1.1 client written from the specification (§3.1
+// CONNECT, §3.8 SUBSCRIBE, §3.3 PUBLISH, §3.12 PINGREQ), independent of
+// internal/mqtt: it subscribes to filters at QoS 0 and records what is
+// published to them.
+type observer struct {
+	nc net.Conn
+	mu sync.Mutex
+	// sys is the last value of each $SYS topic; msgs counts swarm
+	// messages (payloads with imtool's header) and distinct the distinct
+	// (publisher, sequence) pairs among them.
+	sys      map[string]string
+	msgs     int
+	distinct map[[12]byte]bool
+}
+
+func newObserver(t *testing.T, addr string, filters ...string) *observer {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &observer{nc: nc, sys: map[string]string{}, distinct: map[[12]byte]bool{}}
+	t.Cleanup(func() { nc.Close() })
+	str := func(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
+	packet := func(first byte, body []byte) []byte { // remaining length < 128 here
+		return append([]byte{first, byte(len(body))}, body...)
+	}
+	// CONNECT: protocol name, level 4, clean session, keep alive 60 s.
+	connect := append(append(str("MQTT"), 4, 0x02, 0, 60), str("observer-"+strconv.Itoa(int(time.Now().UnixNano()%1e6)))...)
+	if _, err := nc.Write(packet(0x10, connect)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(nc)
+	if typ, body := readPacket(t, r); typ != 2 || len(body) != 2 || body[1] != 0 {
+		t.Fatalf("observer: CONNACK expected, got type %d %x", typ, body)
+	}
+	sub := []byte{0, 1}
+	for _, f := range filters {
+		sub = append(append(sub, str(f)...), 0)
+	}
+	if _, err := nc.Write(packet(0x82, sub)); err != nil {
+		t.Fatal(err)
+	}
+	if typ, _ := readPacket(t, r); typ != 9 {
+		t.Fatalf("observer: SUBACK expected, got type %d", typ)
+	}
+	go o.read(r)
+	go func() { // PINGREQ a second: mosquitto publishes $SYS only when something wakes it
+		for {
+			time.Sleep(time.Second)
+			if _, err := nc.Write([]byte{0xC0, 0}); err != nil {
+				return
+			}
+		}
+	}()
+	return o
+}
+
+// readPacket reads one packet: its type and the bytes after the fixed header.
+func readPacket(t *testing.T, r *bufio.Reader) (byte, []byte) {
+	t.Helper()
+	typ, body, err := readPacketErr(r)
+	if err != nil {
+		t.Fatalf("observer: %v", err)
+	}
+	return typ, body
+}
+
+func readPacketErr(r *bufio.Reader) (byte, []byte, error) {
+	first, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, shift := 0, 0
+	for i := 0; i < 4; i++ { // §2.2.3: 7 bits a byte, at most 4 bytes
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		n |= int(b&0x7F) << shift
+		shift += 7
+		if b&0x80 == 0 {
+			break
+		}
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(r, body)
+	return first >> 4, body, err
+}
+
+func (o *observer) read(r *bufio.Reader) {
+	for {
+		typ, body, err := readPacketErr(r)
+		if err != nil {
+			return
+		}
+		if typ != 3 || len(body) < 2 { // PUBLISH at QoS 0: topic, payload
+			continue
+		}
+		tl := int(binary.BigEndian.Uint16(body))
+		topic, payload := string(body[2:2+tl]), body[2+tl:]
+		o.mu.Lock()
+		if strings.HasPrefix(topic, "$SYS/") {
+			o.sys[topic] = string(payload)
+		} else if len(payload) >= 24 && string(payload[:3]) == "imq" { // docs/MQTT.md: "imq", QoS, time, publisher, sequence
+			o.msgs++
+			o.distinct[[12]byte(payload[12:24])] = true
+		}
+		o.mu.Unlock()
+	}
+}
+
+func (o *observer) sysValue(topic string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n, _ := strconv.Atoi(o.sys[topic])
+	return n
+}
+
+func (o *observer) counts() (msgs, distinct int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.msgs, len(o.distinct)
+}
+
+func brokerPort(t *testing.T, addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// swarmHeld reads the swarm's held connections from its /stats.
+func swarmHeld(addr string) int64 {
+	resp, err := http.Get("http://" + addr + "/stats")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var s stats.Snapshot
+	if json.NewDecoder(resp.Body).Decode(&s) != nil {
+		return -1
+	}
+	return s.Held
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestMQTTThreeCounts holds connections on mosquitto at 3.1.1 and 5.0 and
+// checks, at one moment of the hold, the swarm's held count (its /stats)
+// against mosquitto's own $SYS/broker/clients/connected (read by the
+// observer, which is one of the clients) and the kernel's established
+// sockets on the broker's port; then the run's record.
+func TestMQTTThreeCounts(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 300
+	for _, v := range []string{"3.1.1", "5"} {
+		t.Run(v, func(t *testing.T) {
+			b := mqtttest.Start(t, mqtttest.Options{})
+			obs := newObserver(t, b.Addr, "$SYS/broker/clients/connected")
+			port := brokerPort(t, b.Addr)
+			statsAddr, dir := freeAddr(t), t.TempDir()
+			p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", v, "--target", b.Addr,
+				"--conns", strconv.Itoa(n), "--hold", "8s", "--heartbeat", "1s", "--stats", statsAddr, "--out", dir)
+			var held, sys, kernel int64
+			agreed := false
+			for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !agreed; time.Sleep(200 * time.Millisecond) {
+				held = swarmHeld(statsAddr)
+				sys = int64(obs.sysValue("$SYS/broker/clients/connected"))
+				kernel = int64(ssCount(t, port, port))
+				// The observer is one more client and one more socket.
+				agreed = held == n && sys == n+1 && kernel == n+1
+			}
+			if !agreed {
+				t.Errorf("counts never agreed: swarm held %d, mosquitto $SYS connected %d (less the observer: %d), kernel %d (less the observer's: %d); want %d each",
+					held, sys, sys-1, kernel, kernel-1, n)
+			}
+			if code := p.wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			rec, _ := readRecord(t, dir)
+			s := rec.Summary
+			if s.Held != n || s.Dropped != 0 || len(s.Errors) != 0 || s.Pongs == 0 || s.Latency[stats.LatMQTTConnect].Count != n {
+				t.Errorf("record: held %d dropped %d errors %v pongs %d connect latencies %d; want %d held, none dropped or failed, heartbeats answered",
+					s.Held, s.Dropped, s.Errors, s.Pongs, s.Latency[stats.LatMQTTConnect].Count, n)
+			}
+		})
+	}
+}
+
+// TestMQTTErrorClasses: brokers that refuse are each classified with the
+// code as the broker sent it and the fix, in the summary: a wrong password
+// (3.1.1 and 5.0; mosquitto answers not authorized), no credentials where a
+// password file is in force, and a listener at max_connections (closed
+// before CONNACK). The right password is held.
+func TestMQTTErrorClasses(t *testing.T) {
+	bin := rt.Binary(t)
+	users := map[string]string{"dev": "s3cret"}
+	for _, tt := range []struct {
+		name     string
+		opts     mqtttest.Options
+		args     []string
+		conns    int
+		held     int // at least
+		class    string
+		example  string
+		fixWords string
+	}{
+		{"right password", mqtttest.Options{Users: users}, []string{"--username", "dev", "--password", "s3cret"}, 20, 20, "", "", ""},
+		{"wrong password 3.1.1", mqtttest.Options{Users: users}, []string{"--username", "dev", "--password", "nope"}, 20, 0,
+			"mqtt_not_authorized", "CONNACK 5 not authorized", "--username/--password"},
+		{"wrong password 5", mqtttest.Options{Users: users}, []string{"--mqtt-version", "5", "--username", "dev", "--password", "nope"}, 20, 0,
+			"mqtt_not_authorized", "CONNACK 0x87 not authorized", "--username/--password"},
+		{"anonymous refused 5", mqtttest.Options{Users: users}, []string{"--mqtt-version", "5"}, 10, 0,
+			"mqtt_not_authorized", "CONNACK 0x87 not authorized", "allow_anonymous"},
+		{"max_connections", mqtttest.Options{MaxConnections: 5}, nil, 12, 5,
+			"mqtt_closed_before_connack", "closed by the broker before its CONNACK", "max_connections"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := mqtttest.Start(t, tt.opts)
+			dir := t.TempDir()
+			args := append([]string{"swarm", "--tui=false", "--stats", "", "--proto", "mqtt", "--target", b.Addr,
+				"--conns", strconv.Itoa(tt.conns), "--rate", "200", "--hold", "1s", "--heartbeat", "1s", "--out", dir}, tt.args...)
+			p := startProc(t, bin, args...)
+			code := p.wait(t, 30*time.Second)
+			out := p.out.String()
+			rec, _ := readRecord(t, dir)
+			s := rec.Summary
+			if tt.class == "" {
+				if code != 0 || s.Held != int64(tt.conns) || len(s.Errors) != 0 {
+					t.Errorf("exit %d, held %d of %d, errors %v; want all held", code, s.Held, tt.conns, s.Errors)
+				}
+				return
+			}
+			if code != 1 || s.Held < int64(tt.held) || s.Held+s.Errors[tt.class] != int64(tt.conns) {
+				t.Errorf("exit %d, held %d, errors %v; want exit 1, at least %d held and every other connection %s", code, s.Held, s.Errors, tt.held, tt.class)
+			}
+			if !strings.Contains(out, tt.class) || !strings.Contains(out, tt.example) || !strings.Contains(out, stats.Fix(tt.class)) || !strings.Contains(stats.Fix(tt.class), tt.fixWords) {
+				t.Errorf("the summary does not show class %s with example %q and its fix (%q):\n%s", tt.class, tt.example, stats.Fix(tt.class), out)
+			}
+		})
+	}
+}
+
+// TestMQTTOverTLS: the swarm holds connections on mosquitto's TLS listener,
+// trusting the test's CA with --tls-ca (tls:// target: the portable
+// engine), and mosquitto counts them.
+func TestMQTTOverTLS(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 50
+	b := mqtttest.Start(t, mqtttest.Options{TLS: true})
+	obs := newObserver(t, b.Addr, "$SYS/broker/clients/connected")
+	statsAddr, dir := freeAddr(t), t.TempDir()
+	p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", "5", "--target", "tls://"+b.TLSAddr,
+		"--tls-ca", b.CAFile, "--tls-server-name", "localhost", "--conns", strconv.Itoa(n), "--hold", "4s", "--heartbeat", "1s",
+		"--stats", statsAddr, "--out", dir)
+	var held, sys int64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if held, sys = swarmHeld(statsAddr), int64(obs.sysValue("$SYS/broker/clients/connected")); held == n && sys == n+1 {
+			break
+		}
+	}
+	if held != n || sys != n+1 {
+		t.Errorf("swarm held %d, mosquitto connected %d (one is the observer); want %d and %d", held, sys, n, n+1)
+	}
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	rec, _ := readRecord(t, dir)
+	if s := rec.Summary; s.Held != n || s.Latency[stats.LatTLS].Count != n || s.Pongs == 0 {
+		t.Errorf("held %d, TLS handshakes timed %d, pongs %d; want %d, %d, > 0", s.Held, s.Latency[stats.LatTLS].Count, s.Pongs, n, n)
+	}
+}
+
+// TestMQTTPubSub publishes at QoS 0, 1 and 2 (5.0, and QoS 2 at 3.1.1)
+// from every connection to a random peer's topic, each connection
+// subscribed to its own at QoS 2, and checks the counts balance: every
+// message acknowledged (QoS 1, 2), delivered once (0 lost, 0 duplicated),
+// one latency per acknowledgement and delivery; and the observer,
+// subscribed to every device topic, saw exactly the messages the swarm sent.
+func TestMQTTPubSub(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 50
+	for _, tt := range []struct {
+		v   string
+		qos int
+	}{{"5", 0}, {"5", 1}, {"5", 2}, {"3.1.1", 2}} {
+		t.Run(fmt.Sprintf("%s/qos%d", tt.v, tt.qos), func(t *testing.T) {
+			b := mqtttest.Start(t, mqtttest.Options{})
+			obs := newObserver(t, b.Addr, "devices/+/in")
+			dir := t.TempDir()
+			p := startProc(t, bin, "swarm", "--tui=false", "--stats", "", "--proto", "mqtt", "--mqtt-version", tt.v, "--target", b.Addr,
+				"--conns", strconv.Itoa(n), "--hold", "3s", "--heartbeat", "1s", "--out", dir,
+				"--subscribe", "devices/{uid}/in", "--sub-qos", "2", "--publish", "devices/{peer}/in", "--qos", strconv.Itoa(tt.qos),
+				"--msg-rate", "100", "--payload", "100")
+			if code := p.wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			time.Sleep(300 * time.Millisecond) // the observer's last messages
+			rec, _ := readRecord(t, dir)
+			s := rec.Summary
+			m := s.MQTT
+			if m == nil {
+				t.Fatal("the record has no MQTT counts")
+			}
+			q := tt.qos
+			sent := m.Sent[q]
+			if sent < 100 || m.Received[q] != sent || m.Expected[q] != sent || m.Lost[q] != 0 || m.Duplicated[q] != 0 || m.Subscribed != n {
+				t.Errorf("QoS %d: sent %d received %d expected %d lost %d duplicated %d subscribed %d; want ≥ 100 sent, each received once by its peer, %d subscribed",
+					q, sent, m.Received[q], m.Expected[q], m.Lost[q], m.Duplicated[q], m.Subscribed, n)
+			}
+			if q > 0 && (m.Acked[q] != sent || m.Unacked[q]+m.Refused[q]+m.Blocked[q] != 0) {
+				t.Errorf("QoS %d: %d of %d acked, %d unacked, %d refused, %d blocked", q, m.Acked[q], sent, m.Unacked[q], m.Refused[q], m.Blocked[q])
+			}
+			ackSeries := map[int]string{1: stats.LatMQTTPubAck, 2: stats.LatMQTTPubComp}[q]
+			if q > 0 && s.Latency[ackSeries].Count != m.Acked[q] {
+				t.Errorf("%s samples %d, acknowledgements %d", ackSeries, s.Latency[ackSeries].Count, m.Acked[q])
+			}
+			if s.Latency[stats.LatDeliver].Count != m.Received[q]-m.Duplicated[q] {
+				t.Errorf("deliver samples %d, deliveries %d", s.Latency[stats.LatDeliver].Count, m.Received[q]-m.Duplicated[q])
+			}
+			if msgs, distinct := obs.counts(); int64(distinct) != sent || int64(msgs) != sent {
+				t.Errorf("the observer saw %d messages (%d distinct); the swarm says it sent %d", msgs, distinct, sent)
+			}
+			if s.Sent != sent || s.Delivered != sent {
+				t.Errorf("summary sent %d delivered %d; MQTT counts say %d", s.Sent, s.Delivered, sent)
+			}
+		})
+	}
+}
