@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -365,4 +366,81 @@ func TestMQTTPubSub(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMQTTMeasureHold is a measurement, run on demand under the machine
+// lock (docs/MQTT.md has the figures): IMTOOL_MQTT_CONNS connections held
+// on IMTOOL_MQTT_BROKERS mosquitto processes (default: one per 15,000), the
+// swarm sharded as RLIMIT_NOFILE requires, and at one moment of the hold the
+// three counts: the swarm's held, the brokers' $SYS/broker/clients/connected
+// summed (less the observers) and the kernel's established sockets on the
+// brokers' ports (less the observers'). It logs the connect rate and the
+// memory per connection of the swarm and of the brokers.
+//
+//	IMTOOL_MQTT_CONNS=15000 flock /work/machine.lock go test -count=1 -run TestMQTTMeasureHold -v -timeout 20m ./cmd/imtool
+func TestMQTTMeasureHold(t *testing.T) {
+	n, err := strconv.Atoi(os.Getenv("IMTOOL_MQTT_CONNS"))
+	if err != nil {
+		t.Skip("a measurement: set IMTOOL_MQTT_CONNS (and IMTOOL_MQTT_BROKERS) and run it under the machine lock")
+	}
+	nb := (n + 14999) / 15000
+	if v, err := strconv.Atoi(os.Getenv("IMTOOL_MQTT_BROKERS")); err == nil {
+		nb = v
+	}
+	bin := rt.Binary(t)
+	var brokers []*mqtttest.Broker
+	var obs []*observer
+	args := []string{"swarm", "--tui=false", "--proto", "mqtt", "--conns", strconv.Itoa(n), "--rate", "10000",
+		"--hold", "20s", "--heartbeat", "30s", "--procs", "auto"}
+	for range nb {
+		b := mqtttest.Start(t, mqtttest.Options{})
+		brokers = append(brokers, b)
+		obs = append(obs, newObserver(t, b.Addr, "$SYS/broker/clients/connected"))
+		args = append(args, "--target", b.Addr)
+	}
+	statsAddr, dir := freeAddr(t), t.TempDir()
+	brokerRSS0 := 0
+	for _, b := range brokers {
+		brokerRSS0 += rssKiB(b.PID())
+	}
+	p := startProc(t, bin, append(args, "--stats", statsAddr, "--out", dir)...)
+	var held, sys, kernel int64
+	agreed := false
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline) && !agreed; time.Sleep(time.Second) {
+		held, sys, kernel = swarmHeld(statsAddr), -int64(nb), -int64(nb)
+		for i, b := range brokers {
+			sys += int64(obs[i].sysValue("$SYS/broker/clients/connected"))
+			port := brokerPort(t, b.Addr)
+			kernel += int64(ssCount(t, port, port))
+		}
+		agreed = held == int64(n) && sys == int64(n) && kernel == int64(n)
+	}
+	brokerRSS := 0
+	for _, b := range brokers {
+		brokerRSS += rssKiB(b.PID())
+	}
+	t.Logf("three counts: swarm held %d, mosquitto $SYS connected %d, kernel %d (observers taken out); agreed: %v", held, sys, kernel, agreed)
+	if !agreed {
+		t.Errorf("the counts never agreed on %d", n)
+	}
+	if code := p.wait(t, 10*time.Minute); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	rec, _ := readRecord(t, dir)
+	s := rec.Summary
+	t.Logf("%d connections on %d mosquitto: held %d, dropped %d, errors %v; ramp %.2f s, %.0f conn/s mean; swarm %.0f B per connection; mosquitto %.0f B per connection (RSS growth); mqtt_connect p50 %.2f ms p99 %.2f ms",
+		n, nb, s.Held, s.Dropped, s.Errors, s.RampSeconds, s.ConnectRateMean, s.ClientBytesPer, float64(brokerRSS-brokerRSS0)*1024/float64(n),
+		1e3*s.Latency[stats.LatMQTTConnect].P50, 1e3*s.Latency[stats.LatMQTTConnect].P99)
+}
+
+// rssKiB is a process's resident memory in KiB (/proc/PID/status VmRSS).
+func rssKiB(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
 }

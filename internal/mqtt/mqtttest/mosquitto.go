@@ -56,6 +56,9 @@ type Broker struct {
 	log     *syncBuffer
 }
 
+// PID is the broker's process id.
+func (b *Broker) PID() int { return b.cmd.Process.Pid }
+
 // Log is what mosquitto wrote so far.
 func (b *Broker) Log() string { return b.log.String() }
 
