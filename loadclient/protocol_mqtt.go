@@ -109,8 +109,7 @@ func (p *mqttProto) open(x *exch) bool {
 	for int(x.slot) >= len(p.sess) {
 		p.sess = append(p.sess, nil)
 	}
-	s := session.New(&p.drv, &p.set.cfg, &p.scratch)
-	s.Counts = &p.counts
+	s := session.NewCounting(&p.drv, &p.set.cfg, &p.scratch, &p.counts)
 	p.sess[x.slot] = s
 	v := placeholder.Values{UID: c.uid(x.g), I: uint64(x.g)}
 	p.id = p.set.clientID.Append(p.id[:0], &v)

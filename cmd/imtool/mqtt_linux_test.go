@@ -317,9 +317,21 @@ func TestMQTTOverTLS(t *testing.T) {
 // message acknowledged (QoS 1, 2), delivered once (0 lost, 0 duplicated),
 // one latency per acknowledgement and delivery; and the observer,
 // subscribed to every device topic, saw exactly the messages the swarm sent.
+// IMTOOL_MQTT_PUBSUB=CONNS:RATE:HOLD scales it into the measurement of
+// docs/MQTT.md (run it under the machine lock):
+//
+//	IMTOOL_MQTT_PUBSUB=10000:2000:20s flock /work/machine.lock go test -count=1 -run TestMQTTPubSub -v ./cmd/imtool
 func TestMQTTPubSub(t *testing.T) {
 	bin := rt.Binary(t)
-	const n = 50
+	n, rate, hold := 50, "100", "3s"
+	if v := os.Getenv("IMTOOL_MQTT_PUBSUB"); v != "" {
+		f := strings.Split(v, ":")
+		if len(f) != 3 {
+			t.Fatalf("IMTOOL_MQTT_PUBSUB=%q: want CONNS:RATE:HOLD", v)
+		}
+		n, _ = strconv.Atoi(f[0])
+		rate, hold = f[1], f[2]
+	}
 	for _, tt := range []struct {
 		v   string
 		qos int
@@ -329,10 +341,10 @@ func TestMQTTPubSub(t *testing.T) {
 			obs := newObserver(t, b.Addr, "devices/+/in")
 			dir := t.TempDir()
 			p := startProc(t, bin, "swarm", "--tui=false", "--stats", "", "--proto", "mqtt", "--mqtt-version", tt.v, "--target", b.Addr,
-				"--conns", strconv.Itoa(n), "--hold", "3s", "--heartbeat", "1s", "--out", dir,
+				"--conns", strconv.Itoa(n), "--hold", hold, "--heartbeat", "1s", "--out", dir,
 				"--subscribe", "devices/{uid}/in", "--sub-qos", "2", "--publish", "devices/{peer}/in", "--qos", strconv.Itoa(tt.qos),
-				"--msg-rate", "100", "--payload", "100")
-			if code := p.wait(t, 30*time.Second); code != 0 {
+				"--msg-rate", rate, "--payload", "100")
+			if code := p.wait(t, 5*time.Minute); code != 0 {
 				t.Fatalf("exit %d", code)
 			}
 			time.Sleep(300 * time.Millisecond) // the observer's last messages
@@ -344,7 +356,7 @@ func TestMQTTPubSub(t *testing.T) {
 			}
 			q := tt.qos
 			sent := m.Sent[q]
-			if sent < 100 || m.Received[q] != sent || m.Expected[q] != sent || m.Lost[q] != 0 || m.Duplicated[q] != 0 || m.Subscribed != n {
+			if sent < 100 || m.Received[q] != sent || m.Expected[q] != sent || m.Lost[q] != 0 || m.Duplicated[q] != 0 || m.Subscribed != int64(n) {
 				t.Errorf("QoS %d: sent %d received %d expected %d lost %d duplicated %d subscribed %d; want ≥ 100 sent, each received once by its peer, %d subscribed",
 					q, sent, m.Received[q], m.Expected[q], m.Lost[q], m.Duplicated[q], m.Subscribed, n)
 			}
@@ -364,6 +376,14 @@ func TestMQTTPubSub(t *testing.T) {
 			if s.Sent != sent || s.Delivered != sent {
 				t.Errorf("summary sent %d delivered %d; MQTT counts say %d", s.Sent, s.Delivered, sent)
 			}
+			msgs, _ := obs.counts()
+			lat := func(name string) string {
+				l := s.Latency[name]
+				return fmt.Sprintf("%s p50 %.2f ms p99 %.2f ms (%d)", name, 1e3*l.P50, 1e3*l.P99, l.Count)
+			}
+			t.Logf("%d connections, QoS %d: sent %d, acked %d, received %d, expected %d, lost %d, duplicated %d, blocked %d; observer %d; %s; %s; %s",
+				n, q, sent, m.Acked[q], m.Received[q], m.Expected[q], m.Lost[q], m.Duplicated[q], m.Blocked[q], msgs,
+				lat(map[int]string{0: stats.LatHeartbeat, 1: stats.LatMQTTPubAck, 2: stats.LatMQTTPubComp}[q]), lat(stats.LatDeliver), lat(stats.LatMQTTConnect))
 		})
 	}
 }

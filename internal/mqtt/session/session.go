@@ -146,10 +146,17 @@ type Session struct {
 // connection then costs no buffer of its own); nil gives the session its
 // own.
 func New(d Driver, cfg *Config, scratch *[]byte) *Session {
+	return NewCounting(d, cfg, scratch, new(Counts))
+}
+
+// NewCounting is New counting into counts, which an engine shares among
+// the sessions of one goroutine: a connection then costs no count of its
+// own, and the engine sums one count instead of walking its sessions.
+func NewCounting(d Driver, cfg *Config, scratch *[]byte, counts *Counts) *Session {
 	if scratch == nil {
 		scratch = new([]byte)
 	}
-	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2, out: scratch, Counts: new(Counts)}
+	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2, out: scratch, Counts: counts}
 }
 
 // Open writes the CONNECT of connection id at now, when TCP (or TLS) is
