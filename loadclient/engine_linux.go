@@ -723,11 +723,22 @@ func (l *eloop) closeFD(slot int32) {
 	l.proto.drop(slot)
 }
 
+// closeOwn closes a connection the swarm itself ends (the close, the
+// churn): with a FIN, after what its protocol says on leaving.
+func (l *eloop) closeOwn(slot int32) {
+	if l.conns[slot].state == stHeld && l.c.o.Close == CloseFIN {
+		l.proto.bye(l.exch(slot))
+	}
+	if l.conns[slot].fd >= 0 { // the bye's write may have found it gone
+		l.closeFD(slot)
+	}
+}
+
 // closeAll closes every connection of the loop (FIN or RST).
 func (l *eloop) closeAll() {
 	for i := range l.conns {
 		if l.conns[i].fd >= 0 {
-			l.closeFD(int32(i))
+			l.closeOwn(int32(i))
 		}
 		l.conns[i].state = stClosed
 	}

@@ -68,7 +68,7 @@ func (e *portableEngine) run() error {
 		e.stop()
 		e.mu.Lock()
 		for _, pc := range e.conns {
-			closeConn(pc.nc, c.o.Close)
+			pc.closeOwn(c.o.Close)
 		}
 		e.mu.Unlock()
 		close(done)
@@ -296,6 +296,17 @@ func (pc *pconn) read() {
 			return
 		}
 	}
+}
+
+// closeOwn closes a connection the swarm itself ends (the close, the
+// churn): with a FIN, after what its protocol says on leaving.
+func (pc *pconn) closeOwn(mode string) {
+	pc.mu.Lock()
+	if pc.conn.state == stHeld && mode == CloseFIN { // held: its proto is set
+		pc.proto.bye(&pc.x)
+	}
+	pc.mu.Unlock()
+	closeConn(pc.nc, mode)
 }
 
 func (pc *pconn) release() {

@@ -33,6 +33,10 @@ type proto interface {
 	// send writes one message planned at planned; it reports whether the
 	// message counts as awaiting an answer (x.conn.pending was raised).
 	send(x *exch, planned int64) bool
+	// bye writes what the protocol sends before the swarm itself closes
+	// a held connection with a FIN (MQTT: DISCONNECT, so the broker
+	// publishes no will); the others send nothing.
+	bye(x *exch)
 	// drop forgets what the proto kept for connection x.slot.
 	drop(slot int32)
 }
@@ -133,6 +137,8 @@ func (rawProto) send(x *exch, _ int64) bool {
 	return false
 }
 
+func (rawProto) bye(*exch) {}
+
 func (rawProto) drop(int32) {}
 
 // imtoolProto is the imtool protocol (docs/PROTOCOL.md): LOGIN, PING,
@@ -225,6 +231,8 @@ func (p *imtoolProto) send(x *exch, planned int64) bool {
 	p.write(x, wire.AppendSend(x.out[:0], msgID(ts, x.loop), to, ts, c.payload))
 	return true
 }
+
+func (p *imtoolProto) bye(*exch) {}
 
 func (p *imtoolProto) drop(int32) {}
 

@@ -216,6 +216,15 @@ func (p *mqttProto) expected(g, peer int) int64 {
 	return n
 }
 
+// bye writes a DISCONNECT (reason 0): the broker drops the will. What is
+// still in flight is counted unacknowledged.
+func (p *mqttProto) bye(x *exch) {
+	if s := p.call(x); s != nil {
+		s.Close()
+		p.flush(x)
+	}
+}
+
 func (p *mqttProto) drop(slot int32) {
 	if int(slot) >= len(p.sess) || p.sess[slot] == nil {
 		return

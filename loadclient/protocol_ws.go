@@ -260,6 +260,8 @@ func (p *wsProto) reuse() *ws.Assembler {
 	return new(ws.Assembler)
 }
 
+func (p *wsProto) bye(*exch) {}
+
 func (p *wsProto) drop(slot int32) {
 	if a, ok := p.asm[slot]; ok {
 		a.Reset()

@@ -41,6 +41,7 @@ type observer struct {
 	sys      map[string]string
 	msgs     int
 	distinct map[[12]byte]bool
+	wills    int // messages on wills/…
 }
 
 func newObserver(t *testing.T, addr string, filters ...string) *observer {
@@ -132,6 +133,8 @@ func (o *observer) read(r *bufio.Reader) {
 		o.mu.Lock()
 		if strings.HasPrefix(topic, "$SYS/") {
 			o.sys[topic] = string(payload)
+		} else if strings.HasPrefix(topic, "wills/") {
+			o.wills++
 		} else if len(payload) >= 24 && string(payload[:3]) == "imq" { // docs/MQTT.md: "imq", QoS, time, publisher, sequence
 			o.msgs++
 			o.distinct[[12]byte(payload[12:24])] = true
@@ -145,6 +148,12 @@ func (o *observer) sysValue(topic string) int {
 	defer o.mu.Unlock()
 	n, _ := strconv.Atoi(o.sys[topic])
 	return n
+}
+
+func (o *observer) will() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.wills
 }
 
 func (o *observer) counts() (msgs, distinct int) {
@@ -463,4 +472,37 @@ func rssKiB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// TestMQTTWill: every connection carries a will; a swarm that closes with
+// FIN says DISCONNECT first, so mosquitto publishes no will, and one that
+// closes with RST vanishes, so it publishes every connection's will, which
+// the observer receives.
+func TestMQTTWill(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 20
+	for _, tt := range []struct {
+		close string
+		wills int
+	}{{"fin", 0}, {"rst", n}} {
+		t.Run(tt.close, func(t *testing.T) {
+			b := mqtttest.Start(t, mqtttest.Options{})
+			obs := newObserver(t, b.Addr, "wills/#")
+			p := startProc(t, bin, "swarm", "--tui=false", "--stats", "", "--proto", "mqtt", "--target", b.Addr,
+				"--conns", strconv.Itoa(n), "--hold", "1s", "--heartbeat", "1s", "--close", tt.close,
+				"--will-topic", "wills/swarm", "--will-payload", strings.Repeat("w", 30))
+			if code := p.wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			got := 0
+			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if got = obs.will(); got >= tt.wills && tt.wills > 0 {
+					break
+				}
+			}
+			if got != tt.wills {
+				t.Errorf("--close %s: the observer got %d wills, want %d", tt.close, got, tt.wills)
+			}
+		})
+	}
 }
