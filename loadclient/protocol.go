@@ -118,6 +118,9 @@ func newProto(c *core) proto {
 	case ProtoWSIMTool:
 		return newWSProto(c, newIMToolProto(c))
 	case ProtoMQTT:
+		if c.ws.hs != nil { // ws:// targets: MQTT in WebSocket binary messages
+			return newWSProto(c, newMQTTProto(c))
+		}
 		return newMQTTProto(c)
 	}
 	return newIMToolProto(c)
@@ -153,6 +156,8 @@ type imtoolProto struct {
 func newIMToolProto(c *core) *imtoolProto {
 	return &imtoolProto{c: c, tok: newTokenMaker(c.secret)}
 }
+
+func (p *imtoolProto) carry(wrap func(*exch, []byte) bool) { p.wrap = wrap }
 
 func (p *imtoolProto) write(x *exch, b []byte) bool {
 	if p.wrap != nil {
@@ -273,7 +278,7 @@ func countedWhenHeld(class int) bool { return class >= clsWSClosePolicy && class
 // in time.
 func (c *core) loginTimeout(state uint8) (int, string) {
 	d := c.o.LoginTimeout
-	if c.o.Proto == ProtoMQTT {
+	if c.o.Proto == ProtoMQTT && state == stLogin {
 		return clsMQTT + mqttClass(mqtt.ClassConnackTimeout), "no CONNACK (or SUBACK, with --subscribe) within --login-timeout " + d.String()
 	}
 	return clsLoginTimeout, loginTimeoutText(state, d)
@@ -282,7 +287,7 @@ func (c *core) loginTimeout(state uint8) (int, string) {
 // closedEarly is the class and error of a connection the server closed
 // (FIN) in state; the class counts only before the connection was held.
 func (c *core) closedEarly(state uint8) (int, string) {
-	if c.o.Proto == ProtoMQTT && state != stHeld {
+	if c.o.Proto == ProtoMQTT && state == stLogin {
 		return clsMQTT + mqttClass(mqtt.ClassClosedAtConnect), "closed by the broker before its CONNACK (or SUBACK, with --subscribe)"
 	}
 	return clsConnReset, "closed by the server before the handshake ended"

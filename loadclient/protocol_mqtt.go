@@ -25,7 +25,8 @@ import (
 type mqttProto struct {
 	c      *core
 	set    *mqttSetup
-	k      *counters // the loop's, from the first call
+	k      *counters                    // the loop's, from the first call
+	wrap   func(x *exch, b []byte) bool // over WebSocket: writes a binary message
 	sess   []*session.Session
 	drv    mqttDriver
 	counts session.Counts
@@ -49,7 +50,14 @@ type mqttDriver struct {
 	x *exch
 }
 
-func (d *mqttDriver) Write(b []byte) bool { return d.x.write(b) }
+func (d *mqttDriver) Write(b []byte) bool {
+	if d.p.wrap != nil {
+		return d.p.wrap(d.x, b)
+	}
+	return d.x.write(b)
+}
+
+func (p *mqttProto) carry(wrap func(*exch, []byte) bool) { p.wrap = wrap }
 
 // Held: the CONNACK accepted the connection. Without --subscribe it is
 // held now; with it, the SUBSCRIBE leaves and the SUBACK makes it held.

@@ -506,3 +506,47 @@ func TestMQTTWill(t *testing.T) {
 		})
 	}
 }
+
+// TestMQTTOverWebSocket: MQTT in WebSocket binary messages (a ws://
+// target, subprotocol mqtt) to mosquitto's websockets listener, at 3.1.1
+// and 5.0: every connection held and counted by mosquitto, every QoS 1
+// message acknowledged and delivered once, and seen by the observer (on
+// the plain listener).
+func TestMQTTOverWebSocket(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 30
+	for _, v := range []string{"3.1.1", "5"} {
+		t.Run(v, func(t *testing.T) {
+			b := mqtttest.Start(t, mqtttest.Options{WebSockets: true})
+			obs := newObserver(t, b.Addr, "$SYS/broker/clients/connected", "devices/+/in")
+			statsAddr, dir := freeAddr(t), t.TempDir()
+			p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", v, "--target", "ws://"+b.WSAddr+"/mqtt",
+				"--conns", strconv.Itoa(n), "--hold", "3s", "--heartbeat", "1s", "--stats", statsAddr, "--out", dir,
+				"--subscribe", "devices/{uid}/in", "--sub-qos", "1", "--publish", "devices/{peer}/in", "--qos", "1", "--msg-rate", "50")
+			var held, sys int64
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				if held, sys = swarmHeld(statsAddr), int64(obs.sysValue("$SYS/broker/clients/connected")); held == n && sys == n+1 {
+					break
+				}
+			}
+			if held != n || sys != n+1 {
+				t.Errorf("swarm held %d, mosquitto connected %d (one is the observer); want %d and %d", held, sys, n, n+1)
+			}
+			if code := p.wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			time.Sleep(300 * time.Millisecond)
+			rec, _ := readRecord(t, dir)
+			s, m := rec.Summary, rec.Summary.MQTT
+			if m == nil || m.Sent[1] < 50 || m.Acked[1] != m.Sent[1] || m.Received[1] != m.Sent[1] || m.Lost[1] != 0 || m.Duplicated[1] != 0 {
+				t.Fatalf("MQTT counts %+v: want every QoS 1 message acknowledged and delivered once", m)
+			}
+			if msgs, _ := obs.counts(); int64(msgs) != m.Sent[1] {
+				t.Errorf("the observer saw %d messages, the swarm sent %d", msgs, m.Sent[1])
+			}
+			if s.Latency[stats.LatUpgrade].Count != n || s.Latency[stats.LatMQTTPubAck].Count != m.Acked[1] {
+				t.Errorf("upgrades timed %d (want %d), PUBACKs timed %d (want %d)", s.Latency[stats.LatUpgrade].Count, n, s.Latency[stats.LatMQTTPubAck].Count, m.Acked[1])
+			}
+		})
+	}
+}
