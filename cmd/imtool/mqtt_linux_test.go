@@ -185,6 +185,19 @@ func swarmHeld(addr string) int64 {
 	return s.Held
 }
 
+// heldAndConnected waits (10 s at most) until the swarm holds n
+// connections and mosquitto counts n+1 clients (the observer is one).
+func heldAndConnected(t *testing.T, statsAddr string, obs *observer, n int64) {
+	t.Helper()
+	var held, sys int64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if held, sys = swarmHeld(statsAddr), int64(obs.sysValue("$SYS/broker/clients/connected")); held == n && sys == n+1 {
+			return
+		}
+	}
+	t.Errorf("swarm held %d, mosquitto connected %d (one is the observer); want %d and %d", held, sys, n, n+1)
+}
+
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -302,15 +315,7 @@ func TestMQTTOverTLS(t *testing.T) {
 	p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", "5", "--target", "tls://"+b.TLSAddr,
 		"--tls-ca", b.CAFile, "--tls-server-name", "localhost", "--conns", strconv.Itoa(n), "--hold", "4s", "--heartbeat", "1s",
 		"--stats", statsAddr, "--out", dir)
-	var held, sys int64
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if held, sys = swarmHeld(statsAddr), int64(obs.sysValue("$SYS/broker/clients/connected")); held == n && sys == n+1 {
-			break
-		}
-	}
-	if held != n || sys != n+1 {
-		t.Errorf("swarm held %d, mosquitto connected %d (one is the observer); want %d and %d", held, sys, n, n+1)
-	}
+	heldAndConnected(t, statsAddr, obs, n)
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -523,15 +528,7 @@ func TestMQTTOverWebSocket(t *testing.T) {
 			p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", v, "--target", "ws://"+b.WSAddr+"/mqtt",
 				"--conns", strconv.Itoa(n), "--hold", "3s", "--heartbeat", "1s", "--stats", statsAddr, "--out", dir,
 				"--subscribe", "devices/{uid}/in", "--sub-qos", "1", "--publish", "devices/{peer}/in", "--qos", "1", "--msg-rate", "50")
-			var held, sys int64
-			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-				if held, sys = swarmHeld(statsAddr), int64(obs.sysValue("$SYS/broker/clients/connected")); held == n && sys == n+1 {
-					break
-				}
-			}
-			if held != n || sys != n+1 {
-				t.Errorf("swarm held %d, mosquitto connected %d (one is the observer); want %d and %d", held, sys, n, n+1)
-			}
+			heldAndConnected(t, statsAddr, obs, n)
 			if code := p.wait(t, 30*time.Second); code != 0 {
 				t.Fatalf("exit %d", code)
 			}

@@ -27,16 +27,7 @@ func TestShardArgsCarryWSAndTLS(t *testing.T) {
 		CertFile: "/c.pem", KeyFile: "/c.key", MinVersion: "1.3", Resume: true}
 	o.Heartbeat, o.Hold = 5*time.Second, 0
 	shard := loadclient.Shard{Index: 1, First: 10, Count: 10}
-	var got loadclient.Options
-	app := newApp()
-	for _, cmd := range app.Commands {
-		if cmd.Name == "swarm" {
-			cmd.Action = func(c *cli.Context) (err error) { got, err = swarmOptions(c); return err }
-		}
-	}
-	if err := app.Run(append([]string{"imtool"}, runner.SwarmArgs(o, shard)...)); err != nil {
-		t.Fatal(err)
-	}
+	got := shardReads(t, o, shard)
 	if got.Proto != o.Proto || got.WSPath != o.WSPath || got.WSSubprotocol != o.WSSubprotocol || got.WSBinary != o.WSBinary ||
 		!reflect.DeepEqual(got.Headers, o.Headers) || !reflect.DeepEqual(got.Targets, o.Targets) || got.PayloadTemplate != o.PayloadTemplate || got.TLS != o.TLS || got.Shard != shard {
 		t.Fatalf("the shard reads\n%+v\nthe parent had\n%+v", got, o)
@@ -52,17 +43,7 @@ func TestShardArgsCarryMQTT(t *testing.T) {
 	o.MQTT = loadclient.MQTTOptions{Version: "5", ClientID: "dev-{i}", Persistent: true, Username: "u{uid}", Password: "p w",
 		WillTopic: "wills/{uid}", WillPayload: "gone", WillQoS: 1, WillRetain: true, Subscribe: "devices/{uid}/in", SubQoS: 2,
 		Publish: "devices/{peer}/in", QoS: 2, Retain: true, Inflight: 7}
-	shard := loadclient.Shard{Index: 1, First: 10, Count: 10}
-	var got loadclient.Options
-	app := newApp()
-	for _, cmd := range app.Commands {
-		if cmd.Name == "swarm" {
-			cmd.Action = func(c *cli.Context) (err error) { got, err = swarmOptions(c); return err }
-		}
-	}
-	if err := app.Run(append([]string{"imtool"}, runner.SwarmArgs(o, shard)...)); err != nil {
-		t.Fatal(err)
-	}
+	got := shardReads(t, o, loadclient.Shard{Index: 1, First: 10, Count: 10})
 	if got.Proto != o.Proto || got.MQTT != o.MQTT {
 		t.Fatalf("the shard reads\n%+v\nthe parent had\n%+v", got.MQTT, o.MQTT)
 	}
@@ -74,4 +55,20 @@ func TestShardArgsCarryMQTT(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back.MQTT != o.MQTT {
 		t.Fatalf("an agent reads %+v (%v), the coordinator sent %+v", back.MQTT, err, o.MQTT)
 	}
+}
+
+// shardReads is what a shard's swarm command makes of runner.SwarmArgs(o, s).
+func shardReads(t *testing.T, o loadclient.Options, s loadclient.Shard) loadclient.Options {
+	t.Helper()
+	var got loadclient.Options
+	app := newApp()
+	for _, cmd := range app.Commands {
+		if cmd.Name == "swarm" {
+			cmd.Action = func(c *cli.Context) (err error) { got, err = swarmOptions(c); return err }
+		}
+	}
+	if err := app.Run(append([]string{"imtool"}, runner.SwarmArgs(o, s)...)); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
