@@ -2,6 +2,7 @@ package loadclient
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 
 	"github.com/imtool/imtool/internal/mqtt"
@@ -76,7 +77,7 @@ func (d *mqttDriver) Held() {
 
 func (d *mqttDriver) Gone(class, text string, err error) {
 	cause := dropError
-	if len(text) >= 10 && text[:10] == "DISCONNECT" {
+	if strings.HasPrefix(text, "DISCONNECT") {
 		cause = dropServerClose
 	}
 	d.x.gone(cause, clsMQTT+mqttClass(class), text, err)
