@@ -547,3 +547,31 @@ func TestMQTTOverWebSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestMQTTFanOut: every connection subscribes to broadcast/#, messages
+// to broadcast/{uid} are retained; each is delivered to all n connections
+// (expected = sent·n, none lost or duplicated), live deliveries are not
+// counted as retained copies, and the observer saw each message once.
+func TestMQTTFanOut(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 20
+	b := mqtttest.Start(t, mqtttest.Options{})
+	obs := newObserver(t, b.Addr, "broadcast/#")
+	dir := t.TempDir()
+	p := startProc(t, bin, "swarm", "--tui=false", "--stats", "", "--proto", "mqtt", "--mqtt-version", "5", "--target", b.Addr,
+		"--conns", strconv.Itoa(n), "--hold", "2s", "--heartbeat", "1s", "--out", dir,
+		"--subscribe", "broadcast/#", "--sub-qos", "1", "--publish", "broadcast/{uid}", "--qos", "1", "--retain", "--msg-rate", "20")
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	time.Sleep(300 * time.Millisecond)
+	rec, _ := readRecord(t, dir)
+	m := rec.Summary.MQTT
+	if m == nil || m.Sent[1] < 20 || m.Acked[1] != m.Sent[1] || m.Expected[1] != n*m.Sent[1] || m.Received[1] != n*m.Sent[1] ||
+		m.Lost[1] != 0 || m.Duplicated[1] != 0 || m.Retained[1] != 0 {
+		t.Fatalf("MQTT counts %+v: want every message acknowledged and delivered to all %d subscribers once, live (not from the retained store)", m, n)
+	}
+	if msgs, distinct := obs.counts(); int64(msgs) != m.Sent[1] || int64(distinct) != m.Sent[1] {
+		t.Errorf("the observer saw %d messages (%d distinct), the swarm sent %d", msgs, distinct, m.Sent[1])
+	}
+}
