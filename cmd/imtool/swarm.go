@@ -46,9 +46,9 @@ criteria on the hold phase's figures, listed in the summary as ✓/✗ and kept 
   --threshold 'heartbeat.p99<50ms' --threshold 'held==requested' --threshold 'errors==0'
 Figures: held, requested, established, dropped, errors, sent, acked, delivered, pings,
 pongs, ramp_seconds, connect_rate_mean, connect_rate_peak, client_bytes_per_conn,
-server_bytes_per_conn, host_bytes_per_conn, and latencies KIND.STAT (KIND connect,
-login, heartbeat, ack, deliver, lag; STAT p50, p90, p99, p99.9, max, mean; a bare
-number is milliseconds). OP is <, <=, >, >=, == or !=; VALUE a number or a figure.
+server_bytes_per_conn, host_bytes_per_conn, mqtt_lost, mqtt_duplicated, and latencies
+KIND.STAT (KIND connect, login, heartbeat, ack, deliver, lag, mqtt_connect, mqtt_puback,
+mqtt_pubcomp; STAT p50, p90, p99, p99.9, max, mean; a bare number is milliseconds). OP is <, <=, >, >=, == or !=; VALUE a number or a figure.
 
 JSON. --json prints the summary as one JSON document on stdout (run.json without its
 series; docs/RUN-RECORD.md), and the progress line and notes on stderr.
