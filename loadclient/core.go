@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/imtool/imtool/internal/mqtt"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver/wire"
@@ -48,8 +49,20 @@ const (
 	clsTLSCertRefused // the server refused our client certificate (or its absence)
 	clsTLSTimeout     // no TLS handshake within --connect-timeout
 	clsTLSHandshake   // any other TLS failure (versions, ciphers, not TLS)
-	nClasses
+	clsMQTT           // the first of mqtt.Classes(), in their order
+	nClasses          = clsMQTT + nMQTTClasses
 )
+
+// nMQTTClasses is len(mqtt.Classes()), checked when the package starts.
+const nMQTTClasses = 17
+
+func init() {
+	names := mqtt.Classes()
+	if len(names) != nMQTTClasses {
+		panic("loadclient: nMQTTClasses is not len(mqtt.Classes())")
+	}
+	copy(classNames[clsMQTT:], names)
+}
 
 var classNames = [nClasses]string{
 	stats.ErrAddrNotAvail, stats.ErrMFile, stats.ErrNFile, stats.ErrConnRefused,
@@ -85,10 +98,15 @@ const (
 	latEcho
 	latTLS
 	latTLSResumed
+	latMQTTConnect
+	latMQTTPubAck
+	latMQTTPubComp
+	latMQTTSubAck
 	nLat
 )
 
-var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho, stats.LatTLS, stats.LatTLSResumed}
+var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho, stats.LatTLS, stats.LatTLSResumed,
+	stats.LatMQTTConnect, stats.LatMQTTPubAck, stats.LatMQTTPubComp, stats.LatMQTTSubAck}
 
 // nAcks counts ACK statuses 0..6; the last one holds any other status.
 const nAcks = 8
@@ -108,6 +126,7 @@ type counters struct {
 	errs                                 [nClasses]atomic.Int64
 	drops                                [nDrops]atomic.Int64
 	acks                                 [nAcks]atomic.Int64
+	mq                                   mqttCounters   // --proto mqtt
 	heldDest, heldSrc                    []atomic.Int64 // held per destination / source index
 	errDest, errSrc                      []atomic.Int64 // [class*n + index]
 	rampDone, done                       atomic.Bool
@@ -170,8 +189,9 @@ type core struct {
 	examples  [nClasses]atomic.Pointer[string]
 	payload   []byte
 	secret    []byte
-	ws        wsSetup  // --proto ws and ws+imtool
-	tls       tlsSetup // TLS options, per destination
+	ws        wsSetup   // --proto ws and ws+imtool
+	mq        mqttSetup // --proto mqtt
+	tls       tlsSetup  // TLS options, per destination
 }
 
 func newCore(o Options, plan *Plan) *core {
@@ -387,7 +407,13 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.RampEstablished += k.rampEst.Load()
 		s.RampPacedTurns += k.rampPaced.Load()
 		s.RampWindowTurns += k.rampWindow.Load()
-		pending += k.sent.Load() - k.acked.Load() - k.lost.Load()
+		pending += k.sent.Load() - k.acked.Load() - k.lost.Load() - k.mq.sent[0].Load() // QoS 0 is not answered
+		if c.o.Proto == ProtoMQTT {
+			if s.MQTT == nil {
+				s.MQTT = &stats.MQTT{}
+			}
+			k.mq.snapshot(s.MQTT)
+		}
 		for i := range k.errs {
 			if v := k.errs[i].Load(); v > 0 {
 				s.Errors[classNames[i]] += v

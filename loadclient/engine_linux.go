@@ -455,7 +455,8 @@ func (l *eloop) readable(slot int32, ev uint32) {
 			return
 		case err == unix.EINTR:
 		case err == nil: // EOF
-			l.peerGone(slot, dropServerClose, clsConnReset, "closed by the server before LOGIN_OK", nil)
+			class, text := l.c.closedEarly(c.state)
+			l.peerGone(slot, dropServerClose, class, text, nil)
 			return
 		default:
 			l.peerGone(slot, dropReset, classOf(err), "read", err)
@@ -560,7 +561,8 @@ func (l *eloop) onTimer(slot int32) {
 			l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout))
 			return
 		}
-		l.peerGone(slot, dropError, clsLoginTimeout, loginTimeoutText(c.state, l.c.o.LoginTimeout), nil)
+		class, text := l.c.loginTimeout(c.state)
+		l.peerGone(slot, dropError, class, text, nil)
 	case stHeld:
 		planned := l.c.onTick(l.c.beatPlanned(g, c.next))
 		if l.now < planned {
@@ -721,11 +723,22 @@ func (l *eloop) closeFD(slot int32) {
 	l.proto.drop(slot)
 }
 
+// closeOwn closes a connection the swarm itself ends (the close, the
+// churn): with a FIN, after what its protocol says on leaving.
+func (l *eloop) closeOwn(slot int32) {
+	if l.conns[slot].state == stHeld && l.c.o.Close == CloseFIN {
+		l.proto.bye(l.exch(slot))
+	}
+	if l.conns[slot].fd >= 0 { // the bye's write may have found it gone
+		l.closeFD(slot)
+	}
+}
+
 // closeAll closes every connection of the loop (FIN or RST).
 func (l *eloop) closeAll() {
 	for i := range l.conns {
 		if l.conns[i].fd >= 0 {
-			l.closeFD(int32(i))
+			l.closeOwn(int32(i))
 		}
 		l.conns[i].state = stClosed
 	}

@@ -68,7 +68,7 @@ func (e *portableEngine) run() error {
 		e.stop()
 		e.mu.Lock()
 		for _, pc := range e.conns {
-			closeConn(pc.nc, c.o.Close)
+			pc.closeOwn(c.o.Close)
 		}
 		e.mu.Unlock()
 		close(done)
@@ -232,6 +232,9 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 		e.mu.Unlock()
 		_ = nc.Close()
 		pc.mu.Lock()
+		if pc.proto != nil {
+			pc.proto.drop(0) // what it kept (MQTT: publishes in flight, counted unacknowledged)
+		}
 		if handshaking(pc.conn.state) {
 			k.loggingIn.Add(-1)
 		}
@@ -288,9 +291,11 @@ func (pc *pconn) read() {
 			case pc.certAsked && handshaking(state) && (errors.Is(err, io.EOF) || classOf(err) == clsConnReset):
 				pc.gone(0, dropError, clsTLSCertRefused, "closed by the server right after a TLS handshake in which it asked for a client certificate (refused, or none given)", err)
 			case errors.Is(err, io.EOF):
-				pc.gone(0, dropServerClose, clsConnReset, "closed by the server before the handshake ended", nil)
+				class, text := c.closedEarly(state)
+				pc.gone(0, dropServerClose, class, text, nil)
 			case handshaking(state) && classOf(err) == clsConnectTimeout:
-				pc.gone(0, dropError, clsLoginTimeout, loginTimeoutText(state, c.o.LoginTimeout), nil)
+				class, text := c.loginTimeout(state)
+				pc.gone(0, dropError, class, text, nil)
 			case tlsClass(err) >= 0:
 				pc.gone(0, dropError, tlsClass(err), "TLS", err)
 			default:
@@ -300,6 +305,17 @@ func (pc *pconn) read() {
 			return
 		}
 	}
+}
+
+// closeOwn closes a connection the swarm itself ends (the close, the
+// churn): with a FIN, after what its protocol says on leaving.
+func (pc *pconn) closeOwn(mode string) {
+	pc.mu.Lock()
+	if pc.conn.state == stHeld && mode == CloseFIN { // held: its proto is set
+		pc.proto.bye(&pc.x)
+	}
+	pc.mu.Unlock()
+	closeConn(pc.nc, mode)
 }
 
 func (pc *pconn) release() {

@@ -72,8 +72,12 @@ func NewWithEnv(opts Options, env Env) (*Swarm, error) {
 	if err != nil {
 		return nil, &PlanError{err.Error()}
 	}
+	mqs, err := setupMQTT(o)
+	if err != nil {
+		return nil, &PlanError{err.Error()}
+	}
 	c := newCore(o, plan)
-	c.ws, c.tls = wss, tlss
+	c.ws, c.tls, c.mq = wss, tlss, mqs
 	eng, err := newEngine(c)
 	if err != nil {
 		return nil, err
@@ -233,6 +237,9 @@ func (s *Swarm) undelivered() int64 {
 	for _, k := range s.c.loops {
 		acked += k.acks[0].Load()
 		got += k.delivered.Load()
+		for q := range 3 { // MQTT: the deliveries the subscriptions call for
+			acked += k.mq.expected[q].Load()
+		}
 	}
 	return acked - got
 }
@@ -252,7 +259,7 @@ func (s *Swarm) pending() int64 {
 	}
 	var n int64
 	for _, k := range s.c.loops {
-		n += k.sent.Load() - k.acked.Load() - k.lost.Load()
+		n += k.sent.Load() - k.acked.Load() - k.lost.Load() - k.mq.sent[0].Load() // QoS 0 is not answered
 	}
 	return n
 }

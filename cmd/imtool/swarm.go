@@ -46,9 +46,9 @@ criteria on the hold phase's figures, listed in the summary as ✓/✗ and kept 
   --threshold 'heartbeat.p99<50ms' --threshold 'held==requested' --threshold 'errors==0'
 Figures: held, requested, established, dropped, errors, sent, acked, delivered, pings,
 pongs, ramp_seconds, connect_rate_mean, connect_rate_peak, client_bytes_per_conn,
-server_bytes_per_conn, host_bytes_per_conn, and latencies KIND.STAT (KIND connect,
-login, heartbeat, ack, deliver, lag; STAT p50, p90, p99, p99.9, max, mean; a bare
-number is milliseconds). OP is <, <=, >, >=, == or !=; VALUE a number or a figure.
+server_bytes_per_conn, host_bytes_per_conn, mqtt_lost, mqtt_duplicated, and latencies
+KIND.STAT (KIND connect, login, heartbeat, ack, deliver, lag, mqtt_connect, mqtt_puback,
+mqtt_pubcomp; STAT p50, p90, p99, p99.9, max, mean; a bare number is milliseconds). OP is <, <=, >, >=, == or !=; VALUE a number or a figure.
 
 JSON. --json prints the summary as one JSON document on stdout (run.json without its
 series; docs/RUN-RECORD.md), and the progress line and notes on stderr.
@@ -117,6 +117,7 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.TLS = loadclient.TLSOptions{On: c.Bool("tls"), ServerName: c.String("tls-server-name"), CAFile: c.String("tls-ca"),
 		Insecure: c.Bool("tls-insecure"), CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
 		MinVersion: c.String("tls-min-version"), Resume: c.Bool("tls-resume")}
+	o.MQTT = mqttOptions(c, o.Proto)
 	o.WSPath = c.String("ws-path")
 	o.Headers = c.StringSlice("header")
 	o.WSSubprotocol = c.String("ws-subprotocol")
@@ -220,13 +221,13 @@ func thresholds(c *cli.Context) []reports.Threshold {
 // swarmFlags are the flags of a swarm, with d's values as defaults; bench
 // shares them with its own defaults.
 func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
-	return append(append([]cli.Flag{
+	return append(append(append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more", DefaultText: loadclient.DefaultTarget},
 	}, portFlags("ports of targets that name none")...),
 		&cli.IntFlag{Name: "conns", Value: d.Conns, Usage: "connections of the whole swarm (all processes)"},
 		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, at most (see --max-inflight)"},
 		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list", DefaultText: "the kernel's choice; loopback targets get 127.0.0.2… when needed"},
-		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages), raw (connect and hold), ws (WebSocket: upgrade, pings, messages timed by their echo; the default for ws:// targets) or ws+imtool (imtool frames in WebSocket binary messages: imtool server --ws-ports)"},
+		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages), raw (connect and hold), ws (WebSocket: upgrade, pings, messages timed by their echo; the default for ws:// targets), ws+imtool (imtool frames in WebSocket binary messages: imtool server --ws-ports) or mqtt (MQTT 3.1.1/5 to a broker: docs/MQTT.md)"},
 		&cli.StringFlag{Name: "ws-path", Usage: "WebSocket request path and query, {uid} and {i} filled per connection (default: the ws:// target's path, else /)"},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra WebSocket request header 'Name: value' ({uid}, {i} filled per connection; repeat for more): cookies, tokens"},
 		&cli.StringFlag{Name: "ws-subprotocol", Usage: "Sec-WebSocket-Protocol to ask for; the server must choose it (ws+imtool: imtool)"},
@@ -266,5 +267,5 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "threshold", Usage: "pass/fail criterion on the hold phase, e.g. 'heartbeat.p99<50ms' or 'held==requested'; repeat for more (see THRESHOLDS)"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout (progress and notes go to stderr)"},
 		&cli.StringFlag{Name: runner.ShardFlag, Hidden: true, Usage: "INDEX:FIRST:COUNT: run one shard of a plan (set by the parent)"},
-	)
+	), mqttFlags()...)
 }

@@ -174,7 +174,7 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--proto", "http"}, 2, `--proto "http": give imtool, raw, ws or ws+imtool`},
+		{[]string{"--proto", "http"}, 2, `--proto "http": give imtool, raw, ws, ws+imtool or mqtt`},
 		{[]string{"--procs", "zero"}, 2, "--procs"},
 		{[]string{"--source-ips", "127.0.0.9-127.0.0.2"}, 2, "runs backwards"},
 		{[]string{"--target", "10.255.255.1:9000", "--conns", "30000"}, 2,

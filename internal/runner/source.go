@@ -256,7 +256,39 @@ func SwarmArgs(o loadclient.Options, s loadclient.Shard) []string {
 		args = append(args, "--loops", strconv.Itoa(o.Loops))
 	}
 	args = append(args, wsArgs(o)...)
+	args = append(args, mqttArgs(o.MQTT)...)
 	return append(args, tlsArgs(o.TLS)...)
+}
+
+// mqttArgs are the MQTT options' flags (imtool swarm's mqttFlags).
+func mqttArgs(m loadclient.MQTTOptions) []string {
+	var args []string
+	for _, f := range []struct{ v, flag string }{
+		{m.Version, "--mqtt-version"}, {m.ClientID, "--client-id"}, {m.Username, "--username"},
+		{m.Password, "--password"}, {m.WillTopic, "--will-topic"}, {m.WillPayload, "--will-payload"},
+		{m.Subscribe, "--subscribe"}, {m.Publish, "--publish"},
+	} {
+		if f.v != "" {
+			args = append(args, f.flag, f.v)
+		}
+	}
+	for _, f := range []struct {
+		v    int
+		flag string
+	}{{m.WillQoS, "--will-qos"}, {m.SubQoS, "--sub-qos"}, {m.QoS, "--qos"}, {m.Inflight, "--mqtt-inflight"}} {
+		if f.v != 0 {
+			args = append(args, f.flag, strconv.Itoa(f.v))
+		}
+	}
+	for _, f := range []struct {
+		on   bool
+		flag string
+	}{{m.Persistent, "--clean-start=false"}, {m.WillRetain, "--will-retain"}, {m.Retain, "--retain"}} {
+		if f.on {
+			args = append(args, f.flag)
+		}
+	}
+	return args
 }
 
 // wsArgs are the WebSocket options' flags; the payload travels as text
