@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/host"
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
 )
@@ -118,7 +119,7 @@ func (c *Cluster) DispatcherSnapshot() (stats.Snapshot, bool) {
 // sessions), waits for them and stops the dispatcher. It returns an error
 // naming shards that failed.
 func (c *Cluster) Stop() error {
-	c.group.Send("stop")
+	c.group.Send(lifecycle.Stop)
 	c.group.Signal(os.Interrupt)
 	err := c.group.Wait()
 	if c.disp != nil {

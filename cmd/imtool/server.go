@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
@@ -135,30 +136,15 @@ func runGateway(parent context.Context, opts refserver.Options, statsAddr string
 }
 
 // runGatewayShard is one process of a sharded gateway: it reports to its
-// parent and stops when told to or when the parent goes away.
+// parent and stops when told to or when the parent goes away
+// (lifecycle.Obey).
 func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 	g, err := refserver.NewGateway(opts)
 	if err != nil {
 		return usageError(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case cmd, open := <-link.Commands:
-				if !open || cmd == "stop" {
-					cancel()
-					return
-				}
-			case <-tick.C:
-				link.Publish(g.Snapshot())
-			case <-g.Done():
-				return
-			}
-		}
-	}()
+	go lifecycle.Obey(link.Commands, link.Publish, gatewayRun{g, cancel})
 	go func() { <-g.Ready(); link.Publish(g.Snapshot()) }()
 	interrupted, stop := interruptContext(ctx, "the gateway shard")
 	defer stop()
@@ -167,6 +153,19 @@ func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 	}
 	link.Publish(g.Snapshot())
 	return nil
+}
+
+// gatewayRun is a gateway shard as its parent drives it: Stop shuts it
+// down gracefully; the other commands are the swarm's and do not apply.
+type gatewayRun struct {
+	*refserver.Gateway
+	stop context.CancelFunc
+}
+
+func (g gatewayRun) Command(c lifecycle.Command) {
+	if c == lifecycle.Stop {
+		g.stop()
+	}
 }
 
 func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logger *log.Logger) error {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
 	"github.com/imtool/imtool/loadclient/agent"
@@ -40,16 +41,15 @@ const (
 // agent's address); the connections of a lost host leave the total and
 // count as dropped (DropAgentLost), its last numbers stay in its part.
 type agents struct {
-	id       string // the run's id on every agent
-	hosts    []*agentHost
-	plan     *loadclient.Plan
-	base     stats.Snapshot
-	start    time.Time
-	drain    time.Duration
-	stopOnce sync.Once
-	endOnce  sync.Once
-	ch       chan struct{}
-	cancel   context.CancelFunc
+	id      string // the run's id on every agent
+	hosts   []*agentHost
+	plan    *loadclient.Plan
+	base    stats.Snapshot
+	start   time.Time
+	sup     *lifecycle.Supervisor // times the hold for every agent and ends them together
+	endOnce sync.Once
+	ch      chan struct{}
+	cancel  context.CancelFunc
 }
 
 type agentHost struct {
@@ -94,8 +94,10 @@ func planAgents(o Options) (*agents, error) {
 	for i := range hosts {
 		hosts[i].a = as[i]
 	}
-	return &agents{hosts: hosts, plan: agent.Combined(as), ch: make(chan struct{}),
-		drain: max(o.Swarm.Drain, loadclient.DefaultDrain) + 2*time.Second}, nil
+	ag := &agents{hosts: hosts, plan: agent.Combined(as), ch: make(chan struct{})}
+	ag.sup = lifecycle.New(lifecycle.Remote{Send: ag.send, Merged: ag.merged, Empty: loadclient.Drained, Ended: ag.ch},
+		lifecycle.Options{Hold: o.Swarm.Hold, Drain: max(o.Swarm.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: agentPollEvery})
+	return ag, nil
 }
 
 // begin has every agent check its slice (a dry run), then starts all of
@@ -122,7 +124,7 @@ func (ag *agents) begin() error {
 						h.mu.Unlock()
 					}
 				}
-				ag.send(agent.CmdStop)
+				ag.send(lifecycle.Stop)
 			}
 			var se *agent.StatusError
 			if errors.As(err, &se) && se.Code/100 == 4 {
@@ -139,6 +141,7 @@ func (ag *agents) begin() error {
 	for _, h := range ag.hosts {
 		go ag.poll(ctx, h)
 	}
+	go ag.sup.Run(context.Background())
 	return nil
 }
 
@@ -168,7 +171,7 @@ func (ag *agents) each(f func(ctx context.Context, h *agentHost) error, d time.D
 
 // send gives every running agent a command; one that does not answer will
 // be marked lost by its poller.
-func (ag *agents) send(cmd string) {
+func (ag *agents) send(cmd lifecycle.Command) {
 	ag.each(func(ctx context.Context, h *agentHost) error { return h.c.Command(ctx, cmd) }, 2*time.Second)
 }
 
@@ -269,29 +272,19 @@ func addTo(m map[string]int64, k string, v int64) map[string]int64 {
 	return m
 }
 
-func (ag *agents) baseline() stats.Snapshot { return ag.base }
-func (ag *agents) snapshot() stats.Snapshot { return ag.merged() }
-func (ag *agents) final() stats.Snapshot {
+func (ag *agents) Baseline() stats.Snapshot    { return ag.base }
+func (ag *agents) Snapshot() stats.Snapshot    { return ag.merged() }
+func (ag *agents) Command(c lifecycle.Command) { ag.sup.Command(c) }
+func (ag *agents) Final() stats.Snapshot {
 	s := ag.merged()
 	s.Phase = stats.PhaseDone
 	return s
 }
-func (ag *agents) pause(p bool) {
-	if p {
-		ag.send(agent.CmdPause)
-	} else {
-		ag.send(agent.CmdResume)
-	}
-}
-func (ag *agents) stop() {
-	ag.stopOnce.Do(func() { go quietThenStop(ag.send, ag.merged, ag.drain) })
-}
-func (ag *agents) done() <-chan struct{}             { return ag.ch }
-func (ag *agents) errorsBy() []loadclient.ErrorCount { return nil }
+func (ag *agents) Done() <-chan struct{} { return ag.sup.Done() }
 
 // err reports runs that failed on their agent, and a run that lost every
 // agent; a run that lost some goes on and its summary says so.
-func (ag *agents) err() error {
+func (ag *agents) Err() error {
 	var errs []error
 	lost := 0
 	for _, h := range ag.hosts {
@@ -383,26 +376,17 @@ func printHosts(w io.Writer, hosts []HostResult) {
 	}
 }
 
-// holdTimedHere says whether the run loop times the hold for src: shards
-// and agents hold until told, so that every part stops together.
-func holdTimedHere(src source) bool {
-	switch src.(type) {
-	case *group, *agents:
-		return true
-	}
-	return false
-}
-
 // Slice is a plan slice running on this host for `imtool agent`: in this
 // process or sharded over several, exactly as `imtool swarm` runs it. It
 // satisfies agent.Run.
 type Slice struct {
-	src  source
+	source
 	plan *loadclient.Plan
 }
 
 // StartSlice plans o on this host and starts it; shards' stderr goes to
-// stderr. A sharded slice's hold (o.Hold > 0) is timed here.
+// stderr. Its hold (o.Hold > 0) is timed by its supervisor, in this
+// process or, sharded, by the group's.
 func StartSlice(o loadclient.Options, stderr io.Writer) (*Slice, error) {
 	env := loadclient.ReadEnv()
 	plan, err := loadclient.NewPlan(o, env)
@@ -411,76 +395,15 @@ func StartSlice(o loadclient.Options, stderr io.Writer) (*Slice, error) {
 	}
 	s := &Slice{plan: plan}
 	if plan.Procs > 1 {
-		g, err := startGroup(Options{Swarm: o, Stderr: stderr}, plan)
-		if err != nil {
-			return nil, err
-		}
-		s.src = g
-		if o.Hold > 0 {
-			go s.timeHold(o.Hold)
-		}
-	} else if s.src, err = startLocal(o, env); err != nil {
+		s.source, err = startGroup(Options{Swarm: o, Stderr: stderr}, plan)
+	} else {
+		s.source, err = startLocal(o, env)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// timeHold stops a sharded slice once it has held for d.
-func (s *Slice) timeHold(d time.Duration) {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	var since time.Time
-	for {
-		select {
-		case <-s.src.done():
-			return
-		case <-tick.C:
-			if s.src.snapshot().Phase != stats.PhaseHold {
-				continue
-			}
-			if since.IsZero() {
-				since = time.Now()
-			} else if time.Since(since) >= d {
-				s.src.stop()
-				return
-			}
-		}
-	}
-}
-
-// Baseline is the slice before anything was dialed.
-func (s *Slice) Baseline() stats.Snapshot { return s.src.baseline() }
-
-// Snapshot is the slice now.
-func (s *Slice) Snapshot() stats.Snapshot { return s.src.snapshot() }
-
-// Final is the slice as it ended (see loadclient.Swarm.Final).
-func (s *Slice) Final() stats.Snapshot { return s.src.final() }
-
-// Done is closed when every connection of the slice is closed.
-func (s *Slice) Done() <-chan struct{} { return s.src.done() }
-
-// Err is why the slice failed, once done.
-func (s *Slice) Err() error { return s.src.err() }
-
 // Describe is the slice's plan in words.
 func (s *Slice) Describe() string { return s.plan.Describe() }
-
-// Command obeys agent.CmdStop, CmdQuiet, CmdPause and CmdResume.
-func (s *Slice) Command(cmd string) {
-	switch cmd {
-	case agent.CmdStop:
-		s.src.stop()
-	case agent.CmdPause:
-		s.src.pause(true)
-	case agent.CmdResume:
-		s.src.pause(false)
-	case agent.CmdQuiet:
-		switch src := s.src.(type) {
-		case *local:
-			src.sw.Quiet()
-		case *group:
-			src.g.Send(agent.CmdQuiet)
-		}
-	}
-}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
 	"github.com/imtool/imtool/loadclient/agent"
@@ -41,8 +42,8 @@ func (f *fakeSlice) Final() stats.Snapshot    { return f.snap(stats.PhaseDone) }
 func (f *fakeSlice) Done() <-chan struct{}    { return f.done }
 func (f *fakeSlice) Err() error               { return nil }
 func (f *fakeSlice) Describe() string         { return "fake" }
-func (f *fakeSlice) Command(cmd string) {
-	if cmd == agent.CmdStop {
+func (f *fakeSlice) Command(cmd lifecycle.Command) {
+	if cmd == lifecycle.Stop {
 		f.once.Do(func() { close(f.done) })
 	}
 }
@@ -94,10 +95,10 @@ func TestAgentsMergePercentiles(t *testing.T) {
 	}
 	defer ag.cancel()
 	deadline := time.Now().Add(3 * time.Second)
-	s := ag.snapshot()
+	s := ag.Snapshot()
 	for s.Held != 30 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
-		s = ag.snapshot()
+		s = ag.Snapshot()
 	}
 	if s.Held != 30 || len(s.Shards) != 2 || s.Shards[0].ID != srvA.URL || s.Shards[1].ID != srvB.URL || s.Phase != stats.PhaseHold {
 		t.Fatalf("merged: held %d, phase %s, %d parts", s.Held, s.Phase, len(s.Shards))
@@ -125,24 +126,24 @@ func TestAgentsMergePercentiles(t *testing.T) {
 	srvB.CloseClientConnections()
 	srvB.Close()
 	lostAt := time.Now()
-	for !ag.snapshot().Shards[1].Down {
+	for !ag.Snapshot().Shards[1].Down {
 		if time.Since(lostAt) > 3*time.Second {
 			t.Fatal("a vanished agent was not marked lost within 3s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s = ag.snapshot()
+	s = ag.Snapshot()
 	if s.Held != 15 || s.Dropped != 15 || s.Drops[DropAgentLost] != 15 || s.Ports["9000"] != 15 || s.Shards[1].Held != 15 || s.Phase != stats.PhaseHold {
 		t.Fatalf("after the loss: held %d dropped %d drops %v ports %v, lost part held %d, phase %s", s.Held, s.Dropped, s.Drops, s.Ports, s.Shards[1].Held, s.Phase)
 	}
 	t.Logf("lost after %v", time.Since(lostAt).Round(time.Millisecond))
-	ag.stop()
+	ag.Command(lifecycle.Stop)
 	select {
-	case <-ag.done():
+	case <-ag.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the run on the remaining agent did not end")
 	}
-	if err := ag.err(); err != nil {
+	if err := ag.Err(); err != nil {
 		t.Fatalf("err: %v", err)
 	}
 	res := ag.results()

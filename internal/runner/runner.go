@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
 	"github.com/imtool/imtool/reports"
@@ -193,15 +194,15 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	var writer *reports.Writer
 	if o.Out != "" {
 		if writer, err = reports.NewWriter(o.Out, rec); err != nil {
-			src.stop()
-			<-src.done()
+			src.Command(lifecycle.Stop)
+			<-src.Done()
 			return Result{Code: ExitFailed}, err
 		}
 	}
 
 	var (
 		mu     sync.Mutex
-		latest = src.snapshot()
+		latest = src.Snapshot()
 	)
 	current := func() stats.Snapshot {
 		mu.Lock()
@@ -209,15 +210,15 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		return latest.Clone()
 	}
 	addr, stopStats, err := stats.Serve(o.StatsAddr, func() stats.Snapshot {
-		s := src.snapshot()
+		s := src.Snapshot()
 		mu.Lock()
 		latest = s
 		mu.Unlock()
 		return s
 	})
 	if err != nil {
-		src.stop()
-		<-src.done()
+		src.Command(lifecycle.Stop)
+		<-src.Done()
 		return Result{Code: ExitFailed}, err
 	}
 	defer stopStats()
@@ -233,7 +234,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	var interruptOnce sync.Once
 	stopByPerson := func() {
 		interruptOnce.Do(func() { close(interrupted) })
-		src.stop()
+		src.Command(lifecycle.Stop)
 	}
 	if o.TUI {
 		title := o.Title
@@ -241,7 +242,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 			title = "imtool " + o.Command
 		}
 		dash = tui.New(tui.Options{Target: int64(plan.Conns), Title: title, Stop: stopByPerson, Kill: o.Kill,
-			Pause: src.pause, PortRange: env.PortRange, Hold: o.Swarm.Hold})
+			Pause: pauser(src), PortRange: env.PortRange, Hold: o.Swarm.Hold})
 		sink = dash
 		go func() { _ = dash.Run() }()
 	} else if o.JSON {
@@ -260,7 +261,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	// The first sample is the baseline: nothing dialed yet.
-	base.T, base.Swarm = 0, src.baseline()
+	base.T, base.Swarm = 0, src.Baseline()
 	record(base)
 
 	start = time.Now() // the run's clock starts once the swarm runs
@@ -269,19 +270,18 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	ctxDone := ctx.Done()
 	phaseAtStop := ""
 	endedEarly := "" // why the hold was cut short, when it was
-	var holdStart time.Time
 loop:
 	for {
 		select {
 		case <-ctxDone:
 			ctxDone = nil
 			interruptOnce.Do(func() { close(interrupted) })
-			phaseAtStop = src.snapshot().Phase
-			src.stop()
-		case <-src.done():
+			phaseAtStop = src.Snapshot().Phase
+			src.Command(lifecycle.Stop)
+		case <-src.Done():
 			break loop
 		case <-tick.C:
-			s := src.snapshot()
+			s := src.Snapshot()
 			mu.Lock()
 			latest = s
 			mu.Unlock()
@@ -300,24 +300,16 @@ loop:
 				if !o.TUI { // the dashboard owns the screen; the exit message says it after
 					fmt.Fprintf(o.Stderr, "imtool: %s\n", endedEarly)
 				}
-				src.stop()
-			}
-			if holdTimedHere(src) && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
-				// Shards hold until told: the hold is timed here, for all.
-				if holdStart.IsZero() {
-					holdStart = time.Now()
-				} else if time.Since(holdStart) >= o.Swarm.Hold {
-					src.stop()
-				}
+				src.Command(lifecycle.Stop)
 			}
 		}
 	}
-	final := src.final()
+	final := src.Final()
 	smp := sample(final)
 	sink.Update(smp)
 	record(smp)
 	_ = sink.Close()
-	runErr := src.err()
+	runErr := src.Err()
 	if o.Teardown != nil {
 		rec.Teardown = o.Teardown(final)
 	}
@@ -356,7 +348,7 @@ loop:
 	summary := reports.Summarize(&rec)
 	rec.Summary = summary
 	rec.Thresholds = reports.CheckThresholds(o.Thresholds, summary)
-	res := Result{Record: &rec, Summary: summary, ByWhere: src.errorsBy()}
+	res := Result{Record: &rec, Summary: summary, ByWhere: errorsBy(src)}
 	if writer != nil {
 		writer.SetTeardown(rec.Teardown)
 		writer.SetThresholds(rec.Thresholds)
@@ -414,6 +406,28 @@ loop:
 		return res, errors.New(why)
 	}
 	return res, nil
+}
+
+// pauser is the dashboard's pause key: it pauses and resumes src's ramp.
+func pauser(src source) func(bool) {
+	return func(p bool) {
+		if p {
+			src.Command(lifecycle.Pause)
+		} else {
+			src.Command(lifecycle.Resume)
+		}
+	}
+}
+
+// errorsBy is the errors by port and source IP of a swarm in this
+// process; the others do not keep them.
+func errorsBy(src source) []loadclient.ErrorCount {
+	if e, ok := src.(interface {
+		ErrorsBy() []loadclient.ErrorCount
+	}); ok {
+		return e.ErrorsBy()
+	}
+	return nil
 }
 
 // recordOptions are the run's options as the record keeps them.

@@ -8,27 +8,25 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
 )
 
-// source is a running swarm: in this process, or a group of shards.
+// source is a running swarm: in this process, a group of shards, or a set
+// of agents. Its Command(lifecycle.Stop) ends the run gracefully.
 type source interface {
-	baseline() stats.Snapshot // before anything was dialed
-	snapshot() stats.Snapshot
-	final() stats.Snapshot // once done: see loadclient.Swarm.Final
-	pause(bool)
-	stop()
-	done() <-chan struct{}
-	err() error
-	errorsBy() []loadclient.ErrorCount
+	lifecycle.Run
+	Baseline() stats.Snapshot // before anything was dialed
+	Final() stats.Snapshot    // once done: see loadclient.Swarm.Final
+	Err() error               // why it failed, once done
 }
 
-// local is a swarm in this process.
+// local is a swarm in this process; it supervises itself.
 type local struct {
-	sw   *loadclient.Swarm
+	*loadclient.Swarm
 	base stats.Snapshot
 	ch   chan struct{}
 	e    error
@@ -39,7 +37,7 @@ func startLocal(o loadclient.Options, env loadclient.Env) (*local, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &local{sw: sw, base: sw.Snapshot(), ch: make(chan struct{})}
+	l := &local{Swarm: sw, base: sw.Snapshot(), ch: make(chan struct{})}
 	go func() {
 		l.e = sw.Run(context.Background())
 		close(l.ch)
@@ -47,13 +45,9 @@ func startLocal(o loadclient.Options, env loadclient.Env) (*local, error) {
 	return l, nil
 }
 
-func (l *local) baseline() stats.Snapshot { return l.base }
-func (l *local) snapshot() stats.Snapshot { return l.sw.Snapshot() }
-func (l *local) final() stats.Snapshot    { return l.sw.Final() }
-func (l *local) pause(p bool)             { l.sw.Pause(p) }
-func (l *local) stop()                    { l.sw.Stop() }
-func (l *local) done() <-chan struct{}    { return l.ch }
-func (l *local) err() error {
+func (l *local) Baseline() stats.Snapshot { return l.base }
+func (l *local) Done() <-chan struct{}    { return l.ch }
+func (l *local) Err() error {
 	select {
 	case <-l.ch:
 		return l.e
@@ -61,22 +55,26 @@ func (l *local) err() error {
 		return nil
 	}
 }
-func (l *local) errorsBy() []loadclient.ErrorCount { return l.sw.ErrorsBy() }
 
-// group is a swarm sharded over processes of this binary.
+// group is a swarm sharded over processes of this binary. Each shard holds
+// until told; the group's supervisor times the hold for all of them and
+// ends them together.
 type group struct {
-	g        *shard.Group
-	drain    time.Duration
-	stopOnce sync.Once
-	n        int
-	base     stats.Snapshot
-	ch       chan struct{}
-	mu       sync.Mutex
-	errs     []error
+	g    *shard.Group
+	sup  *lifecycle.Supervisor
+	n    int
+	base stats.Snapshot
+	ch   chan struct{}
+	mu   sync.Mutex
+	errs []error
 }
 
 // EnvAuthSecret carries the auth secret to shards (never in argv).
 const EnvAuthSecret = "IMTOOL_AUTH_SECRET"
+
+// groupWatch is how often a group's supervisor merges its shards'
+// snapshots to see the ramp end and the drain: they publish once a second.
+const groupWatch = 100 * time.Millisecond
 
 func startGroup(o Options, plan *loadclient.Plan) (*group, error) {
 	so := o.Swarm
@@ -97,7 +95,9 @@ func startGroup(o Options, plan *loadclient.Plan) (*group, error) {
 	if err != nil {
 		return nil, err
 	}
-	gr := &group{g: g, n: plan.Procs, ch: make(chan struct{}), drain: max(so.Drain, loadclient.DefaultDrain) + 2*time.Second}
+	gr := &group{g: g, n: plan.Procs, ch: make(chan struct{})}
+	gr.sup = lifecycle.New(lifecycle.Remote{Send: g.Send, Merged: gr.merged, Empty: loadclient.Drained, Ended: gr.ch},
+		lifecycle.Options{Hold: so.Hold, Drain: max(so.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: groupWatch})
 	go func() {
 		for i := 0; i < gr.n; i++ {
 			e := <-g.Exits()
@@ -127,6 +127,7 @@ func startGroup(o Options, plan *loadclient.Plan) (*group, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	go gr.sup.Run(context.Background())
 	return gr, nil
 }
 
@@ -141,49 +142,20 @@ func (g *group) merged() stats.Snapshot {
 	return s
 }
 
-func (g *group) baseline() stats.Snapshot { return g.base }
-func (g *group) snapshot() stats.Snapshot { return g.merged() }
-func (g *group) final() stats.Snapshot {
+func (g *group) Baseline() stats.Snapshot    { return g.base }
+func (g *group) Snapshot() stats.Snapshot    { return g.merged() }
+func (g *group) Command(c lifecycle.Command) { g.sup.Command(c) }
+func (g *group) Final() stats.Snapshot {
 	s := g.merged()
 	s.Phase = stats.PhaseDone
 	return s
 }
-func (g *group) pause(p bool) {
-	if p {
-		g.g.Send("pause")
-	} else {
-		g.g.Send("resume")
-	}
-}
-
-func (g *group) stop() {
-	g.stopOnce.Do(func() { go quietThenStop(g.g.Send, g.merged, g.drain) })
-}
-
-// quietThenStop ends every part of a run together (shards, agents): first
-// all stop sending messages, then, once every SEND is ACKed and every
-// delivered message has arrived (or the drain time is over), all close.
-// Without this, a part that closes early would lose DELIVERs others still
-// send it.
-func quietThenStop(send func(cmd string), merged func() stats.Snapshot, drain time.Duration) {
-	send("quiet")
-	deadline := time.Now().Add(drain)
-	for time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond) // parts publish once a second
-		s := merged()
-		if s.Sent == s.Acked+s.Acks[loadclient.AckLost] && s.Delivered >= s.Acks["delivered"] {
-			break
-		}
-	}
-	send("stop")
-}
-func (g *group) done() <-chan struct{} { return g.ch }
-func (g *group) err() error {
+func (g *group) Done() <-chan struct{} { return g.sup.Done() }
+func (g *group) Err() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return errors.Join(g.errs...)
 }
-func (g *group) errorsBy() []loadclient.ErrorCount { return nil }
 
 // ShardFlag is the hidden flag of `imtool swarm` that makes a process one
 // shard of a bigger plan: INDEX:FIRST:COUNT.
@@ -306,10 +278,9 @@ func tlsArgs(t loadclient.TLSOptions) []string {
 	return args
 }
 
-// RunShard is the whole life of a shard process: run its slice, publish a
-// snapshot a second to the parent, obey "stop", "pause" and "resume", stop
-// when the parent goes away, and publish the final snapshot before
-// returning.
+// RunShard is the whole life of a shard process: run its slice, obey its
+// parent (lifecycle.Obey), and publish the baseline first and the final
+// snapshot before returning.
 func RunShard(link *shard.Link, o loadclient.Options) error {
 	sw, err := loadclient.New(o)
 	if err != nil {
@@ -318,30 +289,8 @@ func RunShard(link *shard.Link, o loadclient.Options) error {
 	link.Publish(sw.Snapshot()) // the baseline: nothing dialed yet
 	done := make(chan error, 1)
 	go func() { done <- sw.Run(context.Background()) }()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	cmds := link.Commands
-	for {
-		select {
-		case cmd, ok := <-cmds:
-			switch {
-			case !ok:
-				cmds = nil // the parent is gone: stop
-				sw.Stop()
-			case cmd == "stop":
-				sw.Stop()
-			case cmd == "quiet":
-				sw.Quiet()
-			case cmd == "pause":
-				sw.Pause(true)
-			case cmd == "resume":
-				sw.Pause(false)
-			}
-		case <-tick.C:
-			link.Publish(sw.Snapshot())
-		case err := <-done:
-			link.Publish(sw.Final())
-			return err
-		}
-	}
+	lifecycle.Obey(link.Commands, link.Publish, sw)
+	err = <-done
+	link.Publish(sw.Final())
+	return err
 }

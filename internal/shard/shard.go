@@ -4,10 +4,10 @@
 // its plan.
 //
 // A child learns it is a shard from its environment (see Child). It receives
-// control lines ("stop", "pause", …) on its standard input and publishes one
-// JSON snapshot per line on file descriptor 3. When the parent goes away the
-// child's command channel closes (and on Linux it also gets SIGTERM), so
-// shards never outlive their parent.
+// control lines (a lifecycle.Command each) on its standard input and
+// publishes one JSON snapshot per line on file descriptor 3. When the
+// parent goes away the child's command channel closes (and on Linux it also
+// gets SIGTERM), so shards never outlive their parent.
 package shard
 
 import (
@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 )
 
@@ -218,13 +219,13 @@ func (g *Group) Snapshots() []stats.Snapshot {
 }
 
 // Send writes one control line to every running child.
-func (g *Group) Send(cmd string) {
+func (g *Group) Send(cmd lifecycle.Command) {
 	for _, c := range g.list() {
 		c.mu.Lock()
 		ended := c.ended
 		c.mu.Unlock()
 		if !ended {
-			_, _ = io.WriteString(c.ctl, cmd+"\n")
+			_, _ = io.WriteString(c.ctl, string(cmd)+"\n")
 		}
 	}
 }
@@ -262,7 +263,7 @@ func (g *Group) Wait() error {
 // Link is a shard's connection to its parent.
 type Link struct {
 	Index    int
-	Commands <-chan string // control lines; closed when the parent is gone
+	Commands <-chan lifecycle.Command // control lines; closed when the parent is gone
 	mu       sync.Mutex
 	out      *os.File
 	enc      *json.Encoder
@@ -279,12 +280,14 @@ func Child() (*Link, bool) {
 		return nil, false
 	}
 	out := os.NewFile(3, "shard-stats")
-	cmds := make(chan string, 8)
+	cmds := make(chan lifecycle.Command, 8)
 	go func() {
 		defer close(cmds)
 		sc := bufio.NewScanner(os.Stdin)
 		for sc.Scan() {
-			cmds <- sc.Text()
+			if c, err := lifecycle.ParseCommand(sc.Text()); err == nil {
+				cmds <- c
+			}
 		}
 	}()
 	return &Link{Index: idx, Commands: cmds, out: out, enc: json.NewEncoder(out)}, true

@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
@@ -56,7 +57,7 @@ type Run interface {
 	Baseline() stats.Snapshot // before anything was dialed
 	Snapshot() stats.Snapshot
 	Final() stats.Snapshot // once Done: the counters at the end, the connections as the hold ended
-	Command(cmd string)    // CmdStop, CmdQuiet, CmdPause or CmdResume
+	Command(lifecycle.Command)
 	Done() <-chan struct{}
 	Err() error
 	Describe() string // the plan in words
@@ -190,7 +191,7 @@ func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.run != nil && a.status.State == StateRunning {
-		writeError(w, http.StatusConflict, fmt.Sprintf("run %q is still going (started %s): stop it first with POST %s/%s", a.status.ID, a.status.Started.Format(time.RFC3339), PathCurrent, CmdStop))
+		writeError(w, http.StatusConflict, fmt.Sprintf("run %q is still going (started %s): stop it first with POST %s/%s", a.status.ID, a.status.Started.Format(time.RFC3339), PathCurrent, lifecycle.Stop))
 		return
 	}
 	if r.URL.Query().Get("dry_run") != "" {
@@ -302,7 +303,7 @@ func (a *Agent) watch(run Run) {
 			}
 			a.mu.Unlock()
 			if stop {
-				run.Command(CmdStop)
+				run.Command(lifecycle.Stop)
 			}
 		}
 	}
@@ -332,21 +333,19 @@ func (a *Agent) snapshotStatus() (Status, bool) {
 }
 
 func (a *Agent) command(w http.ResponseWriter, r *http.Request) {
-	cmd := r.PathValue("cmd")
-	switch cmd {
-	case CmdStop, CmdQuiet, CmdPause, CmdResume:
-	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown command %q: give %s, %s, %s or %s", cmd, CmdStop, CmdQuiet, CmdPause, CmdResume))
+	cmd, err := lifecycle.ParseCommand(r.PathValue("cmd"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	a.mu.Lock()
 	run := a.run
-	if run != nil && cmd == CmdStop && a.status.StopReason == "" && a.status.State == StateRunning {
+	if run != nil && cmd == lifecycle.Stop && a.status.StopReason == "" && a.status.State == StateRunning {
 		a.status.StopReason = "stopped by the coordinator (" + r.RemoteAddr + ")"
 	}
 	a.mu.Unlock()
 	if run == nil {
-		writeError(w, http.StatusNotFound, "no run to "+cmd)
+		writeError(w, http.StatusNotFound, "no run to "+string(cmd))
 		return
 	}
 	run.Command(cmd)
@@ -382,7 +381,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.mu.Unlock()
 	if run != nil {
-		run.Command(CmdStop)
+		run.Command(lifecycle.Stop)
 		<-run.Done()
 	}
 	if errors.Is(err, http.ErrServerClosed) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
 )
@@ -23,7 +24,7 @@ import (
 // fakeRun is a Run that records its commands.
 type fakeRun struct {
 	mu   sync.Mutex
-	cmds []string
+	cmds []lifecycle.Command
 	done chan struct{}
 	once sync.Once
 }
@@ -42,18 +43,18 @@ func (f *fakeRun) Final() stats.Snapshot {
 func (f *fakeRun) Done() <-chan struct{} { return f.done }
 func (f *fakeRun) Err() error            { return nil }
 func (f *fakeRun) Describe() string      { return "plan: fake" }
-func (f *fakeRun) Command(cmd string) {
+func (f *fakeRun) Command(cmd lifecycle.Command) {
 	f.mu.Lock()
 	f.cmds = append(f.cmds, cmd)
 	f.mu.Unlock()
-	if cmd == CmdStop {
+	if cmd == lifecycle.Stop {
 		f.once.Do(func() { close(f.done) })
 	}
 }
-func (f *fakeRun) commands() []string {
+func (f *fakeRun) commands() []lifecycle.Command {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]string(nil), f.cmds...)
+	return append([]lifecycle.Command(nil), f.cmds...)
 }
 
 // testAgent serves an agent whose runs are fakes; started counts them.
@@ -111,7 +112,7 @@ func TestAuthentication(t *testing.T) {
 			for _, call := range []func() error{
 				func() error { _, err := c.Info(ctx); return err },
 				func() error { _, err := c.Start(ctx, slice("127.0.0.1:9000"), false); return err },
-				func() error { return c.Command(ctx, CmdStop) },
+				func() error { return c.Command(ctx, lifecycle.Stop) },
 			} {
 				var se *StatusError
 				if err := call(); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
@@ -164,7 +165,7 @@ func TestStartStopAndAllowTargets(t *testing.T) {
 	if err := c.Command(ctx, "explode"); !errors.As(err, &se) || se.Code != http.StatusNotFound {
 		t.Fatalf("unknown command: %v", err)
 	}
-	if err := c.Command(ctx, CmdStop); err != nil {
+	if err := c.Command(ctx, lifecycle.Stop); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)

@@ -16,16 +16,9 @@ const (
 	PathRuns    = "/v1/runs"               // POST: RunRequest → Status (?dry_run=1 checks only)
 	PathCurrent = "/v1/runs/current"       // GET: Status of the current (or last) run
 	PathStats   = "/v1/runs/current/stats" // GET: Status with the live snapshot; the coordinator's heartbeat
-	// POST PathCurrent + "/" + a command: stop, quiet, pause or resume.
-)
-
-// Commands a coordinator sends to a run: the control lines of a shard
-// (internal/shard), so an agent's run obeys exactly what a local one does.
-const (
-	CmdStop   = "stop"   // stop the ramp, drain outstanding ACKs, close every connection
-	CmdQuiet  = "quiet"  // stop sending messages (heartbeats go on): the first half of a stop
-	CmdPause  = "pause"  // pause the ramp; held connections stay
-	CmdResume = "resume" // resume the ramp
+	// POST PathCurrent + "/" + a lifecycle.Command (stop, quiet, pause or
+	// resume): the control lines of a shard, so an agent's run obeys
+	// exactly what a local one does.
 )
 
 // Run states.
