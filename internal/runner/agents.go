@@ -106,7 +106,7 @@ func (ag *agents) begin() error {
 	ag.id = fmt.Sprintf("imtool-%d", time.Now().UnixNano())
 	for _, dry := range []bool{true, false} {
 		errs := ag.each(func(ctx context.Context, h *agentHost) error {
-			st, err := h.c.Start(ctx, agent.RunRequest{ID: ag.id, Options: agent.WireOptions{Options: h.a.Options}}, dry)
+			st, err := h.c.Start(ctx, agent.RunRequest{ID: ag.id, Options: h.a.Options}, dry)
 			if err == nil && !dry {
 				h.mu.Lock()
 				h.last, h.lastOK = st.Snapshot, time.Now()

@@ -61,13 +61,9 @@ type Options struct {
 	Kill func()
 	// Env describes the host for the plan; nil reads it.
 	Env *loadclient.Env
-	// Exe is the binary shards run (default os.Executable()); ChildArgs
-	// builds a shard's command line (default SwarmArgs).
-	Exe       string
-	ChildArgs func(o loadclient.Options, s loadclient.Shard) []string
-	// ChildEnv is extra environment for shards (the auth secret travels
-	// there, never in argv).
-	ChildEnv []string
+	// Exe is the binary shards run (default os.Executable()); each runs
+	// ShardCommand with ShardOptions.
+	Exe string
 	// Agents, when set, run the swarm on other hosts (imtool agent at
 	// host:port each) instead of this one; AgentToken authenticates to them
 	// and AgentFingerprints pin their TLS certificates (agent.NewClient).

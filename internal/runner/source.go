@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/imtool/imtool/internal/lifecycle"
-	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
@@ -69,7 +67,7 @@ type group struct {
 	errs []error
 }
 
-// EnvAuthSecret carries the auth secret to shards (never in argv).
+// EnvAuthSecret is where --auth-secret may come from instead of argv.
 const EnvAuthSecret = "IMTOOL_AUTH_SECRET"
 
 // groupWatch is how often a group's supervisor merges its shards'
@@ -78,19 +76,10 @@ const groupWatch = 100 * time.Millisecond
 
 func startGroup(o Options, plan *loadclient.Plan) (*group, error) {
 	so := o.Swarm
-	so.SourceIPs = plan.Sources // children dial exactly the parent's plan
-	argsOf := o.ChildArgs
-	if argsOf == nil {
-		argsOf = SwarmArgs
-	}
-	env := append([]string(nil), o.ChildEnv...)
-	if len(so.AuthSecret) > 0 {
-		env = append(env, EnvAuthSecret+"="+string(so.AuthSecret))
-	}
 	g, err := shard.Start(shard.Spec{
 		Name: "swarm", N: plan.Procs, Exe: o.Exe, Stderr: o.Stderr,
-		Args: func(i int) []string { return argsOf(so, plan.Shards[i]) },
-		Env:  func(int) []string { return env },
+		Args:    func(int) []string { return []string{ShardCommand} },
+		Options: func(i int) any { return ShardOptions(so, plan, i) },
 	})
 	if err != nil {
 		return nil, err
@@ -157,125 +146,20 @@ func (g *group) Err() error {
 	return errors.Join(g.errs...)
 }
 
-// ShardFlag is the hidden flag of `imtool swarm` that makes a process one
-// shard of a bigger plan: INDEX:FIRST:COUNT.
-const ShardFlag = "shard"
+// ShardCommand is the command a swarm shard runs: `imtool swarm`, which
+// finds its options in its environment (shard.Link.Options).
+const ShardCommand = "swarm"
 
-// FormatShard writes a Shard for ShardFlag; ParseShard reads it.
-func FormatShard(s loadclient.Shard) string {
-	return fmt.Sprintf("%d:%d:%d", s.Index, s.First, s.Count)
-}
-
-// ParseShard reads INDEX:FIRST:COUNT.
-func ParseShard(v string) (loadclient.Shard, error) {
-	var s loadclient.Shard
-	if _, err := fmt.Sscanf(v, "%d:%d:%d", &s.Index, &s.First, &s.Count); err != nil || s.Count < 1 || s.First < 0 {
-		return s, fmt.Errorf("--%s %q: want INDEX:FIRST:COUNT", ShardFlag, v)
-	}
-	return s, nil
-}
-
-// SwarmArgs is the `imtool swarm` command line of one shard: the whole
-// swarm's options (rates are of the whole swarm; each shard takes its
-// share) and the shard's slice.
-func SwarmArgs(o loadclient.Options, s loadclient.Shard) []string {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	args := []string{"swarm", "--tui=false", "--stats", "", "--procs", "1",
-		"--" + ShardFlag, FormatShard(s),
-		"--conns", strconv.Itoa(o.Conns), "--rate", f(o.Rate), "--msg-rate", f(o.MsgRate),
-		"--uid-base", strconv.FormatUint(o.UIDBase, 10), "--payload", strconv.Itoa(o.Payload),
-		"--heartbeat", o.Heartbeat.String(), "--hold", "0", // the parent times the hold for all shards
-		"--max-inflight", strconv.Itoa(o.MaxInflight),
-	}
-	for _, t := range o.Targets {
-		args = append(args, "--target", t)
-	}
-	if len(o.Ports) > 0 {
-		args = append(args, "--ports", portspec.String(o.Ports))
-	}
-	if o.BasePort != 0 {
-		args = append(args, "--base-port", strconv.Itoa(o.BasePort))
-	}
-	if len(o.SourceIPs) > 0 {
-		args = append(args, "--source-ips", loadclient.FormatSourceIPs(o.SourceIPs))
-	}
-	if o.Proto != "" {
-		args = append(args, "--proto", o.Proto)
-	}
-	if o.Close != "" {
-		args = append(args, "--close", o.Close)
-	}
-	if o.Reconnect {
-		args = append(args, "--reconnect")
-	}
-	b := o.Backoff.OrDefault()
-	args = append(args, "--backoff-min", b.Min.String(), "--backoff-max", b.Max.String(), "--backoff-jitter", b.Jitter)
-	if o.Churn.Rate > 0 {
-		// The rate travels per second: a percentage would be of the shard's
-		// --conns, which is the whole swarm's anyway, but /s is exact.
-		args = append(args, "--churn", f(o.Churn.Rate)+"/s", "--churn-burst", o.Churn.Burst.String())
-	}
-	if o.ConnectTimeout > 0 {
-		args = append(args, "--connect-timeout", o.ConnectTimeout.String())
-	}
-	if o.LoginTimeout > 0 {
-		args = append(args, "--login-timeout", o.LoginTimeout.String())
-	}
-	if o.Engine != "" {
-		args = append(args, "--engine", o.Engine)
-	}
-	if o.Loops > 0 {
-		args = append(args, "--loops", strconv.Itoa(o.Loops))
-	}
-	args = append(args, wsArgs(o)...)
-	return append(args, tlsArgs(o.TLS)...)
-}
-
-// wsArgs are the WebSocket options' flags; the payload travels as text
-// (the shard need not read the parent's --payload-file).
-func wsArgs(o loadclient.Options) []string {
-	var args []string
-	if o.WSPath != "" {
-		args = append(args, "--ws-path", o.WSPath)
-	}
-	for _, h := range o.Headers {
-		args = append(args, "--header", h)
-	}
-	if o.WSSubprotocol != "" {
-		args = append(args, "--ws-subprotocol", o.WSSubprotocol)
-	}
-	if o.WSBinary {
-		args = append(args, "--ws-binary")
-	}
-	if o.PayloadTemplate != "" {
-		args = append(args, "--"+PayloadTemplateFlag, o.PayloadTemplate)
-	}
-	return args
-}
-
-// PayloadTemplateFlag carries a WebSocket payload template to shards.
-const PayloadTemplateFlag = "payload-template"
-
-// tlsArgs are the TLS options' flags.
-func tlsArgs(t loadclient.TLSOptions) []string {
-	var args []string
-	for _, f := range []struct {
-		on   bool
-		flag string
-	}{{t.On, "--tls"}, {t.Insecure, "--tls-insecure"}, {t.Resume, "--tls-resume"}} {
-		if f.on {
-			args = append(args, f.flag)
-		}
-	}
-	for _, f := range []struct{ v, flag string }{
-		{t.ServerName, "--tls-server-name"}, {t.CAFile, "--tls-ca"}, {t.CertFile, "--tls-cert"},
-		{t.KeyFile, "--tls-key"}, {t.MinVersion, "--tls-min-version"},
-	} {
-		if f.v != "" {
-			args = append(args, f.flag, f.v)
-		}
-	}
-	return args
+// ShardOptions are the options of shard i of plan: the whole swarm's (rates
+// are of the whole swarm; each shard takes its share) with the shard's
+// slice, the plan's source IPs (every shard dials exactly the parent's
+// plan) and no hold of its own (the group's supervisor times it for all).
+func ShardOptions(o loadclient.Options, plan *loadclient.Plan, i int) loadclient.Options {
+	o.Shard = plan.Shards[i]
+	o.SourceIPs = plan.Sources
+	o.Hold = 0
+	o.Procs = 1
+	return o
 }
 
 // RunShard is the whole life of a shard process: run its slice, obey its

@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -170,14 +171,12 @@ func (a *Agent) info(w http.ResponseWriter, _ *http.Request) {
 
 // start checks a slice and, unless this is a dry run, starts it.
 func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
-	var req RunRequest
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	req, err := decodeRunRequest(r.Body)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("cannot read the run request: %v (coordinator and agent must be the same imtool version; this agent is %s)", err, a.o.Version))
 		return
 	}
-	o, err := a.check(req.Options.Options)
+	o, err := a.check(req.Options)
 	if err != nil {
 		var pe *loadclient.PlanError
 		code := http.StatusForbidden
@@ -215,6 +214,16 @@ func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
 	a.o.Logf("run %q started from %s: %d connections to %s", req.ID, r.RemoteAddr, o.Conns, strings.Join(o.Targets, " "))
 	go a.watch(run)
 	writeJSON(w, http.StatusCreated, a.status)
+}
+
+// decodeRunRequest reads a RunRequest; a field this agent does not know is
+// an error (coordinator and agent are different versions).
+func decodeRunRequest(r io.Reader) (RunRequest, error) {
+	var req RunRequest
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&req)
+	return req, err
 }
 
 // check applies this host's source IPs to o, pins its targets to the

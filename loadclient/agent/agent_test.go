@@ -10,7 +10,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/testfill"
 	"github.com/imtool/imtool/loadclient"
 )
 
@@ -100,7 +103,7 @@ func (ta *testAgent) runs() int {
 func slice(target string) RunRequest {
 	o := loadclient.DefaultOptions()
 	o.Targets, o.Conns = []string{target}, 10
-	return RunRequest{ID: "t", Options: WireOptions{Options: o}}
+	return RunRequest{ID: "t", Options: o}
 }
 
 func TestAuthentication(t *testing.T) {
@@ -403,5 +406,35 @@ func TestLookupErrorHidesDNSServer(t *testing.T) {
 	}
 	if server == "" {
 		t.Logf("this host's resolver names no server in its errors; checked the format only")
+	}
+}
+
+// Every field of the swarm's options reaches an agent as the coordinator
+// sent it: Client.Start's encoding, read by the agent's own decoder. The
+// options are filled by reflection, so a field added later is checked too;
+// only Lookup (a func) stays behind, by design.
+func TestRunRequestCarriesEveryOption(t *testing.T) {
+	var o loadclient.Options
+	if skipped := testfill.Fill(&o); !slices.Equal(skipped, []string{"Options.Lookup"}) {
+		t.Fatalf("fields that cannot travel to an agent: %v (only Lookup may stay behind: give the new one a JSON form)", skipped)
+	}
+	o.Lookup = nil
+	got := make(chan RunRequest, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decodeRunRequest(r.Body)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- req
+		writeJSON(w, http.StatusCreated, Status{ID: req.ID})
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := NewClient(srv.URL, "tok", nil).Start(ctx, RunRequest{ID: "r", Options: o}, false); err != nil {
+		t.Fatal(err)
+	}
+	if req := <-got; !reflect.DeepEqual(req.Options, o) {
+		t.Fatalf("the agent reads\n%+v\nthe coordinator sent\n%+v", req.Options, o)
 	}
 }

@@ -46,19 +46,13 @@ type Info struct {
 	Run          *Status        `json:"run,omitempty"` // the current or last run
 }
 
-// RunRequest starts a run: a slice of a swarm, as loadclient.Options.
+// RunRequest starts a run: a slice of a swarm, as loadclient.Options in
+// their one JSON encoding (field names as in Go, durations in nanoseconds,
+// AuthSecret in base64; the same that carries them to shards).
 type RunRequest struct {
 	// ID names the run (the coordinator's choice), for logs and Status.
-	ID      string      `json:"id"`
-	Options WireOptions `json:"options"`
-}
-
-// WireOptions are loadclient.Options as JSON: field names as in Go,
-// durations in nanoseconds, AuthSecret in base64. Lookup cannot travel
-// and is hidden; the agent resolves names itself.
-type WireOptions struct {
-	loadclient.Options
-	Lookup *struct{} `json:"Lookup,omitempty"` // hides Options.Lookup (a func) from encoding/json
+	ID      string             `json:"id"`
+	Options loadclient.Options `json:"options"`
 }
 
 // Status is a run as the agent sees it.
