@@ -22,6 +22,7 @@ import (
 	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
+	"github.com/imtool/imtool/loadclient/agent"
 	"github.com/imtool/imtool/reports"
 	"github.com/imtool/imtool/tui"
 )
@@ -128,12 +129,12 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	}
 	var (
 		plan *loadclient.Plan
-		ag   *agents // the run's agents, if it runs on agents
+		ag   *agent.Coordinator // the run's agents, if it runs on agents
 		err  error
 	)
 	if len(o.Agents) > 0 {
-		if ag, err = planAgents(o); err == nil {
-			plan = ag.plan
+		if ag, err = agent.Coordinate(o.Swarm, o.Agents, o.AgentToken, o.AgentFingerprints); err == nil {
+			plan = ag.Plan()
 		}
 	} else {
 		plan, err = loadclient.NewPlan(o.Swarm, env)
@@ -166,7 +167,7 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	switch {
 	case err != nil:
 	case ag != nil:
-		src, err = ag, ag.begin()
+		src, err = ag, ag.Begin()
 	case plan.Procs > 1:
 		src, err = startGroup(o, plan)
 	default:
@@ -330,9 +331,9 @@ loop:
 	if runErr != nil && reason == "" {
 		reason = "failed: " + runErr.Error()
 	}
-	var hosts []HostResult
+	var hosts []agent.HostResult
 	if ag != nil {
-		hosts = ag.results()
+		hosts = ag.Results()
 		rec.Options["agents"] = hosts // the record's per-host breakdown
 		if writer != nil {
 			writer.SetOption("agents", hosts)
