@@ -158,3 +158,39 @@ func (r Remote) Command(c Command)     { r.Send(c) }
 func (r Remote) Ramped() bool          { return PastRamp(r.Merged().Phase) }
 func (r Remote) Drained() bool         { return r.Empty(r.Merged()) }
 func (r Remote) Done() <-chan struct{} { return r.Ended }
+
+// Supervised is a Remote under its Supervisor: the run a shard group or
+// a set of agents is to whoever started it — commands (Stop ends it
+// gracefully), the merged snapshot, Done once the close is over.
+type Supervised struct {
+	*Supervisor
+	remote Remote
+	base   stats.Snapshot
+}
+
+// Supervise returns r under a supervisor with options o; Start runs it.
+func Supervise(r Remote, o Options) *Supervised {
+	return &Supervised{Supervisor: New(r, o), remote: r}
+}
+
+// Start records the baseline (the parts before anything was dialed, in
+// phase plan) and runs the supervisor.
+func (s *Supervised) Start(baseline stats.Snapshot) {
+	s.base = baseline
+	s.base.Phase = stats.PhasePlan
+	go s.Run(context.Background())
+}
+
+// Baseline is the parts before anything was dialed.
+func (s *Supervised) Baseline() stats.Snapshot { return s.base }
+
+// Snapshot is the parts now, merged.
+func (s *Supervised) Snapshot() stats.Snapshot { return s.remote.Merged() }
+
+// Final is the parts as they ended: each part's final snapshot holds its
+// connections as its hold ended.
+func (s *Supervised) Final() stats.Snapshot {
+	f := s.remote.Merged()
+	f.Phase = stats.PhaseDone
+	return f
+}

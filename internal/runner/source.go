@@ -58,10 +58,9 @@ func (l *local) Err() error {
 // until told; the group's supervisor times the hold for all of them and
 // ends them together.
 type group struct {
+	*lifecycle.Supervised
 	g    *shard.Group
-	sup  *lifecycle.Supervisor
 	n    int
-	base stats.Snapshot
 	ch   chan struct{}
 	mu   sync.Mutex
 	errs []error
@@ -85,7 +84,7 @@ func startGroup(o Options, plan *loadclient.Plan) (*group, error) {
 		return nil, err
 	}
 	gr := &group{g: g, n: plan.Procs, ch: make(chan struct{})}
-	gr.sup = lifecycle.New(lifecycle.Remote{Send: g.Send, Merged: gr.merged, Empty: loadclient.Drained, Ended: gr.ch},
+	gr.Supervised = lifecycle.Supervise(lifecycle.Remote{Send: g.Send, Merged: gr.merged, Empty: loadclient.Drained, Ended: gr.ch},
 		lifecycle.Options{Hold: so.Hold, Drain: max(so.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: groupWatch})
 	go func() {
 		for i := 0; i < gr.n; i++ {
@@ -100,6 +99,7 @@ func startGroup(o Options, plan *loadclient.Plan) (*group, error) {
 		close(gr.ch)
 	}()
 	// Each shard publishes a snapshot before it dials: together, the baseline.
+	var base stats.Snapshot
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		parts := g.Snapshots()
@@ -110,13 +110,12 @@ func startGroup(o Options, plan *loadclient.Plan) (*group, error) {
 			}
 		}
 		if ready {
-			gr.base = stats.Merge(stats.KindSwarm, "", parts)
-			gr.base.Phase = stats.PhasePlan
+			base = stats.Merge(stats.KindSwarm, "", parts)
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	go gr.sup.Run(context.Background())
+	gr.Start(base)
 	return gr, nil
 }
 
@@ -131,15 +130,6 @@ func (g *group) merged() stats.Snapshot {
 	return s
 }
 
-func (g *group) Baseline() stats.Snapshot    { return g.base }
-func (g *group) Snapshot() stats.Snapshot    { return g.merged() }
-func (g *group) Command(c lifecycle.Command) { g.sup.Command(c) }
-func (g *group) Final() stats.Snapshot {
-	s := g.merged()
-	s.Phase = stats.PhaseDone
-	return s
-}
-func (g *group) Done() <-chan struct{} { return g.sup.Done() }
 func (g *group) Err() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -41,15 +41,14 @@ const (
 // hold for every agent (their slices hold until told) and ends them
 // together.
 type Coordinator struct {
-	id      string // the run's id on every agent
-	hosts   []*agentHost
-	plan    *loadclient.Plan
-	base    stats.Snapshot
-	start   time.Time
-	sup     *lifecycle.Supervisor // times the hold for every agent and ends them together
-	endOnce sync.Once
-	ch      chan struct{}
-	cancel  context.CancelFunc
+	id                    string // the run's id on every agent
+	hosts                 []*agentHost
+	plan                  *loadclient.Plan
+	start                 time.Time
+	*lifecycle.Supervised // times the hold for every agent and ends them together
+	endOnce               sync.Once
+	ch                    chan struct{}
+	cancel                context.CancelFunc
 }
 
 type agentHost struct {
@@ -96,7 +95,7 @@ func Coordinate(o loadclient.Options, addrs []string, token string, pins []strin
 		hosts[i].a = as[i]
 	}
 	ag := &Coordinator{hosts: hosts, plan: Combined(as), ch: make(chan struct{})}
-	ag.sup = lifecycle.New(lifecycle.Remote{Send: ag.send, Merged: ag.merged, Empty: loadclient.Drained, Ended: ag.ch},
+	ag.Supervised = lifecycle.Supervise(lifecycle.Remote{Send: ag.send, Merged: ag.merged, Empty: loadclient.Drained, Ended: ag.ch},
 		lifecycle.Options{Hold: o.Hold, Drain: max(o.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: agentPollEvery})
 	return ag, nil
 }
@@ -138,14 +137,12 @@ func (ag *Coordinator) Begin() error {
 		}
 	}
 	ag.start = time.Now()
-	ag.base = ag.merged()
-	ag.base.Phase = stats.PhasePlan
 	ctx, cancel := context.WithCancel(context.Background())
 	ag.cancel = cancel
 	for _, h := range ag.hosts {
 		go ag.poll(ctx, h)
 	}
-	go ag.sup.Run(context.Background())
+	ag.Start(ag.merged())
 	return nil
 }
 
@@ -276,17 +273,7 @@ func addTo(m map[string]int64, k string, v int64) map[string]int64 {
 	return m
 }
 
-func (ag *Coordinator) Baseline() stats.Snapshot    { return ag.base }
-func (ag *Coordinator) Snapshot() stats.Snapshot    { return ag.merged() }
-func (ag *Coordinator) Command(c lifecycle.Command) { ag.sup.Command(c) }
-func (ag *Coordinator) Final() stats.Snapshot {
-	s := ag.merged()
-	s.Phase = stats.PhaseDone
-	return s
-}
-func (ag *Coordinator) Done() <-chan struct{} { return ag.sup.Done() }
-
-// err reports runs that failed on their agent, and a run that lost every
+// Err reports runs that failed on their agent, and a run that lost every
 // agent; a run that lost some goes on and its summary says so.
 func (ag *Coordinator) Err() error {
 	var errs []error
