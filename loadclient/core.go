@@ -484,6 +484,13 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 // before their ACK came: sent = acked + lost + in flight.
 const AckLost = "lost"
 
+// Drained says whether a swarm's snapshot (of one process or merged from
+// many) has nothing in flight: every SEND ACKed or lost, and every message
+// ACKed as delivered arrived at its recipient.
+func Drained(s stats.Snapshot) bool {
+	return s.Sent == s.Acked+s.Acks[AckLost] && s.Delivered >= s.Acks[wire.AckName(wire.AckDelivered)]
+}
+
 // destLabel names destination i in Snapshot.Ports: the port alone when the
 // swarm has one target host, host:port otherwise.
 func destLabel(p *Plan, i int) string {

@@ -131,8 +131,10 @@ type Options struct {
 	MQTT MQTTOptions
 	// TLS, for every protocol (on the portable engine).
 	TLS TLSOptions
-	// Lookup resolves host names (default net.DefaultResolver).
-	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Lookup resolves host names (default net.DefaultResolver). It is the
+	// one field that does not travel: the options reach shards and agents
+	// as JSON (encoding/json of this struct), and each resolves names itself.
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error) `json:"-"`
 }
 
 // DefaultOptions returns the options of `imtool swarm` with no flags.

@@ -38,8 +38,9 @@ type Options struct {
 	MaxQueue     int           // bytes queued per connection before it is dropped as slow
 	Loops        int           // evio event loops (default: one per P, GOMAXPROCS)
 	// Logf receives rare events (dispatcher link changes, shutdown). Never
-	// called per connection. Default: discard.
-	Logf func(format string, args ...any)
+	// called per connection. Default: discard. It is the one field that
+	// does not travel to a shard (the options go as JSON): each logs itself.
+	Logf func(format string, args ...any) `json:"-"`
 }
 
 // fdLimit is this process's RLIMIT_NOFILE: the soft limit, which Go raised

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,41 @@ func TestHoldExcludesTheClose(t *testing.T) {
 	rec.Series = append(rec.Series, closing)
 	if got := Summarize(rec).HoldSeconds; got != want {
 		t.Errorf("hold %v s with a 30 s close after it, want %v s", got, want)
+	}
+}
+
+// A Writer without a directory owns the record all the same and writes
+// nothing: Finish summarizes and checks the thresholds. The samples keep
+// the gateway's shards until Finish (a fault's recovery waits for each
+// shard to be up and linked) but the finished series, as in run.json, has
+// no per-shard parts.
+func TestWriterWithoutDirectory(t *testing.T) {
+	cwd, _ := os.Getwd()
+	w, err := NewWriter("", fixtureRecord(20000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _ := ParseThreshold("held==requested")
+	w.SetThresholds([]Threshold{held})
+	for _, s := range fixtureSamples(12, 20000, time.Millisecond) {
+		srv := stats.Snapshot{Kind: stats.KindGateway, Shards: []stats.Snapshot{{ID: "gw-0"}, {ID: "gw-1"}}}
+		s.Server = &srv
+		w.Update(s)
+	}
+	w.mu.Lock()
+	shards := len(w.rec.Series[3].Server.Shards)
+	w.mu.Unlock()
+	if shards != 2 {
+		t.Fatalf("a kept sample has %d gateway shards, want 2 until Finish", shards)
+	}
+	rec, err := w.Finish(stats.Summary{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Summary.Established != 19200 || len(rec.Thresholds) != 1 || rec.Thresholds[0].OK || len(rec.Series) != 12 || rec.Series[3].Server.Shards != nil {
+		t.Fatalf("summary %+v thresholds %+v, %d samples", rec.Summary, rec.Thresholds, len(rec.Series))
+	}
+	if entries, _ := os.ReadDir(cwd); slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.Name() == RecordFile || e.Name() == SeriesFile }) {
+		t.Fatal("a Writer without a directory wrote files")
 	}
 }

@@ -122,7 +122,6 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.Headers = c.StringSlice("header")
 	o.WSSubprotocol = c.String("ws-subprotocol")
 	o.WSBinary = c.Bool("ws-binary")
-	o.PayloadTemplate = c.String(runner.PayloadTemplateFlag)
 	if f := c.String("payload-file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -169,29 +168,16 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 			return o, err
 		}
 	}
-	if v := c.String(runner.ShardFlag); v != "" {
-		if o.Shard, err = runner.ParseShard(v); err != nil {
-			return o, err
-		}
-	}
 	return o, nil
 }
 
 func runSwarm(c *cli.Context) error {
+	if link, ok := shard.Child(); ok {
+		return runSwarmShard(link)
+	}
 	o, err := swarmOptions(c)
 	if err != nil {
 		return usageError(err)
-	}
-	if o.Shard.Count > 0 {
-		link, ok := shard.Child()
-		if !ok {
-			return usageError(fmt.Errorf("--%s is set by imtool swarm for its own shards", runner.ShardFlag))
-		}
-		signal.Ignore(os.Interrupt) // the terminal's Ctrl-C reaches the parent, which tells us to stop
-		if err := runner.RunShard(link, o); err != nil {
-			return failed(err)
-		}
-		return nil
 	}
 	ro := runner.Options{
 		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
@@ -206,6 +192,20 @@ func runSwarm(c *cli.Context) error {
 	ro.Thresholds, ro.JSON = thresholds(c), c.Bool("json")
 	code, err := runner.Run(ctx, ro)
 	return runExit(code, err)
+}
+
+// runSwarmShard is one shard of a swarm a parent runs (runner.ShardCommand):
+// its options come from the parent whole, not from flags.
+func runSwarmShard(link *shard.Link) error {
+	var o loadclient.Options
+	if err := link.Options(&o); err != nil {
+		return failed(err)
+	}
+	signal.Ignore(os.Interrupt) // the terminal's Ctrl-C reaches the parent, which tells us to stop
+	if err := runner.RunShard(link, o); err != nil {
+		return failed(err)
+	}
+	return nil
 }
 
 // thresholds reads --threshold, which swarmOptions has checked.
@@ -233,7 +233,6 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.StringFlag{Name: "ws-subprotocol", Usage: "Sec-WebSocket-Protocol to ask for; the server must choose it (ws+imtool: imtool)"},
 		&cli.StringFlag{Name: "payload-file", Usage: "WebSocket message text from this file, with {uid}, {i}, {seq}, {ts} filled per message (echoes are timed when {ts} follows only fixed text); default: {ts} and x's to --payload bytes"},
 		&cli.BoolFlag{Name: "ws-binary", Usage: "send WebSocket messages as binary instead of text"},
-		&cli.StringFlag{Name: runner.PayloadTemplateFlag, Hidden: true, Usage: "the WebSocket payload template as text (set by the parent for its shards)"},
 		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
 		&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
 		&cli.DurationFlag{Name: "heartbeat", Value: d.Heartbeat, Usage: "PING interval per connection (0: none)"},
@@ -266,6 +265,5 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), DefaultText: "when stdout is a terminal", Usage: "show the live dashboard; --tui=false prints a line a second"},
 		&cli.StringSliceFlag{Name: "threshold", Usage: "pass/fail criterion on the hold phase, e.g. 'heartbeat.p99<50ms' or 'held==requested'; repeat for more (see THRESHOLDS)"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout (progress and notes go to stderr)"},
-		&cli.StringFlag{Name: runner.ShardFlag, Hidden: true, Usage: "INDEX:FIRST:COUNT: run one shard of a plan (set by the parent)"},
 	), mqttFlags()...)
 }
