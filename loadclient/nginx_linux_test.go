@@ -18,7 +18,8 @@ import (
 )
 
 // nginxRoute is a set of loopback ports on which nginx terminates TLS and
-// passes the stream on to backends (round robin).
+// passes the stream on to backends (round robin). Give a port per
+// nginxPerPort connections.
 type nginxRoute struct {
 	ports    int      // listening ports
 	backends []string // HOST:PORT
@@ -30,6 +31,10 @@ type nginxRoute struct {
 // RLIMIT_NOFILE (20,000 here, not raisable) of them, less its own.
 const nginxPerWorker = 9000
 
+// nginxPerPort is how many connections one listening port is given at most:
+// they all reach the backends from that port's source address.
+const nginxPerPort = 12000
+
 // nginxWorkers is the number of workers nginx needs for conns proxied
 // connections. With reuseport each worker accepts on its own socket and the
 // kernel spreads the connections over them by hash: a margin of a third
@@ -40,7 +45,11 @@ func nginxWorkers(conns int) int { return max(1, (conns*4/3+nginxPerWorker-1)/ng
 // terminating TLS (k's server certificate, TLS 1.2 and 1.3) on the given
 // ports of each route, in front of its backends, with workers worker
 // processes. Every listening port has reuseport, so each worker accepts
-// its own share.
+// its own share, and its own source address toward the backends
+// (127.0.1.N, proxy_bind): from one source address Linux runs out of
+// ephemeral ports, or takes ever longer to find one, past the ~28,000 of
+// its range (measured: connects to the gateway failing with EADDRNOTAVAIL
+// and nginx marking every backend down, 30,000 connections into a ramp).
 func nginxConf(k *pki, module, dir string, workers int, routes []nginxRoute, ports [][]int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `load_module %s;
@@ -54,6 +63,7 @@ stream {
   ssl_certificate %s;
   ssl_certificate_key %s;
 `, module, workers, dir, dir, k.serverCert, k.serverKey)
+	src := 0
 	for i, r := range routes {
 		fmt.Fprintf(&b, "  upstream route%d {\n", i)
 		for _, be := range r.backends {
@@ -65,7 +75,8 @@ stream {
 			mutual = " ssl_verify_client on; ssl_client_certificate " + k.ca + ";"
 		}
 		for _, p := range ports[i] {
-			fmt.Fprintf(&b, "  server { listen 127.0.0.1:%d ssl reuseport;%s proxy_pass route%d; }\n", p, mutual, i)
+			src++
+			fmt.Fprintf(&b, "  server { listen 127.0.0.1:%d ssl reuseport;%s proxy_pass route%d; proxy_bind 127.0.1.%d; }\n", p, mutual, i, src)
 		}
 	}
 	b.WriteString("}\n")

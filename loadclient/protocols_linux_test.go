@@ -16,23 +16,26 @@ import (
 	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
-// protocolCase is one protocol of the cost table (docs/PROTOCOLS.md).
+// protocolCase is one protocol of the cost table (docs/PROTOCOL-COST.md).
 type protocolCase struct {
 	name  string
 	proto string
-	tls   bool // through nginx terminating TLS in front of the gateway
+	tls   bool     // through nginx terminating TLS in front of the gateway
+	flags []string // more swarm flags
 }
 
 var protocolCases = []protocolCase{
-	{"raw", ProtoRaw, false}, {"imtool", ProtoIMTool, false}, {"ws", ProtoWS, false}, {"ws+imtool", ProtoWSIMTool, false},
-	{"tls+raw", ProtoRaw, true}, {"tls+imtool", ProtoIMTool, true}, {"wss", ProtoWS, true}, {"wss+imtool", ProtoWSIMTool, true},
+	{"raw", ProtoRaw, false, nil}, {"imtool", ProtoIMTool, false, nil}, {"ws", ProtoWS, false, nil}, {"ws+imtool", ProtoWSIMTool, false, nil},
+	{"tls+raw", ProtoRaw, true, nil}, {"tls+imtool", ProtoIMTool, true, nil}, {"wss", ProtoWS, true, nil}, {"wss+imtool", ProtoWSIMTool, true, nil},
+	// Every connection after the first ticket resumes its session.
+	{"tls+imtool+resume", ProtoIMTool, true, []string{"--tls-resume"}},
 }
 
 // BenchmarkProtocols connects and holds b.N connections of each protocol
 // with `imtool swarm --procs auto` (the engine --engine auto picks: epoll,
 // or portable for TLS) against `imtool server --procs auto` on plain and
 // WebSocket ports, with nginx (stream module, nginxWorkers workers, one
-// port per 20,000 connections, reuseport) terminating TLS in front of it
+// port per nginxPerPort connections, reuseport) terminating TLS in front of it
 // for the TLS protocols. One op is one connection; the metrics are the
 // swarm's connect rate (its summary), private memory growth per held
 // connection of the swarm (its summary), of the gateway (its /stats) and
@@ -43,7 +46,7 @@ var protocolCases = []protocolCase{
 // count, alone on the machine:
 //
 //	go test -run XXX -bench Protocols -benchtime 20000x -timeout 60m ./loadclient/
-//	go test -run XXX -bench 'Protocols/tls\+imtool' -benchtime 100000x -timeout 60m ./loadclient/
+//	go test -run XXX -bench 'Protocols/tls\+imtool$' -benchtime 100000x -timeout 60m ./loadclient/
 func BenchmarkProtocols(b *testing.B) {
 	bin := rt.Binary(b)
 	for _, pc := range protocolCases {
@@ -88,7 +91,7 @@ func benchProtocol(b *testing.B, bin string, pc protocolCase) {
 			backends[i] = "127.0.0.1:" + backends[i]
 		}
 		var addrs [][]string
-		addrs, nginxMaster = startNginx(b, k, nginxWorkers(n), nginxRoute{ports: n/20000 + 1, backends: backends})
+		addrs, nginxMaster = startNginx(b, k, nginxWorkers(n), nginxRoute{ports: n/nginxPerPort + 1, backends: backends})
 		backends = backends[:0]
 		for _, a := range addrs[0] {
 			backends = append(backends, strings.TrimPrefix(a, "127.0.0.1:"))
@@ -108,7 +111,7 @@ func benchProtocol(b *testing.B, bin string, pc protocolCase) {
 	swarmStats := fmt.Sprintf("127.0.0.1:%d", rt.FreePort(b))
 	args := append([]string{"swarm", "--target", target, "--proto", pc.proto, "--conns", strconv.Itoa(n), "--procs", "auto",
 		"--rate", strconv.Itoa(protoBenchRate), "--max-inflight", strconv.Itoa(protoBenchInflight), "--hold", protoBenchHold.String(),
-		"--heartbeat", "30s", "--connect-timeout", "20s", "--login-timeout", "60s", "--stats", swarmStats, "--tui=false", "--out", dir}, tlsArgs...)
+		"--heartbeat", "30s", "--connect-timeout", "20s", "--login-timeout", "60s", "--stats", swarmStats, "--tui=false", "--out", dir}, append(tlsArgs, pc.flags...)...)
 	b.ResetTimer()
 	sw := rt.Start(b, bin, args...)
 	deadline := time.Now().Add(time.Duration(n)*5*time.Millisecond + time.Minute)
@@ -136,6 +139,10 @@ func benchProtocol(b *testing.B, bin string, pc protocolCase) {
 	s := rec.Summary
 	if s.Held != int64(n) || gw1.Connections != int64(n) {
 		b.Fatalf("the swarm held %d, the gateway counted %d connections during the hold: want %d (errors %v)", s.Held, gw1.Connections, n, s.Errors)
+	}
+	out := sw.Output()
+	if i := strings.Index(out, "imtool swarm:"); i >= 0 {
+		b.Logf("gateway: %d connections, %d sessions during the hold\n%s", gw1.Connections, gw1.Sessions, out[i:])
 	}
 	b.ReportMetric(s.ConnectRateMean, "conn/s")
 	b.ReportMetric(s.ClientBytesPer, "client-B/conn")
