@@ -4,6 +4,7 @@ package loadclient
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -43,11 +44,15 @@ var protocolCases = []protocolCase{
 // swarm's summary). raw and ws hold without logging in: the gateway is
 // given a 10-minute login timeout. Every run must hold all b.N, and the
 // gateway must count b.N connections during the hold. Run it with a fixed
-// count, alone on the machine:
+// count (without one, as in a plain -bench ., it is skipped), alone on the
+// machine:
 //
 //	go test -run XXX -bench Protocols -benchtime 20000x -timeout 60m ./loadclient/
 //	go test -run XXX -bench 'Protocols/tls\+imtool$' -benchtime 100000x -timeout 60m ./loadclient/
 func BenchmarkProtocols(b *testing.B) {
+	if bt := flag.Lookup("test.benchtime"); bt == nil || !strings.HasSuffix(bt.Value.String(), "x") {
+		b.Skip("give the connections per protocol as -benchtime 20000x (a run takes seconds to minutes, starts nginx and the gateway: it is left out of a plain -bench .)")
+	}
 	bin := rt.Binary(b)
 	for _, pc := range protocolCases {
 		b.Run(pc.name, func(b *testing.B) { benchProtocol(b, bin, pc) })
