@@ -3,7 +3,6 @@
 package loadclient
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -163,9 +162,8 @@ func benchProtocol(b *testing.B, bin string, pc protocolCase) {
 	b.ReportMetric(s.HostBytesPer, "host-B/conn")
 }
 
-// childrenPrivate is the private memory (resident less file-backed and
-// shared, from /proc/PID/statm, as stats.Process counts it) of the children
-// of pid: nginx's workers. 0 for pid 0.
+// childrenPrivate is the private memory (stats.PrivateBytesOf) of the
+// children of pid: nginx's workers. 0 for pid 0.
 func childrenPrivate(pid int) int64 {
 	if pid == 0 {
 		return 0
@@ -173,11 +171,8 @@ func childrenPrivate(pid int) int64 {
 	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 	var sum int64
 	for _, k := range strings.Fields(string(kids)) {
-		b, err := os.ReadFile("/proc/" + k + "/statm")
-		if f := bytes.Fields(b); err == nil && len(f) > 2 {
-			res, _ := strconv.ParseInt(string(f[1]), 10, 64)
-			shared, _ := strconv.ParseInt(string(f[2]), 10, 64)
-			sum += (res - shared) * int64(os.Getpagesize())
+		if kid, err := strconv.Atoi(k); err == nil {
+			sum += stats.PrivateBytesOf(kid)
 		}
 	}
 	return sum
