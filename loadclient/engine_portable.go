@@ -36,9 +36,12 @@ type pconn struct {
 	sem       chan struct{} // the --max-inflight window slot, until held or the end of the attempt
 	isHeld    atomic.Bool
 	churned   atomic.Bool // closed by the churn: our own close, redialed at once
-	hbOn      bool        // heartbeats started
 	certAsked bool        // the server asked for a client certificate in the TLS handshake
-	hbEnd     chan struct{}
+
+	// hb fires the next heartbeat (nil until held, or without heartbeats);
+	// hbBase is that heartbeat's base time. Both under mu.
+	hb     *time.Timer
+	hbBase int64
 
 	mu    sync.Mutex
 	conn  conn
@@ -240,10 +243,10 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 		}
 		k.lost.Add(int64(pc.conn.pending))
 		pc.conn.pending, pc.conn.state = 0, stClosed
-		pc.mu.Unlock()
-		if pc.hbOn {
-			close(pc.hbEnd)
+		if pc.hb != nil {
+			pc.hb.Stop() // a beat already under way finds the connection closed
 		}
+		pc.mu.Unlock()
 		if pc.isHeld.Load() {
 			c.hold(k, g, -1)
 		}
@@ -262,10 +265,15 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 	return pc.isHeld.Load(), pc.churned.Load()
 }
 
+// portableReadBuf is the read buffer of a portable engine's connection.
+const portableReadBuf = 512
+
 // read feeds the proto until the connection ends.
 func (pc *pconn) read() {
 	e, c := pc.e, pc.e.c
-	buf := make([]byte, 4096)
+	// Small: the buffer lives as long as the connection; a larger read
+	// only takes more turns (rest keeps what the proto has not used).
+	buf := make([]byte, portableReadBuf)
 	var rest []byte // bytes the proto has not used yet
 	for {
 		n, err := pc.nc.Read(buf)
@@ -348,8 +356,8 @@ func (pc *pconn) held(int32) {
 	pc.isHeld.Store(true)
 	c.hold(k, pc.g, 1)
 	if c.o.Heartbeat > 0 && c.o.Proto != ProtoRaw {
-		pc.hbOn, pc.hbEnd = true, make(chan struct{})
-		go e.heartbeats(pc)
+		pc.hbBase = c.firstBeat(pc.g, c.now())
+		pc.hb = time.AfterFunc(pc.untilBeat(), func() { e.beat(pc) })
 	}
 }
 
@@ -373,35 +381,40 @@ func (pc *pconn) gone(_ int32, cause, class int, op string, err error) {
 	pc.e.c.fail(k, class, pc.g, op, err)
 }
 
-// heartbeats beats at the connection's planned times until it ends.
-func (e *portableEngine) heartbeats(pc *pconn) {
+// untilBeat is the wait until the connection's next planned heartbeat;
+// called with mu held.
+func (pc *pconn) untilBeat() time.Duration {
+	c := pc.e.c
+	return time.Duration(c.onTick(c.beatPlanned(pc.g, pc.hbBase)) - c.now())
+}
+
+// beat sends the connection's heartbeat when its timer fires and sets the
+// timer for the next one, until the connection ends. A timer, not a
+// goroutine per connection: a held connection's heartbeats cost no stack
+// between beats.
+func (e *portableEngine) beat(pc *pconn) {
 	c, k := e.c, e.k
-	base := c.firstBeat(pc.g, c.now())
-	for {
-		planned := c.onTick(c.beatPlanned(pc.g, base))
-		if wait := planned - c.now(); wait > 0 {
-			t := time.NewTimer(time.Duration(wait))
-			select {
-			case <-pc.hbEnd:
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		lag := c.now() - planned
-		c.lat[latLag].Record(time.Duration(lag))
-		if lag > k.maxLag.Load() {
-			k.maxLag.Store(lag)
-		}
-		k.pings.Add(1)
-		pc.mu.Lock()
-		ok := pc.conn.state == stHeld && pc.proto.beat(&pc.x, planned)
-		pc.mu.Unlock()
-		if !ok {
-			return
-		}
-		base += int64(c.o.Heartbeat)
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.conn.state != stHeld {
+		return
 	}
+	planned := c.onTick(c.beatPlanned(pc.g, pc.hbBase))
+	if wait := planned - c.now(); wait > 0 { // the timer fired early
+		pc.hb.Reset(time.Duration(wait))
+		return
+	}
+	lag := c.now() - planned
+	c.lat[latLag].Record(time.Duration(lag))
+	if lag > k.maxLag.Load() {
+		k.maxLag.Store(lag)
+	}
+	k.pings.Add(1)
+	if !pc.proto.beat(&pc.x, planned) {
+		return
+	}
+	pc.hbBase += int64(c.o.Heartbeat)
+	pc.hb.Reset(pc.untilBeat())
 }
 
 // messages sends SENDs at the message rate from random held connections,

@@ -180,7 +180,7 @@ func TestMeasureLatencyTruth(t *testing.T) {
 	measure("(b) imtool bench (default)", "127.0.0.1:9000", "bench")
 }
 
-func readRecord(t *testing.T, dir string) stats.Record {
+func readRecord(t testing.TB, dir string) stats.Record {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
 	if err != nil {

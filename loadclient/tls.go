@@ -133,7 +133,12 @@ func (c *core) tlsHandshake(ctx context.Context, nc net.Conn, d int, certAsked *
 	tc = tls.Client(nc, c.tls.cfgs[d])
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, certAskedKey{}, certAsked), c.o.ConnectTimeout)
 	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
+	// The handshake runs on a goroutine that ends with it: the deep stack
+	// its key exchange and certificate checks grow goes with that goroutine
+	// instead of staying with the connection's reader for its whole life.
+	done := make(chan error, 1)
+	go func() { done <- tc.HandshakeContext(ctx) }()
+	if err := <-done; err != nil {
 		return nil, false, err
 	}
 	return tc, tc.ConnectionState().DidResume, nil

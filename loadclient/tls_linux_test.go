@@ -9,15 +9,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +30,7 @@ type pki struct {
 	rogueKey                         string
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -42,7 +38,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 }
 
 // issue makes a key and a certificate from tmpl, signed by parent (self-signed when nil).
-func issue(t *testing.T, dir, name string, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+func issue(t testing.TB, dir, name string, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -62,7 +58,7 @@ func issue(t *testing.T, dir, name string, tmpl *x509.Certificate, parent *x509.
 	return cert, key
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	dir := t.TempDir()
 	now := time.Now()
 	ca, caKey := issue(t, dir, "ca", &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "imtool test CA"},
@@ -84,73 +80,6 @@ func newPKI(t *testing.T) *pki {
 	p := func(n string) string { return filepath.Join(dir, n) }
 	return &pki{dir: dir, ca: p("ca.pem"), serverCert: p("server.pem"), serverKey: p("server.key"),
 		clientCert: p("client.pem"), clientKey: p("client.key"), rogueCert: p("rogue.pem"), rogueKey: p("rogue.key")}
-}
-
-// nginxStream starts Debian's nginx with the stream module terminating TLS
-// on two loopback ports in front of backend: the first with any client,
-// the second requiring a client certificate from the test CA. It returns
-// their addresses and stops nginx (by its pid) at cleanup.
-func nginxStream(t *testing.T, k *pki, backend string) (open, mutual string) {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	mod := "/usr/lib/nginx/modules/ngx_stream_module.so"
-	if _, serr := os.Stat(mod); err != nil || serr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("nginx with the stream module is missing (apt-get install nginx-light libnginx-mod-stream): %v %v", err, serr)
-		}
-		t.Skip("nginx with the stream module is not installed (apt-get install nginx-light libnginx-mod-stream)")
-	}
-	ports := make([]int, 2)
-	for i := range ports {
-		ports[i] = rt.FreePort(t)
-	}
-	conf := fmt.Sprintf(`load_module %s;
-worker_processes 1;
-pid %s/nginx.pid;
-error_log %s/error.log info;
-events { worker_connections 4096; }
-stream {
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_certificate %s;
-  ssl_certificate_key %s;
-  server { listen 127.0.0.1:%d ssl; proxy_pass %s; }
-  server { listen 127.0.0.1:%d ssl; ssl_verify_client on; ssl_client_certificate %s; proxy_pass %s; }
-}
-`, mod, k.dir, k.dir, k.serverCert, k.serverKey, ports[0], backend, ports[1], k.ca, backend)
-	cf := filepath.Join(k.dir, "nginx.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", k.dir, "-c", cf, "-g", "daemon off;")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // nginx stops its worker itself
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(k.dir, "error.log"))
-			t.Logf("nginx error.log:\n%s", b)
-		}
-	})
-	for _, p := range ports {
-		addr := "127.0.0.1:" + strconv.Itoa(p)
-		waitFor(t, 10*time.Second, "nginx listening on "+addr, func() bool {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
-	return "127.0.0.1:" + strconv.Itoa(ports[0]), "127.0.0.1:" + strconv.Itoa(ports[1])
 }
 
 // The imtool protocol and ws+imtool through nginx terminating TLS in front

@@ -33,18 +33,33 @@ func readOSProcess(p *Process) {
 			}
 		}
 	}
-	// statm: size resident shared … in pages; shared is file-backed (and shmem).
-	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
-		if f := bytes.Fields(b); len(f) > 2 {
-			res, _ := strconv.ParseInt(string(f[1]), 10, 64)
-			shared, _ := strconv.ParseInt(string(f[2]), 10, 64)
-			p.PrivateBytes = (res - shared) * pageSize
-		}
-	}
+	p.PrivateBytes = privateBytes("/proc/self/statm")
 	p.FDs, p.FDsAgeS = fdCount()
 	if lim, err := host.ProcessNofile(); err == nil {
 		p.FDLimit = lim.Soft
 	}
+}
+
+// PrivateBytesOf is process pid's private memory as Process.PrivateBytes
+// counts it (resident less file-backed and shared), 0 if it cannot be read.
+func PrivateBytesOf(pid int) int64 {
+	return privateBytes("/proc/" + strconv.Itoa(pid) + "/statm")
+}
+
+// privateBytes reads a statm file: size resident shared … in pages; shared
+// is file-backed (and shmem).
+func privateBytes(statm string) int64 {
+	b, err := os.ReadFile(statm)
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return 0
+	}
+	res, _ := strconv.ParseInt(string(f[1]), 10, 64)
+	shared, _ := strconv.ParseInt(string(f[2]), 10, 64)
+	return (res - shared) * pageSize
 }
 
 // fdsEvery is about how often fdCount really counts (each count polls
