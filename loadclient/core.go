@@ -130,6 +130,9 @@ type counters struct {
 	heldDest, heldSrc                    []atomic.Int64 // held per destination / source index
 	errDest, errSrc                      []atomic.Int64 // [class*n + index]
 	rampDone, done                       atomic.Bool
+	// quieted: after quiet, this loop sends no more messages (it saw
+	// quiet before its next burst, or it sends none).
+	quieted atomic.Bool
 	// The ramp, timed exactly: the first dial and the last connection
 	// established before the ramp was done (ns since start; 0 none), the
 	// connections established by then, and how the ramp's turns ended:
@@ -381,6 +384,7 @@ func (r *rng) next() uint64 {
 // snapshotInto adds the counters of every loop to s.
 func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 	s.Errors = map[string]int64{}
+	s.Sending = c.sending()
 	for _, k := range c.loops {
 		s.Attempts += k.attempts.Load()
 		s.Established += k.established.Load()
@@ -485,10 +489,28 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 const AckLost = "lost"
 
 // Drained says whether a swarm's snapshot (of one process or merged from
-// many) has nothing in flight: every SEND ACKed or lost, and every message
-// ACKed as delivered arrived at its recipient.
+// many) has nothing in flight: no loop sends messages any more (they all
+// saw quiet), every SEND is ACKed or lost, and every message ACKed as
+// delivered arrived at its recipient.
 func Drained(s stats.Snapshot) bool {
-	return s.Sent == s.Acked+s.Acks[AckLost] && s.Delivered >= s.Acks[wire.AckName(wire.AckDelivered)]
+	return s.Sending == 0 && s.Sent == s.Acked+s.Acks[AckLost] && s.Delivered >= s.Acks[wire.AckName(wire.AckDelivered)]
+}
+
+// sending is how many loops may still send messages: all of a swarm with a
+// message rate until each sees quiet (a loop in the middle of a burst when
+// quiet came still counts and sends what it started, which a drain must
+// wait for). 0 without messages.
+func (c *core) sending() int64 {
+	if c.o.MsgRate == 0 {
+		return 0
+	}
+	var n int64
+	for _, k := range c.loops {
+		if !k.quieted.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // destLabel names destination i in Snapshot.Ports: the port alone when the

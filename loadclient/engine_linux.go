@@ -190,6 +190,8 @@ func (l *eloop) run() error {
 		// so reading it later changes no latency.
 		if l.msgPacer.Rate > 0 {
 			l.messages()
+		} else if c.ctl.quiet.Load() {
+			l.k.quieted.Store(true)
 		}
 		l.churn()
 		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
@@ -604,6 +606,7 @@ func (l *eloop) onTimer(slot int32) {
 func (l *eloop) messages() {
 	c := l.c
 	if c.ctl.quiet.Load() || len(l.conns) == 0 {
+		l.k.quieted.Store(c.ctl.quiet.Load())
 		return
 	}
 	if l.msgStart < 0 {

@@ -422,6 +422,7 @@ func (e *portableEngine) beat(pc *pconn) {
 func (e *portableEngine) messages() {
 	defer e.wg.Done()
 	c, k := e.c, e.k
+	defer k.quieted.Store(true) // no message is sent after this returns
 	for !k.rampDone.Load() {
 		if e.ctx.Err() != nil {
 			return
@@ -450,7 +451,7 @@ func (e *portableEngine) messages() {
 			}
 		}
 		e.mu.Unlock()
-		for ; n < due; n++ {
+		for ; n < due && !c.ctl.quiet.Load(); n++ {
 			planned := start + int64(pacer.Planned(n))
 			if len(held) == 0 {
 				continue

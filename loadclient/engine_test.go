@@ -182,10 +182,18 @@ func TestIMToolProtocol(t *testing.T) {
 			if got := srv.sessionsNow(); got != n {
 				t.Fatalf("server sessions %d, want %d", got, n)
 			}
+			// Until it sees quiet, a loop with messages to send counts as
+			// sending, and a snapshot saying so is not drained.
+			if s := sw.Snapshot(); s.Sending == 0 || Drained(s) {
+				t.Fatalf("before quiet: %d loops sending, drained %v", s.Sending, Drained(s))
+			}
 			waitRun(t, errc, 20*time.Second)
 			s := sw.Snapshot()
 			if len(s.Errors) != 0 || s.Dropped != 0 {
 				t.Fatalf("errors %v dropped %d", s.Errors, s.Dropped)
+			}
+			if s.Sending != 0 {
+				t.Fatalf("after the run %d loops still count as sending", s.Sending)
 			}
 			if s.Pings < n*10 || s.Pongs < s.Pings-n {
 				t.Fatalf("pings %d pongs %d: want ≥ %d pings, all but the last answered", s.Pings, s.Pongs, n*10)

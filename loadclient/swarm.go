@@ -183,8 +183,10 @@ func (p swarmPart) Command(c lifecycle.Command) {
 		p.s.c.ctl.close.Store(true)
 	}
 }
-func (p swarmPart) Ramped() bool          { return p.s.rampDone() }
-func (p swarmPart) Drained() bool         { return p.s.pending() == 0 && p.s.undelivered() == 0 }
+func (p swarmPart) Ramped() bool { return p.s.rampDone() }
+func (p swarmPart) Drained() bool {
+	return p.s.c.sending() == 0 && p.s.pending() == 0 && p.s.undelivered() == 0
+}
 func (p swarmPart) Done() <-chan struct{} { return p.s.engDone }
 
 // settleChurn ends the churn before the held count is taken: quiet stops

@@ -101,6 +101,7 @@ type Snapshot struct {
 	Drops       map[string]int64 `json:"drops,omitempty"`   // dropped by cause: server_close, kick, reset, idle
 	SourceIPs   map[string]int64 `json:"source_ips,omitempty"`
 	Sent        int64            `json:"sent,omitempty"`
+	Sending     int64            `json:"sending,omitempty"` // swarm loops that may still send messages (until each sees quiet)
 	Acked       int64            `json:"acked,omitempty"`
 	Delivered   int64            `json:"delivered,omitempty"`
 	Pings       int64            `json:"pings,omitempty"`
@@ -171,6 +172,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Dropped += p.Dropped
 	s.Churned += p.Churned
 	s.Sent += p.Sent
+	s.Sending += p.Sending
 	s.Acked += p.Acked
 	s.Delivered += p.Delivered
 	s.Pings += p.Pings
