@@ -207,3 +207,43 @@ func TestObey(t *testing.T) {
 		t.Fatalf("commands %v", got)
 	}
 }
+
+// askedPart notes when Quiet came and when Drained was first asked.
+type askedPart struct {
+	*fakePart
+	mu              sync.Mutex
+	quietAt, asked0 time.Time
+}
+
+func (a *askedPart) Command(c Command) {
+	if c == Quiet {
+		a.mu.Lock()
+		a.quietAt = time.Now()
+		a.mu.Unlock()
+	}
+	a.fakePart.Command(c)
+}
+
+func (a *askedPart) Drained() bool {
+	a.mu.Lock()
+	if a.asked0.IsZero() {
+		a.asked0 = time.Now()
+	}
+	a.mu.Unlock()
+	return true
+}
+
+// A Remote's merged snapshot may predate the Quiet and look drained while
+// messages are on their way: Drained is not asked before Settle has passed.
+func TestSupervisorSettlesBeforeAskingDrained(t *testing.T) {
+	p := &askedPart{fakePart: newFake()}
+	s := New(p, Options{Drain: time.Second, Settle: 80 * time.Millisecond, Watch: time.Millisecond})
+	s.Stop()
+	s.Run(context.Background())
+	if got := p.commands(); !slices.Equal(got, []Command{Quiet, Stop}) {
+		t.Fatalf("commands %v", got)
+	}
+	if wait := p.asked0.Sub(p.quietAt); wait < 80*time.Millisecond {
+		t.Fatalf("Drained was asked %v after Quiet, before the 80ms Settle", wait)
+	}
+}

@@ -25,6 +25,12 @@ type Options struct {
 	Hold time.Duration
 	// Drain bounds the wait, after Quiet, for the part to be Drained.
 	Drain time.Duration
+	// Settle is how long after Quiet the part's Drained is first asked: how
+	// stale what it says may be. A part that counts live needs none; a
+	// Remote's merged snapshot is as old as its parts' last publication
+	// (PublishEvery), and one taken before the Quiet could look drained
+	// while messages are still on their way. Drain still bounds the whole.
+	Settle time.Duration
 	// Watch is how often Ramped and Drained are asked (default 10ms). The
 	// watch of the ramp stops once the hold begins, so a holding part is
 	// not woken for nothing.
@@ -132,7 +138,9 @@ loop:
 	s.phase.Store(stats.PhaseClose)
 	if !ended {
 		s.part.Command(Quiet)
-		deadline := time.Now().Add(s.o.Drain)
+		quietAt := time.Now()
+		deadline := quietAt.Add(max(s.o.Drain, s.o.Settle))
+		time.Sleep(s.o.Settle)
 		for !s.part.Drained() && time.Now().Before(deadline) {
 			time.Sleep(s.o.Watch)
 		}
@@ -146,7 +154,8 @@ loop:
 // Remote is a Part whose connections are in other processes or on other
 // hosts (a shard group, a set of agents): it is told by sending each of
 // them the command, and watched through their merged snapshot. Each of
-// them holds until told, so the supervisor times the hold for all.
+// them holds until told, so the supervisor times the hold for all. Its
+// supervisor's Options.Settle covers how stale the merged snapshot may be.
 type Remote struct {
 	Send   func(Command)             // to every part still running
 	Merged func() stats.Snapshot     // the parts now, merged

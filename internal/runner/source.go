@@ -85,7 +85,8 @@ func startGroup(o Options, plan *loadclient.Plan) (*group, error) {
 	}
 	gr := &group{g: g, n: plan.Procs, ch: make(chan struct{})}
 	gr.Supervised = lifecycle.Supervise(lifecycle.Remote{Send: g.Send, Merged: gr.merged, Empty: loadclient.Drained, Ended: gr.ch},
-		lifecycle.Options{Hold: so.Hold, Drain: max(so.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: groupWatch})
+		lifecycle.Options{Hold: so.Hold, Drain: max(so.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: groupWatch,
+			Settle: lifecycle.PublishEvery + groupWatch})
 	go func() {
 		for i := 0; i < gr.n; i++ {
 			e := <-g.Exits()

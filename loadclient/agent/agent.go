@@ -8,8 +8,9 @@
 // stops its load by itself when the coordinator has been silent for longer
 // than the grace period: it never keeps hammering a server on its own.
 //
-// The coordinator's side is Client (one agent) and Split (the plan across
-// agents, with each host's feasibility checked before anything starts).
+// The coordinator's side is Client (one agent), Split (the plan across
+// agents, with each host's feasibility checked before anything starts) and
+// Coordinator (the run on all of them, under one lifecycle supervisor).
 //
 // TLS keeps the token and the run requests from travelling in clear: an
 // agent without a certificate of its own writes a self-signed one on first

@@ -96,7 +96,8 @@ func Coordinate(o loadclient.Options, addrs []string, token string, pins []strin
 	}
 	ag := &Coordinator{hosts: hosts, plan: Combined(as), ch: make(chan struct{})}
 	ag.Supervised = lifecycle.Supervise(lifecycle.Remote{Send: ag.send, Merged: ag.merged, Empty: loadclient.Drained, Ended: ag.ch},
-		lifecycle.Options{Hold: o.Hold, Drain: max(o.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: agentPollEvery})
+		lifecycle.Options{Hold: o.Hold, Drain: max(o.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: agentPollEvery,
+			Settle: lifecycle.PublishEvery + agentPollEvery}) // an agent's sharded slice is as old as its shards' last publication
 	return ag, nil
 }
 
