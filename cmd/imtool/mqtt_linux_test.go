@@ -575,3 +575,40 @@ func TestMQTTFanOut(t *testing.T) {
 		t.Errorf("the observer saw %d messages (%d distinct), the swarm sent %d", msgs, distinct, m.Sent[1])
 	}
 }
+
+// TestMQTTReconnect: the broker is killed mid-run and started again on its
+// port; with --reconnect every connection is dropped, redialed with backoff
+// and held again, and the new broker counts them all.
+func TestMQTTReconnect(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 30
+	b1 := mqtttest.Start(t, mqtttest.Options{})
+	statsAddr, dir := freeAddr(t), t.TempDir()
+	p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", "5", "--target", b1.Addr,
+		"--conns", strconv.Itoa(n), "--hold", "12s", "--heartbeat", "1s", "--stats", statsAddr, "--out", dir,
+		"--reconnect", "--backoff-min", "100ms", "--backoff-max", "500ms")
+	waitHeld := func(want int64) {
+		t.Helper()
+		got := int64(-1)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && got != want; time.Sleep(100 * time.Millisecond) {
+			got = swarmHeld(statsAddr)
+		}
+		if got != want {
+			t.Fatalf("the swarm holds %d, want %d", got, want)
+		}
+	}
+	waitHeld(n)
+	b1.Stop()
+	waitHeld(0)
+	b2 := mqtttest.Start(t, mqtttest.Options{Port: brokerPort(t, b1.Addr)})
+	obs := newObserver(t, b2.Addr, "$SYS/broker/clients/connected")
+	heldAndConnected(t, statsAddr, obs, n)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	rec, _ := readRecord(t, dir)
+	if s := rec.Summary; s.Held != n || s.Dropped != n || s.Latency[stats.LatMQTTConnect].Count < 2*n {
+		t.Errorf("held %d, dropped %d (%v), CONNACKs timed %d; want %d held at the end, %d dropped once, at least %d CONNACKs",
+			s.Held, s.Dropped, s.Drops, s.Latency[stats.LatMQTTConnect].Count, n, n, 2*n)
+	}
+}
