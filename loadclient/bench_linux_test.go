@@ -134,7 +134,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		l.now = onTick(l.c.beatPlanned(0, l.conns[0].next)) + tickNS
+		l.now = l.c.onTick(l.c.beatPlanned(0, l.conns[0].next)) + tickNS
 		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
 		if i%64 == 63 {
 			unix.Read(peer, buf)

@@ -97,6 +97,9 @@ func (e *portableEngine) run() error {
 			continue
 		}
 		e.k.started.Add(1)
+		// Connecting from now, not from when its goroutine first runs:
+		// the ramp is not over while a first attempt waits to be scheduled.
+		e.k.connecting.Add(1)
 		e.wg.Add(1)
 		go e.serve(slot, sem)
 		slot++
@@ -131,9 +134,10 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	c := e.c
 	g := c.shard.First + slot
 	r := rng(uint64(g)*0x9E3779B97F4A7C15 | 1)
+	first := true // run counted it as connecting
 	for tries := 0; ; tries++ {
-		held, churned := e.once(slot, g, sem)
-		sem = nil
+		held, churned := e.once(slot, g, sem, first)
+		sem, first = nil, false
 		if held {
 			tries = 0 // the backoff starts over after a connection that was held
 		}
@@ -156,8 +160,9 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 }
 
 // once is one attempt of connection slot, until it ends; held says it was
-// held, churned that the churn closed it.
-func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned bool) {
+// held, churned that the churn closed it. first: the ramp's attempt, which
+// run counted as connecting already.
+func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held, churned bool) {
 	c, k := e.c, e.k
 	pc := &pconn{e: e, g: g, sem: sem, rnd: rng(uint64(g)*0xBF58476D1CE4E5B9 | 1)}
 	defer pc.release()
@@ -167,7 +172,9 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		d.LocalAddr = &net.TCPAddr{IP: c.plan.Sources[s].AsSlice()}
 	}
 	k.attempts.Add(1)
-	k.connecting.Add(1)
+	if !first {
+		k.connecting.Add(1)
+	}
 	t0 := c.now()
 	k.rampStarted(t0)
 	nc, err := d.DialContext(e.ctx, "tcp", dst.String())
@@ -203,13 +210,17 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		c.lat[series].Record(time.Duration(c.now() - t1))
 		nc = tc
 	}
-	// Connecting until the TLS handshake is over: the ramp is not done
-	// while one is under way.
+	// Connecting until the TLS handshake is over, and logging in before
+	// no longer connecting: the ramp is not done while either is under way,
+	// nor between the two.
+	pc.conn.state = stLogin // the handshake, if the protocol has one, counts from here
+	k.loggingIn.Add(1)
 	k.connecting.Add(-1)
 	pc.nc = nc
 	e.mu.Lock()
 	if e.ctx.Err() != nil {
 		e.mu.Unlock()
+		k.loggingIn.Add(-1)
 		closeConn(nc, c.o.Close)
 		return
 	}
@@ -241,8 +252,6 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 	pc.x = exch{c: c, k: k, ep: pc, g: g, conn: &pc.conn, loop: c.shard.Index, rnd: &pc.rnd, out: make([]byte, 0, 256+c.o.Payload)}
 	_ = nc.SetReadDeadline(time.Now().Add(c.o.LoginTimeout))
 	pc.mu.Lock()
-	pc.conn.state = stLogin // the handshake, if the protocol has one, counts from here
-	k.loggingIn.Add(1)
 	pc.x.rx = c.now()
 	ok := pc.proto.open(&pc.x)
 	pc.mu.Unlock()
@@ -369,7 +378,7 @@ func (e *portableEngine) heartbeats(pc *pconn) {
 	c, k := e.c, e.k
 	base := c.firstBeat(pc.g, c.now())
 	for {
-		planned := onTick(c.beatPlanned(pc.g, base))
+		planned := c.onTick(c.beatPlanned(pc.g, base))
 		if wait := planned - c.now(); wait > 0 {
 			t := time.NewTimer(time.Duration(wait))
 			select {

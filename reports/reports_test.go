@@ -273,3 +273,21 @@ func TestSummarizeHoldLatency(t *testing.T) {
 		t.Errorf("hold heartbeat latency %+v, want 1,000 at 10 ms", hold)
 	}
 }
+
+// The hold ends with its last sample: a slow close after it (tens of
+// seconds on a loaded host) is not counted as holding.
+func TestHoldExcludesTheClose(t *testing.T) {
+	rec := load(t, fixtures(t)["complete"])
+	want := Summarize(rec).HoldSeconds
+	last := rec.Series[len(rec.Series)-1]
+	if last.Swarm.Phase != stats.PhaseHold {
+		t.Fatalf("the fixture ends in phase %q, want it to end in the hold", last.Swarm.Phase)
+	}
+	closing := last
+	closing.T += 30
+	closing.Swarm.Phase = stats.PhaseDone
+	rec.Series = append(rec.Series, closing)
+	if got := Summarize(rec).HoldSeconds; got != want {
+		t.Errorf("hold %v s with a 30 s close after it, want %v s", got, want)
+	}
+}
