@@ -370,6 +370,9 @@ func TestMQTTPubSub(t *testing.T) {
 			}
 			q := tt.qos
 			sent := m.Sent[q]
+			if m.Received[q] != sent {
+				t.Logf("QoS %d: redelivered %d, foreign %d, retained %v, unacked %v", q, m.Redelivered, m.Foreign, m.Retained, m.Unacked)
+			}
 			if sent < 100 || m.Received[q] != sent || m.Expected[q] != sent || m.Lost[q] != 0 || m.Duplicated[q] != 0 || m.Subscribed != int64(n) {
 				t.Errorf("QoS %d: sent %d received %d expected %d lost %d duplicated %d subscribed %d; want ≥ 100 sent, each received once by its peer, %d subscribed",
 					q, sent, m.Received[q], m.Expected[q], m.Lost[q], m.Duplicated[q], m.Subscribed, n)
