@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -613,5 +614,15 @@ func TestMQTTReconnect(t *testing.T) {
 	if s := rec.Summary; s.Held != n || s.Dropped != n || s.Latency[stats.LatMQTTConnect].Count < 2*n {
 		t.Errorf("held %d, dropped %d (%v), CONNACKs timed %d; want %d held at the end, %d dropped once, at least %d CONNACKs",
 			s.Held, s.Dropped, s.Drops, s.Latency[stats.LatMQTTConnect].Count, n, n, 2*n)
+	}
+}
+
+// imtool bench runs its own gateway: --proto mqtt is refused with where to
+// go instead, before anything starts.
+func TestBenchRefusesMQTT(t *testing.T) {
+	out, err := exec.Command(rt.Binary(t), "bench", "--proto", "mqtt", "--conns", "10", "--tui=false").CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "imtool swarm --proto mqtt --target BROKER") {
+		t.Errorf("bench --proto mqtt: %v\n%s\nwant exit 2 pointing to imtool swarm --proto mqtt", err, out)
 	}
 }
