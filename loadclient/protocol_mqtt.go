@@ -122,7 +122,9 @@ func (p *mqttProto) open(x *exch) bool {
 	p.sess[x.slot] = s
 	v := placeholder.Values{UID: c.uid(x.g), I: uint64(x.g)}
 	p.id = p.set.clientID.Append(p.id[:0], &v)
-	id := session.Identity{ClientID: p.id, Publisher: uint32(x.g)}
+	// Sequence numbers from the connect time: after a redial (--reconnect,
+	// --churn) the connection's messages still count as new ones.
+	id := session.Identity{ClientID: p.id, Publisher: uint32(x.g), Seq: c.unix(x.conn.t0)}
 	if p.set.hasUser {
 		p.user = p.set.user.Append(p.user[:0], &v)
 		id.Username = p.user

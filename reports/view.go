@@ -97,7 +97,7 @@ func newView(rec *stats.Record) view {
 	if s.HostBytesPer > 0 {
 		add("host memory", "%s per connection (drop of MemAvailable)", fmtBytes(s.HostBytesPer))
 	}
-	if s.Sent > 0 || s.Delivered > 0 {
+	if (s.Sent > 0 || s.Delivered > 0) && s.MQTT == nil { // MQTT: per QoS below (QoS 0 has no acknowledgement)
 		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
 			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imtool/imtool/internal/bench"
 	"github.com/imtool/imtool/internal/runner"
+	"github.com/imtool/imtool/loadclient"
 	"github.com/imtool/imtool/refserver"
 )
 
@@ -76,6 +77,9 @@ func runBench(c *cli.Context) error {
 	o, err := swarmOptions(c)
 	if err != nil {
 		return usageError(err)
+	}
+	if o.Proto == loadclient.ProtoMQTT {
+		return usageError(errors.New("bench runs imtool's own gateway, which does not speak MQTT: load an MQTT broker with imtool swarm --proto mqtt --target BROKER (docs/MQTT.md)"))
 	}
 	if c.Bool("netns") {
 		if !bench.InNetns() {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -370,6 +371,9 @@ func TestMQTTPubSub(t *testing.T) {
 			}
 			q := tt.qos
 			sent := m.Sent[q]
+			if m.Received[q] != sent {
+				t.Logf("QoS %d: redelivered %d, foreign %d, retained %v, unacked %v", q, m.Redelivered, m.Foreign, m.Retained, m.Unacked)
+			}
 			if sent < 100 || m.Received[q] != sent || m.Expected[q] != sent || m.Lost[q] != 0 || m.Duplicated[q] != 0 || m.Subscribed != int64(n) {
 				t.Errorf("QoS %d: sent %d received %d expected %d lost %d duplicated %d subscribed %d; want ≥ 100 sent, each received once by its peer, %d subscribed",
 					q, sent, m.Received[q], m.Expected[q], m.Lost[q], m.Duplicated[q], m.Subscribed, n)
@@ -573,5 +577,52 @@ func TestMQTTFanOut(t *testing.T) {
 	}
 	if msgs, distinct := obs.counts(); int64(msgs) != m.Sent[1] || int64(distinct) != m.Sent[1] {
 		t.Errorf("the observer saw %d messages (%d distinct), the swarm sent %d", msgs, distinct, m.Sent[1])
+	}
+}
+
+// TestMQTTReconnect: the broker is killed mid-run and started again on its
+// port; with --reconnect every connection is dropped, redialed with backoff
+// and held again, and the new broker counts them all.
+func TestMQTTReconnect(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 30
+	b1 := mqtttest.Start(t, mqtttest.Options{})
+	statsAddr, dir := freeAddr(t), t.TempDir()
+	p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", "5", "--target", b1.Addr,
+		"--conns", strconv.Itoa(n), "--hold", "12s", "--heartbeat", "1s", "--stats", statsAddr, "--out", dir,
+		"--reconnect", "--backoff-min", "100ms", "--backoff-max", "500ms")
+	waitHeld := func(want int64) {
+		t.Helper()
+		got := int64(-1)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && got != want; time.Sleep(100 * time.Millisecond) {
+			got = swarmHeld(statsAddr)
+		}
+		if got != want {
+			t.Fatalf("the swarm holds %d, want %d", got, want)
+		}
+	}
+	waitHeld(n)
+	b1.Stop()
+	waitHeld(0)
+	b2 := mqtttest.Start(t, mqtttest.Options{Port: brokerPort(t, b1.Addr)})
+	obs := newObserver(t, b2.Addr, "$SYS/broker/clients/connected")
+	heldAndConnected(t, statsAddr, obs, n)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	rec, _ := readRecord(t, dir)
+	if s := rec.Summary; s.Held != n || s.Dropped != n || s.Latency[stats.LatMQTTConnect].Count < 2*n {
+		t.Errorf("held %d, dropped %d (%v), CONNACKs timed %d; want %d held at the end, %d dropped once, at least %d CONNACKs",
+			s.Held, s.Dropped, s.Drops, s.Latency[stats.LatMQTTConnect].Count, n, n, 2*n)
+	}
+}
+
+// imtool bench runs its own gateway: --proto mqtt is refused with where to
+// go instead, before anything starts.
+func TestBenchRefusesMQTT(t *testing.T) {
+	out, err := exec.Command(rt.Binary(t), "bench", "--proto", "mqtt", "--conns", "10", "--tui=false").CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "imtool swarm --proto mqtt --target BROKER") {
+		t.Errorf("bench --proto mqtt: %v\n%s\nwant exit 2 pointing to imtool swarm --proto mqtt", err, out)
 	}
 }

@@ -184,6 +184,9 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 		{[]string{"--backoff-min", "2s", "--backoff-max", "1s"}, 2, "--backoff-max 1s is below --backoff-min 2s"},
 		{[]string{"--churn", "5"}, 2, `--churn "5": no /s, /min or /h`},
 		{[]string{"--churn", "1/s", "--churn-burst", "-1s"}, 2, "--churn-burst -1s"},
+		{[]string{"--proto", "mqtt", "--msg-rate", "10"}, 2, "--msg-rate with --proto mqtt needs a topic: give --publish"},
+		{[]string{"--proto", "mqtt", "--qos", "3", "--publish", "t"}, 2, "--qos 3: give 0, 1 or 2"},
+		{[]string{"--proto", "mqtt", "--mqtt-version", "3"}, 2, `--mqtt-version "3": give 3.1.1 or 5`},
 	} {
 		out, err := exec.Command(bin, append([]string{"swarm", "--stats", "", "--tui=false"}, tt.args...)...).CombinedOutput()
 		code := 0

@@ -44,6 +44,9 @@ type Options struct {
 	TLS bool
 	// WebSockets adds a listener of MQTT over WebSocket (subprotocol mqtt).
 	WebSockets bool
+	// Port is the plain listener's port (0: one it picks): a broker
+	// started again where the one before listened.
+	Port int
 }
 
 // Broker is a running mosquitto.
@@ -56,8 +59,13 @@ type Broker struct {
 	RootCAs *x509.CertPool
 	CAFile  string
 	cmd     *exec.Cmd
+	exited  chan struct{}
 	log     *syncBuffer
 }
+
+// Stop ends the broker now (SIGTERM, then SIGKILL after 3 s), as a crash or
+// a restart would for its clients.
+func (b *Broker) Stop() { stop(b.cmd, b.exited) }
 
 // PID is the broker's process id.
 func (b *Broker) PID() int { return b.cmd.Process.Pid }
@@ -116,6 +124,9 @@ func Start(t testing.TB, o Options) *Broker {
 	// try a few times.
 	for try := 0; ; try++ {
 		ports := freePorts(t, 2)
+		if o.Port != 0 {
+			ports[0] = o.Port
+		}
 		lines := append([]string(nil), conf...)
 		lines = append(lines, listener(ports[0], o.MaxConnections)...)
 		b.Addr, b.TLSAddr = fmt.Sprintf("127.0.0.1:%d", ports[0]), ""
@@ -143,6 +154,7 @@ func Start(t testing.TB, o Options) *Broker {
 			t.Fatalf("start mosquitto: %v", err)
 		}
 		exited := make(chan struct{})
+		b.exited = exited
 		go func() { b.cmd.Wait(); close(exited) }()
 		t.Cleanup(func() { stop(b.cmd, exited) })
 		if b.ready(exited) {

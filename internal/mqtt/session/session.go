@@ -90,6 +90,11 @@ type Identity struct {
 	// Publisher identifies this connection in the payloads it publishes,
 	// so subscribers can tell duplicates apart (the connection's index).
 	Publisher uint32
+	// Seq is the sequence number its first publish follows. A driver that
+	// connects one Publisher again gives each connection a larger one (its
+	// connect time in ns): subscribers then take the new connection's
+	// messages for new ones, not for the old one's again.
+	Seq uint64
 }
 
 // Connection states.
@@ -165,7 +170,7 @@ func NewCounting(d Driver, cfg *Config, scratch *[]byte, counts *Counts) *Sessio
 func (s *Session) Open(now int64, id *Identity) bool {
 	c := s.cfg.Connect
 	if id != nil {
-		s.publisher = id.Publisher
+		s.publisher, s.seq = id.Publisher, id.Seq
 		if id.ClientID != nil {
 			c.ClientID = id.ClientID
 		}

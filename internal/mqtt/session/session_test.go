@@ -293,3 +293,27 @@ func TestWindowDedup(t *testing.T) {
 		}
 	}
 }
+
+// A publisher connected again with a larger Identity.Seq numbers its
+// messages above its first connection's, so a subscriber counts them as
+// new, not as duplicates (with the same Seq they would all be duplicates).
+func TestPublisherReconnected(t *testing.T) {
+	sub, _ := connected(t, mqtt.V311, []byte{0x20, 2, 0, 0})
+	for i, seq := range []uint64{0, 5_000_000_000} { // the second connection a few seconds later
+		f := &fake{v: mqtt.V311}
+		pub := New(f, &Config{Connect: mqtt.Connect{Version: mqtt.V311, ClientID: []byte("p")}}, nil)
+		pub.Open(10, &Identity{Publisher: 3, Seq: seq})
+		pub.Input([]byte{0x20, 2, 0, 0}, 11)
+		for range 3 {
+			if err := pub.Publish([]byte("t"), 0, false, nil, 20); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range f.out[1:] { // after the CONNECT
+			input(t, sub, mqtt.AppendPublish(nil, mqtt.V311, &mqtt.Publish{Topic: p.Topic, Payload: p.Payload}), 30)
+		}
+		if got := sub.Counts.Unique()[0]; got != uint64(3*(i+1)) || sub.Counts.Duplicated[0] != 0 {
+			t.Fatalf("connection %d of the publisher: %d distinct, %d duplicated; want %d, 0", i+1, got, sub.Counts.Duplicated[0], 3*(i+1))
+		}
+	}
+}
