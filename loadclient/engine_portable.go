@@ -100,6 +100,10 @@ func (e *portableEngine) run() error {
 			continue
 		}
 		e.k.started.Add(1)
+		// Connecting from its launch: on a busy host the goroutine may run
+		// only after the ramp's watcher has looked, which must not see the
+		// ramp as settled meanwhile.
+		e.k.connecting.Add(1)
 		e.wg.Add(1)
 		go e.serve(slot, sem)
 		slot++
@@ -128,7 +132,8 @@ func closeConn(nc net.Conn, mode string) {
 }
 
 // serve runs connection slot for the whole run, redialing with backoff when
-// --reconnect is on.
+// --reconnect is on. Each attempt is counted as connecting before it runs:
+// the first by run, at its launch, the others here.
 func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	defer e.wg.Done()
 	c := e.c
@@ -142,6 +147,7 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 		}
 		if churned && e.ctx.Err() == nil { // redialed at once, as churn is
 			tries = -1
+			e.k.connecting.Add(1)
 			continue
 		}
 		if !c.o.Reconnect || c.ctl.quiet.Load() || e.ctx.Err() != nil {
@@ -155,11 +161,13 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 		for c.ctl.paused.Load() && e.ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
+		e.k.connecting.Add(1)
 	}
 }
 
 // once is one attempt of connection slot, until it ends; held says it was
-// held, churned that the churn closed it.
+// held, churned that the churn closed it. The attempt is already counted as
+// connecting (serve); once ends that count.
 func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned bool) {
 	c, k := e.c, e.k
 	pc := &pconn{e: e, g: g, sem: sem, rnd: rng(uint64(g)*0xBF58476D1CE4E5B9 | 1)}
@@ -170,7 +178,6 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		d.LocalAddr = &net.TCPAddr{IP: c.plan.Sources[s].AsSlice()}
 	}
 	k.attempts.Add(1)
-	k.connecting.Add(1)
 	t0 := c.now()
 	k.rampStarted(t0)
 	nc, err := d.DialContext(e.ctx, "tcp", dst.String())
