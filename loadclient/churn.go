@@ -113,7 +113,7 @@ func (e *portableEngine) churn() {
 				if pc := e.conns[slot]; pc.isHeld.Load() && !pc.churned.Load() {
 					pc.churned.Store(true)
 					e.k.churned.Add(1)
-					closeConn(pc.nc, c.o.Close)
+					pc.closeOwn(c.o.Close)
 					break
 				}
 			}

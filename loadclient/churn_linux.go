@@ -32,7 +32,7 @@ func (l *eloop) churn() {
 			s := int32(l.rnd.next() % uint64(len(l.conns)))
 			if c := &l.conns[s]; c.state == stHeld {
 				l.k.churned.Add(1)
-				l.closeFD(s)
+				l.closeOwn(s)
 				c.state, c.tries, c.next = stBackoff, 0, l.now
 				l.schedule(s, l.now)
 				break

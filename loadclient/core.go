@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/imtool/imtool/internal/mqtt"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver/wire"
@@ -48,8 +49,20 @@ const (
 	clsTLSCertRefused // the server refused our client certificate (or its absence)
 	clsTLSTimeout     // no TLS handshake within --connect-timeout
 	clsTLSHandshake   // any other TLS failure (versions, ciphers, not TLS)
-	nClasses
+	clsMQTT           // the first of mqtt.Classes(), in their order
+	nClasses          = clsMQTT + nMQTTClasses
 )
+
+// nMQTTClasses is len(mqtt.Classes()), checked when the package starts.
+const nMQTTClasses = 17
+
+func init() {
+	names := mqtt.Classes()
+	if len(names) != nMQTTClasses {
+		panic("loadclient: nMQTTClasses is not len(mqtt.Classes())")
+	}
+	copy(classNames[clsMQTT:], names)
+}
 
 var classNames = [nClasses]string{
 	stats.ErrAddrNotAvail, stats.ErrMFile, stats.ErrNFile, stats.ErrConnRefused,
@@ -85,10 +98,15 @@ const (
 	latEcho
 	latTLS
 	latTLSResumed
+	latMQTTConnect
+	latMQTTPubAck
+	latMQTTPubComp
+	latMQTTSubAck
 	nLat
 )
 
-var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho, stats.LatTLS, stats.LatTLSResumed}
+var latNames = [nLat]string{stats.LatConnect, stats.LatLogin, stats.LatHeartbeat, stats.LatAck, stats.LatDeliver, stats.LatLag, stats.LatUpgrade, stats.LatEcho, stats.LatTLS, stats.LatTLSResumed,
+	stats.LatMQTTConnect, stats.LatMQTTPubAck, stats.LatMQTTPubComp, stats.LatMQTTSubAck}
 
 // nAcks counts ACK statuses 0..6; the last one holds any other status.
 const nAcks = 8
@@ -108,6 +126,7 @@ type counters struct {
 	errs                                 [nClasses]atomic.Int64
 	drops                                [nDrops]atomic.Int64
 	acks                                 [nAcks]atomic.Int64
+	mq                                   mqttCounters   // --proto mqtt
 	heldDest, heldSrc                    []atomic.Int64 // held per destination / source index
 	errDest, errSrc                      []atomic.Int64 // [class*n + index]
 	rampDone, done                       atomic.Bool
@@ -160,17 +179,19 @@ type core struct {
 	plan      *Plan
 	shard     Shard
 	start     time.Time
-	phase     int64 // this process's offset in tickPeriod: where its grid lies on CLOCK_MONOTONIC
-	align     int64 // now() at start: how far past a point of the grid start was
-	startUnix int64 // wall clock at now() == 0, ns: timestamps on the wire
+	grid      time.Duration // the period the loops wake on and plan requests on (gridPeriod)
+	phase     int64         // this process's offset in grid: where its grid lies on CLOCK_MONOTONIC
+	align     int64         // now() at start: how far past a point of the grid start was
+	startUnix int64         // wall clock at now() == 0, ns: timestamps on the wire
 	ctl       control
 	lat       [nLat]stats.Recorder
 	loops     []*counters
 	examples  [nClasses]atomic.Pointer[string]
 	payload   []byte
 	secret    []byte
-	ws        wsSetup  // --proto ws and ws+imtool
-	tls       tlsSetup // TLS options, per destination
+	ws        wsSetup   // --proto ws and ws+imtool
+	mq        mqttSetup // --proto mqtt
+	tls       tlsSetup  // TLS options, per destination
 }
 
 func newCore(o Options, plan *Plan) *core {
@@ -178,8 +199,10 @@ func newCore(o Options, plan *Plan) *core {
 	if o.Shard.Count > 0 {
 		c.shard = o.Shard
 	}
-	c.phase = int64(tickPeriod) * int64(c.shard.First) / int64(max(plan.Conns, 1))
-	c.align = ((monoNow()-c.phase)%int64(tickPeriod) + int64(tickPeriod)) % int64(tickPeriod)
+	c.grid = gridPeriod(ceilDiv(plan.Conns, max(c.shard.Count, 1)))
+	p := int64(c.grid)
+	c.phase = p * int64(c.shard.First) / int64(max(plan.Conns, 1))
+	c.align = ((monoNow()-c.phase)%p + p) % p
 	c.startUnix = c.start.UnixNano() - c.align
 	c.payload = make([]byte, o.Payload)
 	for i := range c.payload {
@@ -190,7 +213,7 @@ func newCore(o Options, plan *Plan) *core {
 }
 
 // now is the monotonic clock in nanoseconds, counted from the point of this
-// process's grid before start: multiples of tickPeriod in now() are the
+// process's grid before start: multiples of the grid period in now() are the
 // instants at which its loops wake (metronome), so a request planned on one
 // is sent at once by a loop that keeps up.
 //
@@ -202,21 +225,34 @@ func newCore(o Options, plan *Plan) *core {
 // the swarm's own doing, not the gateway's, and showed in every latency.
 func (c *core) now() int64 { return int64(time.Since(c.start)) + c.align }
 
-// tickPeriod is the grid the event loops wake on and plan requests on
-// (heartbeats, messages). 10 ms: at a million connections (57 shard
-// processes) a 5 ms grid's extra wake-ups cost a tenth of a two-core
-// machine; in the default bench it brought the hold's heartbeat p50 from
-// 1.3–1.5 ms to 0.75 ms, against 0.12 ms for one client alone.
-const tickPeriod = 10 * time.Millisecond
+// gridPeriod is the period of the grid the event loops wake on and plan
+// requests on (heartbeats, messages), for a swarm of procs processes on
+// this host. The finer the grid, the smaller each process's batches and
+// the queueing behind them at the gateway; the coarser, the fewer
+// wake-ups. The grid is as fine as 5 ms while the swarm's processes
+// together wake at most gridWakeups times a second, and never coarser
+// than 10 ms. In the default bench (6 processes) a 5 ms grid brought the
+// hold's heartbeat p50 from 1.3–1.5 ms to 0.75 ms, against 0.12 ms for one
+// client alone; at 400,000 connections (21 processes) it cost a tenth of a
+// two-core machine, which a million (57) cannot spare.
+func gridPeriod(procs int) time.Duration {
+	return min(max(time.Duration(procs)*time.Second/gridWakeups, minGrid), maxGrid)
+}
 
-// onTick is the first multiple of tickPeriod at or after t.
-func onTick(t int64) int64 {
-	p := int64(tickPeriod)
+const (
+	gridWakeups = 1600
+	minGrid     = 5 * time.Millisecond
+	maxGrid     = 10 * time.Millisecond
+)
+
+// onTick is the first point of the grid at or after t.
+func (c *core) onTick(t int64) int64 {
+	p := int64(c.grid)
 	return (t + p - 1) / p * p
 }
 
-// lastTick is the last multiple of tickPeriod at or before t.
-func lastTick(t int64) int64 { return t / int64(tickPeriod) * int64(tickPeriod) }
+// lastTick is the last point of the grid at or before t.
+func (c *core) lastTick(t int64) int64 { return t / int64(c.grid) * int64(c.grid) }
 
 // unix turns a time since start into wall-clock nanoseconds for the wire.
 func (c *core) unix(t int64) uint64 { return uint64(c.startUnix + t) }
@@ -371,7 +407,13 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.RampEstablished += k.rampEst.Load()
 		s.RampPacedTurns += k.rampPaced.Load()
 		s.RampWindowTurns += k.rampWindow.Load()
-		pending += k.sent.Load() - k.acked.Load() - k.lost.Load()
+		pending += k.sent.Load() - k.acked.Load() - k.lost.Load() - k.mq.sent[0].Load() // QoS 0 is not answered
+		if c.o.Proto == ProtoMQTT {
+			if s.MQTT == nil {
+				s.MQTT = &stats.MQTT{}
+			}
+			k.mq.snapshot(s.MQTT)
+		}
 		for i := range k.errs {
 			if v := k.errs[i].Load(); v > 0 {
 				s.Errors[classNames[i]] += v
@@ -441,6 +483,13 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 // AckLost is the key in Snapshot.Acks of SENDs whose connection closed
 // before their ACK came: sent = acked + lost + in flight.
 const AckLost = "lost"
+
+// Drained says whether a swarm's snapshot (of one process or merged from
+// many) has nothing in flight: every SEND ACKed or lost, and every message
+// ACKed as delivered arrived at its recipient.
+func Drained(s stats.Snapshot) bool {
+	return s.Sent == s.Acked+s.Acks[AckLost] && s.Delivered >= s.Acks[wire.AckName(wire.AckDelivered)]
+}
 
 // destLabel names destination i in Snapshot.Ports: the port alone when the
 // swarm has one target host, host:port otherwise.

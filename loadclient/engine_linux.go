@@ -214,7 +214,7 @@ func (l *eloop) run() error {
 }
 
 // How a loop waits: it parks until the next point of its grid on the
-// monotonic clock (metronome: every tickPeriod, offset by the process's
+// monotonic clock (metronome: every grid period, offset by the process's
 // phase), then takes what is ready without blocking (at once again while
 // the event buffer comes back full). Socket activity never wakes a shard:
 // at a million connections a wake-up per handshake or pong, paid by the
@@ -228,7 +228,7 @@ func (l *eloop) run() error {
 // from the planned time.
 func (l *eloop) wait(full bool) (int, error) {
 	if !full {
-		if err := l.tick.wait(tickPeriod); err != nil {
+		if err := l.tick.wait(l.c.grid); err != nil {
 			return 0, err
 		}
 	}
@@ -413,7 +413,7 @@ func (l *eloop) held(slot int32) {
 	l.c.hold(l.k, g, 1)
 	if l.c.o.Heartbeat > 0 && l.c.o.Proto != ProtoRaw {
 		c.next = l.c.firstBeat(g, l.now)
-		l.schedule(slot, onTick(l.c.beatPlanned(g, c.next)))
+		l.schedule(slot, l.c.onTick(l.c.beatPlanned(g, c.next)))
 	}
 }
 
@@ -455,7 +455,8 @@ func (l *eloop) readable(slot int32, ev uint32) {
 			return
 		case err == unix.EINTR:
 		case err == nil: // EOF
-			l.peerGone(slot, dropServerClose, clsConnReset, "closed by the server before LOGIN_OK", nil)
+			class, text := l.c.closedEarly(c.state)
+			l.peerGone(slot, dropServerClose, class, text, nil)
 			return
 		default:
 			l.peerGone(slot, dropReset, classOf(err), "read", err)
@@ -560,9 +561,10 @@ func (l *eloop) onTimer(slot int32) {
 			l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout))
 			return
 		}
-		l.peerGone(slot, dropError, clsLoginTimeout, loginTimeoutText(c.state, l.c.o.LoginTimeout), nil)
+		class, text := l.c.loginTimeout(c.state)
+		l.peerGone(slot, dropError, class, text, nil)
 	case stHeld:
-		planned := onTick(l.c.beatPlanned(g, c.next))
+		planned := l.c.onTick(l.c.beatPlanned(g, c.next))
 		if l.now < planned {
 			l.schedule(slot, planned)
 			return
@@ -581,7 +583,7 @@ func (l *eloop) onTimer(slot int32) {
 			}
 		}
 		c.next += int64(l.c.o.Heartbeat)
-		l.schedule(slot, onTick(l.c.beatPlanned(g, c.next)))
+		l.schedule(slot, l.c.onTick(l.c.beatPlanned(g, c.next)))
 	case stBackoff:
 		if l.now < c.next {
 			l.schedule(slot, c.next)
@@ -597,7 +599,7 @@ func (l *eloop) onTimer(slot int32) {
 
 // messages sends the SENDs (raw: payloads) the message pacer has due, from
 // random held connections to random uids of the swarm. A message is due at
-// the tick (tickPeriod) at or after its pacer time, and planned then: the
+// the point of the grid at or after its pacer time, and planned then: the
 // wake-up that sends it.
 func (l *eloop) messages() {
 	c := l.c
@@ -608,11 +610,11 @@ func (l *eloop) messages() {
 		if !l.k.rampDone.Load() {
 			return
 		}
-		l.msgStart = lastTick(l.now)
+		l.msgStart = l.c.lastTick(l.now)
 	}
-	due := l.msgPacer.Due(time.Duration(lastTick(l.now) - l.msgStart))
+	due := l.msgPacer.Due(time.Duration(l.c.lastTick(l.now) - l.msgStart))
 	for sent := 0; l.msgN < due && sent < msgBatch; sent++ {
-		planned := onTick(l.msgStart + int64(l.msgPacer.Planned(l.msgN)))
+		planned := l.c.onTick(l.msgStart + int64(l.msgPacer.Planned(l.msgN)))
 		l.msgN++
 		slot := int32(-1)
 		for try := 0; try < 16; try++ {
@@ -721,11 +723,22 @@ func (l *eloop) closeFD(slot int32) {
 	l.proto.drop(slot)
 }
 
+// closeOwn closes a connection the swarm itself ends (the close, the
+// churn): with a FIN, after what its protocol says on leaving.
+func (l *eloop) closeOwn(slot int32) {
+	if l.conns[slot].state == stHeld && l.c.o.Close == CloseFIN {
+		l.proto.bye(l.exch(slot))
+	}
+	if l.conns[slot].fd >= 0 { // the bye's write may have found it gone
+		l.closeFD(slot)
+	}
+}
+
 // closeAll closes every connection of the loop (FIN or RST).
 func (l *eloop) closeAll() {
 	for i := range l.conns {
 		if l.conns[i].fd >= 0 {
-			l.closeFD(int32(i))
+			l.closeOwn(int32(i))
 		}
 		l.conns[i].state = stClosed
 	}

@@ -71,7 +71,7 @@ func (e *portableEngine) run() error {
 		e.stop()
 		e.mu.Lock()
 		for _, pc := range e.conns {
-			closeConn(pc.nc, c.o.Close)
+			pc.closeOwn(c.o.Close)
 		}
 		e.mu.Unlock()
 		close(done)
@@ -100,9 +100,8 @@ func (e *portableEngine) run() error {
 			continue
 		}
 		e.k.started.Add(1)
-		// Connecting from its launch: on a busy host the goroutine may run
-		// only after the ramp's watcher has looked, which must not see the
-		// ramp as settled meanwhile.
+		// Connecting from now, not from when its goroutine first runs:
+		// the ramp is not over while a first attempt waits to be scheduled.
 		e.k.connecting.Add(1)
 		e.wg.Add(1)
 		go e.serve(slot, sem)
@@ -132,22 +131,21 @@ func closeConn(nc net.Conn, mode string) {
 }
 
 // serve runs connection slot for the whole run, redialing with backoff when
-// --reconnect is on. Each attempt is counted as connecting before it runs:
-// the first by run, at its launch, the others here.
+// --reconnect is on.
 func (e *portableEngine) serve(slot int, sem chan struct{}) {
 	defer e.wg.Done()
 	c := e.c
 	g := c.shard.First + slot
 	r := rng(uint64(g)*0x9E3779B97F4A7C15 | 1)
+	first := true // run counted it as connecting
 	for tries := 0; ; tries++ {
-		held, churned := e.once(slot, g, sem)
-		sem = nil
+		held, churned := e.once(slot, g, sem, first)
+		sem, first = nil, false
 		if held {
 			tries = 0 // the backoff starts over after a connection that was held
 		}
 		if churned && e.ctx.Err() == nil { // redialed at once, as churn is
 			tries = -1
-			e.k.connecting.Add(1)
 			continue
 		}
 		if !c.o.Reconnect || c.ctl.quiet.Load() || e.ctx.Err() != nil {
@@ -161,14 +159,13 @@ func (e *portableEngine) serve(slot int, sem chan struct{}) {
 		for c.ctl.paused.Load() && e.ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
-		e.k.connecting.Add(1)
 	}
 }
 
 // once is one attempt of connection slot, until it ends; held says it was
-// held, churned that the churn closed it. The attempt is already counted as
-// connecting (serve); once ends that count.
-func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned bool) {
+// held, churned that the churn closed it. first: the ramp's attempt, which
+// run counted as connecting already.
+func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held, churned bool) {
 	c, k := e.c, e.k
 	pc := &pconn{e: e, g: g, sem: sem, rnd: rng(uint64(g)*0xBF58476D1CE4E5B9 | 1)}
 	defer pc.release()
@@ -178,6 +175,9 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		d.LocalAddr = &net.TCPAddr{IP: c.plan.Sources[s].AsSlice()}
 	}
 	k.attempts.Add(1)
+	if !first {
+		k.connecting.Add(1)
+	}
 	t0 := c.now()
 	k.rampStarted(t0)
 	nc, err := d.DialContext(e.ctx, "tcp", dst.String())
@@ -213,13 +213,17 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		c.lat[series].Record(time.Duration(c.now() - t1))
 		nc = tc
 	}
-	// Connecting until the TLS handshake is over: the ramp is not done
-	// while one is under way.
+	// Connecting until the TLS handshake is over, and logging in before
+	// no longer connecting: the ramp is not done while either is under way,
+	// nor between the two.
+	pc.conn.state = stLogin // the handshake, if the protocol has one, counts from here
+	k.loggingIn.Add(1)
 	k.connecting.Add(-1)
 	pc.nc = nc
 	e.mu.Lock()
 	if e.ctx.Err() != nil {
 		e.mu.Unlock()
+		k.loggingIn.Add(-1)
 		closeConn(nc, c.o.Close)
 		return
 	}
@@ -231,6 +235,9 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 		e.mu.Unlock()
 		_ = nc.Close()
 		pc.mu.Lock()
+		if pc.proto != nil {
+			pc.proto.drop(0) // what it kept (MQTT: publishes in flight, counted unacknowledged)
+		}
 		if handshaking(pc.conn.state) {
 			k.loggingIn.Add(-1)
 		}
@@ -248,8 +255,6 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}) (held, churned boo
 	pc.x = exch{c: c, k: k, ep: pc, g: g, conn: &pc.conn, loop: c.shard.Index, rnd: &pc.rnd, out: make([]byte, 0, 256+c.o.Payload)}
 	_ = nc.SetReadDeadline(time.Now().Add(c.o.LoginTimeout))
 	pc.mu.Lock()
-	pc.conn.state = stLogin // the handshake, if the protocol has one, counts from here
-	k.loggingIn.Add(1)
 	pc.x.rx = c.now()
 	ok := pc.proto.open(&pc.x)
 	pc.mu.Unlock()
@@ -294,9 +299,11 @@ func (pc *pconn) read() {
 			case pc.certAsked && handshaking(state) && (errors.Is(err, io.EOF) || classOf(err) == clsConnReset):
 				pc.gone(0, dropError, clsTLSCertRefused, "closed by the server right after a TLS handshake in which it asked for a client certificate (refused, or none given)", err)
 			case errors.Is(err, io.EOF):
-				pc.gone(0, dropServerClose, clsConnReset, "closed by the server before the handshake ended", nil)
+				class, text := c.closedEarly(state)
+				pc.gone(0, dropServerClose, class, text, nil)
 			case handshaking(state) && classOf(err) == clsConnectTimeout:
-				pc.gone(0, dropError, clsLoginTimeout, loginTimeoutText(state, c.o.LoginTimeout), nil)
+				class, text := c.loginTimeout(state)
+				pc.gone(0, dropError, class, text, nil)
 			case tlsClass(err) >= 0:
 				pc.gone(0, dropError, tlsClass(err), "TLS", err)
 			default:
@@ -306,6 +313,17 @@ func (pc *pconn) read() {
 			return
 		}
 	}
+}
+
+// closeOwn closes a connection the swarm itself ends (the close, the
+// churn): with a FIN, after what its protocol says on leaving.
+func (pc *pconn) closeOwn(mode string) {
+	pc.mu.Lock()
+	if pc.conn.state == stHeld && mode == CloseFIN { // held: its proto is set
+		pc.proto.bye(&pc.x)
+	}
+	pc.mu.Unlock()
+	closeConn(pc.nc, mode)
 }
 
 func (pc *pconn) release() {
@@ -367,7 +385,7 @@ func (pc *pconn) gone(_ int32, cause, class int, op string, err error) {
 // called with mu held.
 func (pc *pconn) untilBeat() time.Duration {
 	c := pc.e.c
-	return time.Duration(onTick(c.beatPlanned(pc.g, pc.hbBase)) - c.now())
+	return time.Duration(c.onTick(c.beatPlanned(pc.g, pc.hbBase)) - c.now())
 }
 
 // beat sends the connection's heartbeat when its timer fires and sets the
@@ -381,7 +399,7 @@ func (e *portableEngine) beat(pc *pconn) {
 	if pc.conn.state != stHeld {
 		return
 	}
-	planned := onTick(c.beatPlanned(pc.g, pc.hbBase))
+	planned := c.onTick(c.beatPlanned(pc.g, pc.hbBase))
 	if wait := planned - c.now(); wait > 0 { // the timer fired early
 		pc.hb.Reset(time.Duration(wait))
 		return

@@ -38,6 +38,9 @@ const (
 	// ProtoWSIMTool is the imtool protocol in WebSocket binary messages
 	// (imtool server --ws-ports).
 	ProtoWSIMTool = "ws+imtool"
+	// ProtoMQTT is MQTT 3.1.1 or 5.0 (Options.MQTT): CONNECT, PINGREQ as
+	// heartbeats, --subscribe and --publish at a QoS.
+	ProtoMQTT = "mqtt"
 )
 
 // Close modes.
@@ -72,7 +75,7 @@ type Options struct {
 	// the kernel chooses, except that loopback targets get 127.0.0.2 and up
 	// when one source cannot hold the plan (see Plan).
 	SourceIPs []netip.Addr
-	Proto     string // ProtoIMTool (default), ProtoRaw, ProtoWS or ProtoWSIMTool
+	Proto     string // ProtoIMTool (default), ProtoRaw, ProtoWS, ProtoWSIMTool or ProtoMQTT
 	UIDBase   uint64 // uid of connection 0 (default 1); connection i logs in as UIDBase+i
 	// AuthSecret, when set, makes LOGIN tokens hex(HMAC-SHA256(secret, uid)).
 	AuthSecret []byte
@@ -124,10 +127,14 @@ type Options struct {
 	WSSubprotocol   string
 	PayloadTemplate string
 	WSBinary        bool
+	// MQTT is what --proto mqtt connects with, subscribes to and publishes.
+	MQTT MQTTOptions
 	// TLS, for every protocol (on the portable engine).
 	TLS TLSOptions
-	// Lookup resolves host names (default net.DefaultResolver).
-	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Lookup resolves host names (default net.DefaultResolver). It is the
+	// one field that does not travel: the options reach shards and agents
+	// as JSON (encoding/json of this struct), and each resolves names itself.
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error) `json:"-"`
 }
 
 // DefaultOptions returns the options of `imtool swarm` with no flags.
@@ -212,9 +219,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("--procs %d: give auto or a number ≥ 1", o.Procs)
 	}
 	switch o.Proto {
-	case ProtoIMTool, ProtoRaw, ProtoWS, ProtoWSIMTool:
+	case ProtoIMTool, ProtoRaw, ProtoWS, ProtoWSIMTool, ProtoMQTT:
 	default:
-		return o, fmt.Errorf("--proto %q: give imtool, raw, ws or ws+imtool", o.Proto)
+		return o, fmt.Errorf("--proto %q: give imtool, raw, ws, ws+imtool or mqtt", o.Proto)
 	}
 	if o.Close != CloseFIN && o.Close != CloseRST {
 		return o, fmt.Errorf("--close %q: give fin or rst", o.Close)

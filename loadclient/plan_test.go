@@ -138,7 +138,7 @@ func TestPlanRefusals(t *testing.T) {
 			"19,990 connections in 1 process(es) need RLIMIT_NOFILE ≥ 20,490 each; a process here may open 20,000: use --procs auto (2 or more processes), or raise the limit with `imtool tune apply --role client`"},
 		{"mixed IP versions", Options{Targets: []string{"[::1]:9000"}, SourceIPs: mustIPs(t, "127.0.0.2")}, hostEnv,
 			"not the same IP version"},
-		{"bad proto", Options{Proto: "http"}, hostEnv, `--proto "http": give imtool, raw, ws or ws+imtool`},
+		{"bad proto", Options{Proto: "http"}, hostEnv, `--proto "http": give imtool, raw, ws, ws+imtool or mqtt`},
 		{"bad close", Options{Close: "slam"}, hostEnv, `--close "slam": give fin or rst`},
 		{"bad target", Options{Targets: []string{"127.0.0.1:0-5"}}, hostEnv, `--target "127.0.0.1:0-5"`},
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imtool/imtool/internal/mqtt"
 	"github.com/imtool/imtool/refserver/wire"
 )
 
@@ -32,6 +33,10 @@ type proto interface {
 	// send writes one message planned at planned; it reports whether the
 	// message counts as awaiting an answer (x.conn.pending was raised).
 	send(x *exch, planned int64) bool
+	// bye writes what the protocol sends before the swarm itself closes
+	// a held connection with a FIN (MQTT: DISCONNECT, so the broker
+	// publishes no will); the others send nothing.
+	bye(x *exch)
 	// drop forgets what the proto kept for connection x.slot.
 	drop(slot int32)
 }
@@ -112,6 +117,11 @@ func newProto(c *core) proto {
 		return newWSProto(c, nil)
 	case ProtoWSIMTool:
 		return newWSProto(c, newIMToolProto(c))
+	case ProtoMQTT:
+		if c.ws.hs != nil { // ws:// targets: MQTT in WebSocket binary messages
+			return newWSProto(c, newMQTTProto(c))
+		}
+		return newMQTTProto(c)
 	}
 	return newIMToolProto(c)
 }
@@ -130,6 +140,8 @@ func (rawProto) send(x *exch, _ int64) bool {
 	return false
 }
 
+func (rawProto) bye(*exch) {}
+
 func (rawProto) drop(int32) {}
 
 // imtoolProto is the imtool protocol (docs/PROTOCOL.md): LOGIN, PING,
@@ -144,6 +156,8 @@ type imtoolProto struct {
 func newIMToolProto(c *core) *imtoolProto {
 	return &imtoolProto{c: c, tok: newTokenMaker(c.secret)}
 }
+
+func (p *imtoolProto) carry(wrap func(*exch, []byte) bool) { p.wrap = wrap }
 
 func (p *imtoolProto) write(x *exch, b []byte) bool {
 	if p.wrap != nil {
@@ -223,6 +237,8 @@ func (p *imtoolProto) send(x *exch, planned int64) bool {
 	return true
 }
 
+func (p *imtoolProto) bye(*exch) {}
+
 func (p *imtoolProto) drop(int32) {}
 
 // tokenMaker makes LOGIN tokens, hex(HMAC-SHA256(secret, decimal uid)),
@@ -257,6 +273,25 @@ func (t *tokenMaker) token(uid uint64) []byte {
 // countedWhenHeld tells whether class is counted as an error even when it
 // ends a held connection: a WebSocket close code says why, unlike a FIN.
 func countedWhenHeld(class int) bool { return class >= clsWSClosePolicy && class != clsWSCloseNormal }
+
+// loginTimeout is the class and error of a handshake that did not finish
+// in time.
+func (c *core) loginTimeout(state uint8) (int, string) {
+	d := c.o.LoginTimeout
+	if c.o.Proto == ProtoMQTT && state == stLogin {
+		return clsMQTT + mqttClass(mqtt.ClassConnackTimeout), "no CONNACK (or SUBACK, with --subscribe) within --login-timeout " + d.String()
+	}
+	return clsLoginTimeout, loginTimeoutText(state, d)
+}
+
+// closedEarly is the class and error of a connection the server closed
+// (FIN) in state; the class counts only before the connection was held.
+func (c *core) closedEarly(state uint8) (int, string) {
+	if c.o.Proto == ProtoMQTT && state == stLogin {
+		return clsMQTT + mqttClass(mqtt.ClassClosedAtConnect), "closed by the broker before its CONNACK (or SUBACK, with --subscribe)"
+	}
+	return clsConnReset, "closed by the server before the handshake ended"
+}
 
 // loginTimeoutText is the error of a handshake that did not finish in time.
 func loginTimeoutText(state uint8, d time.Duration) string {

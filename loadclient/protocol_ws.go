@@ -20,7 +20,7 @@ const wsMaxMessage = 1 << 20
 type wsProto struct {
 	c     *core
 	hs    *ws.Handshake
-	inner *imtoolProto // nil for --proto ws
+	inner carried // nil for --proto ws
 
 	op       byte // OpText or OpBinary for messages
 	payload  placeholder.Template
@@ -37,7 +37,15 @@ type wsProto struct {
 	vals   placeholder.Values
 }
 
-func newWSProto(c *core, inner *imtoolProto) *wsProto {
+// carried is a protocol whose frames travel in WebSocket binary messages:
+// imtool (ws+imtool), MQTT (ws:// targets of --proto mqtt).
+type carried interface {
+	proto
+	// carry makes the protocol write its frames through wrap.
+	carry(wrap func(x *exch, frame []byte) bool)
+}
+
+func newWSProto(c *core, inner carried) *wsProto {
 	p := &wsProto{c: c, hs: c.ws.hs, inner: inner, op: ws.OpText, payload: c.ws.payload,
 		asm: map[int32]*ws.Assembler{}, spare: new(ws.Assembler), stream: map[int32][]byte{}}
 	if c.o.WSBinary {
@@ -47,7 +55,7 @@ func newWSProto(c *core, inner *imtoolProto) *wsProto {
 		p.tsPrefix, p.timed = []byte(pre), true
 	}
 	if inner != nil {
-		inner.wrap = p.binary
+		inner.carry(p.binary)
 	}
 	return p
 }
@@ -76,7 +84,7 @@ func (p *wsProto) frame(x *exch, op byte, payload []byte) bool {
 	return x.write(p.wbuf)
 }
 
-// binary carries one imtool frame in a binary message.
+// binary carries one frame of the inner protocol in a binary message.
 func (p *wsProto) binary(x *exch, b []byte) bool { return p.frame(x, ws.OpBinary, b) }
 
 func (p *wsProto) open(x *exch) bool {
@@ -188,7 +196,7 @@ func (p *wsProto) handle(x *exch, f ws.Frame) bool {
 // carried feeds a binary message's bytes to the imtool protocol inside.
 func (p *wsProto) carried(x *exch, m ws.Message) bool {
 	if m.Op != ws.OpBinary {
-		return x.gone(dropError, clsProtocol, "a text message where imtool frames travel in binary ones", nil)
+		return x.gone(dropError, clsProtocol, "a text message where the protocol's frames travel in binary ones", nil)
 	}
 	data := m.Data
 	if rest, ok := p.stream[x.slot]; ok {
@@ -260,7 +268,16 @@ func (p *wsProto) reuse() *ws.Assembler {
 	return new(ws.Assembler)
 }
 
+func (p *wsProto) bye(x *exch) {
+	if p.inner != nil {
+		p.inner.bye(x)
+	}
+}
+
 func (p *wsProto) drop(slot int32) {
+	if p.inner != nil {
+		p.inner.drop(slot)
+	}
 	if a, ok := p.asm[slot]; ok {
 		a.Reset()
 		delete(p.asm, slot)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 )
 
@@ -15,13 +16,13 @@ import (
 // holds them, then closes them. Build it with New, run it with Run, watch it
 // with Snapshot. All methods are safe for concurrent use.
 type Swarm struct {
-	c      *core
-	eng    engine
-	stopCh chan struct{}
-	stop   sync.Once
-	done   chan struct{}
+	c   *core
+	eng engine
+	sup *lifecycle.Supervisor // drives the phases: ramp, hold, close, done
 
-	phase     atomic.Value // string
+	engDone chan struct{} // closed once the engine has returned
+	engErr  error         // the engine's error, once engDone is closed
+
 	ran       atomic.Bool
 	heldAtEnd atomic.Int64
 	rampEnd   atomic.Int64 // ns since start; 0 while ramping
@@ -72,14 +73,19 @@ func NewWithEnv(opts Options, env Env) (*Swarm, error) {
 	if err != nil {
 		return nil, &PlanError{err.Error()}
 	}
+	mqs, err := setupMQTT(o)
+	if err != nil {
+		return nil, &PlanError{err.Error()}
+	}
 	c := newCore(o, plan)
-	c.ws, c.tls = wss, tlss
+	c.ws, c.tls, c.mq = wss, tlss, mqs
 	eng, err := newEngine(c)
 	if err != nil {
 		return nil, err
 	}
-	s := &Swarm{c: c, eng: eng, stopCh: make(chan struct{}), done: make(chan struct{})}
-	s.phase.Store(stats.PhasePlan)
+	s := &Swarm{c: c, eng: eng, engDone: make(chan struct{})}
+	s.sup = lifecycle.New(swarmPart{s}, lifecycle.Options{Hold: o.Hold, Drain: o.Drain, Watch: 5 * time.Millisecond,
+		OnHold: func() { s.rampEnd.Store(s.c.now()) }, OnHoldEnd: s.endHold})
 	return s, nil
 }
 
@@ -96,10 +102,14 @@ func (s *Swarm) Pause(paused bool) { s.c.ctl.paused.Store(paused) }
 // Stop ends the run gracefully: the ramp stops, outstanding ACKs get up to
 // Options.Drain, then every connection is closed. It may be called any
 // number of times, before or during Run.
-func (s *Swarm) Stop() { s.stop.Do(func() { close(s.stopCh) }) }
+func (s *Swarm) Stop() { s.sup.Stop() }
+
+// Command obeys a control word: Stop is Stop, Quiet is Quiet, Pause and
+// Resume pause and resume the ramp.
+func (s *Swarm) Command(c lifecycle.Command) { s.sup.Command(c) }
 
 // Done is closed when Run has returned.
-func (s *Swarm) Done() <-chan struct{} { return s.done }
+func (s *Swarm) Done() <-chan struct{} { return s.sup.Done() }
 
 // HeldAtEnd is the number of connections held when the hold ended (before
 // the close), or the current number while running.
@@ -119,7 +129,7 @@ func (s *Swarm) RampSeconds() float64 {
 }
 
 // Phase is the current phase (stats.PhasePlan … stats.PhaseDone).
-func (s *Swarm) Phase() string { return s.phase.Load().(string) }
+func (s *Swarm) Phase() string { return s.sup.Phase() }
 
 func (s *Swarm) held() int64 {
 	var n int64
@@ -135,44 +145,19 @@ func (s *Swarm) Run(ctx context.Context) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		return errors.New("loadclient: Swarm.Run called twice")
 	}
-	defer close(s.done)
-	s.phase.Store(stats.PhaseRamp)
-	errc := make(chan error, 1)
-	go func() { errc <- s.eng.run() }()
+	go func() {
+		s.engErr = s.eng.run()
+		close(s.engDone)
+	}()
+	s.sup.Run(ctx)
+	<-s.engDone
+	return s.engErr
+}
 
-	// The ramp's end is watched every 10 ms; then the ticker stops, so a
-	// holding shard process does not wake for nothing.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	tickC := tick.C
-	var holdTimer <-chan time.Time
-	var engErr error
-	engDone := false
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-s.stopCh:
-			break loop
-		case engErr = <-errc:
-			engDone = true
-			break loop
-		case <-holdTimer:
-			break loop
-		case <-tickC:
-			if s.Phase() == stats.PhaseRamp && s.rampDone() {
-				tick.Stop()
-				tickC = nil
-				s.rampEnd.Store(s.c.now())
-				s.phase.Store(stats.PhaseHold)
-				if s.c.o.Hold > 0 {
-					holdTimer = time.After(s.c.o.Hold)
-				}
-			}
-		}
-	}
-	if !engDone && s.c.o.Churn.Rate > 0 {
+// endHold takes the swarm as the hold ends, before anything is quieted:
+// the connections held then are the run's result.
+func (s *Swarm) endHold(ended bool) {
+	if !ended && s.c.o.Churn.Rate > 0 {
 		s.settleChurn()
 	}
 	s.heldAtEnd.Store(s.held())
@@ -182,19 +167,25 @@ loop:
 		s.rampEnd.Store(s.c.now())
 	}
 	s.holdEnd.Store(s.c.now())
-	s.phase.Store(stats.PhaseClose)
-	if !engDone {
-		s.c.ctl.quiet.Store(true)
-		deadline := time.Now().Add(s.c.o.Drain)
-		for (s.pending() > 0 || s.undelivered() > 0) && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		s.c.ctl.close.Store(true)
-		engErr = <-errc
-	}
-	s.phase.Store(stats.PhaseDone)
-	return engErr
 }
+
+// swarmPart is the swarm's engine as its supervisor drives it: Stop
+// closes every connection at once (the supervisor has drained them).
+type swarmPart struct{ s *Swarm }
+
+func (p swarmPart) Command(c lifecycle.Command) {
+	switch c {
+	case lifecycle.Quiet:
+		p.s.c.ctl.quiet.Store(true)
+	case lifecycle.Pause, lifecycle.Resume:
+		p.s.Pause(c == lifecycle.Pause)
+	case lifecycle.Stop:
+		p.s.c.ctl.close.Store(true)
+	}
+}
+func (p swarmPart) Ramped() bool          { return p.s.rampDone() }
+func (p swarmPart) Drained() bool         { return p.s.pending() == 0 && p.s.undelivered() == 0 }
+func (p swarmPart) Done() <-chan struct{} { return p.s.engDone }
 
 // settleChurn ends the churn before the held count is taken: quiet stops
 // it, and the connections it closed last get up to Options.Drain to be
@@ -233,6 +224,9 @@ func (s *Swarm) undelivered() int64 {
 	for _, k := range s.c.loops {
 		acked += k.acks[0].Load()
 		got += k.delivered.Load()
+		for q := range 3 { // MQTT: the deliveries the subscriptions call for
+			acked += k.mq.expected[q].Load()
+		}
 	}
 	return acked - got
 }
@@ -252,7 +246,7 @@ func (s *Swarm) pending() int64 {
 	}
 	var n int64
 	for _, k := range s.c.loops {
-		n += k.sent.Load() - k.acked.Load() - k.lost.Load()
+		n += k.sent.Load() - k.acked.Load() - k.lost.Load() - k.mq.sent[0].Load() // QoS 0 is not answered
 	}
 	return n
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/host"
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
 )
@@ -15,11 +16,30 @@ import (
 type ClusterOptions struct {
 	Procs      int    // gateway processes (see PlanProcs)
 	Dispatcher string // the dispatcher to join; empty: the cluster runs one on 127.0.0.1
-	// ChildArgs is the command line of gateway shard i, which must join
-	// dispatcher as gatewayID with SO_REUSEPORT listeners.
-	ChildArgs func(i int, gatewayID, dispatcher string) []string
-	Stderr    io.Writer
-	Logf      func(format string, args ...any)
+	// Gateway are the options of every gateway shard; ShardOptions makes
+	// each one's. PerProc caps each shard's connections (PlanProcs).
+	Gateway Options
+	PerProc int
+	// Command is the command line of a gateway shard (this binary's, without
+	// the program name): it reads its options with shard.Link.Options and
+	// runs the gateway with them.
+	Command []string
+	Stderr  io.Writer
+	Logf    func(format string, args ...any)
+}
+
+// ShardOptions are the options of gateway shard i, which joins dispatcher
+// as gw-i with SO_REUSEPORT listeners on the cluster's ports, holds at most
+// PerProc connections, and runs one event loop unless Gateway.Loops says
+// more (the shards are the parallelism).
+func (o ClusterOptions) ShardOptions(i int, dispatcher string) Options {
+	g := o.Gateway
+	g.GatewayID = fmt.Sprintf("gw-%d", i)
+	g.Dispatcher = dispatcher
+	g.ReusePort = true
+	g.MaxConns = o.PerProc
+	g.Loops = max(g.Loops, 1)
+	return g
 }
 
 // Cluster is a running sharded gateway: N gateway processes on the same
@@ -72,10 +92,11 @@ func StartCluster(o ClusterOptions) (*Cluster, error) {
 		c.disp, disp = d, d.Addr()
 	}
 	g, err := shard.Start(shard.Spec{
-		Name:   "gateway",
-		N:      o.Procs,
-		Args:   func(i int) []string { return o.ChildArgs(i, fmt.Sprintf("gw-%d", i), disp) },
-		Stderr: o.Stderr,
+		Name:    "gateway",
+		N:       o.Procs,
+		Args:    func(int) []string { return o.Command },
+		Options: func(i int) any { return o.ShardOptions(i, disp) },
+		Stderr:  o.Stderr,
 	})
 	if err != nil {
 		if c.disp != nil {
@@ -118,7 +139,7 @@ func (c *Cluster) DispatcherSnapshot() (stats.Snapshot, bool) {
 // sessions), waits for them and stops the dispatcher. It returns an error
 // naming shards that failed.
 func (c *Cluster) Stop() error {
-	c.group.Send("stop")
+	c.group.Send(lifecycle.Stop)
 	c.group.Signal(os.Interrupt)
 	err := c.group.Wait()
 	if c.disp != nil {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,33 +16,18 @@ import (
 	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
-// buildImtool builds the command once for the tests that need real runs.
-var buildImtool = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "imtool-reports-test")
-	if err != nil {
-		return "", err
-	}
-	return rt.BuildBinary(dir)
-})
-
-// imtool returns the built command.
+// imtool returns the command, built once for the tests that need real runs.
 func imtool(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("real runs are skipped with -short")
 	}
-	bin, err := buildImtool()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return rt.Binary(t)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bin, err := buildImtool(); err == nil && bin != "" {
-		os.RemoveAll(filepath.Dir(bin))
-	}
+	rt.RemoveBinary()
 	os.Exit(code)
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -271,5 +272,80 @@ func TestSummarizeHoldLatency(t *testing.T) {
 	}
 	if hold.Count != 1000 || hold.P99 > 0.0102 || hold.Max > 0.0102 {
 		t.Errorf("hold heartbeat latency %+v, want 1,000 at 10 ms", hold)
+	}
+}
+
+// The hold ends with its last sample: a slow close after it (tens of
+// seconds on a loaded host) is not counted as holding.
+func TestHoldExcludesTheClose(t *testing.T) {
+	rec := load(t, fixtures(t)["complete"])
+	want := Summarize(rec).HoldSeconds
+	last := rec.Series[len(rec.Series)-1]
+	if last.Swarm.Phase != stats.PhaseHold {
+		t.Fatalf("the fixture ends in phase %q, want it to end in the hold", last.Swarm.Phase)
+	}
+	closing := last
+	closing.T += 30
+	closing.Swarm.Phase = stats.PhaseDone
+	rec.Series = append(rec.Series, closing)
+	if got := Summarize(rec).HoldSeconds; got != want {
+		t.Errorf("hold %v s with a 30 s close after it, want %v s", got, want)
+	}
+}
+
+// A Writer without a directory owns the record all the same and writes
+// nothing: Finish summarizes and checks the thresholds. The samples keep
+// the gateway's shards until Finish (a fault's recovery waits for each
+// shard to be up and linked) but the finished series, as in run.json, has
+// no per-shard parts.
+func TestWriterWithoutDirectory(t *testing.T) {
+	cwd, _ := os.Getwd()
+	w, err := NewWriter("", fixtureRecord(20000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _ := ParseThreshold("held==requested")
+	w.SetThresholds([]Threshold{held})
+	for _, s := range fixtureSamples(12, 20000, time.Millisecond) {
+		srv := stats.Snapshot{Kind: stats.KindGateway, Shards: []stats.Snapshot{{ID: "gw-0"}, {ID: "gw-1"}}}
+		s.Server = &srv
+		w.Update(s)
+	}
+	w.mu.Lock()
+	shards := len(w.rec.Series[3].Server.Shards)
+	w.mu.Unlock()
+	if shards != 2 {
+		t.Fatalf("a kept sample has %d gateway shards, want 2 until Finish", shards)
+	}
+	rec, err := w.Finish(stats.Summary{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Summary.Established != 19200 || len(rec.Thresholds) != 1 || rec.Thresholds[0].OK || len(rec.Series) != 12 || rec.Series[3].Server.Shards != nil {
+		t.Fatalf("summary %+v thresholds %+v, %d samples", rec.Summary, rec.Thresholds, len(rec.Series))
+	}
+	if entries, _ := os.ReadDir(cwd); slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.Name() == RecordFile || e.Name() == SeriesFile }) {
+		t.Fatal("a Writer without a directory wrote files")
+	}
+}
+
+// A bench whose gateway batched its arrivals says so in the summary, since
+// its latencies include the window's wait.
+func TestSummarySaysTheGatewayBatched(t *testing.T) {
+	rec := load(t, fixtures(t)["complete"])
+	var txt bytes.Buffer
+	if err := Text(&txt, rec); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(txt.String(), "batched arrivals") {
+		t.Fatalf("a run without --gateway-batch says it batched:\n%s", txt.String())
+	}
+	rec.Options["gateway_batch"] = "5ms"
+	txt.Reset()
+	if err := Text(&txt, rec); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "batched arrivals into 5ms windows once busy") {
+		t.Fatalf("the summary does not say the gateway batched:\n%s", txt.String())
 	}
 }

@@ -40,6 +40,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 	}
 	s.Sent, s.Acked, s.Delivered = last.Swarm.Sent, last.Swarm.Acked, last.Swarm.Delivered
 	s.Pings, s.Pongs, s.Unsent = last.Swarm.Pings, last.Swarm.Pongs, last.Swarm.Unsent
+	s.MQTT = last.Swarm.MQTT
 	s.ClientRSSBytes = last.Swarm.RSSBytes
 	for i, smp := range series {
 		s.Established = max(s.Established, smp.Swarm.Established)
@@ -67,10 +68,14 @@ func Summarize(rec *stats.Record) stats.Summary {
 
 	hold := holdSamples(series)
 	if len(hold) > 0 {
+		// From the sample before the first of the hold to the last of it:
+		// the final sample comes after quiet, drain and close, which take
+		// tens of seconds on a loaded host and are not the hold.
+		end := hold[len(hold)-1].T
 		if i := holdStart(series); i > 0 {
-			s.HoldSeconds = last.T - series[i-1].T
+			s.HoldSeconds = end - series[i-1].T
 		} else {
-			s.HoldSeconds = last.T
+			s.HoldSeconds = end
 		}
 	} else {
 		hold = series // interrupted before the hold: use what there is

@@ -45,7 +45,27 @@ var countFigures = map[string]func(stats.Summary) float64{
 	"client_bytes_per_conn": func(s stats.Summary) float64 { return s.ClientBytesPer },
 	"server_bytes_per_conn": func(s stats.Summary) float64 { return s.ServerBytesPer },
 	"host_bytes_per_conn":   func(s stats.Summary) float64 { return s.HostBytesPer },
+	"mqtt_lost": func(s stats.Summary) float64 {
+		return float64(mqttSum(s.MQTT, func(m *stats.MQTT) [3]int64 { return m.Lost }))
+	},
+	"mqtt_duplicated": func(s stats.Summary) float64 {
+		return float64(mqttSum(s.MQTT, func(m *stats.MQTT) [3]int64 { return m.Duplicated }))
+	},
 }
+
+// mqttSum is a count of the MQTT counts summed over the QoS levels (0
+// without MQTT).
+func mqttSum(m *stats.MQTT, count func(*stats.MQTT) [3]int64) int64 {
+	if m == nil {
+		return 0
+	}
+	c := count(m)
+	return c[0] + c[1] + c[2]
+}
+
+// thresholdLatencies are the latency kinds a threshold may name: those the
+// reports show first, and MQTT's.
+var thresholdLatencies = append(slices.Clip(latencyOrder), stats.LatMQTTConnect, stats.LatMQTTPubAck, stats.LatMQTTPubComp)
 
 var latencyStats = map[string]func(stats.LatencySummary) float64{
 	"p50": func(l stats.LatencySummary) float64 { return l.P50 }, "p90": func(l stats.LatencySummary) float64 { return l.P90 },
@@ -60,7 +80,7 @@ func ThresholdFigures() string {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	return strings.Join(names, ", ") + "; latency KIND.STAT with KIND " + strings.Join(latencyOrder, ", ") + " and STAT p50, p90, p99, p99.9, max, mean"
+	return strings.Join(names, ", ") + "; latency KIND.STAT with KIND " + strings.Join(thresholdLatencies, ", ") + " and STAT p50, p90, p99, p99.9, max, mean"
 }
 
 // ParseThreshold reads "FIGURE OP VALUE". VALUE is a number, with a unit for
@@ -102,7 +122,7 @@ func isFigure(name string) bool {
 // isLatency says name is KIND.STAT, KIND one of the swarm's latencies.
 func isLatency(name string) bool {
 	for st := range latencyStats {
-		if kind, ok := strings.CutSuffix(name, "."+st); ok && slices.Contains(latencyOrder, kind) {
+		if kind, ok := strings.CutSuffix(name, "."+st); ok && slices.Contains(thresholdLatencies, kind) {
 			return true
 		}
 	}

@@ -10,8 +10,9 @@ import (
 func TestThresholds(t *testing.T) {
 	s := stats.Summary{Requested: 100, Held: 100, Established: 100, Errors: map[string]int64{"econnrefused": 2},
 		ConnectRateMean: 5000, ClientBytesPer: 1500,
-		HoldLatency: map[string]stats.LatencySummary{"heartbeat": {Count: 10, P99: 0.042, P999: 0.080}},
-		Latency:     map[string]stats.LatencySummary{"ack": {Count: 10, P99: 0.001}}}
+		HoldLatency: map[string]stats.LatencySummary{"heartbeat": {Count: 10, P99: 0.042, P999: 0.080}, "mqtt_puback": {Count: 5, P99: 0.003}},
+		Latency:     map[string]stats.LatencySummary{"ack": {Count: 10, P99: 0.001}},
+		MQTT:        &stats.MQTT{Lost: [3]int64{3, 0, 0}, Duplicated: [3]int64{0, 2, 0}}}
 	for _, tc := range []struct {
 		expr    string
 		ok      bool
@@ -27,6 +28,9 @@ func TestThresholds(t *testing.T) {
 		{"connect_rate_mean>=5k", true, 5000, ""},
 		{"client_bytes_per_conn<1.5KiB", true, 1500, ""},
 		{"ack.p99<10ms", false, 0, "ack.p99 was not measured during the hold"}, // whole-run only: not a hold figure
+		{"mqtt_lost==0", false, 3, ""},
+		{"mqtt_duplicated<=2", true, 2, ""},
+		{"mqtt_puback.p99<5ms", true, 0.003, ""},
 	} {
 		th, err := ParseThreshold(tc.expr)
 		if err != nil {

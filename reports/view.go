@@ -74,6 +74,9 @@ func newView(rec *stats.Record) view {
 	if proto, _ := rec.Options["proto"].(string); proto != "" && proto != "imtool" {
 		add("protocol", "%s", proto)
 	}
+	if b, _ := rec.Options["gateway_batch"].(string); b != "" {
+		add("gateway", "batched arrivals into %s windows once busy (--gateway-batch); latencies include that wait", b)
+	}
 	for _, n := range planNotes(rec) {
 		if strings.HasPrefix(n, "TLS ") {
 			add("engine", "%s", n)
@@ -97,6 +100,16 @@ func newView(rec *stats.Record) view {
 	if s.Sent > 0 || s.Delivered > 0 {
 		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
 			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
+	}
+	if m := s.MQTT; m != nil {
+		for q := range 3 {
+			if m.Sent[q]+m.Received[q]+m.Expected[q] == 0 {
+				continue
+			}
+			add(fmt.Sprintf("mqtt qos %d", q), "%s sent, %s acked, %s received, %s lost, %s duplicated (%s expected by the subscriptions; %s refused, %s unacked, %s blocked by the in-flight window, %s retained)",
+				stats.Thousands(m.Sent[q]), stats.Thousands(m.Acked[q]), stats.Thousands(m.Received[q]), stats.Thousands(m.Lost[q]), stats.Thousands(m.Duplicated[q]),
+				stats.Thousands(m.Expected[q]), stats.Thousands(m.Refused[q]), stats.Thousands(m.Unacked[q]), stats.Thousands(m.Blocked[q]), stats.Thousands(m.Retained[q]))
+		}
 	}
 	if s.Unsent > 0 {
 		add("not sent", "%s messages and PINGs: their connection's send queue was full, the server was not reading them", stats.Thousands(s.Unsent))

@@ -20,12 +20,17 @@ const (
 	SeriesFile = "series.jsonl"
 )
 
-// Writer records a run as it goes. It is a stats.Sink: each Update appends
-// one JSON line to DIR/series.jsonl and flushes it; Finish writes the final
-// DIR/run.json. The samples are also kept in memory, without their per-shard
-// parts, for the final record: a few KB a second of run.
+// Writer owns a run's record as the run goes: the one place it is kept.
+// It is a stats.Sink: each Update keeps one sample and appends it, without
+// any per-shard parts (a few KB a second of run), as one JSON line to
+// DIR/series.jsonl; Finish summarizes, checks the thresholds and writes the
+// final DIR/run.json. With no directory it writes nothing and only keeps
+// the record. The samples kept keep the server's and dispatcher's parts
+// until Finish, which measures the faults' recovery with them (each gateway
+// shard up and linked).
 type Writer struct {
-	dir string
+	dir        string
+	thresholds []Threshold
 
 	mu     sync.Mutex
 	rec    stats.Record
@@ -35,17 +40,21 @@ type Writer struct {
 
 // NewWriter creates dir and writes dir/run.json at once, marked incomplete,
 // so an interrupted run still tells its options and environment. rec is the
-// start of the record; its Series and Summary are filled in later.
+// start of the record; its Series and Summary are filled in later. With dir
+// "" nothing is written.
 func NewWriter(dir string, rec stats.Record) (*Writer, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create the run directory: %w", err)
-	}
 	rec.SchemaVersion = stats.RecordVersion
 	rec.Complete = false
 	rec.Series = nil
 	rec.Options = maps.Clone(rec.Options) // the writer's own: see SetOption
 	if rec.Started.IsZero() {
 		rec.Started = time.Now()
+	}
+	if dir == "" {
+		return &Writer{rec: rec}, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the run directory: %w", err)
 	}
 	if err := writeRecord(dir, &rec); err != nil {
 		return nil, err
@@ -60,11 +69,23 @@ func NewWriter(dir string, rec stats.Record) (*Writer, error) {
 // Update appends one sample to the series file and keeps it for the final
 // record. A failed write is reported by Close or Finish.
 func (w *Writer) Update(s stats.Sample) {
-	s = compact(s)
-	line, err := json.Marshal(s)
+	kept := s
+	kept.Swarm.Shards = nil
+	kept.Swarm = kept.Swarm.Clone()
+	for _, p := range []**stats.Snapshot{&kept.Server, &kept.Dispatcher} {
+		if *p != nil {
+			c := (*p).Clone()
+			*p = &c
+		}
+	}
+	var line []byte
+	var err error
+	if w.dir != "" {
+		line, err = json.Marshal(compact(kept))
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.rec.Series = append(w.rec.Series, s)
+	w.rec.Series = append(w.rec.Series, kept)
 	if err == nil && w.series != nil {
 		_, err = w.series.Write(append(line, '\n'))
 	}
@@ -124,10 +145,11 @@ func (w *Writer) SetFaults(f []stats.FaultEvent) {
 	w.mu.Unlock()
 }
 
-// SetThresholds records the run's thresholds and how they came out.
-func (w *Writer) SetThresholds(ts []stats.ThresholdResult) {
+// SetThresholds sets the run's pass/fail criteria: Finish checks them on
+// the summary and records how they came out.
+func (w *Writer) SetThresholds(ts []Threshold) {
 	w.mu.Lock()
-	w.rec.Thresholds = ts
+	w.thresholds = ts
 	w.mu.Unlock()
 }
 
@@ -143,10 +165,11 @@ func (w *Writer) SetOption(key string, v any) {
 }
 
 // Finish closes the series and writes the final run.json atomically, with
-// the series, the summary and the end time. A zero summary is computed
-// with Summarize. incompleteReason is empty for a run that finished, or
-// says why it did not ("interrupted by SIGINT during ramp"). The returned
-// record is what was written.
+// the series, the summary, the thresholds' results and the end time. A
+// zero summary is computed with Summarize. incompleteReason is empty for a
+// run that finished, or says why it did not ("interrupted by SIGINT during
+// ramp"). The returned record is the run's, also when writing it failed
+// (the error says so).
 func (w *Writer) Finish(summary stats.Summary, incompleteReason string) (*stats.Record, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -159,8 +182,17 @@ func (w *Writer) Finish(summary stats.Summary, incompleteReason string) (*stats.
 		summary = Summarize(&rec)
 	}
 	rec.Summary = summary
+	rec.Thresholds = CheckThresholds(w.thresholds, summary)
+	series := make([]stats.Sample, len(rec.Series))
+	for i, smp := range rec.Series {
+		series[i] = compact(smp)
+	}
+	rec.Series = series
+	if w.dir == "" {
+		return &rec, closeErr
+	}
 	if err := writeRecord(w.dir, &rec); err != nil {
-		return nil, errors.Join(err, closeErr)
+		return &rec, errors.Join(err, closeErr)
 	}
 	return &rec, closeErr
 }

@@ -362,6 +362,10 @@ func (m model) msgLine() string {
 	if sw.Pings > 0 {
 		l += st.label.Render("   ping/s ") + n(r.pings) + st.label.Render("  pong/s ") + n(r.pongs)
 	}
+	if mq := sw.MQTT; mq != nil { // counts of the run so far; lost includes deliveries on their way
+		l += st.label.Render("   mqtt lost ") + stats.Thousands(mq.Lost[0]+mq.Lost[1]+mq.Lost[2]) +
+			st.label.Render("  dup ") + stats.Thousands(mq.Duplicated[0]+mq.Duplicated[1]+mq.Duplicated[2])
+	}
 	return l
 }
 

@@ -314,3 +314,18 @@ func TestLatencyTableShowsTheLastInterval(t *testing.T) {
 		t.Fatal("the table does not name its interval")
 	}
 }
+
+// An MQTT swarm's message line adds its lost and duplicated counts.
+func TestMQTTMessageLine(t *testing.T) {
+	m := testModel(Options{}, 120, 40)
+	sw := func(sent int64, mq *stats.MQTT) stats.Snapshot {
+		return stats.Snapshot{Kind: stats.KindSwarm, Phase: stats.PhaseHold, Held: 10, Sent: sent, Acked: sent, Delivered: sent, MQTT: mq}
+	}
+	m = feedAll(m, []stats.Sample{
+		{T: 1, Swarm: sw(100, &stats.MQTT{})},
+		{T: 2, Swarm: sw(300, &stats.MQTT{Lost: [3]int64{0, 3, 0}, Duplicated: [3]int64{0, 2, 0}})},
+	})
+	if l := m.msgLine(); !strings.Contains(l, "sent 200") || !strings.Contains(l, "mqtt lost 3  dup 2") {
+		t.Errorf("message line %q: want sent 200/s and mqtt lost 3, dup 2", l)
+	}
+}

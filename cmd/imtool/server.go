@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strconv"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
@@ -47,14 +47,23 @@ func serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all; the excess gets ERROR 10", DefaultText: "what RLIMIT_NOFILE allows one process"},
 			&cli.StringFlag{Name: "procs", Value: "1", Usage: "gateway processes: a number, or auto for enough to hold --max-conns"},
 			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU but one, which runs the dispatcher link and /stats"},
+			&cli.DurationFlag{Name: "batch", Usage: "once a loop is busy, let arrivals gather this long before polling again (e.g. 5ms): fewer wake-ups on a machine shared by many processes, each answer up to that much later (Linux)", DefaultText: "0: answer every arrival at once"},
 			&cli.BoolFlag{Name: "restart-shards", Usage: "start a gateway shard again when it dies (not when it stops cleanly), as a supervisor would; a shard that dies within a second of its restart is left down"},
-			&cli.BoolFlag{Name: "reuseport", Hidden: true, Usage: "listen with SO_REUSEPORT (set for shards)"},
 		),
 		Action: runServer,
 	}
 }
 
 func runServer(c *cli.Context) error {
+	logger := log.New(os.Stderr, "imtool server: ", log.LstdFlags)
+	if link, ok := shard.Child(); ok {
+		var opts refserver.Options
+		if err := link.Options(&opts); err != nil {
+			return failed(err)
+		}
+		opts.Logf = logger.Printf
+		return runGatewayShard(link, opts)
+	}
 	ports, err := parsePorts(c)
 	if err != nil {
 		return usageError(err)
@@ -72,12 +81,10 @@ func runServer(c *cli.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
-	logger := log.New(os.Stderr, "imtool server: ", log.LstdFlags)
 	opts := refserver.Options{
 		Listen:       c.String("listen"),
 		Ports:        ports,
 		WSPorts:      wsPorts,
-		ReusePort:    c.Bool("reuseport"),
 		GatewayID:    c.String("gateway-id"),
 		Dispatcher:   c.String("dispatcher"),
 		Broadcast:    c.Bool("broadcast"),
@@ -86,13 +93,11 @@ func runServer(c *cli.Context) error {
 		IdleTimeout:  c.Duration("idle-timeout"),
 		MaxConns:     c.Int("max-conns"),
 		Loops:        c.Int("loops"),
+		Batch:        c.Duration("batch"),
 		Logf:         logger.Printf,
 	}
 	if s := c.String("auth-secret"); s != "" {
 		opts.AuthSecret = []byte(s)
-	}
-	if link, ok := shard.Child(); ok {
-		return runGatewayShard(link, opts)
 	}
 	perProc := 0
 	if auto {
@@ -135,30 +140,15 @@ func runGateway(parent context.Context, opts refserver.Options, statsAddr string
 }
 
 // runGatewayShard is one process of a sharded gateway: it reports to its
-// parent and stops when told to or when the parent goes away.
+// parent and stops when told to or when the parent goes away
+// (lifecycle.Obey).
 func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 	g, err := refserver.NewGateway(opts)
 	if err != nil {
 		return usageError(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case cmd, open := <-link.Commands:
-				if !open || cmd == "stop" {
-					cancel()
-					return
-				}
-			case <-tick.C:
-				link.Publish(g.Snapshot())
-			case <-g.Done():
-				return
-			}
-		}
-	}()
+	go lifecycle.Obey(link.Commands, link.Publish, gatewayRun{g, cancel})
 	go func() { <-g.Ready(); link.Publish(g.Snapshot()) }()
 	interrupted, stop := interruptContext(ctx, "the gateway shard")
 	defer stop()
@@ -169,31 +159,22 @@ func runGatewayShard(link *shard.Link, opts refserver.Options) error {
 	return nil
 }
 
+// gatewayRun is a gateway shard as its parent drives it: Stop shuts it
+// down gracefully; the other commands are the swarm's and do not apply.
+type gatewayRun struct {
+	*refserver.Gateway
+	stop context.CancelFunc
+}
+
+func (g gatewayRun) Command(c lifecycle.Command) {
+	if c == lifecycle.Stop {
+		g.stop()
+	}
+}
+
 func runCluster(c *cli.Context, opts refserver.Options, procs, perProc int, logger *log.Logger) error {
-	childArgs := func(i int, id, dispatcher string) []string {
-		args := []string{"server", "--reuseport", "--stats", "",
-			"--listen", opts.Listen,
-			"--gateway-id", id, "--dispatcher", dispatcher,
-			"--max-frame", strconv.Itoa(opts.MaxFrame),
-			"--login-timeout", opts.LoginTimeout.String(), "--idle-timeout", opts.IdleTimeout.String(),
-			"--max-conns", strconv.Itoa(perProc), "--loops", strconv.Itoa(max(opts.Loops, 1)),
-		}
-		if opts.Broadcast {
-			args = append(args, "--broadcast")
-		}
-		if len(opts.Ports) > 0 {
-			args = append(args, "--ports", portspec.String(opts.Ports))
-		}
-		if len(opts.WSPorts) > 0 {
-			args = append(args, "--ws-ports", portspec.String(opts.WSPorts))
-		}
-		return args // the auth secret reaches shards through the environment, never argv
-	}
-	if opts.AuthSecret != nil {
-		os.Setenv("IMTOOL_AUTH_SECRET", string(opts.AuthSecret))
-	}
 	cl, err := refserver.StartCluster(refserver.ClusterOptions{
-		Procs: procs, Dispatcher: opts.Dispatcher, ChildArgs: childArgs, Logf: logger.Printf,
+		Procs: procs, Dispatcher: opts.Dispatcher, Gateway: opts, PerProc: perProc, Command: []string{"server"}, Logf: logger.Printf,
 	})
 	if err != nil {
 		return failed(err)

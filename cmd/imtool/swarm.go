@@ -46,9 +46,9 @@ criteria on the hold phase's figures, listed in the summary as ✓/✗ and kept 
   --threshold 'heartbeat.p99<50ms' --threshold 'held==requested' --threshold 'errors==0'
 Figures: held, requested, established, dropped, errors, sent, acked, delivered, pings,
 pongs, ramp_seconds, connect_rate_mean, connect_rate_peak, client_bytes_per_conn,
-server_bytes_per_conn, host_bytes_per_conn, and latencies KIND.STAT (KIND connect,
-login, heartbeat, ack, deliver, lag; STAT p50, p90, p99, p99.9, max, mean; a bare
-number is milliseconds). OP is <, <=, >, >=, == or !=; VALUE a number or a figure.
+server_bytes_per_conn, host_bytes_per_conn, mqtt_lost, mqtt_duplicated, and latencies
+KIND.STAT (KIND connect, login, heartbeat, ack, deliver, lag, mqtt_connect, mqtt_puback,
+mqtt_pubcomp; STAT p50, p90, p99, p99.9, max, mean; a bare number is milliseconds). OP is <, <=, >, >=, == or !=; VALUE a number or a figure.
 
 JSON. --json prints the summary as one JSON document on stdout (run.json without its
 series; docs/RUN-RECORD.md), and the progress line and notes on stderr.
@@ -117,11 +117,11 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.TLS = loadclient.TLSOptions{On: c.Bool("tls"), ServerName: c.String("tls-server-name"), CAFile: c.String("tls-ca"),
 		Insecure: c.Bool("tls-insecure"), CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
 		MinVersion: c.String("tls-min-version"), Resume: c.Bool("tls-resume")}
+	o.MQTT = mqttOptions(c, o.Proto)
 	o.WSPath = c.String("ws-path")
 	o.Headers = c.StringSlice("header")
 	o.WSSubprotocol = c.String("ws-subprotocol")
 	o.WSBinary = c.Bool("ws-binary")
-	o.PayloadTemplate = c.String(runner.PayloadTemplateFlag)
 	if f := c.String("payload-file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -168,29 +168,16 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 			return o, err
 		}
 	}
-	if v := c.String(runner.ShardFlag); v != "" {
-		if o.Shard, err = runner.ParseShard(v); err != nil {
-			return o, err
-		}
-	}
 	return o, nil
 }
 
 func runSwarm(c *cli.Context) error {
+	if link, ok := shard.Child(); ok {
+		return runSwarmShard(link)
+	}
 	o, err := swarmOptions(c)
 	if err != nil {
 		return usageError(err)
-	}
-	if o.Shard.Count > 0 {
-		link, ok := shard.Child()
-		if !ok {
-			return usageError(fmt.Errorf("--%s is set by imtool swarm for its own shards", runner.ShardFlag))
-		}
-		signal.Ignore(os.Interrupt) // the terminal's Ctrl-C reaches the parent, which tells us to stop
-		if err := runner.RunShard(link, o); err != nil {
-			return failed(err)
-		}
-		return nil
 	}
 	ro := runner.Options{
 		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
@@ -207,6 +194,20 @@ func runSwarm(c *cli.Context) error {
 	return runExit(code, err)
 }
 
+// runSwarmShard is one shard of a swarm a parent runs (runner.ShardCommand):
+// its options come from the parent whole, not from flags.
+func runSwarmShard(link *shard.Link) error {
+	var o loadclient.Options
+	if err := link.Options(&o); err != nil {
+		return failed(err)
+	}
+	signal.Ignore(os.Interrupt) // the terminal's Ctrl-C reaches the parent, which tells us to stop
+	if err := runner.RunShard(link, o); err != nil {
+		return failed(err)
+	}
+	return nil
+}
+
 // thresholds reads --threshold, which swarmOptions has checked.
 func thresholds(c *cli.Context) []reports.Threshold {
 	var out []reports.Threshold
@@ -220,19 +221,18 @@ func thresholds(c *cli.Context) []reports.Threshold {
 // swarmFlags are the flags of a swarm, with d's values as defaults; bench
 // shares them with its own defaults.
 func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
-	return append(append([]cli.Flag{
+	return append(append(append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "target", Usage: "server to connect to: HOST or HOST:PORTS (HOST:9000, HOST:9000-9019, HOST:9000,9005); repeat for more", DefaultText: loadclient.DefaultTarget},
 	}, portFlags("ports of targets that name none")...),
 		&cli.IntFlag{Name: "conns", Value: d.Conns, Usage: "connections of the whole swarm (all processes)"},
 		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, at most (see --max-inflight)"},
 		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list", DefaultText: "the kernel's choice; loopback targets get 127.0.0.2… when needed"},
-		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages), raw (connect and hold), ws (WebSocket: upgrade, pings, messages timed by their echo; the default for ws:// targets) or ws+imtool (imtool frames in WebSocket binary messages: imtool server --ws-ports)"},
+		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages), raw (connect and hold), ws (WebSocket: upgrade, pings, messages timed by their echo; the default for ws:// targets), ws+imtool (imtool frames in WebSocket binary messages: imtool server --ws-ports) or mqtt (MQTT 3.1.1/5 to a broker: docs/MQTT.md)"},
 		&cli.StringFlag{Name: "ws-path", Usage: "WebSocket request path and query, {uid} and {i} filled per connection (default: the ws:// target's path, else /)"},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra WebSocket request header 'Name: value' ({uid}, {i} filled per connection; repeat for more): cookies, tokens"},
 		&cli.StringFlag{Name: "ws-subprotocol", Usage: "Sec-WebSocket-Protocol to ask for; the server must choose it (ws+imtool: imtool)"},
 		&cli.StringFlag{Name: "payload-file", Usage: "WebSocket message text from this file, with {uid}, {i}, {seq}, {ts} filled per message (echoes are timed when {ts} follows only fixed text); default: {ts} and x's to --payload bytes"},
 		&cli.BoolFlag{Name: "ws-binary", Usage: "send WebSocket messages as binary instead of text"},
-		&cli.StringFlag{Name: runner.PayloadTemplateFlag, Hidden: true, Usage: "the WebSocket payload template as text (set by the parent for its shards)"},
 		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
 		&cli.StringFlag{Name: "auth-secret", EnvVars: []string{runner.EnvAuthSecret}, Usage: "the gateway's secret: tokens = hex(HMAC-SHA256(secret, uid)); prefer the environment variable"},
 		&cli.DurationFlag{Name: "heartbeat", Value: d.Heartbeat, Usage: "PING interval per connection (0: none)"},
@@ -265,6 +265,5 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.BoolFlag{Name: "tui", Value: tui.IsTerminal(os.Stdout), DefaultText: "when stdout is a terminal", Usage: "show the live dashboard; --tui=false prints a line a second"},
 		&cli.StringSliceFlag{Name: "threshold", Usage: "pass/fail criterion on the hold phase, e.g. 'heartbeat.p99<50ms' or 'held==requested'; repeat for more (see THRESHOLDS)"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout (progress and notes go to stderr)"},
-		&cli.StringFlag{Name: runner.ShardFlag, Hidden: true, Usage: "INDEX:FIRST:COUNT: run one shard of a plan (set by the parent)"},
-	)
+	), mqttFlags()...)
 }

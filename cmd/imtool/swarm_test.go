@@ -174,7 +174,7 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--proto", "http"}, 2, `--proto "http": give imtool, raw, ws or ws+imtool`},
+		{[]string{"--proto", "http"}, 2, `--proto "http": give imtool, raw, ws, ws+imtool or mqtt`},
 		{[]string{"--procs", "zero"}, 2, "--procs"},
 		{[]string{"--source-ips", "127.0.0.9-127.0.0.2"}, 2, "runs backwards"},
 		{[]string{"--target", "10.255.255.1:9000", "--conns", "30000"}, 2,
@@ -400,5 +400,32 @@ func TestSwarmInterrupt(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), "INCOMPLETE") {
 		t.Errorf("summary does not say the run is incomplete:\n%s", p.out.String())
+	}
+}
+
+// A swarm of two shard processes: each shard is `imtool swarm` with its
+// options from the parent whole (in its environment, not as flags), runs
+// its slice, holds until the parent's supervisor ends the hold, then every
+// message is ACKed and delivered before any shard closes.
+func TestSwarmTwoShards(t *testing.T) {
+	bin := rt.Binary(t)
+	base := freeBase(t, 3)
+	srvStats := fmt.Sprintf("127.0.0.1:%d", base+2)
+	startProc(t, bin, "server", "--listen", "127.0.0.1", "--base-port", strconv.Itoa(base), "--ports", "2", "--stats", srvStats)
+	rt.WaitStats(t, "http://"+srvStats+"/stats", 10*time.Second, "the gateway", func(stats.Snapshot) bool { return true })
+	dir := t.TempDir()
+	p := startProc(t, bin, "swarm", "--base-port", strconv.Itoa(base), "--ports", "2", "--conns", "60", "--procs", "2",
+		"--uid-base", "7000", "--hold", "1500ms", "--heartbeat", "200ms", "--msg-rate", "100", "--stats", "", "--tui=false", "--out", dir)
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	rec, _ := readRecord(t, dir)
+	s := rec.Summary
+	if s.Held != 60 || s.Requested != 60 || s.Sent == 0 || s.Sent != s.Acked || s.Delivered != s.Acked {
+		t.Fatalf("held %d of %d; sent %d acked %d delivered %d", s.Held, s.Requested, s.Sent, s.Acked, s.Delivered)
+	}
+	last := rec.Series[len(rec.Series)-1].Swarm
+	if last.Processes != 2 {
+		t.Fatalf("the swarm ran in %d processes, want 2", last.Processes)
 	}
 }

@@ -162,3 +162,12 @@ var fixes = map[string]string{
 
 // Fix is the one-line fix for class, or "" when there is none.
 func Fix(class string) string { return fixes[class] }
+
+// Classes lists every error class, in a fixed order: an engine counts them
+// by index.
+func Classes() []string {
+	return []string{ClassBadCredentials, ClassNotAuthorized, ClassServerBusy, ClassQuotaExceeded,
+		ClassClientIDRejected, ClassBadVersion, ClassBanned, ClassUseAnotherServer, ClassTakenOver,
+		ClassKeepAliveTimeout, ClassPacketTooLarge, ClassProtocol, ClassTopicRefused, ClassRefused,
+		ClassDisconnected, ClassClosedAtConnect, ClassConnackTimeout}
+}

@@ -16,6 +16,9 @@ type Values struct {
 	I   uint64 // {i}: the connection's index in the swarm
 	Seq uint64 // {seq}: the message's number, unique per sending event loop
 	TS  uint64 // {ts}: the message's planned send time, unix ns
+	// {peer}: the index of the connection a message is for (MQTT
+	// --publish topics), drawn at random from the swarm per message
+	Peer uint64
 }
 
 // Names of the placeholders.
@@ -24,6 +27,8 @@ const (
 	I   = "i"
 	Seq = "seq"
 	TS  = "ts"
+	// Peer is the index of a message's recipient (MQTT topics).
+	Peer = "peer"
 )
 
 type part struct {
@@ -107,9 +112,21 @@ func (t *Template) Append(dst []byte, v *Values) []byte {
 			dst = strconv.AppendUint(dst, v.Seq, 10)
 		case TS:
 			dst = strconv.AppendUint(dst, v.TS, 10)
+		case Peer:
+			dst = strconv.AppendUint(dst, v.Peer, 10)
 		}
 	}
 	return dst
+}
+
+// Has tells whether the template uses placeholder name.
+func (t *Template) Has(name string) bool {
+	for _, p := range t.parts {
+		if p.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Prefix is the literal text before placeholder name when only literal

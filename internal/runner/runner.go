@@ -17,10 +17,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
+	"github.com/imtool/imtool/loadclient/agent"
 	"github.com/imtool/imtool/reports"
 	"github.com/imtool/imtool/tui"
 )
@@ -60,13 +63,9 @@ type Options struct {
 	Kill func()
 	// Env describes the host for the plan; nil reads it.
 	Env *loadclient.Env
-	// Exe is the binary shards run (default os.Executable()); ChildArgs
-	// builds a shard's command line (default SwarmArgs).
-	Exe       string
-	ChildArgs func(o loadclient.Options, s loadclient.Shard) []string
-	// ChildEnv is extra environment for shards (the auth secret travels
-	// there, never in argv).
-	ChildEnv []string
+	// Exe is the binary shards run (default os.Executable()); each runs
+	// ShardCommand with ShardOptions.
+	Exe string
 	// Agents, when set, run the swarm on other hosts (imtool agent at
 	// host:port each) instead of this one; AgentToken authenticates to them
 	// and AgentFingerprints pin their TLS certificates (agent.NewClient).
@@ -113,6 +112,22 @@ func Run(ctx context.Context, o Options) (int, error) {
 
 // RunResult is Run that also returns the record and summary.
 func RunResult(ctx context.Context, o Options) (Result, error) {
+	r, err := start(o.withDefaults())
+	if err != nil {
+		var pe *loadclient.PlanError
+		if errors.As(err, &pe) {
+			return Result{Code: ExitUsage}, err
+		}
+		return Result{Code: ExitFailed}, err
+	}
+	defer r.stopStats()
+	r.loop(ctx)
+	res := r.finish()
+	r.report(res)
+	return res, r.verdict(&res)
+}
+
+func (o Options) withDefaults() Options {
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
@@ -125,247 +140,224 @@ func RunResult(ctx context.Context, o Options) (Result, error) {
 	if o.Command == "" {
 		o.Command = "swarm"
 	}
-	env := loadclient.ReadEnv()
+	return o
+}
+
+// run is one run of RunResult, from its start to its verdict.
+type run struct {
+	o     Options
+	env   loadclient.Env
+	plan  *loadclient.Plan
+	ag    *agent.Coordinator // the run's agents, if it runs on agents
+	src   source
+	w     *reports.Writer // the run record
+	sink  stats.Sink
+	start time.Time // the run's clock: samples' T
+
+	stopStats   func()
+	interrupted chan struct{} // closed when the person or the context ends the run
+	interrupt   sync.Once
+	phaseAtStop string // the phase the run was interrupted in
+	endedEarly  string // why the hold was cut short, when it was
+	runErr      error
+	reason      string // why the run is incomplete; "" when it is complete
+	hosts       []agent.HostResult
+}
+
+// start plans the run, reads the baseline, starts the swarm, the record,
+// the --stats endpoint and the sinks. Whatever it started is stopped again
+// when it fails.
+func start(o Options) (*run, error) {
+	r := &run{o: o, env: loadclient.ReadEnv(), interrupted: make(chan struct{})}
 	if o.Env != nil {
-		env = *o.Env
+		r.env = *o.Env
 	}
-	var (
-		plan *loadclient.Plan
-		ag   *agents // the run's agents, if it runs on agents
-		err  error
-	)
+	var err error
 	if len(o.Agents) > 0 {
-		if ag, err = planAgents(o); err == nil {
-			plan = ag.plan
+		if r.ag, err = agent.Coordinate(o.Swarm, o.Agents, o.AgentToken, o.AgentFingerprints); err == nil {
+			r.plan = r.ag.Plan()
 		}
 	} else {
-		plan, err = loadclient.NewPlan(o.Swarm, env)
+		r.plan, err = loadclient.NewPlan(o.Swarm, r.env)
 	}
-	if err == nil {
-		fmt.Fprintln(o.Stderr, plan.Describe())
+	if err != nil {
+		return nil, err
 	}
+	fmt.Fprintln(o.Stderr, r.plan.Describe())
 
-	start := time.Now()
-	sample := func(s stats.Snapshot) stats.Sample {
-		smp := stats.Sample{T: time.Since(start).Seconds(), Swarm: s}
-		h := stats.ReadHost()
-		smp.Host = &h
-		if o.Observe != nil {
-			smp.Server, smp.Dispatcher = o.Observe()
-		}
-		if o.OnSample != nil {
-			o.OnSample(&smp)
-		}
-		return smp
-	}
 	// The baseline is read before anything is dialed: the host's sockets and
 	// memory, and the server side, as they were without the swarm.
-	var base stats.Sample
-	if err == nil {
-		base = sample(stats.Snapshot{})
-	}
-
-	var src source
+	r.start = time.Now()
+	base := r.sample(stats.Snapshot{})
 	switch {
-	case err != nil:
-	case ag != nil:
-		src, err = ag, ag.begin()
-	case plan.Procs > 1:
-		src, err = startGroup(o, plan)
+	case r.ag != nil:
+		r.src, err = r.ag, r.ag.Begin()
+	case r.plan.Procs > 1:
+		r.src, err = startGroup(o, r.plan)
 	default:
-		src, err = startLocal(o.Swarm, env)
+		r.src, err = startLocal(o.Swarm, r.env)
 	}
 	if err != nil {
-		var pe *loadclient.PlanError
-		if errors.As(err, &pe) {
-			return Result{Code: ExitUsage}, err
-		}
-		return Result{Code: ExitFailed}, err
+		return nil, err
 	}
-
-	rec := stats.Record{
-		Tool: "imtool", Command: o.Command, Args: o.Args, Options: recordOptions(o, plan),
-		Environment: stats.Environment{Facts: env}, Started: time.Now(), RawDial: o.RawDial,
+	stop := func() {
+		r.src.Command(lifecycle.Stop)
+		<-r.src.Done()
 	}
-	if len(o.Agents) == 0 { // on agents, the hosts are theirs, not this one
-		rec.Environment.Tune = tuneCheck(o, plan)
+	if r.w, err = reports.NewWriter(o.Out, r.newRecord()); err != nil {
+		stop()
+		return nil, err
 	}
-	var writer *reports.Writer
-	if o.Out != "" {
-		if writer, err = reports.NewWriter(o.Out, rec); err != nil {
-			src.stop()
-			<-src.done()
-			return Result{Code: ExitFailed}, err
-		}
-	}
-
-	var (
-		mu     sync.Mutex
-		latest = src.snapshot()
-	)
-	current := func() stats.Snapshot {
-		mu.Lock()
-		defer mu.Unlock()
-		return latest.Clone()
-	}
-	addr, stopStats, err := stats.Serve(o.StatsAddr, func() stats.Snapshot {
-		s := src.snapshot()
-		mu.Lock()
-		latest = s
-		mu.Unlock()
-		return s
-	})
+	r.w.SetThresholds(o.Thresholds)
+	addr, stopStats, err := stats.Serve(o.StatsAddr, r.src.Snapshot)
 	if err != nil {
-		src.stop()
-		<-src.done()
-		return Result{Code: ExitFailed}, err
+		stop()
+		return nil, err
 	}
-	defer stopStats()
+	r.stopStats = stopStats
 	if addr != "" {
 		fmt.Fprintf(o.Stderr, "stats: http://%s/stats\n", addr)
 	}
-	_ = current
+	r.sink = r.newSink()
+	// The first sample is the baseline: nothing dialed yet.
+	base.T, base.Swarm = 0, r.src.Baseline()
+	r.w.Update(base)
+	r.start = time.Now() // the run's clock starts once the swarm runs
+	return r, nil
+}
 
-	// Sinks.
-	var sink stats.Sink
-	var dash *tui.Dashboard
-	interrupted := make(chan struct{})
-	var interruptOnce sync.Once
-	stopByPerson := func() {
-		interruptOnce.Do(func() { close(interrupted) })
-		src.stop()
+// newRecord is the start of the run's record: what was asked, on which host.
+func (r *run) newRecord() stats.Record {
+	o := r.o
+	rec := stats.Record{
+		Tool: "imtool", Command: o.Command, Args: o.Args, Options: recordOptions(o, r.plan),
+		Environment: stats.Environment{Facts: r.env}, Started: time.Now(), RawDial: o.RawDial,
 	}
-	if o.TUI {
+	if r.ag == nil { // on agents, the hosts are theirs, not this one
+		rec.Environment.Tune = tuneCheck(o, r.plan)
+	}
+	return rec
+}
+
+// newSink is the dashboard, or the progress line.
+func (r *run) newSink() stats.Sink {
+	o := r.o
+	switch {
+	case o.TUI:
 		title := o.Title
 		if title == "" {
 			title = "imtool " + o.Command
 		}
-		dash = tui.New(tui.Options{Target: int64(plan.Conns), Title: title, Stop: stopByPerson, Kill: o.Kill,
-			Pause: src.pause, PortRange: env.PortRange, Hold: o.Swarm.Hold})
-		sink = dash
-		go func() { _ = dash.Run() }()
-	} else if o.JSON {
-		sink = tui.NewLine(o.Stderr)
-	} else {
-		sink = tui.NewLine(o.Stdout)
-	}
-
-	record := func(smp stats.Sample) {
-		c := smp
-		c.Swarm.Shards = nil
-		c.Swarm = c.Swarm.Clone()
-		rec.Series = append(rec.Series, c)
-		if writer != nil {
-			writer.Update(smp)
+		stopByPerson := func() {
+			r.interrupt.Do(func() { close(r.interrupted) })
+			r.src.Command(lifecycle.Stop)
 		}
+		dash := tui.New(tui.Options{Target: int64(r.plan.Conns), Title: title, Stop: stopByPerson, Kill: o.Kill,
+			Pause: pauser(r.src), PortRange: r.env.PortRange, Hold: o.Swarm.Hold})
+		go func() { _ = dash.Run() }()
+		return dash
+	case o.JSON:
+		return tui.NewLine(o.Stderr)
+	default:
+		return tui.NewLine(o.Stdout)
 	}
-	// The first sample is the baseline: nothing dialed yet.
-	base.T, base.Swarm = 0, src.baseline()
-	record(base)
+}
 
-	start = time.Now() // the run's clock starts once the swarm runs
-	tick := time.NewTicker(o.Every)
+// sample is one sample of the run: the swarm's snapshot s, the host, and
+// the server side when observed.
+func (r *run) sample(s stats.Snapshot) stats.Sample {
+	smp := stats.Sample{T: time.Since(r.start).Seconds(), Swarm: s}
+	h := stats.ReadHost()
+	smp.Host = &h
+	if r.o.Observe != nil {
+		smp.Server, smp.Dispatcher = r.o.Observe()
+	}
+	if r.o.OnSample != nil {
+		r.o.OnSample(&smp)
+	}
+	return smp
+}
+
+// loop samples the run every Every until the swarm is done; it stops the
+// swarm when ctx ends, and ends a hold that has nothing to wait for.
+func (r *run) loop(ctx context.Context) {
+	tick := time.NewTicker(r.o.Every)
 	defer tick.Stop()
 	ctxDone := ctx.Done()
-	phaseAtStop := ""
-	endedEarly := "" // why the hold was cut short, when it was
-	var holdStart time.Time
-loop:
 	for {
 		select {
 		case <-ctxDone:
 			ctxDone = nil
-			interruptOnce.Do(func() { close(interrupted) })
-			phaseAtStop = src.snapshot().Phase
-			src.stop()
-		case <-src.done():
-			break loop
+			r.interrupt.Do(func() { close(r.interrupted) })
+			r.phaseAtStop = r.src.Snapshot().Phase
+			r.src.Command(lifecycle.Stop)
+		case <-r.src.Done():
+			return
 		case <-tick.C:
-			s := src.snapshot()
-			mu.Lock()
-			latest = s
-			mu.Unlock()
+			s := r.src.Snapshot()
 			if s.Phase == stats.PhaseClose || s.Phase == stats.PhaseDone {
 				continue // the final sample stands for the end of the hold
 			}
 			// Sampled before the hold may end here, so the host and the
 			// servers are read while every connection is still held.
-			smp := sample(s)
-			sink.Update(smp)
-			record(smp)
-			if endedEarly == "" && s.Phase == stats.PhaseHold && s.Held == 0 && !o.Swarm.Reconnect {
+			smp := r.sample(s)
+			r.sink.Update(smp)
+			r.w.Update(smp)
+			if r.endedEarly == "" && s.Phase == stats.PhaseHold && s.Held == 0 && !r.o.Swarm.Reconnect {
 				// Every first attempt has settled and none is held: without
 				// --reconnect nothing more will be tried, so holding is waiting.
-				endedEarly = "nothing held and nothing left to try: the hold ended early (--reconnect would keep redialing)"
-				if !o.TUI { // the dashboard owns the screen; the exit message says it after
-					fmt.Fprintf(o.Stderr, "imtool: %s\n", endedEarly)
+				r.endedEarly = "nothing held and nothing left to try: the hold ended early (--reconnect would keep redialing)"
+				if !r.o.TUI { // the dashboard owns the screen; the exit message says it after
+					fmt.Fprintf(r.o.Stderr, "imtool: %s\n", r.endedEarly)
 				}
-				src.stop()
-			}
-			if holdTimedHere(src) && s.Phase == stats.PhaseHold && o.Swarm.Hold > 0 {
-				// Shards hold until told: the hold is timed here, for all.
-				if holdStart.IsZero() {
-					holdStart = time.Now()
-				} else if time.Since(holdStart) >= o.Swarm.Hold {
-					src.stop()
-				}
+				r.src.Command(lifecycle.Stop)
 			}
 		}
 	}
-	final := src.final()
-	smp := sample(final)
-	sink.Update(smp)
-	record(smp)
-	_ = sink.Close()
-	runErr := src.err()
-	if o.Teardown != nil {
-		rec.Teardown = o.Teardown(final)
-	}
-	if o.Faults != nil {
-		rec.Faults = o.Faults()
-		if writer != nil {
-			writer.SetFaults(rec.Faults)
-		}
-	}
+}
 
-	reason := ""
+// finish takes the final sample, lets the command tear down and name its
+// faults, and finishes the record.
+func (r *run) finish() Result {
+	final := r.src.Final()
+	smp := r.sample(final)
+	r.sink.Update(smp)
+	r.w.Update(smp)
+	_ = r.sink.Close()
+	r.runErr = r.src.Err()
+	if r.o.Teardown != nil {
+		r.w.SetTeardown(r.o.Teardown(final))
+	}
+	if r.o.Faults != nil {
+		r.w.SetFaults(r.o.Faults())
+	}
 	select {
-	case <-interrupted:
-		if phaseAtStop == "" {
-			phaseAtStop = stats.PhaseHold
+	case <-r.interrupted:
+		if r.phaseAtStop == "" {
+			r.phaseAtStop = stats.PhaseHold
 		}
-		if !(phaseAtStop == stats.PhaseHold && o.Swarm.Hold == 0) { // Ctrl-C ends a --hold 0 run normally
-			reason = "interrupted during " + phaseAtStop
+		if !(r.phaseAtStop == stats.PhaseHold && r.o.Swarm.Hold == 0) { // Ctrl-C ends a --hold 0 run normally
+			r.reason = "interrupted during " + r.phaseAtStop
 		}
 	default:
 	}
-	if runErr != nil && reason == "" {
-		reason = "failed: " + runErr.Error()
+	if r.runErr != nil && r.reason == "" {
+		r.reason = "failed: " + r.runErr.Error()
 	}
-	var hosts []HostResult
-	if ag != nil {
-		hosts = ag.results()
-		rec.Options["agents"] = hosts // the record's per-host breakdown
-		if writer != nil {
-			writer.SetOption("agents", hosts)
-		}
+	if r.ag != nil {
+		r.hosts = r.ag.Results()
+		r.w.SetOption("agents", r.hosts) // the record's per-host breakdown
 	}
-	rec.Ended = time.Now()
-	rec.Incomplete = reason
-	rec.Complete = reason == ""
-	summary := reports.Summarize(&rec)
-	rec.Summary = summary
-	rec.Thresholds = reports.CheckThresholds(o.Thresholds, summary)
-	res := Result{Record: &rec, Summary: summary, ByWhere: src.errorsBy()}
-	if writer != nil {
-		writer.SetTeardown(rec.Teardown)
-		writer.SetThresholds(rec.Thresholds)
-		if fin, err := writer.Finish(summary, reason); err != nil {
-			fmt.Fprintf(o.Stderr, "imtool: %v\n", err)
-		} else {
-			res.Record = fin
-		}
+	rec, err := r.w.Finish(stats.Summary{}, r.reason)
+	if err != nil {
+		fmt.Fprintf(r.o.Stderr, "imtool: %v\n", err)
 	}
+	return Result{Record: rec, Summary: rec.Summary, ByWhere: errorsBy(r.src)}
+}
+
+// report prints the summary (text or JSON) and what follows it.
+func (r *run) report(res Result) {
+	o := r.o
 	notes := o.Stdout // what follows the summary; with JSON, beside it
 	if o.JSON {
 		_ = reports.JSON(o.Stdout, res.Record)
@@ -373,8 +365,8 @@ loop:
 	} else {
 		_ = reports.Text(o.Stdout, res.Record)
 	}
-	if hosts != nil {
-		printHosts(notes, hosts)
+	if r.hosts != nil {
+		printHosts(notes, r.hosts)
 	}
 	if len(res.ByWhere) > 0 {
 		fmt.Fprintln(notes, "\nerrors by destination and source")
@@ -385,11 +377,38 @@ loop:
 	if o.Out != "" {
 		fmt.Fprintf(notes, "\nrun record: %s\n", o.Out)
 	}
+}
 
+// printHosts writes the per-host summary after the run's.
+func printHosts(w io.Writer, hosts []agent.HostResult) {
+	fmt.Fprintln(w, "\nper agent host")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  agent\thost\tconns\testablished\theld\tdropped\terrors\tstate\t")
+	var lost []string
+	for _, h := range hosts {
+		var errs int64
+		for _, n := range h.Errors {
+			errs += n
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", h.Agent, h.Hostname, h.Conns, h.Established, h.Held, h.Dropped, errs, h.State)
+		if h.State == agent.HostLost {
+			lost = append(lost, fmt.Sprintf("  LOST %s (%s) at %.1fs: %s; its last numbers are shown, its %d held connections count as dropped (%s)",
+				h.Agent, h.Hostname, h.LostAtS, h.Lost, h.Held, agent.DropLost))
+		}
+	}
+	_ = tw.Flush()
+	if len(lost) > 0 {
+		fmt.Fprintln(w, strings.Join(lost, "\n"))
+	}
+}
+
+// verdict sets res.Code and says why it is not ExitOK.
+func (r *run) verdict(res *Result) error {
+	summary := res.Summary
 	switch {
-	case runErr != nil:
+	case r.runErr != nil:
 		res.Code = ExitFailed
-		return res, fmt.Errorf("the swarm failed: %w", runErr)
+		return fmt.Errorf("the swarm failed: %w", r.runErr)
 	case res.Record.ThresholdsFailed() > 0:
 		res.Code = ExitThreshold
 		var failed []string
@@ -398,22 +417,47 @@ loop:
 				failed = append(failed, t.Expr)
 			}
 		}
-		return res, fmt.Errorf("%d of %d thresholds failed: %s", len(failed), len(res.Record.Thresholds), strings.Join(failed, ", "))
+		return fmt.Errorf("%d of %d thresholds failed: %s", len(failed), len(res.Record.Thresholds), strings.Join(failed, ", "))
 	case summary.Held < summary.Requested:
 		res.Code = ExitShort
 		why := summary.Shortfall
 		if why == "" {
 			why = fmt.Sprintf("held %d of %d requested", summary.Held, summary.Requested)
 		}
-		if reason != "" {
-			why += " (" + reason + ")"
+		if r.reason != "" {
+			why += " (" + r.reason + ")"
 		}
-		if endedEarly != "" {
-			why += "; " + endedEarly
+		if r.endedEarly != "" {
+			why += "; " + r.endedEarly
 		}
-		return res, errors.New(why)
+		return errors.New(why)
 	}
-	return res, nil
+	return nil
+}
+
+// pauser is the dashboard's pause key: it pauses and resumes src's ramp.
+func pauser(src source) func(bool) {
+	return func(p bool) {
+		if p {
+			src.Command(lifecycle.Pause)
+		} else {
+			src.Command(lifecycle.Resume)
+		}
+	}
+}
+
+// errorsByWhere is a source that keeps its errors by port and source IP:
+// a swarm in this process.
+type errorsByWhere interface {
+	ErrorsBy() []loadclient.ErrorCount
+}
+
+// errorsBy is the errors by port and source IP of src, if it keeps them.
+func errorsBy(src source) []loadclient.ErrorCount {
+	if e, ok := src.(errorsByWhere); ok {
+		return e.ErrorsBy()
+	}
+	return nil
 }
 
 // recordOptions are the run's options as the record keeps them.

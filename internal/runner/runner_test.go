@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/shard"
+	"github.com/imtool/imtool/internal/testfill"
 	"github.com/imtool/imtool/loadclient"
 )
 
@@ -98,17 +103,44 @@ func TestRunInterrupted(t *testing.T) {
 	}
 }
 
-func TestShardArgsRoundTrip(t *testing.T) {
-	s := loadclient.Shard{Index: 2, First: 30000, Count: 15000}
-	got, err := ParseShard(FormatShard(s))
-	if err != nil || got != s {
-		t.Fatalf("%+v %v", got, err)
+// Every field of the swarm's options reaches a shard as the parent has it
+// (through the environment entry shard.Start gives the child and
+// shard.ReadOptions, which the child's `imtool swarm` calls), but for the
+// shard's own slice, the plan's sources, no hold of its own and one
+// process. The options are filled by reflection, so a field added later
+// is checked too; only Lookup (a func) stays behind, by design.
+func TestShardOptionsReachTheChild(t *testing.T) {
+	var o loadclient.Options
+	if skipped := testfill.Fill(&o); !slices.Equal(skipped, []string{"Options.Lookup"}) {
+		t.Fatalf("fields that cannot travel to a shard: %v (only Lookup may stay behind: give the new one a JSON form)", skipped)
 	}
-	args := SwarmArgs(loadclient.Options{Targets: []string{"127.0.0.1"}, Conns: 60000, Rate: 10000, Ports: []uint16{9000, 9001}}, s)
-	joined := strings.Join(args, " ")
-	for _, want := range []string{"swarm", "--shard 2:30000:15000", "--conns 60000", "--procs 1", "--ports 9000-9001", "--stats  ", "--hold 0"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("args %q lack %q", joined, want)
+	plan := &loadclient.Plan{Shards: []loadclient.Shard{{Index: 0, First: 0, Count: 5}, {Index: 1, First: 5, Count: 7}},
+		Sources: []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}}
+	want := ShardOptions(o, plan, 1)
+	kv, err := shard.OptionsEnv(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, v, _ := strings.Cut(kv, "=")
+	t.Setenv(k, v)
+	var got loadclient.Options
+	if err := shard.ReadOptions(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("the shard reads\n%+v\nthe parent sent\n%+v", got, want)
+	}
+	if got.Shard != plan.Shards[1] || !slices.Equal(got.SourceIPs, plan.Sources) || got.Hold != 0 || got.Procs != 1 {
+		t.Fatalf("shard %+v sources %v hold %v procs %d", got.Shard, got.SourceIPs, got.Hold, got.Procs)
+	}
+	ov, gv := reflect.ValueOf(o), reflect.ValueOf(got)
+	for i := range ov.NumField() {
+		switch name := ov.Type().Field(i).Name; name {
+		case "Shard", "SourceIPs", "Hold", "Procs", "Lookup":
+		default:
+			if !reflect.DeepEqual(ov.Field(i).Interface(), gv.Field(i).Interface()) {
+				t.Errorf("%s: the parent had %v, the shard got %v", name, ov.Field(i), gv.Field(i))
+			}
 		}
 	}
 }

@@ -3,11 +3,15 @@
 // RLIMIT_NOFILE: the server shards its listeners (SO_REUSEPORT), the swarm
 // its plan.
 //
-// A child learns it is a shard from its environment (see Child). It receives
-// control lines ("stop", "pause", …) on its standard input and publishes one
-// JSON snapshot per line on file descriptor 3. When the parent goes away the
-// child's command channel closes (and on Linux it also gets SIGTERM), so
-// shards never outlive their parent.
+// A child learns it is a shard from its environment (see Child), and its
+// options too: Spec.Options, the whole options value as JSON in one
+// environment variable (never argv, which every user of the host may read),
+// read back with Link.Options — so every field reaches the child, a new one
+// included, with nothing to re-serialise as flags. It receives
+// control lines (a lifecycle.Command each) on its standard input and
+// publishes one JSON snapshot per line on file descriptor 3. When the
+// parent goes away the child's command channel closes (and on Linux it also
+// gets SIGTERM), so shards never outlive their parent.
 package shard
 
 import (
@@ -21,12 +25,20 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 )
 
-const envIndex = "IMTOOL_SHARD_INDEX"
+const (
+	envIndex   = "IMTOOL_SHARD_INDEX"
+	envOptions = "IMTOOL_SHARD_OPTIONS"
+	// maxOptions is the most the options may take as JSON: the kernel's
+	// bound on one environment string (MAX_ARG_STRLEN, 128 KiB).
+	maxOptions = 128<<10 - len(envOptions) - 2
+)
 
 // Spec describes a group of shards.
 type Spec struct {
@@ -37,6 +49,9 @@ type Spec struct {
 	Stderr io.Writer            // where children's stderr goes (default os.Stderr)
 	Stdout io.Writer            // where children's stdout goes (default: discarded)
 	Exe    string               // binary to run (default os.Executable())
+	// Options, when set, are child i's options: any value encoding/json
+	// writes, read back in the child with Link.Options.
+	Options func(i int) any
 }
 
 // Exit reports a child that ended.
@@ -136,6 +151,13 @@ func (g *Group) start(i int) (*child, error) {
 	if g.spec.Env != nil {
 		cmd.Env = append(cmd.Env, g.spec.Env(i)...)
 	}
+	if g.spec.Options != nil {
+		kv, err := OptionsEnv(g.spec.Options(i))
+		if err != nil {
+			return nil, err
+		}
+		cmd.Env = append(cmd.Env, kv)
+	}
 	cmd.Stderr = g.spec.Stderr
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
@@ -218,13 +240,13 @@ func (g *Group) Snapshots() []stats.Snapshot {
 }
 
 // Send writes one control line to every running child.
-func (g *Group) Send(cmd string) {
+func (g *Group) Send(cmd lifecycle.Command) {
 	for _, c := range g.list() {
 		c.mu.Lock()
 		ended := c.ended
 		c.mu.Unlock()
 		if !ended {
-			_, _ = io.WriteString(c.ctl, cmd+"\n")
+			_, _ = io.WriteString(c.ctl, string(cmd)+"\n")
 		}
 	}
 }
@@ -262,7 +284,7 @@ func (g *Group) Wait() error {
 // Link is a shard's connection to its parent.
 type Link struct {
 	Index    int
-	Commands <-chan string // control lines; closed when the parent is gone
+	Commands <-chan lifecycle.Command // control lines; closed when the parent is gone
 	mu       sync.Mutex
 	out      *os.File
 	enc      *json.Encoder
@@ -279,12 +301,14 @@ func Child() (*Link, bool) {
 		return nil, false
 	}
 	out := os.NewFile(3, "shard-stats")
-	cmds := make(chan string, 8)
+	cmds := make(chan lifecycle.Command, 8)
 	go func() {
 		defer close(cmds)
 		sc := bufio.NewScanner(os.Stdin)
 		for sc.Scan() {
-			cmds <- sc.Text()
+			if c, err := lifecycle.ParseCommand(sc.Text()); err == nil {
+				cmds <- c
+			}
 		}
 	}()
 	return &Link{Index: idx, Commands: cmds, out: out, enc: json.NewEncoder(out)}, true
@@ -297,3 +321,36 @@ func (l *Link) Publish(s stats.Snapshot) {
 	defer l.mu.Unlock()
 	_ = l.enc.Encode(s)
 }
+
+// OptionsEnv is the environment entry that carries a child's options: v as
+// JSON.
+func OptionsEnv(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("cannot encode a shard's options: %w", err)
+	}
+	if len(b) > maxOptions {
+		return "", fmt.Errorf("a shard's options take %d bytes as JSON, more than the %d one environment variable may hold: shorten the largest (a --payload-file?)", len(b), maxOptions)
+	}
+	return envOptions + "=" + string(b), nil
+}
+
+// ReadOptions decodes this process's options, as its parent's
+// Spec.Options wrote them, into v. A field v does not know is an error:
+// parent and child are the same binary, so it means a mismatch.
+func ReadOptions(v any) error {
+	s, ok := os.LookupEnv(envOptions)
+	if !ok {
+		return fmt.Errorf("this shard got no options from its parent (%s is not set)", envOptions)
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("cannot read this shard's options (%s): %w", envOptions, err)
+	}
+	return nil
+}
+
+// Options decodes the options the parent gave this shard into v
+// (ReadOptions).
+func (l *Link) Options(v any) error { return ReadOptions(v) }

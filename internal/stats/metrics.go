@@ -146,6 +146,24 @@ func (e emitter) swarmFamilies(s Snapshot) {
 	e.counter("messages_acked_total", "SEND frames answered with ACK.", s.Acked)
 	e.byLabel(prometheus.CounterValue, "acks_total", "ACKs (and SENDs given up as lost), by status.", "status", s.Acks)
 	e.counter("messages_delivered_total", "DELIVER frames received.", s.Delivered)
+	if m := s.MQTT; m != nil {
+		for _, f := range []struct {
+			name, help string
+			v          [3]int64
+		}{
+			{"mqtt_sent_total", "MQTT PUBLISHes sent, by QoS.", m.Sent},
+			{"mqtt_acked_total", "MQTT PUBLISHes acknowledged (PUBACK, PUBCOMP), by QoS.", m.Acked},
+			{"mqtt_received_total", "MQTT swarm messages delivered to subscribers, duplicates included, by the publisher's QoS.", m.Received},
+			{"mqtt_duplicated_total", "MQTT deliveries of a message already delivered, by QoS.", m.Duplicated},
+			{"mqtt_unacked_total", "MQTT QoS 1/2 PUBLISHes in flight when their connection ended, by QoS.", m.Unacked},
+			{"mqtt_blocked_total", "MQTT PUBLISHes not sent: the in-flight window (Receive Maximum) was full, by QoS.", m.Blocked},
+		} {
+			e.byLabel(prometheus.CounterValue, f.name, f.help, "qos", map[string]int64{"0": f.v[0], "1": f.v[1], "2": f.v[2]})
+		}
+		// A gauge: deliveries still on their way count until they arrive.
+		e.byLabel(prometheus.GaugeValue, "mqtt_lost", "MQTT deliveries the subscriptions call for that have not arrived (yet), by QoS.", "qos",
+			map[string]int64{"0": m.Lost[0], "1": m.Lost[1], "2": m.Lost[2]})
+	}
 	e.directions("frames_total", "Protocol frames received (in) and sent (out).", s.FramesIn, s.FramesOut)
 	e.directions("bytes_total", "Bytes received (in) and sent (out).", s.BytesIn, s.BytesOut)
 	e.counter("pings_total", "PING frames sent.", s.Pings)

@@ -204,3 +204,28 @@ func TestMetricsOfEachProcessKind(t *testing.T) {
 		t.Errorf("summed sessions %v, want %d", got, 2*gs.Sessions)
 	}
 }
+
+// TestMQTTMetrics: a swarm's MQTT counts are exported per QoS, lost as
+// worked out from the summed parts, and pass promtool.
+func TestMQTTMetrics(t *testing.T) {
+	a := stats.Snapshot{Kind: stats.KindSwarm, MQTT: &stats.MQTT{Sent: [3]int64{0, 10, 0}, Acked: [3]int64{0, 9, 0}, Expected: [3]int64{0, 10, 0}, Received: [3]int64{0, 4, 0}}}
+	b := stats.Snapshot{Kind: stats.KindSwarm, MQTT: &stats.MQTT{Received: [3]int64{0, 7, 0}, Duplicated: [3]int64{0, 1, 0}}}
+	m := stats.Merge(stats.KindSwarm, "", []stats.Snapshot{a, b})
+	if got := m.MQTT.Lost; got != [3]int64{0, 0, 0} {
+		t.Fatalf("lost %v: 10 expected, 11 received of which 1 duplicated in another part: want none lost", got)
+	}
+	text := scrape(t, func() stats.Snapshot { return m })
+	promtoolCheck(t, "swarm with MQTT", text)
+	for prefix, want := range map[string]float64{
+		`imtool_mqtt_sent_total{qos="1"} `:       10,
+		`imtool_mqtt_acked_total{qos="1"} `:      9,
+		`imtool_mqtt_received_total{qos="1"} `:   11,
+		`imtool_mqtt_duplicated_total{qos="1"} `: 1,
+		`imtool_mqtt_lost{qos="1"} `:             0,
+		`imtool_mqtt_sent_total{qos="0"} `:       0,
+	} {
+		if got := series(t, text, prefix); got != want {
+			t.Errorf("%s= %v, want %v", prefix, got, want)
+		}
+	}
+}

@@ -140,6 +140,8 @@ type Summary struct {
 	Pings       int64                     `json:"pings,omitempty"`
 	Pongs       int64                     `json:"pongs,omitempty"`
 	Unsent      int64                     `json:"unsent,omitempty"`
+	// MQTT are the message counts per QoS of --proto mqtt.
+	MQTT *MQTT `json:"mqtt,omitempty"`
 	// Counts are the held connections by three independent sources (bench).
 	Counts *Counts `json:"counts,omitempty"`
 	// Recovery is, for each fault in Record.Faults that was applied, what

@@ -39,6 +39,11 @@ const (
 	LatEcho       = "echo"          // planned message time to its echo (WebSocket)
 	LatTLS        = "tls_handshake" // TLS handshake, full
 	LatTLSResumed = "tls_resumed"   // TLS handshake, session resumed
+
+	LatMQTTConnect = "mqtt_connect" // CONNECT written to CONNACK
+	LatMQTTPubAck  = "mqtt_puback"  // QoS 1 PUBLISH planned to PUBACK
+	LatMQTTPubComp = "mqtt_pubcomp" // QoS 2 PUBLISH planned to PUBCOMP
+	LatMQTTSubAck  = "mqtt_suback"  // SUBSCRIBE written to SUBACK
 )
 
 // Process describes the process (or, merged, the processes) behind a snapshot.
@@ -119,6 +124,8 @@ type Snapshot struct {
 	RampPacedTurns  int64             `json:"ramp_paced_turns,omitempty"`
 	RampWindowTurns int64             `json:"ramp_window_turns,omitempty"`
 	ErrorExample    map[string]string `json:"error_example,omitempty"`
+	// MQTT are the message counts per QoS of --proto mqtt.
+	MQTT *MQTT `json:"mqtt,omitempty"`
 
 	Shards []Snapshot `json:"shards,omitempty"`
 }
@@ -184,6 +191,12 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Drops = addMap(s.Drops, p.Drops)
 	s.SourceIPs = addMap(s.SourceIPs, p.SourceIPs)
 	s.Acks = addMap(s.Acks, p.Acks)
+	if p.MQTT != nil {
+		if s.MQTT == nil {
+			s.MQTT = &MQTT{}
+		}
+		s.MQTT.Add(p.MQTT)
+	}
 	for k, v := range p.ErrorExample {
 		if s.ErrorExample == nil {
 			s.ErrorExample = map[string]string{}
@@ -247,6 +260,10 @@ func (s Snapshot) Clone() Snapshot {
 	c.SourceIPs = maps.Clone(s.SourceIPs)
 	c.Acks = maps.Clone(s.Acks)
 	c.ErrorExample = maps.Clone(s.ErrorExample)
+	if s.MQTT != nil {
+		m := *s.MQTT
+		c.MQTT = &m
+	}
 	if s.Latency != nil {
 		c.Latency = make(map[string]Hist, len(s.Latency))
 		for k, h := range s.Latency {

@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -34,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
@@ -56,7 +58,7 @@ type Run interface {
 	Baseline() stats.Snapshot // before anything was dialed
 	Snapshot() stats.Snapshot
 	Final() stats.Snapshot // once Done: the counters at the end, the connections as the hold ended
-	Command(cmd string)    // CmdStop, CmdQuiet, CmdPause or CmdResume
+	Command(lifecycle.Command)
 	Done() <-chan struct{}
 	Err() error
 	Describe() string // the plan in words
@@ -169,14 +171,12 @@ func (a *Agent) info(w http.ResponseWriter, _ *http.Request) {
 
 // start checks a slice and, unless this is a dry run, starts it.
 func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
-	var req RunRequest
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	req, err := decodeRunRequest(r.Body)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("cannot read the run request: %v (coordinator and agent must be the same imtool version; this agent is %s)", err, a.o.Version))
 		return
 	}
-	o, err := a.check(req.Options.Options)
+	o, err := a.check(req.Options)
 	if err != nil {
 		var pe *loadclient.PlanError
 		code := http.StatusForbidden
@@ -190,7 +190,7 @@ func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.run != nil && a.status.State == StateRunning {
-		writeError(w, http.StatusConflict, fmt.Sprintf("run %q is still going (started %s): stop it first with POST %s/%s", a.status.ID, a.status.Started.Format(time.RFC3339), PathCurrent, CmdStop))
+		writeError(w, http.StatusConflict, fmt.Sprintf("run %q is still going (started %s): stop it first with POST %s/%s", a.status.ID, a.status.Started.Format(time.RFC3339), PathCurrent, lifecycle.Stop))
 		return
 	}
 	if r.URL.Query().Get("dry_run") != "" {
@@ -214,6 +214,16 @@ func (a *Agent) start(w http.ResponseWriter, r *http.Request) {
 	a.o.Logf("run %q started from %s: %d connections to %s", req.ID, r.RemoteAddr, o.Conns, strings.Join(o.Targets, " "))
 	go a.watch(run)
 	writeJSON(w, http.StatusCreated, a.status)
+}
+
+// decodeRunRequest reads a RunRequest; a field this agent does not know is
+// an error (coordinator and agent are different versions).
+func decodeRunRequest(r io.Reader) (RunRequest, error) {
+	var req RunRequest
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&req)
+	return req, err
 }
 
 // check applies this host's source IPs to o, pins its targets to the
@@ -302,7 +312,7 @@ func (a *Agent) watch(run Run) {
 			}
 			a.mu.Unlock()
 			if stop {
-				run.Command(CmdStop)
+				run.Command(lifecycle.Stop)
 			}
 		}
 	}
@@ -332,21 +342,19 @@ func (a *Agent) snapshotStatus() (Status, bool) {
 }
 
 func (a *Agent) command(w http.ResponseWriter, r *http.Request) {
-	cmd := r.PathValue("cmd")
-	switch cmd {
-	case CmdStop, CmdQuiet, CmdPause, CmdResume:
-	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown command %q: give %s, %s, %s or %s", cmd, CmdStop, CmdQuiet, CmdPause, CmdResume))
+	cmd, err := lifecycle.ParseCommand(r.PathValue("cmd"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	a.mu.Lock()
 	run := a.run
-	if run != nil && cmd == CmdStop && a.status.StopReason == "" && a.status.State == StateRunning {
+	if run != nil && cmd == lifecycle.Stop && a.status.StopReason == "" && a.status.State == StateRunning {
 		a.status.StopReason = "stopped by the coordinator (" + r.RemoteAddr + ")"
 	}
 	a.mu.Unlock()
 	if run == nil {
-		writeError(w, http.StatusNotFound, "no run to "+cmd)
+		writeError(w, http.StatusNotFound, "no run to "+string(cmd))
 		return
 	}
 	run.Command(cmd)
@@ -382,7 +390,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	a.mu.Unlock()
 	if run != nil {
-		run.Command(CmdStop)
+		run.Command(lifecycle.Stop)
 		<-run.Done()
 	}
 	if errors.Is(err, http.ErrServerClosed) {

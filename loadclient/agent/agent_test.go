@@ -10,20 +10,24 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/testfill"
 	"github.com/imtool/imtool/loadclient"
 )
 
 // fakeRun is a Run that records its commands.
 type fakeRun struct {
 	mu   sync.Mutex
-	cmds []string
+	cmds []lifecycle.Command
 	done chan struct{}
 	once sync.Once
 }
@@ -42,18 +46,18 @@ func (f *fakeRun) Final() stats.Snapshot {
 func (f *fakeRun) Done() <-chan struct{} { return f.done }
 func (f *fakeRun) Err() error            { return nil }
 func (f *fakeRun) Describe() string      { return "plan: fake" }
-func (f *fakeRun) Command(cmd string) {
+func (f *fakeRun) Command(cmd lifecycle.Command) {
 	f.mu.Lock()
 	f.cmds = append(f.cmds, cmd)
 	f.mu.Unlock()
-	if cmd == CmdStop {
+	if cmd == lifecycle.Stop {
 		f.once.Do(func() { close(f.done) })
 	}
 }
-func (f *fakeRun) commands() []string {
+func (f *fakeRun) commands() []lifecycle.Command {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]string(nil), f.cmds...)
+	return append([]lifecycle.Command(nil), f.cmds...)
 }
 
 // testAgent serves an agent whose runs are fakes; started counts them.
@@ -99,7 +103,7 @@ func (ta *testAgent) runs() int {
 func slice(target string) RunRequest {
 	o := loadclient.DefaultOptions()
 	o.Targets, o.Conns = []string{target}, 10
-	return RunRequest{ID: "t", Options: WireOptions{Options: o}}
+	return RunRequest{ID: "t", Options: o}
 }
 
 func TestAuthentication(t *testing.T) {
@@ -111,7 +115,7 @@ func TestAuthentication(t *testing.T) {
 			for _, call := range []func() error{
 				func() error { _, err := c.Info(ctx); return err },
 				func() error { _, err := c.Start(ctx, slice("127.0.0.1:9000"), false); return err },
-				func() error { return c.Command(ctx, CmdStop) },
+				func() error { return c.Command(ctx, lifecycle.Stop) },
 			} {
 				var se *StatusError
 				if err := call(); !errors.As(err, &se) || se.Code != http.StatusUnauthorized {
@@ -164,7 +168,7 @@ func TestStartStopAndAllowTargets(t *testing.T) {
 	if err := c.Command(ctx, "explode"); !errors.As(err, &se) || se.Code != http.StatusNotFound {
 		t.Fatalf("unknown command: %v", err)
 	}
-	if err := c.Command(ctx, CmdStop); err != nil {
+	if err := c.Command(ctx, lifecycle.Stop); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
@@ -402,5 +406,35 @@ func TestLookupErrorHidesDNSServer(t *testing.T) {
 	}
 	if server == "" {
 		t.Logf("this host's resolver names no server in its errors; checked the format only")
+	}
+}
+
+// Every field of the swarm's options reaches an agent as the coordinator
+// sent it: Client.Start's encoding, read by the agent's own decoder. The
+// options are filled by reflection, so a field added later is checked too;
+// only Lookup (a func) stays behind, by design.
+func TestRunRequestCarriesEveryOption(t *testing.T) {
+	var o loadclient.Options
+	if skipped := testfill.Fill(&o); !slices.Equal(skipped, []string{"Options.Lookup"}) {
+		t.Fatalf("fields that cannot travel to an agent: %v (only Lookup may stay behind: give the new one a JSON form)", skipped)
+	}
+	o.Lookup = nil
+	got := make(chan RunRequest, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decodeRunRequest(r.Body)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- req
+		writeJSON(w, http.StatusCreated, Status{ID: req.ID})
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := NewClient(srv.URL, "tok", nil).Start(ctx, RunRequest{ID: "r", Options: o}, false); err != nil {
+		t.Fatal(err)
+	}
+	if req := <-got; !reflect.DeepEqual(req.Options, o) {
+		t.Fatalf("the agent reads\n%+v\nthe coordinator sent\n%+v", req.Options, o)
 	}
 }

@@ -16,16 +16,9 @@ const (
 	PathRuns    = "/v1/runs"               // POST: RunRequest → Status (?dry_run=1 checks only)
 	PathCurrent = "/v1/runs/current"       // GET: Status of the current (or last) run
 	PathStats   = "/v1/runs/current/stats" // GET: Status with the live snapshot; the coordinator's heartbeat
-	// POST PathCurrent + "/" + a command: stop, quiet, pause or resume.
-)
-
-// Commands a coordinator sends to a run: the control lines of a shard
-// (internal/shard), so an agent's run obeys exactly what a local one does.
-const (
-	CmdStop   = "stop"   // stop the ramp, drain outstanding ACKs, close every connection
-	CmdQuiet  = "quiet"  // stop sending messages (heartbeats go on): the first half of a stop
-	CmdPause  = "pause"  // pause the ramp; held connections stay
-	CmdResume = "resume" // resume the ramp
+	// POST PathCurrent + "/" + a lifecycle.Command (stop, quiet, pause or
+	// resume): the control lines of a shard, so an agent's run obeys
+	// exactly what a local one does.
 )
 
 // Run states.
@@ -53,19 +46,13 @@ type Info struct {
 	Run          *Status        `json:"run,omitempty"` // the current or last run
 }
 
-// RunRequest starts a run: a slice of a swarm, as loadclient.Options.
+// RunRequest starts a run: a slice of a swarm, as loadclient.Options in
+// their one JSON encoding (field names as in Go, durations in nanoseconds,
+// AuthSecret in base64; the same that carries them to shards).
 type RunRequest struct {
 	// ID names the run (the coordinator's choice), for logs and Status.
-	ID      string      `json:"id"`
-	Options WireOptions `json:"options"`
-}
-
-// WireOptions are loadclient.Options as JSON: field names as in Go,
-// durations in nanoseconds, AuthSecret in base64. Lookup cannot travel
-// and is hidden; the agent resolves names itself.
-type WireOptions struct {
-	loadclient.Options
-	Lookup *struct{} `json:"Lookup,omitempty"` // hides Options.Lookup (a func) from encoding/json
+	ID      string             `json:"id"`
+	Options loadclient.Options `json:"options"`
 }
 
 // Status is a run as the agent sees it.

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/imtool/imtool/internal/lifecycle"
 )
 
 // Client talks to one agent for a coordinator.
@@ -135,7 +137,7 @@ func (c *Client) Stats(ctx context.Context) (Status, error) {
 	return st, err
 }
 
-// Command sends CmdStop, CmdQuiet, CmdPause or CmdResume to the current run.
-func (c *Client) Command(ctx context.Context, cmd string) error {
-	return c.do(ctx, http.MethodPost, PathCurrent+"/"+cmd, nil, nil)
+// Command sends a control word to the current run.
+func (c *Client) Command(ctx context.Context, cmd lifecycle.Command) error {
+	return c.do(ctx, http.MethodPost, PathCurrent+"/"+string(cmd), nil, nil)
 }

@@ -9,6 +9,7 @@ package internal
 
 import (
 	"syscall"
+	"time"
 )
 
 // Poll ...
@@ -18,8 +19,9 @@ type Poll struct {
 	notes   noteQueue
 }
 
-// OpenPoll ...
-func OpenPoll() *Poll {
+// OpenPoll opens a kqueue. Batching (evio.Events.Batch) is Linux's only:
+// here a loop never sleeps while work is ready.
+func OpenPoll(time.Duration) *Poll {
 	l := new(Poll)
 	p, err := syscall.Kqueue()
 	if err != nil {

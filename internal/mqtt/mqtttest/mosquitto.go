@@ -42,17 +42,25 @@ type Options struct {
 	// TLS adds a TLS listener with a certificate for 127.0.0.1 and
 	// "localhost" signed by a CA made for this broker.
 	TLS bool
+	// WebSockets adds a listener of MQTT over WebSocket (subprotocol mqtt).
+	WebSockets bool
 }
 
 // Broker is a running mosquitto.
 type Broker struct {
 	Addr    string // plain MQTT, 127.0.0.1:port
 	TLSAddr string // MQTT over TLS ("" without Options.TLS)
-	// RootCAs trusts the CA that signed the TLS listener's certificate.
+	WSAddr  string // MQTT over WebSocket ("" without Options.WebSockets)
+	// RootCAs trusts the CA that signed the TLS listener's certificate;
+	// CAFile is that CA in PEM (for --tls-ca).
 	RootCAs *x509.CertPool
+	CAFile  string
 	cmd     *exec.Cmd
 	log     *syncBuffer
 }
+
+// PID is the broker's process id.
+func (b *Broker) PID() int { return b.cmd.Process.Pid }
 
 // Log is what mosquitto wrote so far.
 func (b *Broker) Log() string { return b.log.String() }
@@ -80,6 +88,7 @@ func Start(t testing.TB, o Options) *Broker {
 		if tlsLines, b.RootCAs, err = writeCerts(dir); err != nil {
 			t.Fatal(err)
 		}
+		b.CAFile = filepath.Join(dir, "ca.pem")
 	}
 	conf := []string{"persistence false", "sys_interval 1", "log_dest stderr",
 		"log_type error", "log_type warning", "log_type notice", "log_type information", "per_listener_settings false"}
@@ -114,6 +123,15 @@ func Start(t testing.TB, o Options) *Broker {
 			lines = append(lines, listener(ports[1], o.MaxConnections)...)
 			lines = append(lines, tlsLines)
 			b.TLSAddr = fmt.Sprintf("127.0.0.1:%d", ports[1])
+		}
+		b.WSAddr = ""
+		if o.WebSockets {
+			// mosquitto 2.0.11 cannot open a websockets listener on a
+			// port above 32767: one below the kernel's ephemeral range.
+			p := lowFreePort(t)
+			lines = append(lines, listener(p, o.MaxConnections)...)
+			lines = append(lines, "protocol websockets")
+			b.WSAddr = fmt.Sprintf("127.0.0.1:%d", p)
 		}
 		cf := filepath.Join(dir, "mosquitto.conf")
 		if err := os.WriteFile(cf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -195,6 +213,21 @@ func freePorts(t testing.TB, n int) []int {
 		l.Close()
 	}
 	return ports
+}
+
+// lowFreePort is a free loopback port in 20000-32767, from a place that
+// differs per process and call, so parallel test processes rarely meet.
+func lowFreePort(t testing.TB) int {
+	start := 20000 + int(time.Now().UnixNano()/1000%12000)
+	for i := range 12768 {
+		p := 20000 + (start-20000+i)%12768
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port in 20000-32767")
+	return 0
 }
 
 // writeCerts writes a CA and a server certificate it signed (ECDSA P-256,

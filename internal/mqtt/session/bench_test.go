@@ -65,17 +65,18 @@ func (writer) Gone(string, string, error) {}
 func (writer) Record(Series, int64)       {}
 func (writer) Message(topic, body []byte) {}
 
-// BenchmarkHeldSession: the memory of one held connection's session (New
-// with the loop's shared scratch buffer, CONNECT written, CONNACK read),
+// BenchmarkHeldSession: the memory of one held connection's session (NewCounting
+// with the loop's shared scratch buffer and counts, CONNECT written, CONNACK read),
 // B/op being the per-connection cost before any publish or subscription
 // grows its maps.
 func BenchmarkHeldSession(b *testing.B) {
 	cfg := &Config{Connect: mqtt.Connect{Version: mqtt.V5, ClientID: []byte("imtool-123456"), KeepAlive: 30}}
 	connack := []byte{0x20, 3, 0, 0, 0}
 	var scratch []byte
+	var counts Counts // the loop's, shared
 	b.ReportAllocs()
 	for b.Loop() {
-		s := New(nop{}, cfg, &scratch)
+		s := NewCounting(nop{}, cfg, &scratch, &counts)
 		s.Open(0, nil)
 		s.Input(connack, 1)
 		heldSink = s // kept, as an engine keeps it

@@ -107,7 +107,7 @@ func (d *netDriver) do(f func(s *Session)) {
 func (d *netDriver) counts() Counts {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.s.Counts
+	return *d.s.Counts
 }
 
 func (d *netDriver) samples(s Series) int {

@@ -40,7 +40,7 @@ func FuzzInput(f *testing.F) {
 			}
 			rest = rest[n:]
 		}
-		c := &s.Counts
+		c := s.Counts
 		for q := 1; q <= 2; q++ {
 			if c.Acked[q]+c.Refused[q] > c.Sent[q] {
 				t.Fatalf("QoS %d: %d acked + %d refused of %d sent", q, c.Acked[q], c.Refused[q], c.Sent[q])

@@ -134,7 +134,10 @@ type Session struct {
 	rel       map[uint16]struct{} // QoS 2 received, PUBREL not yet
 	seen      map[uint32]window   // per publisher: what was delivered
 	out       *[]byte             // where packets are built before Write
-	Counts    Counts
+	// Counts is where the session counts: its own, or one an engine
+	// points every session of one goroutine at (a loop's), to be summed
+	// without walking the sessions.
+	Counts *Counts
 }
 
 // New makes the session of one connection; cfg is shared and not changed.
@@ -143,10 +146,17 @@ type Session struct {
 // connection then costs no buffer of its own); nil gives the session its
 // own.
 func New(d Driver, cfg *Config, scratch *[]byte) *Session {
+	return NewCounting(d, cfg, scratch, new(Counts))
+}
+
+// NewCounting is New counting into counts, which an engine shares among
+// the sessions of one goroutine: a connection then costs no count of its
+// own, and the engine sums one count instead of walking its sessions.
+func NewCounting(d Driver, cfg *Config, scratch *[]byte, counts *Counts) *Session {
 	if scratch == nil {
 		scratch = new([]byte)
 	}
-	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2, out: scratch}
+	return &Session{d: d, cfg: cfg, v: cfg.Connect.Version, maxQoS: 2, out: scratch, Counts: counts}
 }
 
 // Open writes the CONNECT of connection id at now, when TCP (or TLS) is

@@ -96,7 +96,7 @@ func TestReceiveMaximumWindow(t *testing.T) {
 	}
 	s.Close()
 	if s.Counts.Unacked[1] != 2 || s.Counts.Sent[1] != 3 || f.last().Type != mqtt.DISCONNECT {
-		t.Fatalf("close: %+v last %s", s.Counts, mqtt.TypeName(f.last().Type))
+		t.Fatalf("close: %+v last %s", *s.Counts, mqtt.TypeName(f.last().Type))
 	}
 }
 
@@ -152,7 +152,7 @@ func TestReceive(t *testing.T) {
 	input(t, s, q2, 400)
 	input(t, s, q2, 450)
 	if f.last().Type != mqtt.PUBREC || s.Counts.Received[2] != 1 || s.Counts.Redelivered != 1 || len(f.lat[Deliver]) != 1 || f.lat[Deliver][0] != 300 {
-		t.Fatalf("QoS 2 in: %+v lat %v", s.Counts, f.lat[Deliver])
+		t.Fatalf("QoS 2 in: %+v lat %v", *s.Counts, f.lat[Deliver])
 	}
 	input(t, s, mqtt.AppendAck(nil, mqtt.V311, mqtt.PUBREL, 5, 0), 460)
 	if c := f.last(); c.Type != mqtt.PUBCOMP || c.PacketID != 5 {
@@ -166,7 +166,7 @@ func TestReceive(t *testing.T) {
 	q1dup := mqtt.AppendPublish(nil, mqtt.V311, &mqtt.Publish{Topic: []byte("t"), Payload: hdr(1, 200, 2), QoS: 1, Dup: true, PacketID: 6})
 	input(t, s, q1dup, 510)
 	if s.Counts.Received[1] != 2 || s.Counts.Duplicated[1] != 1 || s.Counts.Unique()[1] != 1 {
-		t.Fatalf("QoS 1 dup: %+v", s.Counts)
+		t.Fatalf("QoS 1 dup: %+v", *s.Counts)
 	}
 	if lost := s.Counts.Loss([3]uint64{0, 3, 1}); lost != [3]uint64{0, 2, 0} {
 		t.Fatalf("loss %v", lost)
@@ -178,7 +178,7 @@ func TestReceive(t *testing.T) {
 	retained := mqtt.AppendPublish(nil, mqtt.V311, &mqtt.Publish{Topic: []byte("t"), Payload: hdr(0, 1, 3), Retain: true})
 	input(t, s, retained, 700)
 	if s.Counts.Retained[0] != 1 || s.Counts.Received[0] != 0 {
-		t.Fatalf("retained counted as delivered: %+v", s.Counts)
+		t.Fatalf("retained counted as delivered: %+v", *s.Counts)
 	}
 }
 
@@ -265,7 +265,7 @@ func TestSubscribe(t *testing.T) {
 	id := f.last().PacketID
 	input(t, s, []byte{0x90, 4, byte(id >> 8), byte(id), 0, 1}, 130)
 	if s.Counts.Subscribed != 1 || f.lat[SubAck][0] != 30 {
-		t.Fatalf("suback %+v %v", s.Counts, f.lat[SubAck])
+		t.Fatalf("suback %+v %v", *s.Counts, f.lat[SubAck])
 	}
 	s.Subscribe([]byte("secret"), 1, 200)
 	id = f.last().PacketID

@@ -1,18 +1,15 @@
-package runner
+package agent
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
+	"github.com/imtool/imtool/internal/lifecycle"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/loadclient"
-	"github.com/imtool/imtool/loadclient/agent"
 )
 
 // How the coordinator watches its agents: it polls each one's snapshot
@@ -23,38 +20,40 @@ const (
 	agentPollEvery   = 500 * time.Millisecond
 	agentPollTimeout = 900 * time.Millisecond
 	agentLostAfter   = 1500 * time.Millisecond
-	// DropAgentLost is the drop cause of the connections a lost agent held.
-	DropAgentLost = "agent_lost"
+	// DropLost is the drop cause of the connections a lost agent held.
+	DropLost = "agent_lost"
 )
 
-// Agent host states, as the coordinator sees them.
+// Agent host states, as the coordinator sees them (HostResult.State).
 const (
-	hostRunning = "running"
-	hostDone    = "done"
-	hostLost    = "lost"
+	HostRunning = "running"
+	HostDone    = "done"
+	HostLost    = "lost"
 )
 
-// agents is a swarm run by imtool agents on other hosts: the third source,
-// beside local and group, so the run loop, the sinks and the record work
-// unchanged. Its snapshot merges the hosts' (one part per host, ID = the
-// agent's address); the connections of a lost host leave the total and
-// count as dropped (DropAgentLost), its last numbers stay in its part.
-type agents struct {
-	id       string // the run's id on every agent
-	hosts    []*agentHost
-	plan     *loadclient.Plan
-	base     stats.Snapshot
-	start    time.Time
-	drain    time.Duration
-	stopOnce sync.Once
-	endOnce  sync.Once
-	ch       chan struct{}
-	cancel   context.CancelFunc
+// Coordinator is a swarm run by imtool agents on other hosts, as the
+// coordinator (imtool swarm --agents) drives it: a run like a swarm in
+// this process or a shard group (Snapshot, Command, Done, Final, Err), so
+// the run loop, the sinks and the record work unchanged. Its snapshot
+// merges the hosts' (one part per host, ID = the agent's address); the
+// connections of a lost host leave the total and count as dropped
+// (DropLost), its last numbers stay in its part. Its supervisor times the
+// hold for every agent (their slices hold until told) and ends them
+// together.
+type Coordinator struct {
+	id                    string // the run's id on every agent
+	hosts                 []*agentHost
+	plan                  *loadclient.Plan
+	start                 time.Time
+	*lifecycle.Supervised // times the hold for every agent and ends them together
+	endOnce               sync.Once
+	ch                    chan struct{}
+	cancel                context.CancelFunc
 }
 
 type agentHost struct {
-	a agent.Assignment
-	c *agent.Client
+	a Assignment
+	c *Client
 
 	mu         sync.Mutex
 	last       stats.Snapshot
@@ -66,17 +65,18 @@ type agentHost struct {
 	runErr     string
 }
 
-// planAgents asks every agent for its host, splits the swarm over them and
-// checks every host's slice; nothing is started yet.
-func planAgents(o Options) (*agents, error) {
+// Coordinate asks every agent (HOST:PORT each; token and pins as for
+// NewClient) for its host, splits the swarm o over them and checks every
+// host's slice; nothing is started yet (Begin).
+func Coordinate(o loadclient.Options, addrs []string, token string, pins []string) (*Coordinator, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	hosts := make([]*agentHost, len(o.Agents))
-	infos := make([]agent.Info, len(o.Agents))
-	errs := make([]error, len(o.Agents))
+	hosts := make([]*agentHost, len(addrs))
+	infos := make([]Info, len(addrs))
+	errs := make([]error, len(addrs))
 	var wg sync.WaitGroup
-	for i, addr := range o.Agents {
-		hosts[i] = &agentHost{c: agent.NewClient(addr, o.AgentToken, o.AgentFingerprints), state: hostRunning}
+	for i, addr := range addrs {
+		hosts[i] = &agentHost{c: NewClient(addr, token, pins), state: HostRunning}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -87,24 +87,29 @@ func planAgents(o Options) (*agents, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("cannot ask every agent for its host (is `imtool agent` running there, reachable from here, with the same token?):\n%w", err)
 	}
-	as, err := agent.Split(o.Swarm, infos, o.Agents)
+	as, err := Split(o, infos, addrs)
 	if err != nil {
 		return nil, err
 	}
 	for i := range hosts {
 		hosts[i].a = as[i]
 	}
-	return &agents{hosts: hosts, plan: agent.Combined(as), ch: make(chan struct{}),
-		drain: max(o.Swarm.Drain, loadclient.DefaultDrain) + 2*time.Second}, nil
+	ag := &Coordinator{hosts: hosts, plan: Combined(as), ch: make(chan struct{})}
+	ag.Supervised = lifecycle.Supervise(lifecycle.Remote{Send: ag.send, Merged: ag.merged, Empty: loadclient.Drained, Ended: ag.ch},
+		lifecycle.Options{Hold: o.Hold, Drain: max(o.Drain, loadclient.DefaultDrain) + 2*time.Second, Watch: agentPollEvery})
+	return ag, nil
 }
 
-// begin has every agent check its slice (a dry run), then starts all of
+// Plan is the swarm's plan over every agent (Combined).
+func (ag *Coordinator) Plan() *loadclient.Plan { return ag.plan }
+
+// Begin has every agent check its slice (a dry run), then starts all of
 // them at once. If one cannot start, those started are stopped again.
-func (ag *agents) begin() error {
+func (ag *Coordinator) Begin() error {
 	ag.id = fmt.Sprintf("imtool-%d", time.Now().UnixNano())
 	for _, dry := range []bool{true, false} {
 		errs := ag.each(func(ctx context.Context, h *agentHost) error {
-			st, err := h.c.Start(ctx, agent.RunRequest{ID: ag.id, Options: agent.WireOptions{Options: h.a.Options}}, dry)
+			st, err := h.c.Start(ctx, RunRequest{ID: ag.id, Options: h.a.Options}, dry)
 			if err == nil && !dry {
 				h.mu.Lock()
 				h.last, h.lastOK = st.Snapshot, time.Now()
@@ -118,13 +123,13 @@ func (ag *agents) begin() error {
 				for i, h := range ag.hosts {
 					if errs[i] != nil {
 						h.mu.Lock()
-						h.state = hostDone
+						h.state = HostDone
 						h.mu.Unlock()
 					}
 				}
-				ag.send(agent.CmdStop)
+				ag.send(lifecycle.Stop)
 			}
-			var se *agent.StatusError
+			var se *StatusError
 			if errors.As(err, &se) && se.Code/100 == 4 {
 				return &loadclient.PlanError{Msg: "an agent refused its slice; nothing runs:\n" + err.Error()}
 			}
@@ -132,24 +137,23 @@ func (ag *agents) begin() error {
 		}
 	}
 	ag.start = time.Now()
-	ag.base = ag.merged()
-	ag.base.Phase = stats.PhasePlan
 	ctx, cancel := context.WithCancel(context.Background())
 	ag.cancel = cancel
 	for _, h := range ag.hosts {
 		go ag.poll(ctx, h)
 	}
+	ag.Start(ag.merged())
 	return nil
 }
 
 // each runs f on every host still running, in parallel, each within d, and
 // returns the errors.
-func (ag *agents) each(f func(ctx context.Context, h *agentHost) error, d time.Duration) []error {
+func (ag *Coordinator) each(f func(ctx context.Context, h *agentHost) error, d time.Duration) []error {
 	errs := make([]error, len(ag.hosts))
 	var wg sync.WaitGroup
 	for i, h := range ag.hosts {
 		h.mu.Lock()
-		running := h.state == hostRunning
+		running := h.state == HostRunning
 		h.mu.Unlock()
 		if !running {
 			continue
@@ -168,12 +172,12 @@ func (ag *agents) each(f func(ctx context.Context, h *agentHost) error, d time.D
 
 // send gives every running agent a command; one that does not answer will
 // be marked lost by its poller.
-func (ag *agents) send(cmd string) {
+func (ag *Coordinator) send(cmd lifecycle.Command) {
 	ag.each(func(ctx context.Context, h *agentHost) error { return h.c.Command(ctx, cmd) }, 2*time.Second)
 }
 
 // poll keeps h's snapshot fresh until its run is done or it is lost.
-func (ag *agents) poll(ctx context.Context, h *agentHost) {
+func (ag *Coordinator) poll(ctx context.Context, h *agentHost) {
 	tick := time.NewTicker(agentPollEvery)
 	defer tick.Stop()
 	for {
@@ -188,23 +192,23 @@ func (ag *agents) poll(ctx context.Context, h *agentHost) {
 		h.mu.Lock()
 		switch {
 		case err == nil && st.ID != ag.id: // our run ended there (its grace?) and another began
-			h.state, h.lostAt = hostLost, time.Since(ag.start)
+			h.state, h.lostAt = HostLost, time.Since(ag.start)
 			h.lostWhy = fmt.Sprintf("the agent runs another run now (%q): ours ended there without us", st.ID)
 			h.last.Down = true
 		case err == nil:
 			h.last, h.lastOK = st.Snapshot, time.Now()
 			h.last.ID = h.a.Agent
-			if st.State == agent.StateDone {
-				h.state, h.stopReason, h.runErr = hostDone, st.StopReason, st.Error
+			if st.State == StateDone {
+				h.state, h.stopReason, h.runErr = HostDone, st.StopReason, st.Error
 			}
 		case time.Since(h.lastOK) > agentLostAfter:
-			h.state, h.lostAt = hostLost, time.Since(ag.start)
+			h.state, h.lostAt = HostLost, time.Since(ag.start)
 			h.lostWhy = fmt.Sprintf("no answer for %s: %v", time.Since(h.lastOK).Round(100*time.Millisecond), err)
 			h.last.Down = true
 		}
 		state := h.state
 		h.mu.Unlock()
-		if state != hostRunning {
+		if state != HostRunning {
 			ag.ended()
 			return
 		}
@@ -212,10 +216,10 @@ func (ag *agents) poll(ctx context.Context, h *agentHost) {
 }
 
 // ended closes done once no host is running.
-func (ag *agents) ended() {
+func (ag *Coordinator) ended() {
 	for _, h := range ag.hosts {
 		h.mu.Lock()
-		running := h.state == hostRunning
+		running := h.state == HostRunning
 		h.mu.Unlock()
 		if running {
 			return
@@ -227,7 +231,7 @@ func (ag *agents) ended() {
 	})
 }
 
-func (ag *agents) merged() stats.Snapshot {
+func (ag *Coordinator) merged() stats.Snapshot {
 	parts := make([]stats.Snapshot, len(ag.hosts))
 	for i, h := range ag.hosts {
 		h.mu.Lock()
@@ -248,7 +252,7 @@ func (ag *agents) merged() stats.Snapshot {
 			s.Connections -= p.Connections
 			s.Dropped += p.Held
 			if p.Held > 0 {
-				s.Drops = addTo(s.Drops, DropAgentLost, p.Held)
+				s.Drops = addTo(s.Drops, DropLost, p.Held)
 			}
 			for k, v := range p.Ports {
 				s.Ports[k] -= v
@@ -269,29 +273,9 @@ func addTo(m map[string]int64, k string, v int64) map[string]int64 {
 	return m
 }
 
-func (ag *agents) baseline() stats.Snapshot { return ag.base }
-func (ag *agents) snapshot() stats.Snapshot { return ag.merged() }
-func (ag *agents) final() stats.Snapshot {
-	s := ag.merged()
-	s.Phase = stats.PhaseDone
-	return s
-}
-func (ag *agents) pause(p bool) {
-	if p {
-		ag.send(agent.CmdPause)
-	} else {
-		ag.send(agent.CmdResume)
-	}
-}
-func (ag *agents) stop() {
-	ag.stopOnce.Do(func() { go quietThenStop(ag.send, ag.merged, ag.drain) })
-}
-func (ag *agents) done() <-chan struct{}             { return ag.ch }
-func (ag *agents) errorsBy() []loadclient.ErrorCount { return nil }
-
-// err reports runs that failed on their agent, and a run that lost every
+// Err reports runs that failed on their agent, and a run that lost every
 // agent; a run that lost some goes on and its summary says so.
-func (ag *agents) err() error {
+func (ag *Coordinator) Err() error {
 	var errs []error
 	lost := 0
 	for _, h := range ag.hosts {
@@ -299,7 +283,7 @@ func (ag *agents) err() error {
 		if h.runErr != "" {
 			errs = append(errs, fmt.Errorf("agent %s: %s", h.a.Agent, h.runErr))
 		}
-		if h.state == hostLost {
+		if h.state == HostLost {
 			lost++
 		}
 		h.mu.Unlock()
@@ -332,8 +316,8 @@ type HostResult struct {
 	Latency     map[string]stats.LatencySummary `json:"latency,omitempty"`
 }
 
-// results is the per-host breakdown of the run.
-func (ag *agents) results() []HostResult {
+// Results is the per-host breakdown of the run.
+func (ag *Coordinator) Results() []HostResult {
 	out := make([]HostResult, len(ag.hosts))
 	for i, h := range ag.hosts {
 		h.mu.Lock()
@@ -343,7 +327,7 @@ func (ag *agents) results() []HostResult {
 			SourceIPs: loadclient.FormatSourceIPs(a.Plan.Sources), Procs: a.Plan.Procs,
 			State: h.state, Lost: h.lostWhy, StopReason: h.stopReason, Error: h.runErr,
 			Established: s.Established, Held: s.Held, Dropped: s.Dropped, Errors: s.Errors}
-		if h.state == hostLost {
+		if h.state == HostLost {
 			r.LostAtS = h.lostAt.Seconds()
 		}
 		h.mu.Unlock()
@@ -358,129 +342,4 @@ func (ag *agents) results() []HostResult {
 		out[i] = r
 	}
 	return out
-}
-
-// printHosts writes the per-host summary after the run's.
-func printHosts(w io.Writer, hosts []HostResult) {
-	fmt.Fprintln(w, "\nper agent host")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "  agent\thost\tconns\testablished\theld\tdropped\terrors\tstate\t")
-	var lost []string
-	for _, h := range hosts {
-		var errs int64
-		for _, n := range h.Errors {
-			errs += n
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", h.Agent, h.Hostname, h.Conns, h.Established, h.Held, h.Dropped, errs, h.State)
-		if h.State == hostLost {
-			lost = append(lost, fmt.Sprintf("  LOST %s (%s) at %.1fs: %s; its last numbers are shown, its %d held connections count as dropped (%s)",
-				h.Agent, h.Hostname, h.LostAtS, h.Lost, h.Held, DropAgentLost))
-		}
-	}
-	_ = tw.Flush()
-	if len(lost) > 0 {
-		fmt.Fprintln(w, strings.Join(lost, "\n"))
-	}
-}
-
-// holdTimedHere says whether the run loop times the hold for src: shards
-// and agents hold until told, so that every part stops together.
-func holdTimedHere(src source) bool {
-	switch src.(type) {
-	case *group, *agents:
-		return true
-	}
-	return false
-}
-
-// Slice is a plan slice running on this host for `imtool agent`: in this
-// process or sharded over several, exactly as `imtool swarm` runs it. It
-// satisfies agent.Run.
-type Slice struct {
-	src  source
-	plan *loadclient.Plan
-}
-
-// StartSlice plans o on this host and starts it; shards' stderr goes to
-// stderr. A sharded slice's hold (o.Hold > 0) is timed here.
-func StartSlice(o loadclient.Options, stderr io.Writer) (*Slice, error) {
-	env := loadclient.ReadEnv()
-	plan, err := loadclient.NewPlan(o, env)
-	if err != nil {
-		return nil, err
-	}
-	s := &Slice{plan: plan}
-	if plan.Procs > 1 {
-		g, err := startGroup(Options{Swarm: o, Stderr: stderr}, plan)
-		if err != nil {
-			return nil, err
-		}
-		s.src = g
-		if o.Hold > 0 {
-			go s.timeHold(o.Hold)
-		}
-	} else if s.src, err = startLocal(o, env); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// timeHold stops a sharded slice once it has held for d.
-func (s *Slice) timeHold(d time.Duration) {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	var since time.Time
-	for {
-		select {
-		case <-s.src.done():
-			return
-		case <-tick.C:
-			if s.src.snapshot().Phase != stats.PhaseHold {
-				continue
-			}
-			if since.IsZero() {
-				since = time.Now()
-			} else if time.Since(since) >= d {
-				s.src.stop()
-				return
-			}
-		}
-	}
-}
-
-// Baseline is the slice before anything was dialed.
-func (s *Slice) Baseline() stats.Snapshot { return s.src.baseline() }
-
-// Snapshot is the slice now.
-func (s *Slice) Snapshot() stats.Snapshot { return s.src.snapshot() }
-
-// Final is the slice as it ended (see loadclient.Swarm.Final).
-func (s *Slice) Final() stats.Snapshot { return s.src.final() }
-
-// Done is closed when every connection of the slice is closed.
-func (s *Slice) Done() <-chan struct{} { return s.src.done() }
-
-// Err is why the slice failed, once done.
-func (s *Slice) Err() error { return s.src.err() }
-
-// Describe is the slice's plan in words.
-func (s *Slice) Describe() string { return s.plan.Describe() }
-
-// Command obeys agent.CmdStop, CmdQuiet, CmdPause and CmdResume.
-func (s *Slice) Command(cmd string) {
-	switch cmd {
-	case agent.CmdStop:
-		s.src.stop()
-	case agent.CmdPause:
-		s.src.pause(true)
-	case agent.CmdResume:
-		s.src.pause(false)
-	case agent.CmdQuiet:
-		switch src := s.src.(type) {
-		case *local:
-			src.sw.Quiet()
-		case *group:
-			src.g.Send(agent.CmdQuiet)
-		}
-	}
 }
