@@ -243,3 +243,22 @@ func TestPortableRampWaitsForLaunchedConns(t *testing.T) {
 		t.Fatalf("the hold began with %d of %d held (established %d, errors %v): the ramp ended before every connection had settled", s.Held, n, s.Established, s.Errors)
 	}
 }
+
+// --tls-resume resumes across a gateway's ports although each refuses the
+// others' tickets (nginx's server blocks each have ticket keys of their
+// own): a session is offered only to the destination that issued it, so
+// all but the first handshakes to each port resume.
+func TestTLSResumeAcrossPorts(t *testing.T) {
+	k := newPKI(t)
+	g := rt.NewGateway(t, refserver.Options{}, 1)
+	addrs, _ := startNginx(t, k, 1, nginxRoute{ports: 2, backends: []string{g.Addrs[0]}})
+	const n = 200
+	sw, errc := startSwarm(t, Options{Targets: []string{"tls://" + addrs[0][0], "tls://" + addrs[0][1]}, TLS: TLSOptions{CAFile: k.ca, Resume: true},
+		Conns: n, Procs: 1, Rate: 400, MaxInflight: 4, Hold: 200 * time.Millisecond})
+	waitRun(t, errc, 30*time.Second)
+	s := sw.Snapshot()
+	full, resumed := s.Latency[stats.LatTLS].Count, s.Latency[stats.LatTLSResumed].Count
+	if full+resumed != n || len(s.Errors) != 0 || full > 10 {
+		t.Fatalf("%d full and %d resumed handshakes of %d (errors %v): want all but the first few to each port resumed", full, resumed, n, s.Errors)
+	}
+}
