@@ -96,7 +96,6 @@ func (g *Gateway) Serve() error {
 	defer close(stopTimers)
 	ev := evio.Events{
 		NumLoops:    g.opts.Loops,
-		Batch:       g.opts.Batch,
 		LoadBalance: evio.LeastConnections,
 		Serving: func(s evio.Server) evio.Action {
 			g.addrs = s.Addrs

@@ -37,10 +37,6 @@ type Options struct {
 	MaxConns     int           // cap on open connections (default: host.ConnsPerProcess)
 	MaxQueue     int           // bytes queued per connection before it is dropped as slow
 	Loops        int           // evio event loops (default: one per P, GOMAXPROCS)
-	// Batch, when set, lets a busy loop's arrivals gather for up to this
-	// long before it polls again (evio.Events.Batch): fewer wake-ups under
-	// load, each answer up to Batch later. Zero: every arrival at once.
-	Batch time.Duration
 	// Logf receives rare events (dispatcher link changes, shutdown). Never
 	// called per connection. Default: discard. It is the one field that
 	// does not travel to a shard (the options go as JSON): each logs itself.

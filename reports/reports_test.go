@@ -328,24 +328,3 @@ func TestWriterWithoutDirectory(t *testing.T) {
 		t.Fatal("a Writer without a directory wrote files")
 	}
 }
-
-// A bench whose gateway batched its arrivals says so in the summary, since
-// its latencies include the window's wait.
-func TestSummarySaysTheGatewayBatched(t *testing.T) {
-	rec := load(t, fixtures(t)["complete"])
-	var txt bytes.Buffer
-	if err := Text(&txt, rec); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(txt.String(), "batched arrivals") {
-		t.Fatalf("a run without --gateway-batch says it batched:\n%s", txt.String())
-	}
-	rec.Options["gateway_batch"] = "5ms"
-	txt.Reset()
-	if err := Text(&txt, rec); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(txt.String(), "batched arrivals into 5ms windows once busy") {
-		t.Fatalf("the summary does not say the gateway batched:\n%s", txt.String())
-	}
-}

@@ -74,9 +74,6 @@ func newView(rec *stats.Record) view {
 	if proto, _ := rec.Options["proto"].(string); proto != "" && proto != "imtool" {
 		add("protocol", "%s", proto)
 	}
-	if b, _ := rec.Options["gateway_batch"].(string); b != "" {
-		add("gateway", "batched arrivals into %s windows once busy (--gateway-batch); latencies include that wait", b)
-	}
 	for _, n := range planNotes(rec) {
 		if strings.HasPrefix(n, "TLS ") {
 			add("engine", "%s", n)

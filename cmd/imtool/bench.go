@@ -62,7 +62,6 @@ EXIT STATUS
 			&cli.BoolFlag{Name: "broadcast", Usage: "let the gateway accept BROADCAST"},
 			&cli.StringSliceFlag{Name: "fault", Usage: "a fault during the hold, measured: " + bench.FaultUsage + "; repeat for more"},
 			&cli.StringFlag{Name: "gateway-procs", Value: "auto", Usage: "gateway shards: auto (as many as RLIMIT_NOFILE requires) or a number"},
-			&cli.StringFlag{Name: "gateway-batch", Value: "auto", Usage: "the gateway's --batch: auto (5ms when more than 32 processes share each CPU, as at a million on two cores; else 0), 0 (answer every arrival at once) or a window"},
 			&cli.BoolFlag{Name: "netns", Usage: "run in a network namespace of its own (Linux, root): a TCP hash table sized for --conns, reno congestion control, an exact kernel count; the host's settings stay as they are"},
 			&cli.StringFlag{Name: "root", Value: "/", Usage: "read the host's limits under this directory (for tests with a fake /proc)", Hidden: true},
 		),
@@ -127,7 +126,6 @@ func runBench(c *cli.Context) error {
 		Root:         c.String("root"),
 		GatewayArgs:  gwArgs,
 		GatewayProcs: gwProcs,
-		GatewayBatch: c.String("gateway-batch"),
 		Faults:       faults,
 		Run: runner.Options{
 			Swarm: o, Args: os.Args[1:], Out: out, TUI: c.Bool("tui"), StatsAddr: c.String("stats"),

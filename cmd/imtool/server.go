@@ -47,7 +47,6 @@ func serverCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-conns", Usage: "connections to accept in all; the excess gets ERROR 10", DefaultText: "what RLIMIT_NOFILE allows one process"},
 			&cli.StringFlag{Name: "procs", Value: "1", Usage: "gateway processes: a number, or auto for enough to hold --max-conns"},
 			&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU but one, which runs the dispatcher link and /stats"},
-			&cli.DurationFlag{Name: "batch", Usage: "once a loop is busy, let arrivals gather this long before polling again (e.g. 5ms): fewer wake-ups on a machine shared by many processes, each answer up to that much later (Linux)", DefaultText: "0: answer every arrival at once"},
 			&cli.BoolFlag{Name: "restart-shards", Usage: "start a gateway shard again when it dies (not when it stops cleanly), as a supervisor would; a shard that dies within a second of its restart is left down"},
 		),
 		Action: runServer,
@@ -93,7 +92,6 @@ func runServer(c *cli.Context) error {
 		IdleTimeout:  c.Duration("idle-timeout"),
 		MaxConns:     c.Int("max-conns"),
 		Loops:        c.Int("loops"),
-		Batch:        c.Duration("batch"),
 		Logf:         logger.Printf,
 	}
 	if s := c.String("auth-secret"); s != "" {

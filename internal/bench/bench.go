@@ -15,7 +15,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,9 +46,6 @@ type Options struct {
 	// GatewayProcs is the number of gateway shards; 0: as many as the fd
 	// limit requires.
 	GatewayProcs int
-	// GatewayBatch is --gateway-batch: auto (or empty), 0 or a window
-	// (GatewayBatch).
-	GatewayBatch string
 	// Faults are applied to the servers during the hold (ParseFaults); the
 	// gateway then restarts a shard that dies.
 	Faults []Fault
@@ -59,10 +55,6 @@ type Options struct {
 func Run(ctx context.Context, o Options) (int, error) {
 	sw := o.Run.Swarm
 	if err := Preflight(o.Root, sw.Conns, sw.Ports); err != nil {
-		return runner.ExitUsage, err
-	}
-	batch, batchNote, err := GatewayBatch(o.GatewayBatch, sw.Conns, o.Root)
-	if err != nil {
 		return runner.ExitUsage, err
 	}
 	if o.GatewayProcs > 0 {
@@ -98,15 +90,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 		o.Run.Swarm.Proto, kind = loadclient.ProtoWSIMTool, " WebSocket (imtool frames in binary messages)"
 	}
 	fmt.Fprintf(o.Run.Stderr, "bench: starting a dispatcher and a gateway for %d connections on 127.0.0.1%s ports %s\n", sw.Conns, kind, portspec.String(sw.Ports))
-	gwArgs := o.GatewayArgs[:len(o.GatewayArgs):len(o.GatewayArgs)]
+	gwArgs := o.GatewayArgs
 	if len(o.Faults) > 0 {
-		gwArgs = append(gwArgs, "--restart-shards")
-	}
-	if batchNote != "" {
-		fmt.Fprintf(o.Run.Stderr, "bench: %s\n", batchNote)
-	}
-	if batch > 0 {
-		gwArgs = append(gwArgs, "--batch", batch.String())
+		gwArgs = append(gwArgs[:len(gwArgs):len(gwArgs)], "--restart-shards")
 	}
 	// A churned connection's redial may reach the gateway before the
 	// gateway has read the close of the connection it replaces: room for
@@ -128,13 +114,6 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}()
 	ro := o.Run
 	ro.Command = "bench"
-	if batch > 0 {
-		ro.Extra = maps.Clone(ro.Extra)
-		if ro.Extra == nil {
-			ro.Extra = map[string]any{}
-		}
-		ro.Extra["gateway_batch"] = batch.String()
-	}
 	if len(o.Faults) > 0 {
 		shards := 1
 		if srv, _ := svc.observe(ctx); srv != nil {

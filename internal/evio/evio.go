@@ -89,13 +89,6 @@ type Events struct {
 	// will run the server single-threaded. Setting to -1 will automatically
 	// assign this value equal to runtime.NumProcs().
 	NumLoops int
-	// Batch (imtool's addition), when set, lets a busy loop's arrivals
-	// gather: after a wait that found events, the loop sleeps to the next
-	// multiple of Batch on the monotonic clock before it polls again, so it
-	// wakes at most 1/Batch times a second however many arrive, and an
-	// arrival waits up to Batch. An idle loop still blocks until its first
-	// event. Zero: a loop never sleeps while work is ready.
-	Batch time.Duration
 	// LoadBalance sets the load balancing method. Load balancing is always a
 	// best effort to attempt to distribute the incoming connections between
 	// multiple loops. This option is only works when NumLoops is set.

@@ -170,7 +170,7 @@ func serve(events Events, listeners []*listener) error {
 	for i := 0; i < numLoops; i++ {
 		l := &loop{
 			idx:    i,
-			poll:   internal.OpenPoll(events.Batch),
+			poll:   internal.OpenPoll(),
 			packet: make([]byte, 0xFFFF),
 		}
 		for _, ln := range listeners {

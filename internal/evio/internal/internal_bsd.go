@@ -9,7 +9,6 @@ package internal
 
 import (
 	"syscall"
-	"time"
 )
 
 // Poll ...
@@ -19,9 +18,8 @@ type Poll struct {
 	notes   noteQueue
 }
 
-// OpenPoll opens a kqueue. Batching (evio.Events.Batch) is Linux's only:
-// here a loop never sleeps while work is ready.
-func OpenPoll(time.Duration) *Poll {
+// OpenPoll ...
+func OpenPoll() *Poll {
 	l := new(Poll)
 	p, err := syscall.Kqueue()
 	if err != nil {

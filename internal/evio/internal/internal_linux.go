@@ -7,22 +7,19 @@ package internal
 import (
 	"runtime"
 	"syscall"
-	"time"
 	"unsafe"
 )
 
 // Poll ...
 type Poll struct {
-	fd    int           // epoll fd
-	wfd   int           // wake fd
-	batch time.Duration // imtool: sleep to batch boundaries after a wait that found events
+	fd    int // epoll fd
+	wfd   int // wake fd
 	notes noteQueue
 }
 
-// OpenPoll opens a poll whose Wait, when batch is set, lets a busy loop's
-// arrivals gather (see evio.Events.Batch).
-func OpenPoll(batch time.Duration) *Poll {
-	l := &Poll{batch: batch}
+// OpenPoll ...
+func OpenPoll() *Poll {
+	l := new(Poll)
 	p, err := syscall.EpollCreate1(0)
 	if err != nil {
 		panic(err)
@@ -73,13 +70,9 @@ func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
 		// once by the next, and otherwise the loop blocks until the first
 		// event. Batching comes from the peers: the swarm's loops send on
 		// shared instants, so a gateway wakes once for each such batch.
-		switch {
-		case n == len(events):
+		if n == len(events) {
 			n, err = epollWaitRaw(p.fd, events, 0)
-		case n > 0 && p.batch > 0: // busy: let the next batch gather, without a wake-up
-			sleepToBoundary(p.batch)
-			n, err = epollWaitRaw(p.fd, events, 0)
-		default:
+		} else {
 			n, err = epollWaitRaw(p.fd, events, 100)
 		}
 		if err != nil && err != syscall.EINTR {
@@ -135,23 +128,6 @@ func (p *Poll) ModReadWrite(fd int) {
 func (p *Poll) ModDetach(fd int) {
 	p.ctl(syscall.EPOLL_CTL_DEL, fd, syscall.EPOLLIN|syscall.EPOLLOUT)
 }
-
-// sleepToBoundary sleeps, without telling the Go scheduler, until the
-// monotonic clock reaches the next multiple of period. A signal ends it
-// early (EINTR), which only means an earlier poll.
-func sleepToBoundary(period time.Duration) {
-	var ts syscall.Timespec
-	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
-		return
-	}
-	ts = syscall.NsecToTimespec((ts.Nano()/int64(period) + 1) * int64(period))
-	syscall.RawSyscall6(syscall.SYS_CLOCK_NANOSLEEP, clockMonotonic, timerAbstime, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-}
-
-const (
-	clockMonotonic = 1 // CLOCK_MONOTONIC
-	timerAbstime   = 1 // TIMER_ABSTIME
-)
 
 // epollWaitRaw is epoll_wait without telling the Go scheduler that the
 // thread blocks (imtool's one change to evio 1.0.8). syscall.EpollWait
