@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/tui"
 )
 
@@ -27,7 +28,7 @@ func dashCommand() *cli.Command {
 			&cli.StringFlag{Name: "server", Usage: "the gateway's stats `URL` (a sharded server's parent sums its shards)"},
 			&cli.StringFlag{Name: "dispatcher", Usage: "the dispatcher's stats `URL`"},
 			&cli.StringSliceFlag{Name: "swarm", Usage: "a swarm's or agent's stats `URL`; repeat for several"},
-			&cli.DurationFlag{Name: "interval", Value: tui.DefaultInterval, Usage: "`DURATION` between polls; each request times out within it"},
+			&cli.DurationFlag{Name: "interval", Value: stats.PollInterval, Usage: "`DURATION` between polls; each request times out within it"},
 			&cli.Int64Flag{Name: "target", Usage: "`N` connections expected, for the progress bar; 0 takes the swarm's target"},
 			&cli.StringFlag{Name: "log", Usage: "append sources going down and coming back to `FILE` (never to the screen)"},
 		},
@@ -35,7 +36,7 @@ func dashCommand() *cli.Command {
 			ctx, stop := interruptContext(c.Context, "watching")
 			defer stop()
 			err := tui.Attach(ctx, tui.AttachOptions{
-				PollOptions: tui.PollOptions{
+				PollOptions: stats.PollOptions{
 					Server:     c.String("server"),
 					Dispatcher: c.String("dispatcher"),
 					Swarms:     c.StringSlice("swarm"),
@@ -45,7 +46,7 @@ func dashCommand() *cli.Command {
 				Title:   "imtool dash",
 				LogFile: c.String("log"),
 			})
-			if errors.Is(err, tui.ErrNoSource) || errors.Is(err, tui.ErrBadURL) {
+			if errors.Is(err, stats.ErrNoSource) || errors.Is(err, stats.ErrBadURL) {
 				return usageError(err)
 			}
 			if err != nil {

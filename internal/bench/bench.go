@@ -8,7 +8,7 @@
 // a network namespace of its own, sized for the run (netns_linux.go).
 //
 // It is the composition root of the project, so unlike the other internal
-// packages it imports the libraries above it (runner, tuner, tui).
+// packages it imports the libraries above it (runner, tuner).
 package bench
 
 import (

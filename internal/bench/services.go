@@ -16,7 +16,6 @@ import (
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
-	"github.com/imtool/imtool/tui"
 )
 
 // services are the dispatcher and the (sharded) gateway a bench starts as
@@ -25,7 +24,7 @@ type services struct {
 	mu           sync.Mutex // guards disp: a fault replaces it
 	disp, server *proc
 	pollMu       sync.Mutex // a Poller is not safe for concurrent use: the run and the faults both ask
-	poller       *tui.Poller
+	poller       *stats.Poller
 	exe          string
 	log          io.Writer
 	dispArgs     []string
@@ -96,7 +95,7 @@ func startServices(ctx context.Context, o serviceOptions) (*services, error) {
 		s.stop()
 		return nil, err
 	}
-	s.poller, err = tui.NewPoller(tui.PollOptions{Server: "http://" + addrs[2], Dispatcher: "http://" + addrs[1], Interval: time.Second})
+	s.poller, err = stats.NewPoller(stats.PollOptions{Server: "http://" + addrs[2], Dispatcher: "http://" + addrs[1], Interval: time.Second})
 	if err != nil {
 		s.stop()
 		return nil, err

@@ -1,4 +1,4 @@
-package tui
+package stats
 
 import (
 	"context"
@@ -8,14 +8,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/imtool/imtool/internal/stats"
 )
 
 // statsServer serves a snapshot on /stats like every imtool process does.
-func statsServer(t *testing.T, addr string, snap stats.Snapshot) *httptest.Server {
+func statsServer(t *testing.T, addr string, snap Snapshot) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(stats.Handler(func() stats.Snapshot { return snap }))
+	srv := httptest.NewUnstartedServer(Handler(func() Snapshot { return snap }))
 	if addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -29,10 +27,10 @@ func statsServer(t *testing.T, addr string, snap stats.Snapshot) *httptest.Serve
 	return srv
 }
 
-func fixedHost() stats.Host { return stats.Host{MemAvailable: 1 << 30, TCPInUse: 7} }
+func fixedHost() Host { return Host{MemAvailable: 1 << 30, TCPInUse: 7} }
 
 func TestPollerDownAndBack(t *testing.T) {
-	gw := statsServer(t, "", stats.Snapshot{Kind: stats.KindGateway, Connections: 1200, Sessions: 1100})
+	gw := statsServer(t, "", Snapshot{Kind: KindGateway, Connections: 1200, Sessions: 1100})
 	addr := gw.Listener.Addr().String()
 	p, err := NewPoller(PollOptions{Server: gw.URL, Host: fixedHost})
 	if err != nil {
@@ -51,7 +49,7 @@ func TestPollerDownAndBack(t *testing.T) {
 		t.Fatalf("after close: down=%v conns=%d, want down with the last numbers", s.Server.Down, s.Server.Connections)
 	}
 
-	statsServer(t, addr, stats.Snapshot{Kind: stats.KindGateway, Connections: 1300})
+	statsServer(t, addr, Snapshot{Kind: KindGateway, Connections: 1300})
 	s = p.Poll(ctx)
 	if s.Server.Down || s.Server.Connections != 1300 {
 		t.Fatalf("after restart: down=%v conns=%d, want up with the new numbers", s.Server.Down, s.Server.Connections)
@@ -61,8 +59,8 @@ func TestPollerDownAndBack(t *testing.T) {
 // Several swarms merge into one; one that never answered is down, and the
 // merged swarm is down only when all are.
 func TestPollerSwarms(t *testing.T) {
-	a := statsServer(t, "", stats.Snapshot{Kind: stats.KindSwarm, ID: "a", Phase: stats.PhaseHold, Established: 10, Held: 10, UptimeS: 42})
-	b := statsServer(t, "", stats.Snapshot{Kind: stats.KindSwarm, ID: "b", Phase: stats.PhaseRamp, Established: 5, Held: 5, UptimeS: 41})
+	a := statsServer(t, "", Snapshot{Kind: KindSwarm, ID: "a", Phase: PhaseHold, Established: 10, Held: 10, UptimeS: 42})
+	b := statsServer(t, "", Snapshot{Kind: KindSwarm, ID: "b", Phase: PhaseRamp, Established: 5, Held: 5, UptimeS: 41})
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	p, err := NewPoller(PollOptions{Swarms: []string{a.URL, b.URL, dead.URL}, Dispatcher: dead.Listener.Addr().String(), Host: fixedHost})
@@ -71,7 +69,7 @@ func TestPollerSwarms(t *testing.T) {
 	}
 	s := p.Poll(context.Background())
 	sw := s.Swarm
-	if sw.Down || sw.Established != 15 || sw.Phase != stats.PhaseRamp || len(sw.Shards) != 3 || !sw.Shards[2].Down {
+	if sw.Down || sw.Established != 15 || sw.Phase != PhaseRamp || len(sw.Shards) != 3 || !sw.Shards[2].Down {
 		t.Fatalf("merged swarm: %+v", sw)
 	}
 	if s.T != 42 {
@@ -103,7 +101,7 @@ func TestPollerURLs(t *testing.T) {
 
 // Run polls until its context ends and feeds every sample to the sink.
 func TestPollerRun(t *testing.T) {
-	gw := statsServer(t, "", stats.Snapshot{Kind: stats.KindGateway, Connections: 3})
+	gw := statsServer(t, "", Snapshot{Kind: KindGateway, Connections: 3})
 	p, err := NewPoller(PollOptions{Server: gw.URL, Host: fixedHost, Interval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +120,7 @@ type countSink struct {
 	stop  func()
 }
 
-func (c *countSink) Update(s stats.Sample) {
+func (c *countSink) Update(s Sample) {
 	if s.Server != nil && c.n.Add(1) >= c.after {
 		c.stop()
 	}

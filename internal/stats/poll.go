@@ -1,4 +1,4 @@
-package tui
+package stats
 
 import (
 	"context"
@@ -9,18 +9,15 @@ import (
 	"log"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/imtool/imtool/internal/stats"
 )
 
 // Polling defaults.
 const (
-	DefaultInterval = time.Second
-	DefaultTimeout  = 800 * time.Millisecond // per request, at most the interval
+	PollInterval = time.Second
+	PollTimeout  = 800 * time.Millisecond // per request, at most the interval
 )
 
 // Errors in PollOptions, for the CLI to tell a usage error from a failure.
@@ -34,14 +31,14 @@ type PollOptions struct {
 	Server     string   // the gateway (a sharded server's parent included)
 	Dispatcher string   // the dispatcher
 	Swarms     []string // swarms or agents; several are merged
-	// Interval between polls; 0 means DefaultInterval.
+	// Interval between polls; 0 means PollInterval.
 	Interval time.Duration
-	// Timeout of one request; 0 means DefaultTimeout, capped at Interval.
+	// Timeout of one request; 0 means PollTimeout, capped at Interval.
 	Timeout time.Duration
 	// Client makes the requests; nil means a client of its own.
 	Client *http.Client
-	// Host reads the machine's state each poll; nil means stats.ReadHost.
-	Host func() stats.Host
+	// Host reads the machine's state each poll; nil means ReadHost.
+	Host func() Host
 	// Log receives a line when a source goes down or comes back; nil
 	// discards them.
 	Log *log.Logger
@@ -60,7 +57,7 @@ type Poller struct {
 // source is one endpoint and what it said last.
 type source struct {
 	url, kind string
-	last      stats.Snapshot
+	last      Snapshot
 	seen      bool
 	down      bool
 }
@@ -69,17 +66,17 @@ type source struct {
 // gets /stats, one without a scheme gets http://.
 func NewPoller(opts PollOptions) (*Poller, error) {
 	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
+		opts.Interval = PollInterval
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
+		opts.Timeout = PollTimeout
 	}
 	opts.Timeout = min(opts.Timeout, opts.Interval)
 	if opts.Client == nil {
 		opts.Client = &http.Client{}
 	}
 	if opts.Host == nil {
-		opts.Host = stats.ReadHost
+		opts.Host = ReadHost
 	}
 	if opts.Log == nil {
 		opts.Log = log.New(io.Discard, "", 0)
@@ -94,10 +91,10 @@ func NewPoller(opts PollOptions) (*Poller, error) {
 		u, err = statsURL(raw)
 		return &source{url: u, kind: kind}
 	}
-	p.server = mk(opts.Server, stats.KindGateway)
-	p.disp = mk(opts.Dispatcher, stats.KindDispatcher)
+	p.server = mk(opts.Server, KindGateway)
+	p.disp = mk(opts.Dispatcher, KindDispatcher)
 	for _, s := range opts.Swarms {
-		if src := mk(s, stats.KindSwarm); src != nil {
+		if src := mk(s, KindSwarm); src != nil {
 			p.swarms = append(p.swarms, src)
 		}
 	}
@@ -126,7 +123,7 @@ func statsURL(raw string) (string, error) {
 
 // Run polls every interval, the first time at once, and hands each sample
 // to sink until ctx ends.
-func (p *Poller) Run(ctx context.Context, sink stats.Sink) {
+func (p *Poller) Run(ctx context.Context, sink Sink) {
 	t := time.NewTicker(p.opts.Interval)
 	defer t.Stop()
 	for {
@@ -145,7 +142,7 @@ func (p *Poller) Run(ctx context.Context, sink stats.Sink) {
 
 // Poll asks every source once, at the same time, and returns the sample.
 // It is not safe for concurrent use.
-func (p *Poller) Poll(ctx context.Context) stats.Sample {
+func (p *Poller) Poll(ctx context.Context) Sample {
 	all := append([]*source{p.server, p.disp}, p.swarms...)
 	var wg sync.WaitGroup
 	for _, src := range all {
@@ -161,7 +158,7 @@ func (p *Poller) Poll(ctx context.Context) stats.Sample {
 	host := p.opts.Host()
 	wg.Wait()
 
-	s := stats.Sample{T: time.Since(p.start).Seconds(), Host: &host}
+	s := Sample{T: time.Since(p.start).Seconds(), Host: &host}
 	if p.server != nil {
 		v := p.server.snapshot()
 		s.Server = &v
@@ -175,13 +172,13 @@ func (p *Poller) Poll(ctx context.Context) stats.Sample {
 	case 1:
 		s.Swarm = p.swarms[0].snapshot()
 	default:
-		parts := make([]stats.Snapshot, len(p.swarms))
+		parts := make([]Snapshot, len(p.swarms))
 		down := true
 		for i, src := range p.swarms {
 			parts[i] = src.snapshot()
 			down = down && parts[i].Down
 		}
-		s.Swarm = stats.Merge(stats.KindSwarm, "", parts)
+		s.Swarm = Merge(KindSwarm, "", parts)
 		s.Swarm.Down = down
 	}
 	if !s.Swarm.Down && s.Swarm.UptimeS > 0 {
@@ -208,8 +205,8 @@ func (p *Poller) ask(ctx context.Context, src *source) {
 	src.last, src.seen, src.down = snap, true, false
 }
 
-func fetch(ctx context.Context, c *http.Client, u string) (stats.Snapshot, error) {
-	var s stats.Snapshot
+func fetch(ctx context.Context, c *http.Client, u string) (Snapshot, error) {
+	var s Snapshot
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return s, err
@@ -230,65 +227,11 @@ func fetch(ctx context.Context, c *http.Client, u string) (stats.Snapshot, error
 
 // snapshot is what the source said last, marked Down when it stopped
 // answering; a source never heard from is an empty snapshot, down.
-func (src *source) snapshot() stats.Snapshot {
+func (src *source) snapshot() Snapshot {
 	if !src.seen {
-		return stats.Snapshot{Kind: src.kind, ID: src.url, Down: true}
+		return Snapshot{Kind: src.kind, ID: src.url, Down: true}
 	}
 	s := src.last.Clone()
 	s.Down = src.down
 	return s
-}
-
-// AttachOptions configure Attach: what to watch and how to show it.
-type AttachOptions struct {
-	PollOptions
-	Target int64    // the connections expected, for the progress bar
-	Title  string   // the screen's title
-	Out    *os.File // where to show it; nil means os.Stdout
-	// LogFile receives the poller's log lines (sources going down and
-	// coming back); empty discards them. Logs never go to the screen.
-	LogFile string
-}
-
-// Attach watches running processes until ctx ends or the person quits: the
-// dashboard when Out is a terminal, one progress line per interval
-// otherwise.
-func Attach(ctx context.Context, opts AttachOptions) error {
-	out := opts.Out
-	if out == nil {
-		out = os.Stdout
-	}
-	if opts.LogFile != "" {
-		f, err := os.OpenFile(opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return fmt.Errorf("cannot open the log file: %w", err)
-		}
-		defer f.Close()
-		opts.Log = log.New(f, "", log.LstdFlags)
-	}
-	p, err := NewPoller(opts.PollOptions)
-	if err != nil {
-		return err
-	}
-	if !IsTerminal(out) {
-		p.Run(ctx, NewLine(out))
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	d := New(Options{Target: opts.Target, Title: opts.Title})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		p.Run(ctx, d)
-	}()
-	go func() {
-		<-ctx.Done()
-		_ = d.Close()
-	}()
-	err = d.Run()
-	cancel()
-	wg.Wait()
-	return err
 }
