@@ -14,8 +14,8 @@ import (
 	"github.com/imtool/imtool/internal/mqtt"
 	"github.com/imtool/imtool/internal/mqtt/session"
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/internal/ws"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // rawListener is a loopback listener served by raw syscalls (accept4 and

@@ -13,8 +13,8 @@ import (
 
 	"github.com/imtool/imtool/internal/mqtt"
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/internal/ws"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // Error classes by index, for flat counter arrays.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/mqtt"
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // A client protocol is written once, as a proto, and driven by both

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // testServer listens on n loopback ports and accepts anything. raw mode

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/wire"
 	rt "github.com/imtool/imtool/refserver/refservertest"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // The promises of docs/PROTOCOL.md across gateways, with real processes.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // DispatcherOptions configure a Dispatcher.

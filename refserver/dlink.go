@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // Link timing: heartbeats every linkBeat; a link silent for linkDead is

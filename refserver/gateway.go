@@ -15,7 +15,7 @@ import (
 	"github.com/imtool/imtool/internal/evio"
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/stats"
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // Gateway is the reference IM gateway: one evio Serve over many ports.

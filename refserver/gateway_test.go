@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/refserver"
 	rt "github.com/imtool/imtool/refserver/refservertest"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 func TestLoginPingOnEveryPort(t *testing.T) {

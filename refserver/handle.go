@@ -3,7 +3,7 @@ package refserver
 import (
 	"time"
 
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // handle acts on one frame from s, on s's loop. It returns false when the

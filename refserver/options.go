@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/host"
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // Defaults of the gateway's options (the CLI's flag defaults).

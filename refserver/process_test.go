@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/wire"
 	rt "github.com/imtool/imtool/refserver/refservertest"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // bin is the imtool binary the process tests run and kill.

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/refserver"
 	rt "github.com/imtool/imtool/refserver/refservertest"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // The promises of docs/PROTOCOL.md under a hostile client, on one gateway.

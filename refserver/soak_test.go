@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/wire"
 	rt "github.com/imtool/imtool/refserver/refservertest"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // soakParams size the soak; IMTOOL_SOAK_SESSIONS, IMTOOL_SOAK_SECONDS,

@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/imtool/imtool/internal/evio"
+	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/internal/ws"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // WebSocket sessions (--ws-ports): the same sessions, frames and

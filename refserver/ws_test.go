@@ -12,10 +12,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/imtool/imtool/internal/placeholder"
+	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/internal/ws"
 	"github.com/imtool/imtool/refserver"
 	rt "github.com/imtool/imtool/refserver/refservertest"
-	"github.com/imtool/imtool/refserver/wire"
 )
 
 // wsGateway is a gateway with one plain port (Addrs[0]) and one WebSocket

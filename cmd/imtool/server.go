@@ -11,8 +11,8 @@ import (
 	"github.com/imtool/imtool/internal/portspec"
 	"github.com/imtool/imtool/internal/shard"
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/refserver"
-	"github.com/imtool/imtool/refserver/wire"
 	"github.com/urfave/cli/v2"
 )
 

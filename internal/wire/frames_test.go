@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // Frames hands over every whole frame, leaves a split one, stops when told

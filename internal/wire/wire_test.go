@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // equalFrame compares frames field by field, treating nil and empty byte

@@ -3,7 +3,7 @@ package wire_test
 import (
 	"testing"
 
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 func BenchmarkDecode(b *testing.B) {

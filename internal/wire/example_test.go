@@ -3,7 +3,7 @@ package wire_test
 import (
 	"fmt"
 
-	"github.com/imtool/imtool/refserver/wire"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 func Example() {
