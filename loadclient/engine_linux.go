@@ -188,10 +188,10 @@ func (l *eloop) run() error {
 		// What is due leaves first, at its planned instant; what arrived
 		// meanwhile is read after: its arrival is the kernel's timestamp,
 		// so reading it later changes no latency.
-		if l.msgPacer.Rate > 0 {
-			l.messages()
-		} else if c.ctl.quiet.Load() {
+		if c.ctl.quiet.Load() { // quiet never ends: no message leaves this loop from here on
 			l.k.quieted.Store(true)
+		} else if l.msgPacer.Rate > 0 {
+			l.messages()
 		}
 		l.churn()
 		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
@@ -606,7 +606,6 @@ func (l *eloop) onTimer(slot int32) {
 func (l *eloop) messages() {
 	c := l.c
 	if c.ctl.quiet.Load() || len(l.conns) == 0 {
-		l.k.quieted.Store(c.ctl.quiet.Load())
 		return
 	}
 	if l.msgStart < 0 {
