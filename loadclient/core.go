@@ -204,7 +204,9 @@ func newCore(o Options, plan *Plan) *core {
 	}
 	c.grid = gridPeriod(ceilDiv(plan.Conns, max(c.shard.Count, 1)))
 	p := int64(c.grid)
-	c.phase = p * int64(c.shard.First) / int64(max(plan.Conns, 1))
+	if c.grid == minGrid {
+		c.phase = p * int64(c.shard.First) / int64(max(plan.Conns, 1))
+	}
 	c.align = ((monoNow()-c.phase)%p + p) % p
 	c.startUnix = c.start.UnixNano() - c.align
 	c.payload = make([]byte, o.Payload)
@@ -220,12 +222,15 @@ func newCore(o Options, plan *Plan) *core {
 // instants at which its loops wake (metronome), so a request planned on one
 // is sent at once by a loop that keeps up.
 //
-// Each shard process's grid is offset by its place in the swarm (phase: the
-// share of the swarm's connections before its own, of the period):
-// a swarm of shards sends in as many small batches spread over the period,
-// as independent clients would, not in one burst at the same instant that
-// every shard and gateway then works off together — whose queueing was
-// the swarm's own doing, not the gateway's, and showed in every latency.
+// While the grid is at its finest (minGrid: a swarm of few processes), each
+// shard process's grid is offset by its place in the swarm (phase: the share
+// of the swarm's connections before its own, of the period): the shards send
+// in as many small batches spread over the period, as independent clients
+// would, not in one burst that every shard and gateway then works off
+// together, whose queueing was the swarm's own doing. A coarser grid means
+// wake-ups are what the machine is short of: then every shard wakes on the
+// same instants, so a gateway process wakes once for what all of them sent
+// rather than once for each (docs/MEASUREMENT.md).
 func (c *core) now() int64 { return int64(time.Since(c.start)) + c.align }
 
 // gridPeriod is the period of the grid the event loops wake on and plan
@@ -234,10 +239,12 @@ func (c *core) now() int64 { return int64(time.Since(c.start)) + c.align }
 // the queueing behind them at the gateway; the coarser, the fewer
 // wake-ups. The grid is as fine as 5 ms while the swarm's processes
 // together wake at most gridWakeups times a second, and never coarser
-// than 10 ms. In the default bench (6 processes) a 5 ms grid brought the
+// than 20 ms. In the default bench (6 processes) a 5 ms grid brought the
 // hold's heartbeat p50 from 1.3–1.5 ms to 0.75 ms, against 0.12 ms for one
 // client alone; at 400,000 connections (21 processes) it cost a tenth of a
-// two-core machine, which a million (57) cannot spare.
+// two-core machine, which a million (57) cannot spare: there a 20 ms grid
+// with every shard on the same instants (see now) held it 72–77% busy
+// against 85% on a 10 ms grid of spread instants.
 func gridPeriod(procs int) time.Duration {
 	return min(max(time.Duration(procs)*time.Second/gridWakeups, minGrid), maxGrid)
 }
@@ -245,7 +252,7 @@ func gridPeriod(procs int) time.Duration {
 const (
 	gridWakeups = 1600
 	minGrid     = 5 * time.Millisecond
-	maxGrid     = 10 * time.Millisecond
+	maxGrid     = 20 * time.Millisecond
 )
 
 // onTick is the first point of the grid at or after t.

@@ -28,7 +28,9 @@ func init() {
 func main() {
 	// imtool's processes hold many long-lived connections and allocate little
 	// once they are up: a low GC target keeps the heap's headroom (and RSS per
-	// connection) small for a little CPU. GOGC in the environment still wins.
+	// connection) small for a little CPU. A process that starts shards holds
+	// none of their connections and raises it again (internal/shard). GOGC in
+	// the environment still wins.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}
