@@ -38,10 +38,11 @@ import (
 
 // delayReport is what the delay server prints when it stops: its answers'
 // latencies by kind (ns, from the request's timestamp to the write) and
-// its own holding times (read to write).
+// its own holding times (read to write), and how many logins it answered.
 type delayReport struct {
 	Latency map[string][]int64
 	Held    []int64
+	Logins  int // LOGIN_OKs written
 }
 
 type delayReply struct {
@@ -179,6 +180,8 @@ func (s *delayServer) write(r delayReply) {
 	s.rep.Held = append(s.rep.Held, wrote-r.read)
 	if r.kind != "" {
 		s.rep.Latency[r.kind] = append(s.rep.Latency[r.kind], now-int64(r.ts))
+	} else {
+		s.rep.Logins++
 	}
 }
 

@@ -375,25 +375,38 @@ func (l *eloop) connected(slot int32, ev uint32) {
 }
 
 // handshake is how a non-blocking connect begun at t0 ended: the time it
-// took, or its error. The kernel's round trip of the handshake (TCP_INFO's
-// rtt, in µs, from the SYN's own send time) is the time when the SYN was
-// sent once; after a retransmitted SYN the round trip is the last SYN's
-// only, so the time is the loop's own, which the retransmission's
-// seconds dwarf.
+// took, or its error.
 func (l *eloop) handshake(fd int, t0 int64) (int64, error) {
-	if rawTCPInfo(fd, &l.tcpi) == nil {
-		switch l.tcpi.State {
-		case unix.BPF_TCP_ESTABLISHED, unix.BPF_TCP_CLOSE_WAIT:
-			if l.tcpi.Total_retrans == 0 && l.tcpi.Rtt > 0 {
-				return min(int64(l.tcpi.Rtt)*int64(time.Microsecond), l.now-t0), nil
-			}
-			return l.now - t0, nil
-		}
+	if took, ok := l.handshakeTook(fd, t0); ok {
+		return took, nil
 	}
 	if err := rawSoError(fd); err != nil {
 		return 0, err
 	}
 	return l.now - t0, nil
+}
+
+// handshakeTook is, when the kernel has completed fd's handshake, the time
+// it took from t0, by the kernel's clocks, not by when the loop looked.
+// When the SYN was sent once, that is TCP_INFO's round trip (µs, from the
+// SYN's own send time). After a retransmitted SYN the round trip is the
+// last SYN's only; the handshake then ended when the SYN-ACK came, which
+// TCP_INFO gives as the milliseconds since the last ACK received (the
+// client speaks first, so nothing has come since).
+func (l *eloop) handshakeTook(fd int, t0 int64) (int64, bool) {
+	if rawTCPInfo(fd, &l.tcpi) != nil {
+		return 0, false
+	}
+	switch l.tcpi.State {
+	case unix.BPF_TCP_ESTABLISHED, unix.BPF_TCP_CLOSE_WAIT:
+	default:
+		return 0, false
+	}
+	now := l.c.now()
+	if l.tcpi.Total_retrans == 0 && l.tcpi.Rtt > 0 {
+		return min(int64(l.tcpi.Rtt)*int64(time.Microsecond), now-t0), true
+	}
+	return max(now-int64(l.tcpi.Last_ack_recv)*int64(time.Millisecond)-t0, 0), true
 }
 
 // exch is the loop's call into its proto, for slot.
@@ -543,14 +556,29 @@ func (l *eloop) flush(slot int32) bool {
 
 // onTimer runs when a slot's tick comes: connect or login timeout,
 // heartbeat, redial.
+//
+// A timeout is judged by when the answer reached this host, not by when
+// the loop got round to it: a loop that has fallen behind (a saturated
+// host) comes to a deadline late, with the answer possibly waiting in the
+// kernel. Counting that as a timeout would blame the gateway for the
+// swarm's own delay, and redialing it would add load to a host already
+// behind.
 func (l *eloop) onTimer(slot int32) {
 	c := &l.conns[slot]
 	c.tick = 0
 	g := l.global(slot)
 	switch c.state {
 	case stConnecting:
-		if l.now-c.t0 < int64(l.c.o.ConnectTimeout) {
-			l.schedule(slot, c.t0+int64(l.c.o.ConnectTimeout))
+		deadline := c.t0 + int64(l.c.o.ConnectTimeout)
+		if l.now < deadline {
+			l.schedule(slot, deadline)
+			return
+		}
+		if took, ok := l.handshakeTook(int(c.fd), c.t0); ok && took <= int64(l.c.o.ConnectTimeout) {
+			l.connected(slot, unix.EPOLLOUT)
+			if c.fd >= 0 && handshaking(c.state) {
+				l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout)) // this entry was the only one filed
+			}
 			return
 		}
 		l.inflight--
@@ -559,9 +587,19 @@ func (l *eloop) onTimer(slot int32) {
 		l.closeFD(slot)
 		l.failed(slot, g, clsConnectTimeout, "no answer to SYN within --connect-timeout "+l.c.o.ConnectTimeout.String(), nil)
 	case stUpgrade, stLogin:
-		if l.now-c.t0 < int64(l.c.o.LoginTimeout) {
-			l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout))
+		deadline := c.t0 + int64(l.c.o.LoginTimeout)
+		if l.now < deadline {
+			l.schedule(slot, deadline)
 			return
+		}
+		// The answer's first bytes had arrived by the deadline: read them.
+		// An answer split around the deadline (rare: one segment on
+		// loopback) counts as in time.
+		if at := l.stamp.peek(int(c.fd)); at > 0 && at-l.rtOff <= deadline {
+			l.readable(slot, unix.EPOLLIN)
+			if c.fd < 0 || !handshaking(c.state) {
+				return
+			}
 		}
 		class, text := l.c.loginTimeout(c.state)
 		l.peerGone(slot, dropError, class, text, nil)

@@ -126,6 +126,24 @@ func (r *rxStamp) recv(fd int, p []byte) (int, int64, error) {
 	return int(n), r.stamp(), nil
 }
 
+// peek is the wall-clock time in ns at which the first unread byte on fd
+// arrived, leaving it unread; 0 when nothing is waiting or the kernel gave
+// no time.
+func (r *rxStamp) peek(fd int) int64 {
+	var b [1]byte
+	r.iov.Base = &b[0]
+	r.iov.SetLen(1)
+	r.msg.Iov = &r.iov
+	r.msg.Iovlen = 1
+	r.msg.Control = &r.oob[0]
+	r.msg.SetControllen(len(r.oob))
+	n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msg)), unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	if e != 0 || n == 0 {
+		return 0
+	}
+	return r.stamp()
+}
+
 // stamp finds SCM_TIMESTAMPNS among the control messages.
 func (r *rxStamp) stamp() int64 {
 	oob := r.oob[:r.msg.Controllen]
