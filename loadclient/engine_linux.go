@@ -391,8 +391,9 @@ func (l *eloop) handshake(fd int, t0 int64) (int64, error) {
 // When the SYN was sent once, that is TCP_INFO's round trip (µs, from the
 // SYN's own send time). After a retransmitted SYN the round trip is the
 // last SYN's only; the handshake then ended when the SYN-ACK came, which
-// TCP_INFO gives as the milliseconds since the last ACK received (the
-// client speaks first, so nothing has come since).
+// TCP_INFO gives as the milliseconds since the last ACK received. In the
+// swarm's protocols the client speaks first, so nothing has come since; a
+// server that spoke first would make the time later, never earlier.
 func (l *eloop) handshakeTook(fd int, t0 int64) (int64, bool) {
 	if rawTCPInfo(fd, &l.tcpi) != nil {
 		return 0, false
