@@ -595,10 +595,17 @@ func (l *eloop) onTimer(slot int32) {
 		}
 		// The answer's first bytes had arrived by the deadline: read them.
 		// An answer split around the deadline (rare: one segment on
-		// loopback) counts as in time.
+		// loopback) counts as in time. One that began the handshake's next
+		// step (the WebSocket 101, then LOGIN) gives that step its own
+		// deadline.
 		if at := l.stamp.peek(int(c.fd)); at > 0 && at-l.rtOff <= deadline {
+			t0 := c.t0
 			l.readable(slot, unix.EPOLLIN)
 			if c.fd < 0 || !handshaking(c.state) {
+				return
+			}
+			if c.t0 != t0 {
+				l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout))
 				return
 			}
 		}
