@@ -282,7 +282,13 @@ func (pc *pconn) read() {
 			rest = append(rest, buf[:n]...)
 			pc.mu.Lock()
 			pc.x.rx = c.now()
+			t0 := pc.conn.t0
 			used, ok := pc.proto.input(&pc.x, rest)
+			if ok && handshaking(pc.conn.state) && pc.conn.t0 != t0 {
+				// The handshake's next step (LOGIN after the 101, SUBSCRIBE
+				// after the CONNACK) left: it has --login-timeout of its own.
+				_ = pc.nc.SetReadDeadline(time.Now().Add(c.o.LoginTimeout))
+			}
 			pc.mu.Unlock()
 			if !ok {
 				return

@@ -61,13 +61,15 @@ func (d *mqttDriver) Write(b []byte) bool {
 func (p *mqttProto) carry(wrap func(*exch, []byte) bool) { p.wrap = wrap }
 
 // Held: the CONNACK accepted the connection. Without --subscribe it is
-// held now; with it, the SUBSCRIBE leaves and the SUBACK makes it held.
+// held now; with it, the SUBSCRIBE leaves and the SUBACK makes it held,
+// within --login-timeout of the SUBSCRIBE (t0).
 func (d *mqttDriver) Held() {
 	p, x := d.p, d.x
 	if !p.set.hasFilter {
 		x.held()
 		return
 	}
+	x.conn.t0 = x.c.now()
 	p.sub = p.set.filter.Append(p.sub[:0], &placeholder.Values{UID: x.c.uid(x.g), I: uint64(x.g)})
 	s := p.sess[x.slot]
 	if err := s.Subscribe(p.sub, p.set.subQoS, int64(x.c.unix(x.c.now()))); err != nil && !errors.Is(err, session.ErrNotHeld) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/internal/mqtt/mqtttest"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/refserver"
 	rt "github.com/imtool/imtool/refserver/refservertest"
@@ -25,7 +26,8 @@ import (
 // timeouts, while the kernel completes its handshakes and receives the
 // answers; every connection must then be held, with no error. On the old
 // code, which judged a deadline by when the loop came to it, about 300
-// logins timed out in the first case.
+// logins timed out in the first case; without a deadline per handshake
+// step, a few in each of the others.
 func TestLateLoopTimeouts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops a swarm for 2.5 s")
@@ -54,6 +56,15 @@ func TestLateLoopTimeouts(t *testing.T) {
 	t.Run("ws+imtool, upgrades in flight", func(t *testing.T) {
 		g := rt.NewGateway(t, refserver.Options{WSPorts: []uint16{0}}, 0)
 		s := stopMidRamp(t, conns, "--target", "ws://"+g.Addrs[0]+"/", "--proto", "ws+imtool")
+		t.Logf("held %d, errors %v", s.Held, s.Errors)
+	})
+	// MQTT with --subscribe against mosquitto: CONNACK, then SUBSCRIBE and
+	// SUBACK, each step with its own deadline. The window keeps the dials
+	// due after the stop from overflowing mosquitto's accept queue, which
+	// would time out connects for real.
+	t.Run("mqtt --subscribe, CONNACKs in flight", func(t *testing.T) {
+		b := mqtttest.Start(t, mqtttest.Options{})
+		s := stopMidRamp(t, conns, "--target", b.Addr, "--proto", "mqtt", "--subscribe", "devices/{uid}/in", "--max-inflight", "64")
 		t.Logf("held %d, errors %v", s.Held, s.Errors)
 	})
 }
