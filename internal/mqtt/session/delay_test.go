@@ -1,67 +1,11 @@
 package session
 
 import (
-	"io"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/imtool/imtool/internal/mqtt/mqtttest"
 )
-
-// delayProxy forwards one connection at a time to target, holding every
-// byte from the broker back for delay: a path of known latency. It stops
-// at the test's end.
-func delayProxy(t *testing.T, target string, delay time.Duration) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			t.Cleanup(func() { c.Close(); up.Close() })
-			go io.Copy(up, c)
-			go func() {
-				type chunk struct {
-					at time.Time
-					b  []byte
-				}
-				q := make(chan chunk, 1024)
-				go func() {
-					for ch := range q {
-						time.Sleep(time.Until(ch.at.Add(delay)))
-						if _, err := c.Write(ch.b); err != nil {
-							return
-						}
-					}
-				}()
-				defer close(q)
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := up.Read(buf)
-					if n > 0 {
-						q <- chunk{time.Now(), append([]byte(nil), buf[:n]...)}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
 
 // Over a path that holds the broker's bytes back by 40 ms, every latency
 // the session measures (CONNACK, PINGRESP, PUBACK, PUBCOMP, delivery to a
@@ -72,11 +16,11 @@ func TestLatencyAgainstKnownDelay(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	for _, ver := range versions {
 		t.Run(ver.name, func(t *testing.T) {
-			sub := dial(t, delayProxy(t, b.Addr, delay), nil, cfgFor(ver.v), as("delay-sub"), nil)
+			sub := dial(t, mqtttest.DelayProxy(t, b.Addr, delay), nil, cfgFor(ver.v), as("delay-sub"), nil)
 			sub.waitHeld(t)
 			sub.do(func(s *Session) { s.Subscribe([]byte("delay/t"), 1, now()) })
 			eventually(t, "SUBACK", func() bool { return sub.counts().Subscribed == 1 })
-			pub := dial(t, delayProxy(t, b.Addr, delay), nil, cfgFor(ver.v), Identity{ClientID: []byte("delay-pub"), Publisher: 1}, nil)
+			pub := dial(t, mqtttest.DelayProxy(t, b.Addr, delay), nil, cfgFor(ver.v), Identity{ClientID: []byte("delay-pub"), Publisher: 1}, nil)
 			pub.waitHeld(t)
 			for i := range 3 {
 				pub.do(func(s *Session) { s.Beat(now()) })
