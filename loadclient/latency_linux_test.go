@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -110,16 +111,24 @@ func TestLatencyTruth(t *testing.T) {
 
 // TestRampAgreesWithServer: the raw swarm's reported ramp for 19,000
 // connections at an unbounded --rate agrees within 10% with the other end's
-// own clock — a listener that notes when it accepted its first and its last
-// connection — instead of being rounded to the 1 s sample.
+// own clock — the kernel's, under a listener that notes when the handshakes
+// of its first and its last connection completed — instead of being rounded
+// to the 1 s sample. Both run in a network namespace whose accept queue
+// holds every connection, so that a slow accept loop cannot drop a
+// handshake's last ACK and delay the listener's end by a SYN-ACK
+// retransmission the client never sees.
 func TestRampAgreesWithServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 19,000 connections")
 	}
 	const n = 19000
-	srv := newSink(t)
+	ns := netns(t, "32768 60999")
+	if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.core.somaxconn=65535").CombinedOutput(); err != nil {
+		t.Fatalf("sysctl net.core.somaxconn in %s: %v %s", ns, err, out)
+	}
+	srv := newSinkIn(t, ns)
 	dir := filepath.Join(t.TempDir(), "run")
-	out, err := exec.Command(rt.Binary(t), "swarm", "--proto", "raw", "--target", srv.addr(), "--conns", strconv.Itoa(n),
+	out, err := exec.Command("ip", "netns", "exec", ns, rt.Binary(t), "swarm", "--proto", "raw", "--target", srv.addr(), "--conns", strconv.Itoa(n),
 		"--rate", "1000000", "--procs", "1", "--hold", "1s", "--close", "rst", "--stats", "", "--tui=false", "--out", dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("imtool swarm: %v\n%s", err, out)
@@ -127,13 +136,44 @@ func TestRampAgreesWithServer(t *testing.T) {
 	s := readRecord(t, dir).Summary
 	accepted, took := srv.accepted()
 	span := took.Seconds()
-	t.Logf("swarm: ramp %.3f s, %.0f conn/s (paced by %s); listener: %d accepted over %.3f s", s.RampSeconds, s.ConnectRateMean, s.RampCap, accepted, span)
+	t.Logf("swarm: ramp %.3f s, %.0f conn/s (paced by %s); listener: %d accepted, handshakes over %.3f s", s.RampSeconds, s.ConnectRateMean, s.RampCap, accepted, span)
 	if s.Held != n || accepted != n {
 		t.Fatalf("held %d, accepted %d; want %d", s.Held, accepted, n)
+	}
+	if o := nsCounter(t, ns, "TcpExt", "ListenOverflows"); o != 0 {
+		t.Fatalf("the listener's accept queue overflowed %d times: its handshake times are not the client's", o)
 	}
 	if d := s.RampSeconds - span; d > 0.1*span || d < -0.1*span {
 		t.Errorf("ramp %.3f s, the listener's %.3f s: want within 10%%", s.RampSeconds, span)
 	}
+}
+
+// nsCounter reads one counter of /proc/net/netstat or /proc/net/snmp (the
+// "TcpExt: …" and "Tcp: …" header and value lines) inside namespace ns.
+func nsCounter(t *testing.T, ns, group, name string) int64 {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/net/netstat", "/proc/net/snmp").Output()
+	if err != nil {
+		t.Fatalf("counters of %s: %v", ns, err)
+	}
+	lines := strings.Split(string(out), "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		keys, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(keys) == 0 || keys[0] != group+":" || len(vals) != len(keys) || vals[0] != keys[0] {
+			continue
+		}
+		for j, k := range keys {
+			if k == name {
+				v, err := strconv.ParseInt(vals[j], 10, 64)
+				if err != nil {
+					t.Fatalf("%s %s: %v", group, name, err)
+				}
+				return v
+			}
+		}
+	}
+	t.Fatalf("no counter %s %s in %s", group, name, ns)
+	return 0
 }
 
 var latencyTruth = flag.Bool("latency-truth", false, "run TestLatencyTruth (alone: it checks timing)")
