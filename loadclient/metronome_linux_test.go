@@ -6,33 +6,58 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The metronome returns on period boundaries of the monotonic clock offset
-// by its phase, at once when one has passed, re-arms when the period changes, and waiting
-// allocates nothing.
+// by its phase, at once when one has passed, re-arms when the period
+// changes, and waiting allocates nothing. Its schedule is read from the
+// kernel (timerfd_gettime), and each return is checked to come after a
+// boundary the previous one had not reached: a loaded machine makes
+// returns late, which the checks allow, never early or off the grid.
 func TestMetronome(t *testing.T) {
-	m, err := newMetronome(3 * time.Millisecond)
+	const phase = 3 * time.Millisecond
+	m, err := newMetronome(phase)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.close()
+	// lastBoundary is the latest instant of the grid at or before ns.
+	lastBoundary := func(ns int64, period time.Duration) int64 {
+		p := int64(period)
+		return (ns-int64(phase))/p*p + int64(phase)
+	}
 	for _, period := range []time.Duration{5 * time.Millisecond, 10 * time.Millisecond} {
 		if err := m.wait(period); err != nil { // arms, then the first boundary
 			t.Fatal(err)
 		}
+		prev := monoNow()
 		start := time.Now()
-		onPhase := 0
 		for i := 0; i < 10; i++ {
 			if err := m.wait(period); err != nil {
 				t.Fatal(err)
 			}
-			if (monoNow()-int64(3*time.Millisecond))%int64(period) < int64(time.Millisecond) {
-				onPhase++ // woke within 1 ms after a multiple of the period plus the phase
+			now := monoNow()
+			if b := lastBoundary(now, period); b <= prev {
+				t.Fatalf("period %v: returned at %d, no boundary since the previous return at %d (last %d)", period, now, prev, b)
 			}
-		}
-		if onPhase < 5 {
-			t.Errorf("period %v: %d of 10 wake-ups within 1 ms after the phase's instants", period, onPhase)
+			prev = now
+			// The kernel's next expiry is on the grid.
+			var spec unix.ItimerSpec
+			before := monoNow()
+			var gerr error
+			if err := m.rc.Control(func(fd uintptr) { gerr = unix.TimerfdGettime(int(fd), &spec) }); err != nil || gerr != nil {
+				t.Fatal(err, gerr)
+			}
+			after := monoNow()
+			lo, hi := before+spec.Value.Nano(), after+spec.Value.Nano()
+			if b := lastBoundary(hi+1000, period); b < lo-1000 {
+				t.Errorf("period %v: next expiry in [%d, %d] ns, no instant of the grid there (nearest %d)", period, lo, hi, b)
+			}
+			if got := time.Duration(spec.Interval.Nano()); got != period {
+				t.Errorf("armed every %v, want %v", got, period)
+			}
 		}
 		// Ten boundaries; a loaded machine may make it later, never sooner.
 		if got := time.Since(start); got < 9*period {
