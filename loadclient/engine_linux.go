@@ -595,9 +595,9 @@ func (l *eloop) onTimer(slot int32) {
 		}
 		// The answer's first bytes had arrived by the deadline: read them.
 		// An answer split around the deadline (rare: one segment on
-		// loopback) counts as in time. One that began the handshake's next
-		// step (the WebSocket 101, then LOGIN) gives that step its own
-		// deadline.
+		// loopback) counts as in time if its rest is here too, and as a
+		// timeout if not. One that began the handshake's next step (the
+		// WebSocket 101, then LOGIN) gives that step its own deadline.
 		if at := l.stamp.peek(int(c.fd)); at > 0 && at-l.rtOff <= deadline {
 			t0 := c.t0
 			l.readable(slot, unix.EPOLLIN)

@@ -97,9 +97,10 @@ func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 // host, whenever the loop gets round to reading it. One per loop; its
 // buffers are set up once.
 type rxStamp struct {
-	msg unix.Msghdr
-	iov unix.Iovec
-	oob [64]byte
+	msg   unix.Msghdr
+	iov   unix.Iovec
+	oob   [64]byte
+	peek1 [1]byte // peek's buffer: a local one would escape to the heap
 }
 
 // enableRxStamp asks the kernel to timestamp what fd receives.
@@ -113,13 +114,7 @@ func enableRxStamp(fd int) error {
 // bytes read arrived, or 0 when the kernel gave none. TCP gives the newest
 // segment's time, so frames read together share the latest arrival.
 func (r *rxStamp) recv(fd int, p []byte) (int, int64, error) {
-	r.iov.Base = unsafe.SliceData(p)
-	r.iov.SetLen(len(p))
-	r.msg.Iov = &r.iov
-	r.msg.Iovlen = 1
-	r.msg.Control = &r.oob[0]
-	r.msg.SetControllen(len(r.oob))
-	n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msg)), 0)
+	n, e := r.recvmsg(fd, p, 0)
 	if e != 0 {
 		return -1, 0, e
 	}
@@ -130,18 +125,22 @@ func (r *rxStamp) recv(fd int, p []byte) (int, int64, error) {
 // arrived, leaving it unread; 0 when nothing is waiting or the kernel gave
 // no time.
 func (r *rxStamp) peek(fd int) int64 {
-	var b [1]byte
-	r.iov.Base = &b[0]
-	r.iov.SetLen(1)
+	if n, e := r.recvmsg(fd, r.peek1[:], unix.MSG_PEEK|unix.MSG_DONTWAIT); e != 0 || n == 0 {
+		return 0
+	}
+	return r.stamp()
+}
+
+// recvmsg is recvmsg(2) into p with flags, the control messages into oob.
+func (r *rxStamp) recvmsg(fd int, p []byte, flags uintptr) (uintptr, unix.Errno) {
+	r.iov.Base = unsafe.SliceData(p)
+	r.iov.SetLen(len(p))
 	r.msg.Iov = &r.iov
 	r.msg.Iovlen = 1
 	r.msg.Control = &r.oob[0]
 	r.msg.SetControllen(len(r.oob))
-	n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msg)), unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	if e != 0 || n == 0 {
-		return 0
-	}
-	return r.stamp()
+	n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&r.msg)), flags)
+	return n, e
 }
 
 // stamp finds SCM_TIMESTAMPNS among the control messages.
