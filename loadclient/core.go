@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imtool/imtool/internal/mqtt"
+	"github.com/imtool/imtool/internal/scenario"
 	"github.com/imtool/imtool/internal/stats"
 	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/internal/ws"
@@ -49,8 +51,12 @@ const (
 	clsTLSCertRefused // the server refused our client certificate (or its absence)
 	clsTLSTimeout     // no TLS handshake within --connect-timeout
 	clsTLSHandshake   // any other TLS failure (versions, ciphers, not TLS)
+	clsStepTimeout    // a scenario's step on open saw nothing it expects in time
 	clsMQTT           // the first of mqtt.Classes(), in their order
-	nClasses          = clsMQTT + nMQTTClasses
+	// clsUser is the first of a scenario's own error classes (its errors:
+	// rules), named per run (core.names).
+	clsUser  = clsMQTT + nMQTTClasses
+	nClasses = clsUser + scenario.MaxErrorClasses
 )
 
 // nMQTTClasses is len(mqtt.Classes()), checked when the package starts.
@@ -72,6 +78,7 @@ var classNames = [nClasses]string{
 	ws.ClassClosePolicy, ws.ClassCloseGoingAway, ws.ClassCloseTryLater, ws.ClassCloseInternal,
 	ws.ClassCloseTooBig, ws.ClassCloseProtocol, ws.ClassCloseNormal, ws.ClassCloseOther,
 	stats.ErrTLSUnknownCA, stats.ErrTLSBadCert, stats.ErrTLSCertRefused, stats.ErrTLSTimeout, stats.ErrTLSHandshake,
+	stats.ErrStepTimeout,
 }
 
 // Drop causes: why a held connection ended without the swarm closing it.
@@ -118,6 +125,7 @@ type counters struct {
 	connecting, loggingIn, started       atomic.Int64
 	sent, acked, delivered, lost         atomic.Int64
 	pings, pongs                         atomic.Int64
+	serverPings                          atomic.Int64 // a scenario's answers
 	churned                              atomic.Int64
 	unsent                               atomic.Int64 // SENDs and PINGs not sent: the connection's send queue was full
 	framesIn, framesOut                  atomic.Int64
@@ -195,6 +203,11 @@ type core struct {
 	ws        wsSetup   // --proto ws and ws+imtool
 	mq        mqttSetup // --proto mqtt
 	tls       tlsSetup  // TLS options, per destination
+	scn       *scenario.Scenario
+	// names are the error classes by index: classNames, and the scenario's
+	// own in the clsUser slots.
+	names [nClasses]string
+	fixes map[string]string // the scenario's own classes' fixes
 }
 
 func newCore(o Options, plan *Plan) *core {
@@ -214,7 +227,22 @@ func newCore(o Options, plan *Plan) *core {
 		c.payload[i] = 'x'
 	}
 	c.secret = o.AuthSecret
+	c.names = classNames
 	return c
+}
+
+// useScenario makes c run s: its error classes are named.
+func (c *core) useScenario(s *scenario.Scenario) {
+	c.scn = s
+	for i, r := range s.Errors {
+		c.names[clsUser+i] = r.Class
+		if r.Fix != "" {
+			if c.fixes == nil {
+				c.fixes = map[string]string{}
+			}
+			c.fixes[r.Class] = r.Fix
+		}
+	}
 }
 
 // now is the monotonic clock in nanoseconds, counted from the point of this
@@ -402,6 +430,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.Delivered += k.delivered.Load()
 		s.Pings += k.pings.Load()
 		s.Pongs += k.pongs.Load()
+		s.ServerPings += k.serverPings.Load()
 		s.Churned += k.churned.Load()
 		s.Unsent += k.unsent.Load()
 		s.FramesIn += k.framesIn.Load()
@@ -427,7 +456,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		}
 		for i := range k.errs {
 			if v := k.errs[i].Load(); v > 0 {
-				s.Errors[classNames[i]] += v
+				s.Errors[c.names[i]] += v
 			}
 		}
 		for i := range k.drops {
@@ -480,12 +509,13 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 			s.Latency[latNames[i]] = h
 		}
 	}
+	s.Fixes = maps.Clone(c.fixes)
 	for i := range c.examples {
 		if m := c.examples[i].Load(); m != nil {
 			if s.ErrorExample == nil {
 				s.ErrorExample = map[string]string{}
 			}
-			s.ErrorExample[classNames[i]] = *m
+			s.ErrorExample[c.names[i]] = *m
 		}
 	}
 	return pending
@@ -554,7 +584,7 @@ func (c *core) errorsBy() []ErrorCount {
 				if len(c.plan.Targets) > 1 {
 					where = destLabel(c.plan, d)
 				}
-				out = append(out, ErrorCount{classNames[cls], where, n})
+				out = append(out, ErrorCount{c.names[cls], where, n})
 			}
 		}
 		if len(c.plan.Sources) == 0 {
@@ -566,7 +596,7 @@ func (c *core) errorsBy() []ErrorCount {
 				n += k.errSrc[cls*ns+s].Load()
 			}
 			if n > 0 {
-				out = append(out, ErrorCount{classNames[cls], "source " + c.plan.Sources[s].String(), n})
+				out = append(out, ErrorCount{c.names[cls], "source " + c.plan.Sources[s].String(), n})
 			}
 		}
 	}

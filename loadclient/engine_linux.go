@@ -366,8 +366,8 @@ func (l *eloop) connected(slot int32, ev uint32) {
 	// The connect timeout's wheel entry, still filed, checks the login
 	// timeout when it comes (and re-files for the rest): one entry per
 	// connection during the ramp instead of two.
-	if handshaking(c.state) && l.c.o.ConnectTimeout > l.c.o.LoginTimeout {
-		l.schedule(slot, l.now+int64(l.c.o.LoginTimeout))
+	if handshaking(c.state) && l.c.o.ConnectTimeout > l.c.stepTimeout(c) {
+		l.schedule(slot, l.now+int64(l.c.stepTimeout(c)))
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		l.readable(slot, ev)
@@ -471,7 +471,7 @@ func (l *eloop) readable(slot int32, ev uint32) {
 			return
 		case err == unix.EINTR:
 		case err == nil: // EOF
-			class, text := l.c.closedEarly(c.state)
+			class, text := l.c.closedEarly(l.proto, l.exch(slot))
 			l.peerGone(slot, dropServerClose, class, text, nil)
 			return
 		default:
@@ -578,7 +578,7 @@ func (l *eloop) onTimer(slot int32) {
 		if took, ok := l.handshakeTook(int(c.fd), c.t0); ok && took <= int64(l.c.o.ConnectTimeout) {
 			l.connected(slot, unix.EPOLLOUT)
 			if c.fd >= 0 && handshaking(c.state) {
-				l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout)) // this entry was the only one filed
+				l.schedule(slot, c.t0+int64(l.c.stepTimeout(c))) // this entry was the only one filed
 			}
 			return
 		}
@@ -588,7 +588,7 @@ func (l *eloop) onTimer(slot int32) {
 		l.closeFD(slot)
 		l.failed(slot, g, clsConnectTimeout, "no answer to SYN within --connect-timeout "+l.c.o.ConnectTimeout.String(), nil)
 	case stUpgrade, stLogin:
-		deadline := c.t0 + int64(l.c.o.LoginTimeout)
+		deadline := c.t0 + int64(l.c.stepTimeout(c))
 		if l.now < deadline {
 			l.schedule(slot, deadline)
 			return
@@ -605,11 +605,11 @@ func (l *eloop) onTimer(slot int32) {
 				return
 			}
 			if c.t0 != t0 {
-				l.schedule(slot, c.t0+int64(l.c.o.LoginTimeout))
+				l.schedule(slot, c.t0+int64(l.c.stepTimeout(c)))
 				return
 			}
 		}
-		class, text := l.c.loginTimeout(c.state)
+		class, text := l.c.loginTimeout(l.proto, l.exch(slot))
 		l.peerGone(slot, dropError, class, text, nil)
 	case stHeld:
 		planned := l.c.onTick(l.c.beatPlanned(g, c.next))

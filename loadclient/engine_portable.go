@@ -253,10 +253,12 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 	}()
 	pc.proto = newProto(c)
 	pc.x = exch{c: c, k: k, ep: pc, g: g, conn: &pc.conn, loop: c.shard.Index, rnd: &pc.rnd, out: make([]byte, 0, 256+c.o.Payload)}
-	_ = nc.SetReadDeadline(time.Now().Add(c.o.LoginTimeout))
 	pc.mu.Lock()
 	pc.x.rx = c.now()
 	ok := pc.proto.open(&pc.x)
+	if ok && handshaking(pc.conn.state) {
+		_ = nc.SetReadDeadline(time.Now().Add(c.stepTimeout(&pc.conn)))
+	}
 	pc.mu.Unlock()
 	if !ok {
 		return
@@ -287,7 +289,7 @@ func (pc *pconn) read() {
 			if ok && handshaking(pc.conn.state) && pc.conn.t0 != t0 {
 				// The handshake's next step (LOGIN after the 101, SUBSCRIBE
 				// after the CONNACK) left: it has --login-timeout of its own.
-				_ = pc.nc.SetReadDeadline(time.Now().Add(c.o.LoginTimeout))
+				_ = pc.nc.SetReadDeadline(time.Now().Add(c.stepTimeout(&pc.conn)))
 			}
 			pc.mu.Unlock()
 			if !ok {
@@ -305,10 +307,10 @@ func (pc *pconn) read() {
 			case pc.certAsked && handshaking(state) && (errors.Is(err, io.EOF) || classOf(err) == clsConnReset):
 				pc.gone(0, dropError, clsTLSCertRefused, "closed by the server right after a TLS handshake in which it asked for a client certificate (refused, or none given)", err)
 			case errors.Is(err, io.EOF):
-				class, text := c.closedEarly(state)
+				class, text := c.closedEarly(pc.proto, &pc.x)
 				pc.gone(0, dropServerClose, class, text, nil)
 			case handshaking(state) && classOf(err) == clsConnectTimeout:
-				class, text := c.loginTimeout(state)
+				class, text := c.loginTimeout(pc.proto, &pc.x)
 				pc.gone(0, dropError, class, text, nil)
 			case tlsClass(err) >= 0:
 				pc.gone(0, dropError, tlsClass(err), "TLS", err)

@@ -75,7 +75,7 @@ type Options struct {
 	// the kernel chooses, except that loopback targets get 127.0.0.2 and up
 	// when one source cannot hold the plan (see Plan).
 	SourceIPs []netip.Addr
-	Proto     string // ProtoIMTool (default), ProtoRaw, ProtoWS, ProtoWSIMTool or ProtoMQTT
+	Proto     string // ProtoIMTool (default), ProtoRaw, ProtoWS, ProtoWSIMTool, ProtoMQTT or ProtoScenario
 	UIDBase   uint64 // uid of connection 0 (default 1); connection i logs in as UIDBase+i
 	// AuthSecret, when set, makes LOGIN tokens hex(HMAC-SHA256(secret, uid)).
 	AuthSecret []byte
@@ -129,6 +129,9 @@ type Options struct {
 	WSBinary        bool
 	// MQTT is what --proto mqtt connects with, subscribes to and publishes.
 	MQTT MQTTOptions
+	// Scenario, when set, is the protocol (ProtoScenario): a gateway's own,
+	// from a scenario file.
+	Scenario *ScenarioFile `json:",omitempty"`
 	// TLS, for every protocol (on the portable engine).
 	TLS TLSOptions
 	// Lookup resolves host names (default net.DefaultResolver). It is the
@@ -168,6 +171,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Rate == 0 {
 		o.Rate = DefaultRate
+	}
+	if o.Scenario != nil {
+		s, err := compileScenario(o)
+		if err != nil {
+			return o, err
+		}
+		if o, err = applyScenario(o, s); err != nil {
+			return o, err
+		}
 	}
 	if o.Proto == "" {
 		o.Proto = ProtoIMTool
@@ -220,8 +232,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	switch o.Proto {
 	case ProtoIMTool, ProtoRaw, ProtoWS, ProtoWSIMTool, ProtoMQTT:
+	case ProtoScenario:
+		if o.Scenario == nil {
+			return o, fmt.Errorf("--proto scenario needs --scenario FILE")
+		}
 	default:
-		return o, fmt.Errorf("--proto %q: give imtool, raw, ws, ws+imtool or mqtt", o.Proto)
+		return o, fmt.Errorf("--proto %q: give imtool, raw, ws, ws+imtool or mqtt (or --scenario FILE for another protocol)", o.Proto)
 	}
 	if o.Close != CloseFIN && o.Close != CloseRST {
 		return o, fmt.Errorf("--close %q: give fin or rst", o.Close)

@@ -15,16 +15,17 @@ func isWS(proto string) bool { return proto == ProtoWS || proto == ProtoWSIMTool
 func setupWS(o Options, plan *Plan) (wsSetup, error) {
 	t := plan.Targets[0]
 	mqttWS := o.Proto == ProtoMQTT && (t.Scheme == "ws" || t.Scheme == "wss")
+	scenarioWS := o.Proto == ProtoScenario && (t.Scheme == "ws" || t.Scheme == "wss")
 	for _, t := range plan.Targets {
 		ws := t.Scheme == "ws" || t.Scheme == "wss"
 		switch {
-		case ws && !isWS(o.Proto) && o.Proto != ProtoMQTT:
+		case ws && !isWS(o.Proto) && o.Proto != ProtoMQTT && o.Proto != ProtoScenario:
 			return wsSetup{}, fmt.Errorf("--target ws://%s… is WebSocket: give --proto ws (or ws+imtool for imtool server --ws-ports, or mqtt)", t.Host)
 		case o.Proto == ProtoMQTT && ws != mqttWS:
 			return wsSetup{}, fmt.Errorf("--proto mqtt over WebSocket and over TCP at once: give every --target as ws:// (or wss://), or none")
 		}
 	}
-	if !isWS(o.Proto) && !mqttWS {
+	if !isWS(o.Proto) && !mqttWS && !scenarioWS {
 		return wsSetup{}, nil
 	}
 	path := o.WSPath

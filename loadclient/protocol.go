@@ -65,7 +65,7 @@ type conn struct {
 	tries   uint8  // redials since the last success (backoff exponent)
 	pending uint16 // messages waiting for their ACK (or echo)
 	tick    uint32 // wheel tick the slot is filed under; 0 none
-	_       uint32
+	aux     uint32 // a scenario's step on open (scenarioProto)
 	t0      int64 // connect or handshake start, ns since the swarm started
 	next    int64 // heartbeat base time, or redial time
 }
@@ -122,6 +122,11 @@ func newProto(c *core) proto {
 			return newWSProto(c, newMQTTProto(c))
 		}
 		return newMQTTProto(c)
+	case ProtoScenario:
+		if c.ws.hs != nil { // one frame of the scenario per WebSocket message
+			return newWSProto(c, newScenarioProto(c))
+		}
+		return newScenarioProto(c)
 	}
 	return newIMToolProto(c)
 }
@@ -274,9 +279,30 @@ func (t *tokenMaker) token(uid uint64) []byte {
 // ends a held connection: a WebSocket close code says why, unlike a FIN.
 func countedWhenHeld(class int) bool { return class >= clsWSClosePolicy && class != clsWSCloseNormal }
 
+// stepper is a proto whose handshake has steps of its own (a scenario):
+// it says which step a connection waited at, and how long a step waits.
+type stepper interface {
+	stuck(x *exch, closed bool) (class int, text string)
+}
+
+// stepTimeout is how long the handshake step cn is at may wait: the
+// scenario step's own timeout, else --login-timeout.
+func (c *core) stepTimeout(cn *conn) time.Duration {
+	if c.scn != nil && cn.state == stLogin && int(cn.aux) < len(c.scn.Steps) {
+		if d := c.scn.Steps[cn.aux].Timeout; d > 0 {
+			return d
+		}
+	}
+	return c.o.LoginTimeout
+}
+
 // loginTimeout is the class and error of a handshake that did not finish
 // in time.
-func (c *core) loginTimeout(state uint8) (int, string) {
+func (c *core) loginTimeout(p proto, x *exch) (int, string) {
+	state := x.conn.state
+	if s, ok := p.(stepper); ok && state == stLogin && c.scn != nil {
+		return s.stuck(x, false)
+	}
 	d := c.o.LoginTimeout
 	if c.o.Proto == ProtoMQTT && state == stLogin {
 		return clsMQTT + mqttClass(mqtt.ClassConnackTimeout), "no CONNACK (or SUBACK, with --subscribe) within --login-timeout " + d.String()
@@ -285,8 +311,13 @@ func (c *core) loginTimeout(state uint8) (int, string) {
 }
 
 // closedEarly is the class and error of a connection the server closed
-// (FIN) in state; the class counts only before the connection was held.
-func (c *core) closedEarly(state uint8) (int, string) {
+// (FIN) before it was held; the class counts only before the connection
+// was held.
+func (c *core) closedEarly(p proto, x *exch) (int, string) {
+	state := x.conn.state
+	if s, ok := p.(stepper); ok && state == stLogin && c.scn != nil {
+		return s.stuck(x, true)
+	}
 	if c.o.Proto == ProtoMQTT && state == stLogin {
 		return clsMQTT + mqttClass(mqtt.ClassClosedAtConnect), "closed by the broker before its CONNACK (or SUBACK, with --subscribe)"
 	}

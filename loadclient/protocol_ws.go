@@ -21,6 +21,10 @@ type wsProto struct {
 	c     *core
 	hs    *ws.Handshake
 	inner carried // nil for --proto ws
+	// whole: the inner protocol takes each message whole, text or binary,
+	// and writes messages of op (a scenario); else its frames are a
+	// stream in binary messages.
+	whole bool
 
 	op       byte // OpText or OpBinary for messages
 	payload  placeholder.Template
@@ -54,6 +58,11 @@ func newWSProto(c *core, inner carried) *wsProto {
 	if pre, ok := p.payload.Prefix(placeholder.TS); ok {
 		p.tsPrefix, p.timed = []byte(pre), true
 	}
+	if sp, ok := inner.(*scenarioProto); ok {
+		p.whole = true
+		sp.carry(p.message)
+		return p
+	}
 	if inner != nil {
 		inner.carry(p.binary)
 	}
@@ -86,6 +95,9 @@ func (p *wsProto) frame(x *exch, op byte, payload []byte) bool {
 
 // binary carries one frame of the inner protocol in a binary message.
 func (p *wsProto) binary(x *exch, b []byte) bool { return p.frame(x, ws.OpBinary, b) }
+
+// message carries one frame of the inner protocol in a message of p.op.
+func (p *wsProto) message(x *exch, b []byte) bool { return p.frame(x, p.op, b) }
 
 func (p *wsProto) open(x *exch) bool {
 	x.conn.state, x.conn.t0 = stUpgrade, x.c.now()
@@ -167,7 +179,17 @@ func (p *wsProto) handle(x *exch, f ws.Frame) bool {
 		if len(reason) > 0 {
 			msg += " (" + string(reason) + ")"
 		}
-		return x.gone(dropServerClose, closeClass(code), msg, nil)
+		class := closeClass(code)
+		if sp, ok := p.inner.(*scenarioProto); ok {
+			if c, named := sp.closeClass(code); named {
+				class = c
+			}
+			if x.conn.state == stLogin {
+				_, step := sp.stuck(x, true)
+				msg += "; " + step
+			}
+		}
+		return x.gone(dropServerClose, class, msg, nil)
 	}
 	a := p.asm[x.slot]
 	if a == nil {
@@ -193,8 +215,13 @@ func (p *wsProto) handle(x *exch, f ws.Frame) bool {
 	return p.echo(x, m)
 }
 
-// carried feeds a binary message's bytes to the imtool protocol inside.
+// carried feeds a message to the protocol inside: whole, or, as binary
+// messages, as the next bytes of its stream.
 func (p *wsProto) carried(x *exch, m ws.Message) bool {
+	if p.whole {
+		_, ok := p.inner.input(x, m.Data)
+		return ok
+	}
 	if m.Op != ws.OpBinary {
 		return x.gone(dropError, clsProtocol, "a text message where the protocol's frames travel in binary ones", nil)
 	}
@@ -266,6 +293,18 @@ func (p *wsProto) reuse() *ws.Assembler {
 		return a
 	}
 	return new(ws.Assembler)
+}
+
+// stuck (stepper) is the inner scenario's: which step a connection waited at.
+func (p *wsProto) stuck(x *exch, closed bool) (int, string) {
+	if sp, ok := p.inner.(*scenarioProto); ok {
+		return sp.stuck(x, closed)
+	}
+	class, text := clsLoginTimeout, loginTimeoutText(x.conn.state, x.c.o.LoginTimeout)
+	if closed {
+		class, text = clsConnReset, "closed by the server before the handshake ended"
+	}
+	return class, text
 }
 
 func (p *wsProto) bye(x *exch) {

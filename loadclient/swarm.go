@@ -79,6 +79,13 @@ func NewWithEnv(opts Options, env Env) (*Swarm, error) {
 	}
 	c := newCore(o, plan)
 	c.ws, c.tls, c.mq = wss, tlss, mqs
+	if o.Scenario != nil {
+		s, err := compileScenario(o)
+		if err != nil {
+			return nil, &PlanError{err.Error()}
+		}
+		c.useScenario(s)
+	}
 	eng, err := newEngine(c)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 	}
 	s.Sent, s.Acked, s.Delivered = last.Swarm.Sent, last.Swarm.Acked, last.Swarm.Delivered
 	s.Pings, s.Pongs, s.Unsent = last.Swarm.Pings, last.Swarm.Pongs, last.Swarm.Unsent
+	s.ServerPings, s.Fixes = last.Swarm.ServerPings, last.Swarm.Fixes
 	s.MQTT = last.Swarm.MQTT
 	s.ClientRSSBytes = last.Swarm.RSSBytes
 	for i, smp := range series {
@@ -331,7 +332,7 @@ func shortfall(s stats.Summary, incomplete string) string {
 		stats.Thousands(s.Held), stats.Thousands(s.Requested), stats.Thousands(s.Requested-s.Held))
 	if class, n := top(s.Errors); n > 0 {
 		msg += fmt.Sprintf("; most frequent error: %s (%s)", class, stats.Thousands(n))
-		if fix := stats.Fix(class); fix != "" {
+		if fix := stats.FixIn(s.Fixes, class); fix != "" {
 			msg += ": " + fix
 		}
 		return msg

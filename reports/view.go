@@ -152,12 +152,12 @@ func newView(rec *stats.Record) view {
 		v.Thresholds = append(v.Thresholds, thresholdRow(t))
 	}
 
-	var examples map[string]string
+	var examples, fixes map[string]string
 	if n := len(rec.Series); n > 0 {
-		examples = rec.Series[n-1].Swarm.ErrorExample
+		examples, fixes = rec.Series[n-1].Swarm.ErrorExample, rec.Series[n-1].Swarm.Fixes
 	}
 	for _, class := range byCount(s.Errors) {
-		v.Errors = append(v.Errors, errorRow{class, stats.Thousands(s.Errors[class]), stats.Fix(class), examples[class]})
+		v.Errors = append(v.Errors, errorRow{class, stats.Thousands(s.Errors[class]), stats.FixIn(fixes, class), examples[class]})
 	}
 
 	e := rec.Environment

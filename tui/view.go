@@ -135,7 +135,7 @@ func (m model) compact(w, h int) []string {
 				parts = append(parts, e.class+" "+stats.Thousands(e.n))
 			}
 			add(3, st.bad.Render("errors "+stats.Thousands(sumMap(sw.Errors)))+": "+strings.Join(parts, ", "))
-			add(9, "  fix: "+stats.Fix(errs[0].class))
+			add(9, "  fix: "+stats.FixIn(sw.Fixes, errs[0].class))
 		} else if m.hasSwarm() {
 			add(8, "errors none")
 		}
@@ -580,7 +580,7 @@ func (m model) errorBlock(errs []errRow, w, rows int, large bool) []string {
 		shown = rows - 1
 	}
 	for _, e := range errs[:shown] {
-		fix := stats.Fix(e.class)
+		fix := stats.FixIn(m.s.Swarm.Fixes, e.class)
 		if ex := m.s.Swarm.ErrorExample[e.class]; large && ex != "" {
 			fix += st.faint.Render("  (e.g. " + ex + ")")
 		}

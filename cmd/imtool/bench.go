@@ -77,6 +77,9 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
+	if done, err := scenarioCheck(c, o); done {
+		return err
+	}
 	if o.Proto == loadclient.ProtoMQTT {
 		return usageError(errors.New("bench runs imtool's own gateway, which does not speak MQTT: load an MQTT broker with imtool swarm --proto mqtt --target BROKER (docs/MQTT.md)"))
 	}

@@ -117,6 +117,16 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	o.TLS = loadclient.TLSOptions{On: c.Bool("tls"), ServerName: c.String("tls-server-name"), CAFile: c.String("tls-ca"),
 		Insecure: c.Bool("tls-insecure"), CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
 		MinVersion: c.String("tls-min-version"), Resume: c.Bool("tls-resume")}
+	if f := c.String("scenario"); f != "" {
+		if c.IsSet("proto") && o.Proto != loadclient.ProtoScenario {
+			return o, fmt.Errorf("--proto %s and --scenario %s: the scenario is the protocol, leave --proto out", o.Proto, f)
+		}
+		sf, _, err := loadclient.LoadScenario(f)
+		if err != nil {
+			return o, err
+		}
+		o.Scenario, o.Proto = sf, loadclient.ProtoScenario
+	}
 	o.MQTT = mqttOptions(c, o.Proto)
 	o.WSPath = c.String("ws-path")
 	o.Headers = c.StringSlice("header")
@@ -179,6 +189,9 @@ func runSwarm(c *cli.Context) error {
 	if err != nil {
 		return usageError(err)
 	}
+	if done, err := scenarioCheck(c, o); done {
+		return err
+	}
 	ro := runner.Options{
 		Swarm: o, Command: "swarm", Args: os.Args[1:], Out: c.String("out"), TUI: c.Bool("tui"),
 		StatsAddr: c.String("stats"),
@@ -231,6 +244,8 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.StringFlag{Name: "ws-path", Usage: "WebSocket request path and query, {uid} and {i} filled per connection (default: the ws:// target's path, else /)"},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra WebSocket request header 'Name: value' ({uid}, {i} filled per connection; repeat for more): cookies, tokens"},
 		&cli.StringFlag{Name: "ws-subprotocol", Usage: "Sec-WebSocket-Protocol to ask for; the server must choose it (ws+imtool: imtool)"},
+		&cli.StringFlag{Name: "scenario", Usage: "speak a gateway's own protocol from this scenario file (YAML: framing, steps on open, heartbeats both ways, messages, error rules; examples/protocols/, docs/SCENARIOS.md)"},
+		&cli.BoolFlag{Name: "scenario-check", Usage: "with --scenario: print what connection 0 would send (each step, the heartbeat, a message) and exit without dialing"},
 		&cli.StringFlag{Name: "payload-file", Usage: "WebSocket message text from this file, with {uid}, {i}, {seq}, {ts} filled per message (echoes are timed when {ts} follows only fixed text); default: {ts} and x's to --payload bytes"},
 		&cli.BoolFlag{Name: "ws-binary", Usage: "send WebSocket messages as binary instead of text"},
 		&cli.Uint64Flag{Name: "uid-base", Value: loadclient.DefaultUIDBase, Usage: "uid of the first connection; connection i logs in as uid-base+i"},
@@ -266,4 +281,18 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.StringSliceFlag{Name: "threshold", Usage: "pass/fail criterion on the hold phase, e.g. 'heartbeat.p99<50ms' or 'held==requested'; repeat for more (see THRESHOLDS)"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON on stdout (progress and notes go to stderr)"},
 	), mqttFlags()...)
+}
+
+// scenarioCheck runs --scenario-check: done tells the command to stop there.
+func scenarioCheck(c *cli.Context, o loadclient.Options) (done bool, err error) {
+	if !c.Bool("scenario-check") {
+		return false, nil
+	}
+	if o.Scenario == nil {
+		return true, usageError(fmt.Errorf("--scenario-check needs --scenario FILE"))
+	}
+	if err := loadclient.CheckScenario(os.Stdout, o); err != nil {
+		return true, usageError(err)
+	}
+	return true, nil
 }

@@ -84,7 +84,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	before := stats.ReadHost().MemAvailable
 	ws := sw.Proto == loadclient.ProtoWS || sw.Proto == loadclient.ProtoWSIMTool
 	kind := ""
-	if ws {
+	if sw.ScenarioWS() {
+		// The reference gateway's WebSocket ports: the scenario speaks
+		// what it speaks there.
+		ws, kind = true, " WebSocket"
+	} else if ws {
 		// The reference gateway speaks imtool inside WebSocket: the bench's
 		// counts (SEND → ACK → DELIVER) need imtool frames in the messages.
 		o.Run.Swarm.Proto, kind = loadclient.ProtoWSIMTool, " WebSocket (imtool frames in binary messages)"

@@ -3,7 +3,6 @@ package scenario
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"regexp/syntax"
 	"sort"
@@ -13,15 +12,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
-
-// Load reads and compiles the scenario file at path.
-func Load(path string) (*Scenario, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--scenario %s: %w", path, err)
-	}
-	return Parse(path, src)
-}
 
 // Parse compiles the scenario in src; file names it in errors. Every
 // mistake is an *Error at file:line:col with its fix.
@@ -908,7 +898,7 @@ func (c *compiler) template(n *yaml.Node, what string, builtins ...string) (*Tem
 		return nil, c.errf(n, "give text, or a list of fields (- u32: …)", "%s must be text or a list of fields", what)
 	}
 	t.Binary = true
-	names := map[string]int{}
+	names := map[string][2]int{} // name → its first and last part
 	type pending struct {
 		part   int
 		target string
@@ -948,13 +938,6 @@ func (c *compiler) template(n *yaml.Node, what string, builtins ...string) (*Tem
 			if err := c.text(t, val, val.Value, builtins); err != nil {
 				return nil, err
 			}
-			if len(t.parts) > first+1 {
-				// A named text field must be one part for len(NAME): keep
-				// it measurable by naming its last part and spanning.
-				if name != "" {
-					return nil, c.errf(val, "name a field without placeholders, or measure len(rest)", "len() of a text field with placeholders is not supported")
-				}
-			}
 		case "hex":
 			b, err := decodeHex(val.Value)
 			if err != nil {
@@ -992,8 +975,10 @@ func (c *compiler) template(n *yaml.Node, what string, builtins ...string) (*Tem
 			if len(t.parts) == first {
 				t.parts = append(t.parts, part{enc: encText, src: srcLit})
 			}
-			names[name] = len(t.parts) - 1
-			t.parts[len(t.parts)-1].name = name
+			if _, dup := names[name]; dup {
+				return nil, c.errf(fn, "name each field once", "two fields are named %s", name)
+			}
+			names[name] = [2]int{first, len(t.parts) - 1}
 		}
 	}
 	for _, l := range lens {
@@ -1007,11 +992,11 @@ func (c *compiler) template(n *yaml.Node, what string, builtins ...string) (*Tem
 			}
 			p.ref = lenAll
 		default:
-			j, ok := names[l.target]
-			if !ok || j <= l.part {
+			span, ok := names[l.target]
+			if !ok || span[0] <= l.part {
 				return nil, c.errf(l.node, "name a later field (name: body) or use len(rest) or len(all)", "len(%s): no field named %s after this one", l.target, l.target)
 			}
-			p.ref = j
+			p.from, p.ref = span[0], span[1]
 		}
 	}
 	return t, nil

@@ -113,9 +113,9 @@ type part struct {
 	little bool
 	lit    []byte // srcLit text
 	n      uint64 // srcLit number
-	ref    int    // srcBuiltin: builtin; srcVar: var index; srcLen: part index or lenRest/lenAll
+	ref    int    // srcBuiltin: builtin; srcVar: var index; srcLen: the measured field's last part, or lenRest/lenAll
+	from   int    // srcLen of a named field: its first part
 	adjust int64  // srcLen
-	name   string // the part's name, for len(NAME)
 }
 
 // Template builds one frame. Text templates fill placeholders; binary ones
@@ -161,9 +161,9 @@ func (t *Template) appendRange(dst []byte, from, to int, v *Values, start int) [
 			dst = t.appendRange(dst, i+1, to, v, start)
 			n = int64(len(dst)-start) + int64(p.size)
 		default:
-			dst = t.appendRange(dst, i+1, p.ref, v, start)
+			dst = t.appendRange(dst, i+1, p.from, v, start)
 			named := len(dst)
-			dst = t.appendRange(dst, p.ref, p.ref+1, v, start)
+			dst = t.appendRange(dst, p.from, p.ref+1, v, start)
 			n = int64(len(dst) - named)
 			end = p.ref + 1
 		}

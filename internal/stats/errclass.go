@@ -20,9 +20,10 @@ const (
 	ErrTLSCertRefused = "tls_client_cert_refused"
 	ErrTLSTimeout     = "tls_handshake_timeout"
 	ErrTLSHandshake   = "tls_handshake"
+	ErrStepTimeout    = "step_timeout"
 )
 
-var fixes = map[string]string{
+var builtinFixes = map[string]string{
 	ErrAddrNotAvail:   "local ports exhausted: add source IPs (--source-ips 127.0.0.2-127.0.0.40) or widen net.ipv4.ip_local_port_range (imtool tune apply --role client)",
 	ErrMFile:          "this process hit RLIMIT_NOFILE: use --procs auto, or raise the limit (imtool tune apply)",
 	ErrNFile:          "the host hit fs.file-max: raise it (imtool tune apply)",
@@ -38,6 +39,7 @@ var fixes = map[string]string{
 	ErrTLSBadCert:     "the server's certificate is not valid for the name dialed (or expired): give the name it carries with --tls-server-name, or fix the certificate",
 	ErrTLSCertRefused: "the server refused the client certificate (or wants one): give --tls-cert and --tls-key signed by a CA the server trusts",
 	ErrTLSTimeout:     "no TLS handshake within --connect-timeout: the TLS terminator is overloaded (CPU) or not TLS; lower --rate or try --tls-resume",
+	ErrStepTimeout:    "a scenario's step on open saw nothing it expects within its timeout: the example names the step and shows the last bytes received; fix the step's expect, or what the step before sends (imtool swarm --scenario-check FILE prints it)",
 	ErrTLSHandshake:   "the TLS handshake failed: check the port speaks TLS and --tls-min-version; the example has the reason",
 
 	ws.ClassUpgrade401:     "the gateway wants credentials in the upgrade: pass them with --header 'Authorization: …' or 'Cookie: …' ({uid} and {i} are filled per connection)",
@@ -57,4 +59,13 @@ var fixes = map[string]string{
 }
 
 // Fix returns the one-line fix for an error class, or "" when there is none.
-func Fix(class string) string { return fixes[class] }
+func Fix(class string) string { return builtinFixes[class] }
+
+// FixIn is the fix for class: the scenario's own (fixes, from a snapshot's
+// Fixes) before the built-in one.
+func FixIn(fixes map[string]string, class string) string {
+	if f, ok := fixes[class]; ok && f != "" {
+		return f
+	}
+	return builtinFixes[class]
+}

@@ -58,6 +58,6 @@ func (m *MQTT) Undelivered() int64 {
 
 func init() {
 	for _, class := range mqtt.Classes() {
-		fixes[class] = mqtt.Fix(class)
+		builtinFixes[class] = mqtt.Fix(class)
 	}
 }

@@ -139,7 +139,10 @@ type Summary struct {
 	Delivered   int64                     `json:"delivered,omitempty"`
 	Pings       int64                     `json:"pings,omitempty"`
 	Pongs       int64                     `json:"pongs,omitempty"`
+	ServerPings int64                     `json:"server_pings,omitempty"` // server pings a scenario answered
 	Unsent      int64                     `json:"unsent,omitempty"`
+	// Fixes are the fixes a scenario file gives its own error classes.
+	Fixes map[string]string `json:"fixes,omitempty"`
 	// MQTT are the message counts per QoS of --proto mqtt.
 	MQTT *MQTT `json:"mqtt,omitempty"`
 	// Counts are the held connections by three independent sources (bench).

@@ -106,6 +106,8 @@ type Snapshot struct {
 	Delivered   int64            `json:"delivered,omitempty"`
 	Pings       int64            `json:"pings,omitempty"`
 	Pongs       int64            `json:"pongs,omitempty"`
+	// ServerPings are the server's pings a scenario answered (answers:).
+	ServerPings int64 `json:"server_pings,omitempty"`
 	// Unsent are messages and PINGs the swarm did not send because the
 	// connection's send queue was full: the server was not reading.
 	Unsent      int64            `json:"unsent,omitempty"`
@@ -125,6 +127,9 @@ type Snapshot struct {
 	RampPacedTurns  int64             `json:"ramp_paced_turns,omitempty"`
 	RampWindowTurns int64             `json:"ramp_window_turns,omitempty"`
 	ErrorExample    map[string]string `json:"error_example,omitempty"`
+	// Fixes are the fixes of error classes a scenario file names itself
+	// (its errors: rules); Fix gives every class's.
+	Fixes map[string]string `json:"fixes,omitempty"`
 	// MQTT are the message counts per QoS of --proto mqtt.
 	MQTT *MQTT `json:"mqtt,omitempty"`
 
@@ -177,6 +182,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Delivered += p.Delivered
 	s.Pings += p.Pings
 	s.Pongs += p.Pongs
+	s.ServerPings += p.ServerPings
 	s.Unsent += p.Unsent
 	s.ConnectRate += p.ConnectRate
 	if p.RampStartNS > 0 && (s.RampStartNS == 0 || p.RampStartNS < s.RampStartNS) {
@@ -198,6 +204,12 @@ func (s *Snapshot) add(p Snapshot) {
 			s.MQTT = &MQTT{}
 		}
 		s.MQTT.Add(p.MQTT)
+	}
+	for k, v := range p.Fixes {
+		if s.Fixes == nil {
+			s.Fixes = map[string]string{}
+		}
+		s.Fixes[k] = v
 	}
 	for k, v := range p.ErrorExample {
 		if s.ErrorExample == nil {
@@ -262,6 +274,7 @@ func (s Snapshot) Clone() Snapshot {
 	c.SourceIPs = maps.Clone(s.SourceIPs)
 	c.Acks = maps.Clone(s.Acks)
 	c.ErrorExample = maps.Clone(s.ErrorExample)
+	c.Fixes = maps.Clone(s.Fixes)
 	if s.MQTT != nil {
 		m := *s.MQTT
 		c.MQTT = &m
