@@ -66,8 +66,8 @@ type conn struct {
 	pending uint16 // messages waiting for their ACK (or echo)
 	tick    uint32 // wheel tick the slot is filed under; 0 none
 	aux     uint32 // a scenario's step on open (scenarioProto)
-	t0      int64 // connect or handshake start, ns since the swarm started
-	next    int64 // heartbeat base time, or redial time
+	t0      int64  // connect or handshake start, ns since the swarm started
+	next    int64  // heartbeat base time, or redial time
 }
 
 // endpoint is what a proto asks of the engine for one connection.
