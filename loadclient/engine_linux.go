@@ -427,7 +427,7 @@ func (l *eloop) held(slot int32) {
 	}
 	c.state, c.tries, c.tick = stHeld, 0, 0
 	l.c.hold(l.k, g, 1)
-	if l.c.o.Heartbeat > 0 && l.c.o.Proto != ProtoRaw {
+	if l.c.beats() {
 		c.next = l.c.firstBeat(g, l.now)
 		l.schedule(slot, l.c.onTick(l.c.beatPlanned(g, c.next)))
 	}
@@ -490,9 +490,18 @@ func (l *eloop) input(slot int32, data []byte) bool {
 			delete(l.partial, slot)
 		}
 	}
+	c := &l.conns[slot]
+	t0 := c.t0
 	used, ok := l.proto.input(l.exch(slot), data)
 	if ok && used < len(data) { // a split frame: keep its start until the rest comes
 		l.partial[slot] = append([]byte(nil), data[used:]...)
+	}
+	// A handshake step began (a scenario's next step): its deadline may
+	// come before the timer filed for the step before.
+	if ok && c.t0 != t0 && handshaking(c.state) {
+		if d := c.t0 + int64(l.c.stepTimeout(c)); uint32((d+tickNS-1)/tickNS) < c.tick {
+			l.schedule(slot, d)
+		}
 	}
 	return ok
 }

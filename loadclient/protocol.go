@@ -279,6 +279,12 @@ func (t *tokenMaker) token(uid uint64) []byte {
 // ends a held connection: a WebSocket close code says why, unlike a FIN.
 func countedWhenHeld(class int) bool { return class >= clsWSClosePolicy && class != clsWSCloseNormal }
 
+// beats tells whether held connections send heartbeats: with --heartbeat,
+// in a protocol that has them (a scenario's heartbeat: section).
+func (c *core) beats() bool {
+	return c.o.Heartbeat > 0 && c.o.Proto != ProtoRaw && (c.scn == nil || c.scn.Heartbeat != nil)
+}
+
 // stepper is a proto whose handshake has steps of its own (a scenario):
 // it says which step a connection waited at, and how long a step waits.
 type stepper interface {

@@ -79,7 +79,7 @@ func (s *Scenario) Check(w io.Writer, v Values, tokenSecret []byte) {
 
 func show(t *Template, v *Values) string {
 	b := t.Append(nil, v)
-	if !t.Binary && utf8.Valid(b) {
+	if printable(b) {
 		return strconv.Quote(string(b))
 	}
 	var sb strings.Builder
@@ -107,4 +107,18 @@ func (f *Framing) describe() string {
 		size = fmt.Sprintf("u%d", f.Size*8)
 	}
 	return fmt.Sprintf("length %s at %d, header %d", size, f.Offset, f.Header)
+}
+
+// printable tells whether b reads as text: UTF-8 without control bytes
+// other than tab, CR and LF.
+func printable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\n' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

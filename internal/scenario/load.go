@@ -897,7 +897,6 @@ func (c *compiler) template(n *yaml.Node, what string, builtins ...string) (*Tem
 	if n.Kind != yaml.SequenceNode {
 		return nil, c.errf(n, "give text, or a list of fields (- u32: …)", "%s must be text or a list of fields", what)
 	}
-	t.Binary = true
 	names := map[string][2]int{} // name → its first and last part
 	type pending struct {
 		part   int

@@ -122,7 +122,6 @@ type part struct {
 // are a list of fields, any of which may be the length of a later part.
 type Template struct {
 	Pos    Pos
-	Binary bool // built from fields: shown in hex by --scenario-check
 	parts  []part
 	hasLen bool
 }

@@ -76,6 +76,11 @@ func StartNATS(t testing.TB, o NATSOptions) *NATS {
 	if !n.Proc.WaitTCP(n.Addr, 10*time.Second) || !n.Proc.WaitTCP(n.MonitorAddr, 5*time.Second) {
 		t.Fatalf("nats-server did not start on %s (config:\n%s)\nlog:\n%s", n.Addr, cfg.String(), n.Proc.Log())
 	}
+	// WaitTCP's probe was a client connection; start from a count of 0
+	// (and a free slot under max_connections).
+	if got, err := n.WaitConnections(0, 5*time.Second); err != nil || got != 0 {
+		t.Fatalf("nats-server still counts %d connections after start (%v)", got, err)
+	}
 	return n
 }
 

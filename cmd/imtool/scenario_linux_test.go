@@ -1,0 +1,201 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imtool/imtool/internal/scenario/scenariotest"
+	"github.com/imtool/imtool/internal/stats"
+	rt "github.com/imtool/imtool/refserver/refservertest"
+)
+
+// The shipped scenario files (examples/protocols/) against the real servers
+// they are written for, through the CLI: each server's own count of its
+// connections, read during the hold, is the observer of the swarm's held.
+
+// scenarioRun is one swarm run of a scenario file and what the server
+// counted during its hold.
+type scenarioRun struct {
+	sum    stats.Summary
+	code   int
+	stderr string
+	server int // the server's count, read once the swarm was holding
+}
+
+// runScenario runs `imtool swarm --scenario file` against target with n
+// connections and args, reading count during the hold until it equals n
+// (or 15 s pass).
+func runScenario(t *testing.T, file, target string, n int, count func() (int, error), args ...string) scenarioRun {
+	t.Helper()
+	bin := rt.Binary(t)
+	full := append([]string{"swarm", "--scenario", file, "--target", target, "--conns", strconv.Itoa(n),
+		"--stats", "", "--tui=false", "--json"}, args...)
+	cmd := exec.Command(bin, full...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedBuf{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := scenarioRun{server: -1}
+	if count != nil {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if strings.Contains(stderr.String(), " hold ") {
+				break
+			}
+		}
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if c, err := count(); err == nil {
+				r.server = c
+				if c == n {
+					break
+				}
+			}
+		}
+	}
+	doc, _ := io.ReadAll(stdout)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	r.stderr = stderr.String()
+	var rec stats.Record
+	if err := json.Unmarshal(doc, &rec); err != nil {
+		t.Fatalf("swarm --json: %v (exit %d)\n%s\nstderr:\n%s", err, r.code, doc, r.stderr)
+	}
+	r.sum = rec.Summary
+	return r
+}
+
+// example is the path of a shipped scenario file.
+func example(name string) string { return filepath.Join("..", "..", "examples", "protocols", name+".yaml") }
+
+// held checks that every connection was held, none dropped and no error
+// counted, and that the server counted them all during the hold.
+func (r scenarioRun) held(t *testing.T, n int) {
+	t.Helper()
+	s := r.sum
+	if r.code != 0 || s.Held != int64(n) || s.Dropped != 0 || len(s.Errors) != 0 {
+		t.Fatalf("exit %d: held %d of %d, dropped %d, errors %v\nstderr:\n%s", r.code, s.Held, n, s.Dropped, s.Errors, r.stderr)
+	}
+	if r.server != n {
+		t.Fatalf("the server counted %d connections during the hold; the swarm held %d", r.server, n)
+	}
+}
+
+func TestScenarioGoim(t *testing.T) {
+	g := scenariotest.StartGoim(t, scenariotest.GoimOptions{HeartbeatTimeout: 2 * time.Second})
+	const n = 300
+	r := runScenario(t, example("goim"), g.Addr, n, func() (int, error) { return g.Authed(), nil },
+		"--hold", "4s", "--heartbeat", "500ms", "--msg-rate", "100")
+	r.held(t, n) // a connection without heartbeats would have been closed after 2 s
+	s := r.sum
+	if s.Sent == 0 || s.Acked != s.Sent || s.Acked != g.Messages() {
+		t.Errorf("sent %d, acked %d; the gateway received %d", s.Sent, s.Acked, g.Messages())
+	}
+	if s.Delivered != g.Delivered() || s.Delivered != s.Sent {
+		t.Errorf("delivered %d of %d sent; the gateway delivered %d", s.Delivered, s.Sent, g.Delivered())
+	}
+	if s.Pongs == 0 || s.Pongs > g.Heartbeats() {
+		t.Errorf("pongs %d; the gateway answered %d heartbeats", s.Pongs, g.Heartbeats())
+	}
+	for _, l := range []string{"heartbeat", "ack", "deliver", "login"} {
+		if s.Latency[l].Count == 0 {
+			t.Errorf("no %s latency", l)
+		}
+	}
+}
+
+func TestScenarioSocketIO(t *testing.T) {
+	srv := scenariotest.StartSocketIO(t, scenariotest.SocketIOOptions{PingInterval: 500 * time.Millisecond, PingTimeout: time.Second})
+	const n = 200
+	target := strings.TrimPrefix(srv.URL, "ws://")
+	target = target[:strings.IndexByte(target, '/')]
+	r := runScenario(t, example("socketio"), target, n, srv.Sockets, "--hold", "3s", "--msg-rate", "100")
+	r.held(t, n) // 6 ping intervals: the pings were answered
+	s := r.sum
+	if s.ServerPings < int64(n) {
+		t.Errorf("answered %d server pings for %d connections over 6 intervals", s.ServerPings, n)
+	}
+	if s.Sent == 0 || s.Acked != s.Sent || s.Delivered != s.Sent {
+		t.Errorf("sent %d, acked %d, delivered %d", s.Sent, s.Acked, s.Delivered)
+	}
+	if s.Latency["ack"].Count != s.Acked || s.Latency["deliver"].Count != s.Delivered {
+		t.Errorf("ack latencies %d of %d, deliver %d of %d", s.Latency["ack"].Count, s.Acked, s.Latency["deliver"].Count, s.Delivered)
+	}
+
+	// A wrong token is the scenario's own error class, with its fix.
+	src, err := os.ReadFile(example("socketio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(string(src), `"token":"secret"`, `"token":"wrong"`, 1)), 0o644)
+	r = runScenario(t, bad, target, 20, nil, "--hold", "1s")
+	if r.code != 1 || r.sum.Errors["auth_refused"] != 20 || r.sum.Held != 0 {
+		t.Fatalf("a wrong token: exit %d, errors %v, held %d\n%s", r.code, r.sum.Errors, r.sum.Held, r.stderr)
+	}
+	if !strings.Contains(r.sum.Shortfall, "put the token it expects") {
+		t.Errorf("the shortfall does not give the scenario's fix: %s", r.sum.Shortfall)
+	}
+}
+
+func TestScenarioNATS(t *testing.T) {
+	srv := scenariotest.StartNATS(t, scenariotest.NATSOptions{PingInterval: time.Second, PingMax: 2})
+	const n = 300
+	r := runScenario(t, example("nats"), srv.Addr, n, srv.Connections,
+		"--hold", "5s", "--heartbeat", "2s", "--msg-rate", "100")
+	r.held(t, n) // 5 server ping intervals with ping_max 2: answered, or closed as stale
+	s := r.sum
+	in, out, err := srv.Msgs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Sent == 0 || in != s.Sent || out != s.Delivered || s.Delivered != s.Sent {
+		t.Errorf("sent %d, delivered %d; the server received %d and delivered %d", s.Sent, s.Delivered, in, out)
+	}
+	if s.ServerPings < int64(n) || s.Pongs == 0 {
+		t.Errorf("answered %d server pings, %d pongs to ours", s.ServerPings, s.Pongs)
+	}
+	if s.Latency["deliver"].Count != s.Delivered {
+		t.Errorf("deliver latencies %d of %d", s.Latency["deliver"].Count, s.Delivered)
+	}
+}
+
+// A step whose expect never matches ends the connection with the step named
+// and the bytes the server sent.
+func TestScenarioStepNeverMatches(t *testing.T) {
+	srv := scenariotest.StartNATS(t, scenariotest.NATSOptions{})
+	src, err := os.ReadFile(example("nats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(string(src), `expect: {equals: "PONG"}`, `expect: {equals: "PANG"}`+"\n    timeout: 1s", 1)), 0o644)
+	dir := t.TempDir()
+	r := runScenario(t, bad, srv.Addr, 10, nil, "--hold", "1s", "--out", dir)
+	if r.code != 1 || r.sum.Errors[stats.ErrStepTimeout] != 10 {
+		t.Fatalf("exit %d, errors %v\n%s", r.code, r.sum.Errors, r.stderr)
+	}
+	if !strings.Contains(r.sum.Shortfall, "scenario-check") {
+		t.Errorf("the shortfall does not give the fix: %s", r.sum.Shortfall)
+	}
+	rec, _ := readRecord(t, dir)
+	ex := rec.Series[len(rec.Series)-1].Swarm.ErrorExample[stats.ErrStepTimeout]
+	for _, want := range []string{`step 2 (line 20): expect equals "PANG"`, "within 1s", `last bytes received: "PONG"`} {
+		if !strings.Contains(ex, want) {
+			t.Errorf("the error's example does not say %s: %s", want, ex)
+		}
+	}
+}
