@@ -199,3 +199,40 @@ func TestScenarioStepNeverMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestScenarioCentrifugo(t *testing.T) {
+	srv := scenariotest.StartCentrifugo(t, scenariotest.CentrifugoOptions{PingInterval: time.Second, PongTimeout: 500 * time.Millisecond})
+	const n = 200
+	target := strings.TrimPrefix(srv.WSURL, "ws://")
+	target = target[:strings.IndexByte(target, '/')]
+	src, err := os.ReadFile(example("centrifugo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "centrifugo.yaml")
+	os.WriteFile(file, []byte(strings.Replace(string(src), "secret: imtool-scenariotest-secret", "secret: "+srv.Secret, 1)), 0o644)
+	r := runScenario(t, file, target, n, srv.Clients, "--hold", "4s", "--msg-rate", "100")
+	r.held(t, n) // 4 ping intervals with a 500 ms pong timeout: answered
+	s := r.sum
+	if s.ServerPings < int64(n) {
+		t.Errorf("answered %d server pings for %d connections", s.ServerPings, n)
+	}
+	if s.Sent == 0 || s.Acked != s.Sent || s.Delivered != s.Sent {
+		t.Errorf("sent %d, acked %d, delivered %d", s.Sent, s.Acked, s.Delivered)
+	}
+	if s.Latency["ack"].Count != s.Acked || s.Latency["deliver"].Count != s.Delivered || s.Latency["login"].Count != int64(n) {
+		t.Errorf("latencies: ack %d of %d, deliver %d of %d, login %d", s.Latency["ack"].Count, s.Acked, s.Latency["deliver"].Count, s.Delivered, s.Latency["login"].Count)
+	}
+
+	// A token signed with another key: Centrifugo closes with 3500, the
+	// scenario's auth_refused with its fix.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(string(src), "secret: imtool-scenariotest-secret", "secret: wrong", 1)), 0o644)
+	r = runScenario(t, bad, target, 20, nil, "--hold", "1s")
+	if r.code != 1 || r.sum.Errors["auth_refused"] != 20 || r.sum.Held != 0 {
+		t.Fatalf("a bad token: exit %d, errors %v, held %d\n%s", r.code, r.sum.Errors, r.sum.Held, r.stderr)
+	}
+	if !strings.Contains(r.sum.Shortfall, "hmac_secret_key") {
+		t.Errorf("the shortfall does not give the scenario's fix: %s", r.sum.Shortfall)
+	}
+}
