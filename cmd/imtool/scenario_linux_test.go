@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,8 +36,14 @@ type scenarioRun struct {
 // (or 15 s pass).
 func runScenario(t *testing.T, file, target string, n int, count func() (int, error), args ...string) scenarioRun {
 	t.Helper()
+	return runScenarioArgs(t, target, n, count, append([]string{"--scenario", file}, args...)...)
+}
+
+// runScenarioArgs is runScenario with the protocol in args.
+func runScenarioArgs(t *testing.T, target string, n int, count func() (int, error), args ...string) scenarioRun {
+	t.Helper()
 	bin := rt.Binary(t)
-	full := append([]string{"swarm", "--scenario", file, "--target", target, "--conns", strconv.Itoa(n),
+	full := append([]string{"swarm", "--target", target, "--conns", strconv.Itoa(n),
 		"--stats", "", "--tui=false", "--json"}, args...)
 	cmd := exec.Command(bin, full...)
 	stdout, err := cmd.StdoutPipe()
@@ -234,5 +242,62 @@ func TestScenarioCentrifugo(t *testing.T) {
 	}
 	if !strings.Contains(r.sum.Shortfall, "hmac_secret_key") {
 		t.Errorf("the shortfall does not give the scenario's fix: %s", r.sum.Shortfall)
+	}
+}
+
+// statsOf reads a process's /stats.
+func statsOf(addr string) (stats.Snapshot, error) {
+	var s stats.Snapshot
+	resp, err := http.Get("http://" + addr + "/stats")
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+// The imtool protocol written as a scenario holds what the built-in one
+// holds against imtool server, with the same counts, and every message is
+// delivered: the gateway's own sessions and deliveries are the observer.
+func TestScenarioIMTool(t *testing.T) {
+	bin := rt.Binary(t)
+	base := freeBase(t, 1)
+	gwStats := fmt.Sprintf("127.0.0.1:%d", freeBase(t, 1)+1)
+	startProc(t, bin, "server", "--listen", "127.0.0.1", "--ports", fmt.Sprintf("%d-%d", base, base), "--stats", gwStats)
+	sessions := func() (int, error) {
+		s, err := statsOf(gwStats)
+		return int(s.Sessions), err
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := sessions(); err == nil {
+			break
+		}
+	}
+	const n = 500
+	target := fmt.Sprintf("127.0.0.1:%d", base)
+	args := []string{"--hold", "3s", "--heartbeat", "500ms", "--msg-rate", "200"}
+	before, _ := statsOf(gwStats)
+	r := runScenario(t, example("imtool"), target, n, sessions, args...)
+	r.held(t, n)
+	after, _ := statsOf(gwStats)
+	s := r.sum
+	if s.Sent == 0 || s.Acked != s.Sent || s.Delivered != s.Sent {
+		t.Errorf("scenario: sent %d, acked %d, delivered %d", s.Sent, s.Acked, s.Delivered)
+	}
+	// Every frame the gateway sent was recognised: LOGIN_OKs, ACKs,
+	// DELIVERs and PONGs, less the PONGs of PINGs still unanswered when
+	// the swarm closed.
+	gwOut := after.FramesOut - before.FramesOut
+	if extra := gwOut - (n + s.Acked + s.Delivered + s.Pongs); extra < 0 || extra > s.Pings-s.Pongs {
+		t.Errorf("the gateway sent %d frames; the scenario recognised %d logins, %d acks, %d deliveries, %d pongs (%d pings)", gwOut, n, s.Acked, s.Delivered, s.Pongs, s.Pings)
+	}
+	if s.Pongs == 0 || s.Latency["heartbeat"].Count != s.Pongs || s.Latency["ack"].Count != s.Acked {
+		t.Errorf("scenario: %d pongs, %d heartbeat latencies; %d acks, %d ack latencies", s.Pongs, s.Latency["heartbeat"].Count, s.Acked, s.Latency["ack"].Count)
+	}
+	// The built-in protocol, same flags: the same held, every message delivered.
+	builtin := runScenarioArgs(t, target, n, sessions, append([]string{"--proto", "imtool"}, args...)...)
+	builtin.held(t, n)
+	if b := builtin.sum; b.Delivered != b.Sent || b.Held != s.Held {
+		t.Errorf("built in: held %d, sent %d, delivered %d; the scenario held %d", b.Held, b.Sent, b.Delivered, s.Held)
 	}
 }
