@@ -291,7 +291,7 @@ func scenarioCheck(c *cli.Context, o loadclient.Options) (done bool, err error) 
 	if o.Scenario == nil {
 		return true, usageError(fmt.Errorf("--scenario-check needs --scenario FILE"))
 	}
-	if err := loadclient.CheckScenario(os.Stdout, o); err != nil {
+	if err := loadclient.CheckScenario(c.App.Writer, o); err != nil {
 		return true, usageError(err)
 	}
 	return true, nil

@@ -980,6 +980,7 @@ func (c *compiler) template(n *yaml.Node, what string, builtins ...string) (*Tem
 			names[name] = [2]int{first, len(t.parts) - 1}
 		}
 	}
+	alls := 0
 	for _, l := range lens {
 		p := &t.parts[l.part]
 		switch l.target {
@@ -990,12 +991,30 @@ func (c *compiler) template(n *yaml.Node, what string, builtins ...string) (*Tem
 				return nil, c.errf(l.node, "measure all with a fixed-size field (u16, u32 …)", "len(all) in a %s field counts itself", encName(p.enc))
 			}
 			p.ref = lenAll
+			if alls++; alls > maxAll {
+				return nil, c.errf(l.node, fmt.Sprintf("give at most %d", maxAll), "too many len(all) fields")
+			}
 		default:
 			span, ok := names[l.target]
 			if !ok || span[0] <= l.part {
 				return nil, c.errf(l.node, "name a later field (name: body) or use len(rest) or len(all)", "len(%s): no field named %s after this one", l.target, l.target)
 			}
 			p.from, p.ref = span[0], span[1]
+		}
+	}
+	for _, l := range lens {
+		p := &t.parts[l.part]
+		if p.enc == encUint {
+			continue
+		}
+		end := len(t.parts) - 1
+		if p.ref >= 0 {
+			end = p.ref
+		}
+		for j := l.part + 1; j <= end; j++ {
+			if q := t.parts[j]; q.src == srcLen && q.ref == lenAll {
+				return nil, c.errf(l.node, "measure with a fixed-size field (u8 … u64), or move len(all) out of what it measures", "a %s length cannot cover a len(all) field", encName(p.enc))
+			}
 		}
 	}
 	return t, nil

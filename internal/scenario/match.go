@@ -140,6 +140,9 @@ func (m *Matcher) MatchClose(code int) bool { return m.Close != 0 && m.Close == 
 // token is the value at the start of b: a quoted string's content, or
 // everything up to a JSON or text delimiter.
 func token(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
 	if len(b) > 0 && b[0] == '"' {
 		if e, ok := skipString(b, 0); ok {
 			return b[1 : e-1]

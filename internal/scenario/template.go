@@ -135,43 +135,69 @@ func (t *Template) Append(dst []byte, v *Values) []byte {
 		}
 		return dst
 	}
-	return t.appendRange(dst, 0, len(t.parts), v, len(dst))
+	var alls patches
+	start := len(dst)
+	dst = t.appendRange(dst, 0, len(t.parts), v, &alls)
+	for k := 0; k < alls.n; k++ { // len(all): the whole frame, known now
+		p := &t.parts[alls.part[k]]
+		n := uint64(max(int64(len(dst)-start)+p.adjust, 0))
+		t.encode(dst[alls.pos[k]:alls.pos[k]], p, n)
+	}
+	return dst
 }
 
-// appendRange appends parts [from, to); start is where the frame began in
-// dst (for len(all)).
-func (t *Template) appendRange(dst []byte, from, to int, v *Values, start int) []byte {
+// maxAll bounds the len(all) fields of a template.
+const maxAll = 4
+
+// patches are the len(all) fields of one Append: where they are in dst.
+type patches struct {
+	n         int
+	pos, part [maxAll]int
+}
+
+// appendRange appends parts [from, to). A fixed-size length is reserved
+// in place and filled once its parts are built; a varint or decimal one,
+// whose size depends on its value, is put in front of them after.
+func (t *Template) appendRange(dst []byte, from, to int, v *Values, alls *patches) []byte {
 	for i := from; i < to; i++ {
 		p := &t.parts[i]
 		if p.src != srcLen {
 			dst = t.appendPart(dst, i, v)
 			continue
 		}
-		// A length of later parts: build them first, then put the length
-		// in front of them.
 		at := len(dst)
+		if p.ref == lenAll {
+			alls.pos[alls.n], alls.part[alls.n] = at, i
+			alls.n++
+			dst = append(dst, make([]byte, p.size)...)
+			continue
+		}
+		if p.enc == encUint {
+			dst = append(dst, make([]byte, p.size)...)
+		}
+		body := len(dst)
 		end := to
 		var n int64
-		switch p.ref {
-		case lenRest:
-			dst = t.appendRange(dst, i+1, to, v, start)
-			n = int64(len(dst) - at)
-		case lenAll:
-			dst = t.appendRange(dst, i+1, to, v, start)
-			n = int64(len(dst)-start) + int64(p.size)
-		default:
-			dst = t.appendRange(dst, i+1, p.from, v, start)
+		if p.ref == lenRest {
+			dst = t.appendRange(dst, i+1, to, v, alls)
+			n = int64(len(dst) - body)
+		} else {
+			dst = t.appendRange(dst, i+1, p.from, v, alls)
 			named := len(dst)
-			dst = t.appendRange(dst, p.from, p.ref+1, v, start)
+			dst = t.appendRange(dst, p.from, p.ref+1, v, alls)
 			n = int64(len(dst) - named)
 			end = p.ref + 1
 		}
-		n += p.adjust
-		var tmp [24]byte
-		enc := t.encode(tmp[:0], p, uint64(max(n, 0)))
-		dst = append(dst, enc...)
-		copy(dst[at+len(enc):], dst[at:len(dst)-len(enc)])
-		copy(dst[at:], enc)
+		n = max(n+p.adjust, 0)
+		if p.enc == encUint {
+			t.encode(dst[at:at], p, uint64(n))
+		} else {
+			var tmp [24]byte
+			enc := t.encode(tmp[:0], p, uint64(n))
+			dst = append(dst, enc...)
+			copy(dst[at+len(enc):], dst[at:len(dst)-len(enc)])
+			copy(dst[at:], enc)
+		}
 		i = end - 1
 	}
 	return dst
