@@ -87,7 +87,9 @@ func runScenarioArgs(t *testing.T, target string, n int, count func() (int, erro
 }
 
 // example is the path of a shipped scenario file.
-func example(name string) string { return filepath.Join("..", "..", "examples", "protocols", name+".yaml") }
+func example(name string) string {
+	return filepath.Join("..", "..", "examples", "protocols", name+".yaml")
+}
 
 // held checks that every connection was held, none dropped and no error
 // counted, and that the server counted them all during the hold.
