@@ -5,7 +5,8 @@
 // it holds.
 //
 // A client protocol is written once, as a proto (protocol.go,
-// protocol_ws.go): bytes in → events and latencies, bytes to write,
+// protocol_ws.go, protocol_mqtt.go, protocol_scenario.go: a gateway's own
+// protocol from a scenario file): bytes in → events and latencies, bytes to write,
 // heartbeats and messages on request. Both engines drive it; TLS runs on
 // the portable engine (tls.go).
 //

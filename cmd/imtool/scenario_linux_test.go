@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,19 @@ import (
 // The shipped scenario files (examples/protocols/) against the real servers
 // they are written for, through the CLI: each server's own count of its
 // connections, read during the hold, is the observer of the swarm's held.
+
+// -scenario-conns runs each example with that many connections (a bigger
+// run, alone: the closing notes' 10,000), with longer ping intervals and
+// holds to match.
+var scenarioConns = flag.Int("scenario-conns", 0, "connections per example in TestScenario* (default: a few hundred)")
+
+// conns is n, or -scenario-conns; big tells a run of more than 1,000.
+func conns(n int) (int, bool) {
+	if *scenarioConns > 0 {
+		return *scenarioConns, *scenarioConns > 1000
+	}
+	return n, false
+}
 
 // scenarioRun is one swarm run of a scenario file and what the server
 // counted during its hold.
@@ -105,11 +119,15 @@ func (r scenarioRun) held(t *testing.T, n int) {
 }
 
 func TestScenarioGoim(t *testing.T) {
-	g := scenariotest.StartGoim(t, scenariotest.GoimOptions{HeartbeatTimeout: 2 * time.Second})
-	const n = 300
+	n, big := conns(300)
+	hb, hold := 500*time.Millisecond, "4s"
+	if big {
+		hb, hold = 5*time.Second, "20s"
+	}
+	g := scenariotest.StartGoim(t, scenariotest.GoimOptions{HeartbeatTimeout: 4 * hb})
 	r := runScenario(t, example("goim"), g.Addr, n, func() (int, error) { return g.Authed(), nil },
-		"--hold", "4s", "--heartbeat", "500ms", "--msg-rate", "100")
-	r.held(t, n) // a connection without heartbeats would have been closed after 2 s
+		"--hold", hold, "--heartbeat", hb.String(), "--msg-rate", "100")
+	r.held(t, n) // a connection without heartbeats would have been closed after 4 of their intervals
 	s := r.sum
 	if s.Sent == 0 || s.Acked != s.Sent || s.Acked != g.Messages() {
 		t.Errorf("sent %d, acked %d; the gateway received %d", s.Sent, s.Acked, g.Messages())
@@ -128,11 +146,15 @@ func TestScenarioGoim(t *testing.T) {
 }
 
 func TestScenarioSocketIO(t *testing.T) {
-	srv := scenariotest.StartSocketIO(t, scenariotest.SocketIOOptions{PingInterval: 500 * time.Millisecond, PingTimeout: time.Second})
-	const n = 200
+	n, big := conns(200)
+	ping, hold := 500*time.Millisecond, "3s"
+	if big {
+		ping, hold = 3*time.Second, "18s"
+	}
+	srv := scenariotest.StartSocketIO(t, scenariotest.SocketIOOptions{PingInterval: ping, PingTimeout: 2 * ping})
 	target := strings.TrimPrefix(srv.URL, "ws://")
 	target = target[:strings.IndexByte(target, '/')]
-	r := runScenario(t, example("socketio"), target, n, srv.Sockets, "--hold", "3s", "--msg-rate", "100")
+	r := runScenario(t, example("socketio"), target, n, srv.Sockets, "--hold", hold, "--msg-rate", "100")
 	r.held(t, n) // 6 ping intervals: the pings were answered
 	s := r.sum
 	if s.ServerPings < int64(n) {
@@ -162,10 +184,14 @@ func TestScenarioSocketIO(t *testing.T) {
 }
 
 func TestScenarioNATS(t *testing.T) {
-	srv := scenariotest.StartNATS(t, scenariotest.NATSOptions{PingInterval: time.Second, PingMax: 2})
-	const n = 300
+	n, big := conns(300)
+	ping, hold := time.Second, "5s"
+	if big {
+		ping, hold = 3*time.Second, "15s"
+	}
+	srv := scenariotest.StartNATS(t, scenariotest.NATSOptions{PingInterval: ping, PingMax: 2})
 	r := runScenario(t, example("nats"), srv.Addr, n, srv.Connections,
-		"--hold", "5s", "--heartbeat", "2s", "--msg-rate", "100")
+		"--hold", hold, "--heartbeat", "2s", "--msg-rate", "100")
 	r.held(t, n) // 5 server ping intervals with ping_max 2: answered, or closed as stale
 	s := r.sum
 	in, out, err := srv.Msgs()
@@ -211,8 +237,12 @@ func TestScenarioStepNeverMatches(t *testing.T) {
 }
 
 func TestScenarioCentrifugo(t *testing.T) {
-	srv := scenariotest.StartCentrifugo(t, scenariotest.CentrifugoOptions{PingInterval: time.Second, PongTimeout: 500 * time.Millisecond})
-	const n = 200
+	n, big := conns(200)
+	ping, pong, hold := time.Second, 500*time.Millisecond, "4s"
+	if big {
+		ping, pong, hold = 4*time.Second, 2*time.Second, "16s"
+	}
+	srv := scenariotest.StartCentrifugo(t, scenariotest.CentrifugoOptions{PingInterval: ping, PongTimeout: pong})
 	target := strings.TrimPrefix(srv.WSURL, "ws://")
 	target = target[:strings.IndexByte(target, '/')]
 	src, err := os.ReadFile(example("centrifugo"))
@@ -221,7 +251,7 @@ func TestScenarioCentrifugo(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "centrifugo.yaml")
 	os.WriteFile(file, []byte(strings.Replace(string(src), "secret: imtool-scenariotest-secret", "secret: "+srv.Secret, 1)), 0o644)
-	r := runScenario(t, file, target, n, srv.Clients, "--hold", "4s", "--msg-rate", "100")
+	r := runScenario(t, file, target, n, srv.Clients, "--hold", hold, "--msg-rate", "100")
 	r.held(t, n) // 4 ping intervals with a 500 ms pong timeout: answered
 	s := r.sum
 	if s.ServerPings < int64(n) {
@@ -275,9 +305,12 @@ func TestScenarioIMTool(t *testing.T) {
 			break
 		}
 	}
-	const n = 500
+	n, big := conns(500)
 	target := fmt.Sprintf("127.0.0.1:%d", base)
 	args := []string{"--hold", "3s", "--heartbeat", "500ms", "--msg-rate", "200"}
+	if big {
+		args = []string{"--hold", "10s", "--heartbeat", "5s", "--msg-rate", "200"}
+	}
 	before, _ := statsOf(gwStats)
 	r := runScenario(t, example("imtool"), target, n, sessions, args...)
 	r.held(t, n)
@@ -290,7 +323,7 @@ func TestScenarioIMTool(t *testing.T) {
 	// DELIVERs and PONGs, less the PONGs of PINGs still unanswered when
 	// the swarm closed.
 	gwOut := after.FramesOut - before.FramesOut
-	if extra := gwOut - (n + s.Acked + s.Delivered + s.Pongs); extra < 0 || extra > s.Pings-s.Pongs {
+	if extra := gwOut - (int64(n) + s.Acked + s.Delivered + s.Pongs); extra < 0 || extra > s.Pings-s.Pongs {
 		t.Errorf("the gateway sent %d frames; the scenario recognised %d logins, %d acks, %d deliveries, %d pongs (%d pings)", gwOut, n, s.Acked, s.Delivered, s.Pongs, s.Pings)
 	}
 	if s.Pongs == 0 || s.Latency["heartbeat"].Count != s.Pongs || s.Latency["ack"].Count != s.Acked {

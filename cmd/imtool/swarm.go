@@ -28,6 +28,9 @@ PINGs every --heartbeat (spread evenly over the swarm, with jitter) and the swar
 --msg-rate messages a second in all to random uids of the swarm; latencies are measured
 from the planned send times, so a late sender shows as latency, not as fewer samples.
 --proto raw connects and holds only (any TCP server); --msg-rate then sends raw payloads.
+--scenario FILE speaks a gateway's own protocol from a scenario file (NATS, Centrifugo,
+Socket.IO, goim-style binary, … : examples/protocols/, docs/SCENARIOS.md); --scenario-check
+prints the frames connection 0 would send and exits without dialing.
 
 PLAN. Capacity is S·D·P·R: source IPs × target IPs × ports × the local port range.
 connect() slows ~8× once one (source, destination) pair uses half the port range, so
@@ -66,6 +69,7 @@ EXAMPLES
   imtool swarm --conns 60000 --procs auto --msg-rate 1000 --out runs/60k
   imtool swarm --target 10.0.0.5:9000-9019 --source-ips 10.0.1.2-10.0.1.9 --conns 500000
   imtool swarm --proto raw --target 127.0.0.1:6379 --conns 1000 --hold 0
+  imtool swarm --scenario examples/protocols/nats.yaml --target 127.0.0.1:4222 --msg-rate 100
   imtool swarm --agents h1:7070,h2:7070 --token-file agent.token --target 10.0.0.5 --conns 1000000
 
 AGENTS. With --agents the swarm runs on those hosts (imtool agent; docs/AGENTS.md): each
@@ -240,7 +244,7 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.IntFlag{Name: "conns", Value: d.Conns, Usage: "connections of the whole swarm (all processes)"},
 		&cli.Float64Flag{Name: "rate", Value: d.Rate, Usage: "connects per second, at most (see --max-inflight)"},
 		&cli.StringFlag{Name: "source-ips", Usage: "local addresses to dial from, round-robin: a range (127.0.0.2-127.0.0.40), a CIDR or a list", DefaultText: "the kernel's choice; loopback targets get 127.0.0.2… when needed"},
-		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages), raw (connect and hold), ws (WebSocket: upgrade, pings, messages timed by their echo; the default for ws:// targets), ws+imtool (imtool frames in WebSocket binary messages: imtool server --ws-ports) or mqtt (MQTT 3.1.1/5 to a broker: docs/MQTT.md)"},
+		&cli.StringFlag{Name: "proto", Value: loadclient.ProtoIMTool, Usage: "imtool (LOGIN, heartbeats, messages), raw (connect and hold), ws (WebSocket: upgrade, pings, messages timed by their echo; the default for ws:// targets), ws+imtool (imtool frames in WebSocket binary messages: imtool server --ws-ports) or mqtt (MQTT 3.1.1/5 to a broker: docs/MQTT.md); another gateway's own protocol: --scenario"},
 		&cli.StringFlag{Name: "ws-path", Usage: "WebSocket request path and query, {uid} and {i} filled per connection (default: the ws:// target's path, else /)"},
 		&cli.StringSliceFlag{Name: "header", Usage: "extra WebSocket request header 'Name: value' ({uid}, {i} filled per connection; repeat for more): cookies, tokens"},
 		&cli.StringFlag{Name: "ws-subprotocol", Usage: "Sec-WebSocket-Protocol to ask for; the server must choose it (ws+imtool: imtool)"},
