@@ -128,6 +128,7 @@ type counters struct {
 	serverPings                          atomic.Int64 // a scenario's answers
 	churned                              atomic.Int64
 	unsent                               atomic.Int64 // SENDs and PINGs not sent: the connection's send queue was full
+	unawaited                            atomic.Int64 // messages sent that await no answer (raw, a scenario without ack:)
 	framesIn, framesOut                  atomic.Int64
 	bytesIn, bytesOut                    atomic.Int64
 	maxLag                               atomic.Int64
@@ -433,6 +434,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.ServerPings += k.serverPings.Load()
 		s.Churned += k.churned.Load()
 		s.Unsent += k.unsent.Load()
+		s.Unawaited += k.unawaited.Load()
 		s.FramesIn += k.framesIn.Load()
 		s.FramesOut += k.framesOut.Load()
 		s.BytesIn += k.bytesIn.Load()
@@ -447,7 +449,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.RampEstablished += k.rampEst.Load()
 		s.RampPacedTurns += k.rampPaced.Load()
 		s.RampWindowTurns += k.rampWindow.Load()
-		pending += k.sent.Load() - k.acked.Load() - k.lost.Load() - k.mq.sent[0].Load() // QoS 0 is not answered
+		pending += k.sent.Load() - k.acked.Load() - k.lost.Load() - k.unawaited.Load() - k.mq.sent[0].Load() // QoS 0 is not answered
 		if c.o.Proto == ProtoMQTT {
 			if s.MQTT == nil {
 				s.MQTT = &stats.MQTT{}
@@ -527,10 +529,10 @@ const AckLost = "lost"
 
 // Drained says whether a swarm's snapshot (of one process or merged from
 // many) has nothing in flight: no loop sends messages any more (they all
-// saw quiet), every SEND is ACKed or lost, and every message ACKed as
+// saw quiet), every SEND that awaits an answer is ACKed or lost, and every message ACKed as
 // delivered arrived at its recipient.
 func Drained(s stats.Snapshot) bool {
-	return s.Sending == 0 && s.Sent == s.Acked+s.Acks[AckLost] && s.Delivered >= s.Acks[wire.AckName(wire.AckDelivered)]
+	return s.Sending == 0 && s.Sent-s.Unawaited == s.Acked+s.Acks[AckLost] && s.Delivered >= s.Acks[wire.AckName(wire.AckDelivered)]
 }
 
 // sending is how many loops may still send messages: all of a swarm with a

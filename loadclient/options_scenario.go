@@ -61,7 +61,7 @@ func applyScenario(o Options, s *scenario.Scenario) (Options, error) {
 			if s.IsWS() && s.WS.Path != "" && !strings.Contains(strings.TrimPrefix(t, s.Transport+"://"), "/") {
 				t += s.WS.Path
 			}
-		case hasScheme && sc != s.Transport && !(sc == "tls" && s.Transport == scenario.TCP):
+		case hasScheme && sc != s.Transport && !(sc == scenario.TLS && s.Transport == scenario.TCP) && !(sc == scenario.WSS && s.Transport == scenario.WS):
 			return o, fmt.Errorf("--target %s: the scenario %s runs over %s: give the target as %s://… or without a scheme", t, o.Scenario.Name, s.Transport, s.Transport)
 		}
 		targets[i] = t

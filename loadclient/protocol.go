@@ -141,6 +141,7 @@ func (rawProto) input(_ *exch, data []byte) (int, bool) { return len(data), true
 func (rawProto) beat(*exch, int64) bool { return true }
 
 func (rawProto) send(x *exch, _ int64) bool {
+	x.k.unawaited.Add(1)
 	x.write(x.c.payload)
 	return false
 }

@@ -222,7 +222,7 @@ func (p *scenarioProto) frame(x *exch, f scenario.Frame) bool {
 
 // took is how long ago the request whose time a frame carried was planned:
 // from its {ts} (unix ns) or its {tid} (µs since the swarm started, mod
-// 2^32).
+// 2^32: good for answers within half an hour).
 func (p *scenarioProto) took(x *exch, t timing) (int64, bool) {
 	if t.ts >= 0 {
 		if ts, ok := p.v.Number(t.ts); ok {
@@ -231,7 +231,9 @@ func (p *scenarioProto) took(x *exch, t timing) (int64, bool) {
 	}
 	if t.tid >= 0 {
 		if tid, ok := p.v.Number(t.tid); ok {
-			return int64(uint32(x.rx/1000)-uint32(tid)) * 1000, true
+			// Signed: a request planned on the grid point just ahead of
+			// its send can be answered a moment before that point.
+			return int64(int32(uint32(x.rx/1000)-uint32(tid))) * 1000, true
 		}
 	}
 	return 0, false
@@ -371,6 +373,7 @@ func (p *scenarioProto) send(x *exch, planned int64) bool {
 	p.v.Peer = x.c.uid(int(x.rnd.next() % uint64(x.c.plan.Conns)))
 	p.write(x, m.Send, planned)
 	if m.Ack == nil {
+		x.k.unawaited.Add(1)
 		return false
 	}
 	if x.conn.pending < ^uint16(0) {

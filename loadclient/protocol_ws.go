@@ -21,9 +21,9 @@ type wsProto struct {
 	c     *core
 	hs    *ws.Handshake
 	inner carried // nil for --proto ws
-	// whole: the inner protocol takes each message whole, text or binary,
-	// and writes messages of op (a scenario); else its frames are a
-	// stream in binary messages.
+	// whole: the inner protocol (a scenario) frames text and binary
+	// messages itself and writes messages of op; else its frames travel
+	// in binary messages only.
 	whole bool
 
 	op       byte // OpText or OpBinary for messages
@@ -215,14 +215,11 @@ func (p *wsProto) handle(x *exch, f ws.Frame) bool {
 	return p.echo(x, m)
 }
 
-// carried feeds a message to the protocol inside: whole, or, as binary
-// messages, as the next bytes of its stream.
+// carried feeds a message to the protocol inside: as the next bytes of
+// its stream (a frame may span messages), binary messages only unless it
+// takes messages whole (a scenario, which frames each message itself).
 func (p *wsProto) carried(x *exch, m ws.Message) bool {
-	if p.whole {
-		_, ok := p.inner.input(x, m.Data)
-		return ok
-	}
-	if m.Op != ws.OpBinary {
+	if !p.whole && m.Op != ws.OpBinary {
 		return x.gone(dropError, clsProtocol, "a text message where the protocol's frames travel in binary ones", nil)
 	}
 	data := m.Data

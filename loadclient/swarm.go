@@ -255,7 +255,7 @@ func (s *Swarm) pending() int64 {
 	}
 	var n int64
 	for _, k := range s.c.loops {
-		n += k.sent.Load() - k.acked.Load() - k.lost.Load() - k.mq.sent[0].Load() // QoS 0 is not answered
+		n += k.sent.Load() - k.acked.Load() - k.lost.Load() - k.unawaited.Load() - k.mq.sent[0].Load() // QoS 0 is not answered
 	}
 	return n
 }

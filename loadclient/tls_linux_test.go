@@ -152,6 +152,29 @@ func TestTLSThroughNginx(t *testing.T) {
 			t.Fatalf("upgrades %d pongs %d", s.Latency[stats.LatUpgrade].Count, s.Pongs)
 		}
 	})
+	// The imtool protocol from its scenario file, over TLS (a tcp scenario
+	// at a tls:// target) and in binary WebSocket messages over TLS.
+	scenarioRun := func(t *testing.T, target string, edit func(string) string) {
+		t.Helper()
+		src, err := os.ReadFile(filepath.Join("..", "examples", "protocols", "imtool.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := run(t, Options{Targets: []string{target}, Scenario: &ScenarioFile{Name: "imtool.yaml", Source: []byte(edit(string(src)))},
+			TLS: TLSOptions{CAFile: k.ca, ServerName: "gw.test"}, Heartbeat: 100 * time.Millisecond, MsgRate: 200})
+		clean(t, s)
+		if s.Pongs == 0 || s.Sent == 0 || s.Acked != s.Sent || s.Delivered != s.Sent {
+			t.Fatalf("pongs %d sent %d acked %d delivered %d", s.Pongs, s.Sent, s.Acked, s.Delivered)
+		}
+	}
+	t.Run("scenario over tls", func(t *testing.T) {
+		scenarioRun(t, "tls://"+open, func(s string) string { return s })
+	})
+	t.Run("scenario over wss", func(t *testing.T) {
+		scenarioRun(t, "wss://"+openWS+"/", func(s string) string {
+			return strings.Replace(s, "transport: tcp", "transport: ws\nws: {binary: true, subprotocol: imtool}", 1)
+		})
+	})
 	t.Run("insecure, TLS 1.3 floor", func(t *testing.T) {
 		clean(t, run(t, Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{Insecure: true, MinVersion: "1.3"}}))
 	})

@@ -95,8 +95,12 @@ func newView(rec *stats.Record) view {
 		add("host memory", "%s per connection (drop of MemAvailable)", fmtBytes(s.HostBytesPer))
 	}
 	if (s.Sent > 0 || s.Delivered > 0) && s.MQTT == nil { // MQTT: per QoS below (QoS 0 has no acknowledgement)
-		add("messages", "%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
-			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Acked, 0)))
+		line := fmt.Sprintf("%s sent, %s acked, %s delivered, %s unaccounted (sent, never acked)",
+			stats.Thousands(s.Sent), stats.Thousands(s.Acked), stats.Thousands(s.Delivered), stats.Thousands(max(s.Sent-s.Unawaited-s.Acked, 0)))
+		if s.Unawaited > 0 {
+			line += fmt.Sprintf("; %s await no answer", stats.Thousands(s.Unawaited))
+		}
+		add("messages", "%s", line)
 	}
 	if m := s.MQTT; m != nil {
 		for q := range 3 {
@@ -121,6 +125,9 @@ func newView(rec *stats.Record) view {
 	}
 	if s.Pings > 0 {
 		add("heartbeats", "%s pings, %s pongs", stats.Thousands(s.Pings), stats.Thousands(s.Pongs))
+	}
+	if s.ServerPings > 0 {
+		add("server pings", "%s answered", stats.Thousands(s.ServerPings))
 	}
 	var errs int64
 	for _, n := range s.Errors {

@@ -168,6 +168,7 @@ func (e emitter) swarmFamilies(s Snapshot) {
 	e.directions("bytes_total", "Bytes received (in) and sent (out).", s.BytesIn, s.BytesOut)
 	e.counter("pings_total", "PING frames sent.", s.Pings)
 	e.counter("pongs_total", "PONG frames received.", s.Pongs)
+	e.counter("server_pings_total", "Server pings a scenario answered.", s.ServerPings)
 	e.gauge("max_lag_seconds", "The furthest the sender has fallen behind its schedule.", float64(s.MaxLagNS)/1e9, nil)
 	for _, name := range SortedKeys(s.Latency) {
 		h := s.Latency[name]

@@ -110,7 +110,10 @@ type Snapshot struct {
 	ServerPings int64 `json:"server_pings,omitempty"`
 	// Unsent are messages and PINGs the swarm did not send because the
 	// connection's send queue was full: the server was not reading.
-	Unsent      int64            `json:"unsent,omitempty"`
+	Unsent int64 `json:"unsent,omitempty"`
+	// Unawaited are messages sent that await no answer (raw payloads, a
+	// scenario without ack:): neither acknowledged nor lost.
+	Unawaited   int64            `json:"unawaited,omitempty"`
 	Acks        map[string]int64 `json:"acks,omitempty"` // ACK status name → count
 	Latency     map[string]Hist  `json:"latency,omitempty"`
 	Paused      bool             `json:"paused,omitempty"`
@@ -183,6 +186,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Pings += p.Pings
 	s.Pongs += p.Pongs
 	s.ServerPings += p.ServerPings
+	s.Unawaited += p.Unawaited
 	s.Unsent += p.Unsent
 	s.ConnectRate += p.ConnectRate
 	if p.RampStartNS > 0 && (s.RampStartNS == 0 || p.RampStartNS < s.RampStartNS) {
