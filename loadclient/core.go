@@ -129,6 +129,7 @@ type counters struct {
 	churned                              atomic.Int64
 	unsent                               atomic.Int64 // SENDs and PINGs not sent: the connection's send queue was full
 	unawaited                            atomic.Int64 // messages sent that await no answer (raw, a scenario without ack:)
+	expected                             atomic.Int64 // deliveries a scenario expects (see scenarioProto)
 	framesIn, framesOut                  atomic.Int64
 	bytesIn, bytesOut                    atomic.Int64
 	maxLag                               atomic.Int64
@@ -435,6 +436,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.Churned += k.churned.Load()
 		s.Unsent += k.unsent.Load()
 		s.Unawaited += k.unawaited.Load()
+		s.Expected += k.expected.Load()
 		s.FramesIn += k.framesIn.Load()
 		s.FramesOut += k.framesOut.Load()
 		s.BytesIn += k.bytesIn.Load()
@@ -529,10 +531,11 @@ const AckLost = "lost"
 
 // Drained says whether a swarm's snapshot (of one process or merged from
 // many) has nothing in flight: no loop sends messages any more (they all
-// saw quiet), every SEND that awaits an answer is ACKed or lost, and every message ACKed as
+// saw quiet), every SEND that awaits an answer is ACKed or lost, and every
+// delivery a scenario expects (Snapshot.Expected) and every message ACKed as
 // delivered arrived at its recipient.
 func Drained(s stats.Snapshot) bool {
-	return s.Sending == 0 && s.Sent-s.Unawaited == s.Acked+s.Acks[AckLost] && s.Delivered >= s.Acks[wire.AckName(wire.AckDelivered)]
+	return s.Sending == 0 && s.Sent-s.Unawaited == s.Acked+s.Acks[AckLost] && s.Delivered >= s.Acks[wire.AckName(wire.AckDelivered)]+s.Expected
 }
 
 // sending is how many loops may still send messages: all of a swarm with a

@@ -201,6 +201,9 @@ func (p *scenarioProto) frame(x *exch, f scenario.Frame) bool {
 	if m := s.Message; m != nil {
 		if m.Ack != nil && m.Ack.Match(f, v) {
 			x.k.acked.Add(1)
+			if m.Deliver != nil {
+				x.k.expected.Add(1)
+			}
 			if x.conn.pending > 0 {
 				x.conn.pending--
 			}
@@ -374,6 +377,9 @@ func (p *scenarioProto) send(x *exch, planned int64) bool {
 	p.write(x, m.Send, planned)
 	if m.Ack == nil {
 		x.k.unawaited.Add(1)
+		if m.Deliver != nil {
+			x.k.expected.Add(1)
+		}
 		return false
 	}
 	if x.conn.pending < ^uint16(0) {

@@ -222,8 +222,8 @@ func (s *Swarm) dialing() int64 {
 // can let every shard's messages arrive before any shard closes.
 func (s *Swarm) Quiet() { s.c.ctl.quiet.Store(true) }
 
-// undelivered is the number of messages ACKed as delivered whose DELIVER
-// has not arrived yet, when every recipient is in this process (otherwise
+// undelivered is the number of messages ACKed as delivered (or expected by
+// a scenario) whose delivery has not arrived yet, when every recipient is in this process (otherwise
 // other processes receive them and 0 is returned).
 func (s *Swarm) undelivered() int64 {
 	if s.c.o.Proto == ProtoRaw || (s.c.o.Shard.Count > 0 && s.c.o.Shard.Count < s.c.plan.Conns) {
@@ -231,7 +231,7 @@ func (s *Swarm) undelivered() int64 {
 	}
 	var acked, got int64
 	for _, k := range s.c.loops {
-		acked += k.acks[0].Load()
+		acked += k.acks[0].Load() + k.expected.Load()
 		got += k.delivered.Load()
 		for q := range 3 { // MQTT: the deliveries the subscriptions call for
 			acked += k.mq.expected[q].Load()

@@ -100,6 +100,9 @@ func newView(rec *stats.Record) view {
 		if s.Unawaited > 0 {
 			line += fmt.Sprintf("; %s await no answer", stats.Thousands(s.Unawaited))
 		}
+		if s.Expected > 0 {
+			line += fmt.Sprintf("; %s deliveries expected, %s lost", stats.Thousands(s.Expected), stats.Thousands(max(s.Expected-s.Delivered, 0)))
+		}
 		add("messages", "%s", line)
 	}
 	if m := s.MQTT; m != nil {

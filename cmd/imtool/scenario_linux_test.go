@@ -116,12 +116,15 @@ func (r scenarioRun) held(t *testing.T, n int) {
 	if r.server != n {
 		t.Fatalf("the server counted %d connections during the hold; the swarm held %d", r.server, n)
 	}
+	if s.Expected != s.Delivered {
+		t.Errorf("%d deliveries expected, %d arrived", s.Expected, s.Delivered)
+	}
 	lat := func(k string) string {
 		l := s.HoldLatency[k]
 		return fmt.Sprintf("%s p50 %.3fms p99 %.3fms (%d)", k, l.P50*1e3, l.P99*1e3, l.Count)
 	}
-	t.Logf("held %d, the server counted %d; ramp %.2fs; client %.0f B/conn; sent %d, acked %d, delivered %d; pings %d, pongs %d, server pings answered %d; hold: %s, %s, %s",
-		s.Held, r.server, s.RampSeconds, s.ClientBytesPer, s.Sent, s.Acked, s.Delivered, s.Pings, s.Pongs, s.ServerPings,
+	t.Logf("held %d, the server counted %d; ramp %.2fs; client %.0f B/conn; sent %d, acked %d, delivered %d of %d expected; pings %d, pongs %d, server pings answered %d; hold: %s, %s, %s",
+		s.Held, r.server, s.RampSeconds, s.ClientBytesPer, s.Sent, s.Acked, s.Delivered, s.Expected, s.Pings, s.Pongs, s.ServerPings,
 		lat("heartbeat"), lat("ack"), lat("deliver"))
 }
 

@@ -113,7 +113,10 @@ type Snapshot struct {
 	Unsent int64 `json:"unsent,omitempty"`
 	// Unawaited are messages sent that await no answer (raw payloads, a
 	// scenario without ack:): neither acknowledged nor lost.
-	Unawaited   int64            `json:"unawaited,omitempty"`
+	Unawaited int64 `json:"unawaited,omitempty"`
+	// Expected are the deliveries a scenario expects: its acknowledged
+	// messages (its sent ones, without ack:) when it has a deliver: rule.
+	Expected    int64            `json:"expected,omitempty"`
 	Acks        map[string]int64 `json:"acks,omitempty"` // ACK status name → count
 	Latency     map[string]Hist  `json:"latency,omitempty"`
 	Paused      bool             `json:"paused,omitempty"`
@@ -187,6 +190,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.Pongs += p.Pongs
 	s.ServerPings += p.ServerPings
 	s.Unawaited += p.Unawaited
+	s.Expected += p.Expected
 	s.Unsent += p.Unsent
 	s.ConnectRate += p.ConnectRate
 	if p.RampStartNS > 0 && (s.RampStartNS == 0 || p.RampStartNS < s.RampStartNS) {
