@@ -116,7 +116,7 @@ func (r scenarioRun) held(t *testing.T, n int) {
 	if r.server != n {
 		t.Fatalf("the server counted %d connections during the hold; the swarm held %d", r.server, n)
 	}
-	if s.Expected != s.Delivered {
+	if s.Expected > 0 && s.Expected != s.Delivered {
 		t.Errorf("%d deliveries expected, %d arrived", s.Expected, s.Delivered)
 	}
 	lat := func(k string) string {
