@@ -1,11 +1,6 @@
 package loadclient
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"hash"
-	"strconv"
 	"time"
 
 	"github.com/imtool/imtool/internal/mqtt"
@@ -156,11 +151,11 @@ func (rawProto) drop(int32) {}
 type imtoolProto struct {
 	c    *core
 	wrap func(x *exch, frame []byte) bool // nil: write frames as they are
-	tok  tokenMaker
+	tok  *wire.TokenMaker
 }
 
 func newIMToolProto(c *core) *imtoolProto {
-	return &imtoolProto{c: c, tok: newTokenMaker(c.secret)}
+	return &imtoolProto{c: c, tok: wire.NewTokenMaker(c.secret)}
 }
 
 func (p *imtoolProto) carry(wrap func(*exch, []byte) bool) { p.wrap = wrap }
@@ -175,7 +170,7 @@ func (p *imtoolProto) write(x *exch, b []byte) bool {
 func (p *imtoolProto) open(x *exch) bool {
 	x.conn.state, x.conn.t0 = stLogin, x.c.now() // the LOGIN leaves now, not when the batch began
 	uid := x.c.uid(x.g)
-	return p.write(x, wire.AppendLogin(x.out[:0], uid, p.tok.token(uid)))
+	return p.write(x, wire.AppendLogin(x.out[:0], uid, p.tok.Token(uid)))
 }
 
 // input handles every whole frame of data (wire.Frames: the one stream
@@ -246,35 +241,6 @@ func (p *imtoolProto) send(x *exch, planned int64) bool {
 func (p *imtoolProto) bye(*exch) {}
 
 func (p *imtoolProto) drop(int32) {}
-
-// tokenMaker makes LOGIN tokens, hex(HMAC-SHA256(secret, decimal uid)),
-// reusing its buffers; without a secret the token is empty.
-type tokenMaker struct {
-	mac     hash.Hash
-	sum     []byte
-	tok     []byte
-	uidText []byte
-}
-
-func newTokenMaker(secret []byte) tokenMaker {
-	if len(secret) == 0 {
-		return tokenMaker{}
-	}
-	return tokenMaker{mac: hmac.New(sha256.New, secret), sum: make([]byte, 0, sha256.Size),
-		tok: make([]byte, 2*sha256.Size), uidText: make([]byte, 0, 24)}
-}
-
-func (t *tokenMaker) token(uid uint64) []byte {
-	if t.mac == nil {
-		return nil
-	}
-	t.mac.Reset()
-	t.uidText = strconv.AppendUint(t.uidText[:0], uid, 10)
-	t.mac.Write(t.uidText)
-	t.sum = t.mac.Sum(t.sum[:0])
-	hex.Encode(t.tok, t.sum)
-	return t.tok
-}
 
 // countedWhenHeld tells whether class is counted as an error even when it
 // ends a held connection: a WebSocket close code says why, unlike a FIN.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/imtool/imtool/internal/scenario"
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // scenarioProto is a gateway's own protocol, from a scenario file
@@ -25,7 +26,7 @@ type scenarioProto struct {
 	s    *scenario.Scenario
 	wrap func(x *exch, b []byte) bool // over WebSocket: writes a message
 	v    scenario.Values
-	tok  *scenario.HMACToken
+	tok  *wire.TokenMaker
 	jwt  *scenario.Signer
 
 	saved map[int32][]byte // slot → its persistent variables (see save)
@@ -61,7 +62,7 @@ func newScenarioProto(c *core) *scenarioProto {
 	if len(secret) == 0 {
 		secret = c.secret
 	}
-	p := &scenarioProto{c: c, s: s, v: scenario.NewValues(s), tok: scenario.NewHMACToken(secret),
+	p := &scenarioProto{c: c, s: s, v: scenario.NewValues(s), tok: wire.NewTokenMaker(secret),
 		saved: map[int32][]byte{}, seen: map[int32][]byte{}}
 	if s.JWT != nil {
 		p.jwt = scenario.NewSigner(s.JWT)

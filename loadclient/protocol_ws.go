@@ -292,16 +292,10 @@ func (p *wsProto) reuse() *ws.Assembler {
 	return new(ws.Assembler)
 }
 
-// stuck (stepper) is the inner scenario's: which step a connection waited at.
+// stuck (stepper) is the inner scenario's: which step a connection waited
+// at (asked only of a swarm that runs a scenario).
 func (p *wsProto) stuck(x *exch, closed bool) (int, string) {
-	if sp, ok := p.inner.(*scenarioProto); ok {
-		return sp.stuck(x, closed)
-	}
-	class, text := clsLoginTimeout, loginTimeoutText(x.conn.state, x.c.o.LoginTimeout)
-	if closed {
-		class, text = clsConnReset, "closed by the server before the handshake ended"
-	}
-	return class, text
+	return p.inner.(*scenarioProto).stuck(x, closed)
 }
 
 func (p *wsProto) bye(x *exch) {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/imtool/imtool/internal/wire"
 )
 
 // Check writes what a connection would send, for a person checking a
@@ -17,7 +19,7 @@ func (s *Scenario) Check(w io.Writer, v Values, tokenSecret []byte) {
 	if s.TokenSecret != "" {
 		tokenSecret = []byte(s.TokenSecret)
 	}
-	v.Token = NewHMACToken(tokenSecret).Token(v.UID)
+	v.Token = wire.NewTokenMaker(tokenSecret).Token(v.UID)
 	if s.JWT != nil {
 		v.JWT = append([]byte(nil), NewSigner(s.JWT).Token(&v)...)
 	}

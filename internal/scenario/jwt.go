@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"hash"
 	"strconv"
 	"time"
@@ -61,34 +60,4 @@ func (s *Signer) Token(v *Values) []byte {
 	s.out = append(s.out, '.')
 	s.out = enc.AppendEncode(s.out, s.sum)
 	return s.out
-}
-
-// HMACToken is {token}: hex(HMAC-SHA256(secret, decimal uid)), the imtool
-// gateway's LOGIN token.
-type HMACToken struct {
-	mac hash.Hash
-	sum []byte
-	out []byte
-	uid []byte
-}
-
-// NewHMACToken makes {token}s with secret; nil secret: empty tokens.
-func NewHMACToken(secret []byte) *HMACToken {
-	if len(secret) == 0 {
-		return &HMACToken{}
-	}
-	return &HMACToken{mac: hmac.New(sha256.New, secret)}
-}
-
-// Token is uid's token, valid until the next call.
-func (h *HMACToken) Token(uid uint64) []byte {
-	if h.mac == nil {
-		return nil
-	}
-	h.mac.Reset()
-	h.uid = strconv.AppendUint(h.uid[:0], uid, 10)
-	h.mac.Write(h.uid)
-	h.sum = h.mac.Sum(h.sum[:0])
-	h.out = hex.AppendEncode(h.out[:0], h.sum)
-	return h.out
 }

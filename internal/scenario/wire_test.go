@@ -229,7 +229,7 @@ func TestJWT(t *testing.T) {
 	// {token}: hex HMAC-SHA256 of the decimal uid.
 	m := hmac.New(sha256.New, []byte("k"))
 	m.Write([]byte("7"))
-	if got := string(NewHMACToken([]byte("k")).Token(7)); got != hex.EncodeToString(m.Sum(nil)) {
+	if got := string(wire.NewTokenMaker([]byte("k")).Token(7)); got != hex.EncodeToString(m.Sum(nil)) {
 		t.Errorf("token %s", got)
 	}
 }
