@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // CentrifugoInstall is how CI installs Centrifugo (a from-source build
@@ -64,7 +66,7 @@ type Centrifugo struct {
 	Secret     string // HS256 secret of connection tokens
 	ConfigFile string
 	Config     []byte // the JSON config written to ConfigFile
-	Proc       *Proc
+	Proc       *rt.Proc
 }
 
 // CentrifugoBinary is the path of centrifugo: on PATH, else in
@@ -106,7 +108,7 @@ func StartCentrifugo(t testing.TB, o CentrifugoOptions) *Centrifugo {
 	if o.Secret == "" {
 		o.Secret = DefaultCentrifugoSecret
 	}
-	port := FreePort(t)
+	port := rt.FreePort(t)
 	c := &Centrifugo{
 		Addr:   Addr(port),
 		APIKey: "imtool-scenariotest-api-key",
@@ -151,9 +153,9 @@ func StartCentrifugo(t testing.TB, o CentrifugoOptions) *Centrifugo {
 	if err := os.WriteFile(c.ConfigFile, c.Config, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.Proc = Start(t, dir, bin, "--config", c.ConfigFile)
-	if !c.Proc.WaitTCP(c.Addr, 20*time.Second) {
-		t.Fatalf("centrifugo did not start on %s (config:\n%s)\nlog:\n%s", c.Addr, c.Config, c.Proc.Log())
+	c.Proc = rt.Start(t, bin, "--config", c.ConfigFile)
+	if !WaitTCP(c.Proc, c.Addr, 20*time.Second) {
+		t.Fatalf("centrifugo did not start on %s (config:\n%s)\nlog:\n%s", c.Addr, c.Config, c.Proc.Output())
 	}
 	return c
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // NATSOptions configures StartNATS. A zero field leaves nats-server's own
@@ -33,7 +35,7 @@ type NATS struct {
 	Addr        string // host:port of the client (NATS protocol) listener
 	MonitorAddr string // host:port of the HTTP monitoring listener
 	ConfigFile  string
-	Proc        *Proc
+	Proc        *rt.Proc
 }
 
 // NATSBinary is the path of nats-server, or "" when it is not installed.
@@ -55,7 +57,7 @@ func StartNATS(t testing.TB, o NATSOptions) *NATS {
 		return nil
 	}
 	dir := t.TempDir()
-	n := &NATS{Addr: Addr(FreePort(t)), MonitorAddr: Addr(FreePort(t))}
+	n := &NATS{Addr: Addr(rt.FreePort(t)), MonitorAddr: Addr(rt.FreePort(t))}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "listen: %q\n", n.Addr)
 	fmt.Fprintf(&cfg, "http: %q\n", n.MonitorAddr)
@@ -72,9 +74,9 @@ func StartNATS(t testing.TB, o NATSOptions) *NATS {
 	if err := os.WriteFile(n.ConfigFile, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n.Proc = Start(t, dir, bin, "-c", n.ConfigFile)
-	if !n.Proc.WaitTCP(n.Addr, 10*time.Second) || !n.Proc.WaitTCP(n.MonitorAddr, 5*time.Second) {
-		t.Fatalf("nats-server did not start on %s (config:\n%s)\nlog:\n%s", n.Addr, cfg.String(), n.Proc.Log())
+	n.Proc = rt.Start(t, bin, "-c", n.ConfigFile)
+	if !WaitTCP(n.Proc, n.Addr, 10*time.Second) || !WaitTCP(n.Proc, n.MonitorAddr, 5*time.Second) {
+		t.Fatalf("nats-server did not start on %s (config:\n%s)\nlog:\n%s", n.Addr, cfg.String(), n.Proc.Output())
 	}
 	// WaitTCP's probe was a client connection; start from a count of 0
 	// (and a free slot under max_connections).

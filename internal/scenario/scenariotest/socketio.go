@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
 // SocketIOOptions configures StartSocketIO. Zero durations take the
@@ -36,7 +38,7 @@ type SocketIO struct {
 	URL   string // ws://127.0.0.1:PORT/socket.io/?EIO=4&transport=websocket
 	Token string // the secret the auth middleware expects
 	Addr  string // 127.0.0.1:PORT
-	Proc  *Proc
+	Proc  *rt.Proc
 }
 
 // SocketIOCount is the server's own count, from GET /count.
@@ -74,7 +76,7 @@ func StartSocketIO(t testing.TB, o SocketIOOptions) *SocketIO {
 	if o.Token == "" {
 		o.Token = "secret"
 	}
-	port := FreePort(t)
+	port := rt.FreePort(t)
 	args := []string{filepath.Join(dir, "server.js"),
 		"--port=" + strconv.Itoa(port),
 		"--token=" + o.Token,
@@ -85,10 +87,10 @@ func StartSocketIO(t testing.TB, o SocketIOOptions) *SocketIO {
 	if o.PingTimeout > 0 {
 		args = append(args, "--ping-timeout="+strconv.FormatInt(o.PingTimeout.Milliseconds(), 10))
 	}
-	p := Start(t, dir, node, args...)
+	p := rt.Start(t, node, args...)
 	addr := Addr(port)
-	if !p.WaitTCP(addr, 15*time.Second) {
-		t.Fatalf("socket.io server did not listen on %s; its log:\n%s", addr, p.Log())
+	if !WaitTCP(p, addr, 15*time.Second) {
+		t.Fatalf("socket.io server did not listen on %s; its log:\n%s", addr, p.Output())
 	}
 	return &SocketIO{
 		URL:   "ws://" + addr + "/socket.io/?EIO=4&transport=websocket",
