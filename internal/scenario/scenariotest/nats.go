@@ -1,9 +1,7 @@
 package scenariotest
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,20 +89,9 @@ func StartNATS(t testing.TB, o NATSOptions) *NATS {
 // total_connections, in_msgs, out_msgs, in_bytes, out_bytes,
 // slow_consumers, subscriptions, ping_interval, ping_max, ...).
 func (n *NATS) Varz() (map[string]any, error) {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + n.MonitorAddr + "/varz")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("nats /varz: %s", resp.Status)
-	}
 	var v map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return nil, fmt.Errorf("nats /varz: %w", err)
-	}
-	return v, nil
+	err := getJSON("http://"+n.MonitorAddr+"/varz", &v)
+	return v, err
 }
 
 // varzInt is the integer field name of /varz.

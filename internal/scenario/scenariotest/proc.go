@@ -13,7 +13,9 @@
 package scenariotest
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net"
 	"os"
 	"testing"
@@ -50,3 +52,20 @@ func WaitTCP(p *rt.Proc, addr string, timeout time.Duration) bool {
 
 // Addr is 127.0.0.1:port.
 func Addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+// getJSON decodes the JSON document at url into v.
+func getJSON(url string, v any) error {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	return nil
+}

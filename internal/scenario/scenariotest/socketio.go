@@ -1,9 +1,6 @@
 package scenariotest
 
 import (
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,19 +100,8 @@ func StartSocketIO(t testing.TB, o SocketIOOptions) *SocketIO {
 // Count is the server's count of connections, from GET /count.
 func (s *SocketIO) Count() (SocketIOCount, error) {
 	var c SocketIOCount
-	cl := http.Client{Timeout: 5 * time.Second}
-	resp, err := cl.Get("http://" + s.Addr + "/count")
-	if err != nil {
-		return c, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c, fmt.Errorf("GET /count: %s", resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		return c, fmt.Errorf("GET /count: %w", err)
-	}
-	return c, nil
+	err := getJSON("http://"+s.Addr+"/count", &c)
+	return c, err
 }
 
 // Clients is the server's count of Engine.IO connections
