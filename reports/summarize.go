@@ -32,6 +32,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 	first, last := series[0], series[len(series)-1]
 
 	s.Held = last.Swarm.Held
+	s.PeakHeld = s.Held
 	s.Dropped = last.Swarm.Dropped
 	s.Churned = last.Swarm.Churned
 	s.Drops = last.Swarm.Drops
@@ -45,6 +46,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 	s.ClientRSSBytes = last.Swarm.RSSBytes
 	for i, smp := range series {
 		s.Established = max(s.Established, smp.Swarm.Established)
+		s.PeakHeld = max(s.PeakHeld, smp.Swarm.Held)
 		s.ConnectRatePeak = max(s.ConnectRatePeak, connectRate(series, i))
 	}
 

@@ -31,6 +31,7 @@ var thresholdOps = []string{"<=", ">=", "==", "!=", "<", ">"}
 var countFigures = map[string]func(stats.Summary) float64{
 	"requested":             func(s stats.Summary) float64 { return float64(s.Requested) },
 	"established":           func(s stats.Summary) float64 { return float64(s.Established) },
+	"peak_held":             func(s stats.Summary) float64 { return float64(s.PeakHeld) },
 	"held":                  func(s stats.Summary) float64 { return float64(s.Held) },
 	"dropped":               func(s stats.Summary) float64 { return float64(s.Dropped) },
 	"errors":                func(s stats.Summary) float64 { return float64(sum(s.Errors)) },

@@ -60,7 +60,11 @@ func newView(rec *stats.Record) view {
 		v.Summary = append(v.Summary, row{label, fmt.Sprintf(format, args...)})
 	}
 	add("requested", "%s", stats.Thousands(s.Requested))
-	add("achieved", "%s established (most at once)", stats.Thousands(s.Established))
+	if s.PeakHeld > 0 || s.Established == 0 {
+		add("achieved", "%s held at most at once; %s connects made (redials included)", stats.Thousands(s.PeakHeld), stats.Thousands(s.Established))
+	} else { // a record from before peak_held
+		add("achieved", "%s connects made (redials included)", stats.Thousands(s.Established))
+	}
 	add("held at end", "%s", stats.Thousands(s.Held))
 	add("dropped", "%s%s", stats.Thousands(s.Dropped), causes(s.Drops))
 	if s.Churned > 0 {

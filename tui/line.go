@@ -60,8 +60,8 @@ func formatLine(s stats.Sample, iv map[string]stats.Hist, dt float64) string {
 	if h, ok := iv[stats.LatHeartbeat]; ok && h.Count > 0 && !sw.Down {
 		hb = stats.Latency(h.Quantile(0.99))
 	}
-	out := fmt.Sprintf("%4.0fs %-6s established %d/%d  conn/s %.0f  errors %d  hb p99 (%s) %s",
-		s.T, phase, sw.Established, sw.Target, sw.ConnectRate, sumMap(sw.Errors), lastLabel(dt), hb)
+	out := fmt.Sprintf("%4.0fs %-6s held %d/%d  connects %d  conn/s %.0f  errors %d  hb p99 (%s) %s",
+		s.T, phase, sw.Held, sw.Target, sw.Established, sw.ConnectRate, sumMap(sw.Errors), lastLabel(dt), hb)
 	if srv := s.Server; srv != nil {
 		if srv.Down {
 			out += "  server DOWN"

@@ -124,7 +124,7 @@ func (m model) compact(w, h int) []string {
 		sw := m.s.Swarm
 		if m.hasSwarm() {
 			spark := sparkline(m.rates, max(w-44, 4))
-			add(2, "conn/s "+stats.Thousands(int64(m.rate()))+" "+st.good.Render(spark)+"  held "+stats.Thousands(sw.Held)+"  drop "+stats.Thousands(sw.Dropped))
+			add(2, "conn/s "+stats.Thousands(int64(m.rate()))+" "+st.good.Render(spark)+"  connects "+stats.Thousands(sw.Established)+"  drop "+stats.Thousands(sw.Dropped))
 			if l := m.msgLine(); l != "" {
 				add(7, l)
 			}
@@ -189,20 +189,20 @@ func (m model) target() int64 {
 }
 
 // progressNumbers are the big number and what it is measured against: the
-// swarm's established connections, or the server's connections when no
-// swarm is attached.
+// connections the swarm holds (connects made, redials included, are shown
+// beside it), or the server's connections when no swarm is attached.
 func (m model) progressNumbers() (int64, int64) {
 	if !m.hasSwarm() && m.s.Server != nil {
 		return m.s.Server.Connections, m.opts.Target
 	}
-	return m.s.Swarm.Established, m.target()
+	return m.s.Swarm.Held, m.target()
 }
 
 func (m model) progressLabel() string {
 	if !m.hasSwarm() && m.s.Server != nil {
 		return "server connections"
 	}
-	return "established"
+	return "held"
 }
 
 func (m model) rate() float64 {
@@ -295,7 +295,7 @@ func (m model) helpLines() []string {
 	lines = append(lines,
 		"  ?, Esc      close this help",
 		st.head.Render("reading the screen"),
-		"  established  connections that completed; held = open now, dropped = lost after",
+		"  held         connections open now; connects = completed connects, redials included; dropped = lost after",
 		"  latency      p50 p99 p99.9 of the last interval; 'run': since the start",
 		"  msg/s        SENDs sent, ACKed and DELIVERed per second over the last interval",
 		"  conns/sess   each server shard's connections / sessions",

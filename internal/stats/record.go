@@ -110,8 +110,11 @@ type Sample struct {
 // growth of a process kind's RSS (or the host's MemAvailable drop) by the
 // connections held.
 type Summary struct {
-	Requested       int64            `json:"requested"`
+	Requested int64 `json:"requested"`
+	// Established counts connects made, redials included; PeakHeld is the
+	// most connections held at once (at the samples and at the end).
 	Established     int64            `json:"established"`
+	PeakHeld        int64            `json:"peak_held"`
 	Held            int64            `json:"held"`
 	Dropped         int64            `json:"dropped"`
 	Churned         int64            `json:"churned,omitempty"` // closed and redialed by --churn

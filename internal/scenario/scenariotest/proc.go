@@ -15,8 +15,8 @@ package scenariotest
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
