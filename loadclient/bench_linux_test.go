@@ -271,7 +271,7 @@ func BenchmarkReadMQTT(b *testing.B) {
 	}
 	b.StopTimer()
 	m := &stats.MQTT{}
-	l.k.mq.snapshot(m)
+	l.k.mq.snapshot(m, false)
 	if l.conns[0].state != stHeld || m.Received[1] != int64(16*b.N) {
 		b.Fatalf("state %d received %d, want %d", l.conns[0].state, m.Received[1], 16*b.N)
 	}

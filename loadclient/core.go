@@ -456,7 +456,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 			if s.MQTT == nil {
 				s.MQTT = &stats.MQTT{}
 			}
-			k.mq.snapshot(s.MQTT)
+			k.mq.snapshot(s.MQTT, c.mq.expectUnknown)
 		}
 		for i := range k.errs {
 			if v := k.errs[i].Load(); v > 0 {

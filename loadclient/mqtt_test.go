@@ -48,7 +48,11 @@ func TestMQTTExpected(t *testing.T) {
 		{"devices/{uid}/in", "devices/{peer}/in", 3, 5, 1},
 		{"devices/{uid}/in", "devices/{peer}/in", 5, 5, 1}, // to itself: one subscription
 		{"devices/{i}/#", "devices/{i}/in", 3, 5, 1},       // its own
-		{"devices/{uid}/in", "devices/7/in", 3, 5, 0},
+		{"devices/{uid}/in", "devices/7/in", 3, 5, 1},      // uid 7's subscription: connection 6
+		{"devices/{uid}/in", "devices/700/in", 3, 5, 0},    // no such uid in a plan of 100
+		{"bars/{i}", "bars/{peer}", 3, 5, 1},               // index 6 (peer uid 6) subscribed bars/6
+		{"bars/{i}/#", "bars/{uid}/x", 3, 5, 1},            // the sender's uid 4 is index 4's topic
+		{"bars/+/{i}", "bars/x/{peer}", 3, 5, 0},           // not known (expectUnknown)
 		{"", "devices/{peer}/in", 3, 5, 0},
 	} {
 		o, err := Options{Proto: ProtoMQTT, MQTT: MQTTOptions{Subscribe: tt.sub, Publish: tt.pub}}.withDefaults()
@@ -62,6 +66,9 @@ func TestMQTTExpected(t *testing.T) {
 		c := &core{o: o, plan: &Plan{Conns: 100}, mq: mqs}
 		p := newMQTTProto(c)
 		p.topic = c.mq.topic.Append(nil, &placeholder.Values{UID: c.uid(tt.g), I: uint64(tt.g), Peer: c.uid(tt.peer)})
+		if unknown := strings.Contains(tt.sub, "+/{"); unknown != mqs.expectUnknown {
+			t.Errorf("--subscribe %q: expectUnknown %v", tt.sub, mqs.expectUnknown)
+		}
 		if got := p.expected(tt.g, tt.peer); got != tt.want {
 			t.Errorf("--subscribe %q --publish %q (topic %s) from %d to %d: expected %d, want %d", tt.sub, tt.pub, p.topic, tt.g, tt.peer, got, tt.want)
 		}

@@ -52,8 +52,16 @@ type mqttSetup struct {
 	hasFilter            bool
 	filterPerConn        bool   // the filter differs per connection ({i}, {uid})
 	fixedFilter          []byte // the filter, when it is the same for all
-	subQoS, qos          byte
-	body                 placeholder.Template // after the 24-byte header
+	// A per-connection filter's text before its first {i} or {uid}: a
+	// topic that starts with it names, right after, the one connection
+	// (besides the peer and the sender) whose filter it may match. With a
+	// wildcard in it a topic can reach connections the swarm cannot tell:
+	// the deliveries expected are unknown (expectUnknown).
+	recipientLit  string
+	recipientUID  bool // the number after recipientLit is a uid, not an index
+	expectUnknown bool
+	subQoS, qos   byte
+	body          placeholder.Template // after the 24-byte header
 }
 
 // setupMQTT checks the MQTT options and parses the templates once.
@@ -129,6 +137,12 @@ func setupMQTT(o Options) (mqttSetup, error) {
 		s.filterPerConn = s.filter.Has(placeholder.I) || s.filter.Has(placeholder.UID)
 		if s.fixedFilter = s.filter.Append(nil, &placeholder.Values{}); s.filterPerConn {
 			s.fixedFilter = nil
+			s.expectUnknown = true
+			for _, name := range []string{placeholder.I, placeholder.UID} {
+				if lit, ok := s.filter.Prefix(name); ok && !strings.ContainsAny(lit, "+#") {
+					s.recipientLit, s.recipientUID, s.expectUnknown = lit, name == placeholder.UID, false
+				}
+			}
 		}
 		if err := mqtt.CheckFilter(s.filter.Append(nil, &placeholder.Values{})); err != nil {
 			return s, fmt.Errorf("--subscribe %q: %w", m.Subscribe, err)

@@ -202,12 +202,13 @@ func (p *mqttProto) send(x *exch, planned int64) bool {
 }
 
 // expected is how many of the plan's subscriptions match p.topic, sent by
-// connection g to peer: every connection's when the filter is the same
-// for all (fan-out), else the peer's and the sender's own where their
-// filters match.
+// connection g to peer: every connection's when the filter is the same for
+// all (fan-out), else those of the peer, the sender and the connection the
+// topic names where the filter has its {i} or {uid} (recipient), where
+// their filters match. 0 when that cannot be known (expectUnknown).
 func (p *mqttProto) expected(g, peer int) int64 {
 	set, c := p.set, p.c
-	if !set.hasFilter {
+	if !set.hasFilter || set.expectUnknown {
 		return 0
 	}
 	if !set.filterPerConn {
@@ -216,10 +217,11 @@ func (p *mqttProto) expected(g, peer int) int64 {
 		}
 		return 0
 	}
+	cands := [3]int{peer, g, p.recipient()}
 	var n int64
-	for i, j := range [2]int{peer, g} {
-		if i == 1 && j == peer {
-			break
+	for i, j := range cands {
+		if j < 0 || j >= c.plan.Conns || i > 0 && j == cands[0] || i == 2 && j == cands[1] {
+			continue
 		}
 		p.filter = set.filter.Append(p.filter[:0], &placeholder.Values{UID: c.uid(j), I: uint64(j)})
 		if mqtt.Match(p.filter, p.topic) {
@@ -227,6 +229,34 @@ func (p *mqttProto) expected(g, peer int) int64 {
 		}
 	}
 	return n
+}
+
+// recipient is the connection p.topic names after the filter's text
+// before its {i} or {uid}, or -1.
+func (p *mqttProto) recipient() int {
+	set := p.set
+	t := p.topic
+	if len(t) <= len(set.recipientLit) || string(t[:len(set.recipientLit)]) != set.recipientLit {
+		return -1
+	}
+	var v uint64
+	d := 0
+	for _, b := range t[len(set.recipientLit):] {
+		if b < '0' || b > '9' || d == 19 {
+			break
+		}
+		v, d = v*10+uint64(b-'0'), d+1
+	}
+	if d == 0 {
+		return -1
+	}
+	if set.recipientUID {
+		if v < p.c.o.UIDBase {
+			return -1
+		}
+		v -= p.c.o.UIDBase
+	}
+	return int(min(v, uint64(p.c.plan.Conns)))
 }
 
 // bye writes a DISCONNECT (reason 0): the broker drops the will. What is
@@ -299,7 +329,7 @@ type mqttCounters struct {
 }
 
 // snapshot adds m to s.
-func (m *mqttCounters) snapshot(s *stats.MQTT) {
+func (m *mqttCounters) snapshot(s *stats.MQTT, unknown bool) {
 	var o stats.MQTT
 	for q := range 3 {
 		o.Sent[q], o.Acked[q], o.Refused[q] = m.sent[q].Load(), m.acked[q].Load(), m.refused[q].Load()
@@ -307,6 +337,7 @@ func (m *mqttCounters) snapshot(s *stats.MQTT) {
 		o.Received[q], o.Duplicated[q], o.Retained[q] = m.received[q].Load(), m.duplicated[q].Load(), m.retained[q].Load()
 	}
 	o.Subscribed, o.Foreign, o.Redelivered = m.subscribed.Load(), m.foreign.Load(), m.redelivered.Load()
+	o.ExpectedUnknown = unknown
 	s.Add(&o)
 }
 

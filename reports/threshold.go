@@ -47,6 +47,9 @@ var countFigures = map[string]func(stats.Summary) float64{
 	"server_bytes_per_conn": func(s stats.Summary) float64 { return s.ServerBytesPer },
 	"host_bytes_per_conn":   func(s stats.Summary) float64 { return s.HostBytesPer },
 	"mqtt_lost": func(s stats.Summary) float64 {
+		if s.MQTT != nil && s.MQTT.ExpectedUnknown {
+			return math.NaN() // not known: no threshold on it is met
+		}
 		return float64(mqttSum(s.MQTT, func(m *stats.MQTT) [3]int64 { return m.Lost }))
 	},
 	"mqtt_duplicated": func(s stats.Summary) float64 {
@@ -186,6 +189,10 @@ func (t Threshold) Check(s stats.Summary) stats.ThresholdResult {
 		r.Error = fmt.Sprintf("%s was not measured during the hold", t.Left)
 		return r
 	}
+	if math.IsNaN(left) { // a figure the run cannot know (mqtt_lost, ExpectedUnknown)
+		r.Error = fmt.Sprintf("%s is not known for this run: the summary says why", t.Left)
+		return r
+	}
 	limit := t.limit
 	if t.isRef {
 		if limit, ok = figure(s, t.Right); !ok {
@@ -210,9 +217,6 @@ func (t Threshold) Check(s stats.Summary) stats.ThresholdResult {
 		r.OK = left == limit
 	case "!=":
 		r.OK = left != limit
-	}
-	if math.IsNaN(left) {
-		r.OK = false
 	}
 	return r
 }

@@ -114,6 +114,12 @@ func newView(rec *stats.Record) view {
 			if m.Sent[q]+m.Received[q]+m.Expected[q] == 0 {
 				continue
 			}
+			if m.ExpectedUnknown {
+				add(fmt.Sprintf("mqtt qos %d", q), "%s sent, %s acked, %s received, %s duplicated; lost not known: the subscriptions have a wildcard before their {i} or {uid}, so which connections a topic reaches is the broker's to say (%s refused, %s unacked, %s blocked by the in-flight window, %s retained)",
+					stats.Thousands(m.Sent[q]), stats.Thousands(m.Acked[q]), stats.Thousands(m.Received[q]), stats.Thousands(m.Duplicated[q]),
+					stats.Thousands(m.Refused[q]), stats.Thousands(m.Unacked[q]), stats.Thousands(m.Blocked[q]), stats.Thousands(m.Retained[q]))
+				continue
+			}
 			add(fmt.Sprintf("mqtt qos %d", q), "%s sent, %s acked, %s received, %s lost, %s duplicated (%s expected by the subscriptions; %s refused, %s unacked, %s blocked by the in-flight window, %s retained)",
 				stats.Thousands(m.Sent[q]), stats.Thousands(m.Acked[q]), stats.Thousands(m.Received[q]), stats.Thousands(m.Lost[q]), stats.Thousands(m.Duplicated[q]),
 				stats.Thousands(m.Expected[q]), stats.Thousands(m.Refused[q]), stats.Thousands(m.Unacked[q]), stats.Thousands(m.Blocked[q]), stats.Thousands(m.Retained[q]))

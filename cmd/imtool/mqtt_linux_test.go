@@ -626,3 +626,48 @@ func TestBenchRefusesMQTT(t *testing.T) {
 		t.Errorf("bench --proto mqtt: %v\n%s\nwant exit 2 pointing to imtool swarm --proto mqtt", err, out)
 	}
 }
+
+// What the broker should deliver is counted whatever placeholders the
+// subscription and the topic use: mosquitto's deliveries (received) are the
+// observer of expected. A subscription whose wildcard comes before its {i}
+// or {uid} cannot be counted: the summary says so and gives no lost.
+func TestMQTTExpectedByPlaceholder(t *testing.T) {
+	bin := rt.Binary(t)
+	const n = 50
+	for _, tt := range []struct {
+		name, sub, pub string
+		unknown        bool
+	}{
+		{"i against peer", "bars/{i}", "bars/{peer}", false},
+		{"uid against peer", "bars/{uid}", "bars/{peer}", false},
+		{"wildcard after i", "bars/{i}/#", "bars/{peer}/x", false},
+		{"wildcard before i", "bars/+/{i}", "bars/x/{peer}", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := mqtttest.Start(t, mqtttest.Options{})
+			dir := t.TempDir()
+			p := startProc(t, bin, "swarm", "--tui=false", "--stats", "", "--proto", "mqtt", "--target", b.Addr,
+				"--conns", strconv.Itoa(n), "--hold", "2s", "--out", dir, "--subscribe", tt.sub, "--sub-qos", "1",
+				"--publish", tt.pub, "--qos", "1", "--msg-rate", "200", "--threshold", "mqtt_lost==0")
+			code := p.wait(t, 2*time.Minute)
+			rec, _ := readRecord(t, dir)
+			m := rec.Summary.MQTT
+			if m == nil || m.Sent[1] < 100 {
+				t.Fatalf("exit %d, MQTT counts %+v", code, m)
+			}
+			text := p.out.String()
+			if tt.unknown {
+				if !m.ExpectedUnknown || m.Lost[1] != 0 || m.Received[1] == 0 || code != exitThreshold ||
+					!strings.Contains(text, "lost not known: the subscriptions have a wildcard before their {i} or {uid}") {
+					t.Fatalf("exit %d, unknown %v, lost %d, received %d:\n%s", code, m.ExpectedUnknown, m.Lost[1], m.Received[1], text)
+				}
+				return
+			}
+			if code != 0 || m.ExpectedUnknown || m.Expected[1] == 0 || m.Received[1] != m.Expected[1] || m.Lost[1] != 0 || m.Duplicated[1] != 0 {
+				t.Fatalf("exit %d: sent %d, expected %d, received %d, lost %d, duplicated %d\n%s",
+					code, m.Sent[1], m.Expected[1], m.Received[1], m.Lost[1], m.Duplicated[1], text)
+			}
+			t.Logf("%s → %s: sent %d, expected %d, received %d", tt.sub, tt.pub, m.Sent[1], m.Expected[1], m.Received[1])
+		})
+	}
+}

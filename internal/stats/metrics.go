@@ -161,8 +161,11 @@ func (e emitter) swarmFamilies(s Snapshot) {
 			e.byLabel(prometheus.CounterValue, f.name, f.help, "qos", map[string]int64{"0": f.v[0], "1": f.v[1], "2": f.v[2]})
 		}
 		// A gauge: deliveries still on their way count until they arrive.
-		e.byLabel(prometheus.GaugeValue, "mqtt_lost", "MQTT deliveries the subscriptions call for that have not arrived (yet), by QoS.", "qos",
-			map[string]int64{"0": m.Lost[0], "1": m.Lost[1], "2": m.Lost[2]})
+		// Left out when the swarm cannot know what the subscriptions call for.
+		if !m.ExpectedUnknown {
+			e.byLabel(prometheus.GaugeValue, "mqtt_lost", "MQTT deliveries the subscriptions call for that have not arrived (yet), by QoS.", "qos",
+				map[string]int64{"0": m.Lost[0], "1": m.Lost[1], "2": m.Lost[2]})
+		}
 	}
 	e.directions("frames_total", "Protocol frames received (in) and sent (out).", s.FramesIn, s.FramesOut)
 	e.directions("bytes_total", "Bytes received (in) and sent (out).", s.BytesIn, s.BytesOut)

@@ -26,6 +26,10 @@ type MQTT struct {
 	// Redelivered are QoS 2 PUBLISHes the broker sent again before PUBREL:
 	// answered, not delivered twice.
 	Redelivered int64 `json:"redelivered,omitempty"`
+	// ExpectedUnknown: the subscriptions' wildcards come before their {i}
+	// or {uid}, so the swarm cannot tell which connections a topic reaches:
+	// Expected and Lost are not known (0).
+	ExpectedUnknown bool `json:"expected_unknown,omitempty"`
 }
 
 // Add adds o to m and works Lost out again from the sums.
@@ -41,7 +45,11 @@ func (m *MQTT) Add(o *MQTT) {
 		m.Duplicated[q] += o.Duplicated[q]
 		m.Retained[q] += o.Retained[q]
 		m.Lost[q] = max(0, m.Expected[q]-(m.Received[q]-m.Duplicated[q]))
+		if o.ExpectedUnknown || m.ExpectedUnknown {
+			m.Lost[q] = 0
+		}
 	}
+	m.ExpectedUnknown = m.ExpectedUnknown || o.ExpectedUnknown
 	m.Subscribed += o.Subscribed
 	m.Foreign += o.Foreign
 	m.Redelivered += o.Redelivered
