@@ -96,7 +96,7 @@ func stopMidRamp(t *testing.T, conns int, args ...string) stats.Summary {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		_ = cmd.Wait()
 	})
-	progress := regexp.MustCompile(`ramp +established (\d+)/`)
+	progress := regexp.MustCompile(`ramp +held (\d+)/`)
 	var out bytes.Buffer
 	sc := bufio.NewScanner(stdout)
 	stopped := false

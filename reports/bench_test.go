@@ -56,8 +56,8 @@ func TestRealBenchReports(t *testing.T) {
 		t.Fatalf("the bench run left complete=%v, %d held, %d samples", rec.Complete, rec.Summary.Held, len(rec.Series))
 	}
 	page := htmlReport(t, small)
-	if !strings.Contains(page, stats.Thousands(rec.Summary.Established)+" established") {
-		t.Errorf("the HTML report does not show the run's %s established connections", stats.Thousands(rec.Summary.Established))
+	if !strings.Contains(page, stats.Thousands(rec.Summary.PeakHeld)+" held at most at once; "+stats.Thousands(rec.Summary.Established)+" connects made") {
+		t.Errorf("the HTML report does not show the run's %s held at most at once and %s connects", stats.Thousands(rec.Summary.PeakHeld), stats.Thousands(rec.Summary.Established))
 	}
 	screenshot(t, page, "bench-2000")
 

@@ -191,7 +191,7 @@ func TestBenchInTerminal(t *testing.T) {
 	const conns = 3000
 	_, ports := rt.FreePorts(t, 20) // not 9000-9019: other packages' tests run at the same time
 	term := newTerminal(t, 120, 40, bin, "bench", "--conns", fmt.Sprint(conns), "--hold", "30s", "--ports", ports, "--out", t.TempDir())
-	term.contains("3,000 / 3,000 established")
+	term.contains("3,000 / 3,000 held")
 	term.contains("conns 3,000")
 	term.tmux("send-keys", "-t", "main", "q")
 	term.exited()

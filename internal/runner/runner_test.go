@@ -66,7 +66,7 @@ func TestRunHoldsAndRecords(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if !strings.Contains(out.String(), "established 30/30") || !strings.Contains(errOut.String(), "plan: 30 connections") {
+	if !strings.Contains(out.String(), "held 30/30  connects 30") || !strings.Contains(errOut.String(), "plan: 30 connections") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	}
 }
