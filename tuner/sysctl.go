@@ -38,6 +38,8 @@ var minSysctls = []minSysctl{
 		need: listenBurst, why: "caps each listen backlog: a connect burst beyond it is dropped and retried after 1 s"},
 	{key: "net.ipv4.tcp_max_syn_backlog", scope: ScopeNetns, needs: NeedsNewProcess, applies: Target.serves,
 		need: listenBurst, why: "half-open connections queued during a connect burst"},
+	{key: "net.core.netdev_max_backlog", scope: ScopeHost, needs: NeedsNothing, applies: always, hostOnly: true,
+		need: packetBurst, why: "each CPU's queue of packets received before the stack takes them (loopback too): a burst beyond it is dropped (softnet_stat) and retransmitted"},
 	{key: conntrackMax, scope: ScopeHost, needs: NeedsNothing, applies: always,
 		need: Target.withHeadroom, why: "a full conntrack table drops new connections"},
 	{key: "net.ipv4.tcp_max_orphans", scope: ScopeHost, needs: NeedsNothing, applies: always, hostOnly: true,
@@ -49,6 +51,11 @@ var minSysctls = []minSysctl{
 // listenBurst is the connect burst a listener must absorb: all of the
 // connections, up to the 65535 a backlog is usually capped at.
 func listenBurst(t Target) int64 { return min(t.withHeadroom(), 65535) }
+
+// packetBurst is the per-CPU backlog a host with the target's connections
+// needs: a sixteenth of them arriving at once (a grid point's heartbeats,
+// a reconnect storm), between the kernel's default 1,000 and 65,536.
+func packetBurst(t Target) int64 { return min(max(t.withHeadroom()/16, 1000), 65536) }
 
 func sysctlPath(key string) string { return "/proc/sys/" + strings.ReplaceAll(key, ".", "/") }
 

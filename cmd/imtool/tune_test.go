@@ -92,3 +92,21 @@ func TestTuneRevertKeepsHandEdits(t *testing.T) {
 		t.Errorf("revert --force left %s: %v", conf, err)
 	}
 }
+
+// tune check names the host's per-CPU packet backlog, which overflowed in
+// million-connection runs (softnet_stat drops), with what it needs.
+func TestTuneCheckNamesNetdevBacklog(t *testing.T) {
+	code, out, _ := imtoolRun(t, "tune", "check", "--root", fixture("fresh"), "--conns", "1000000")
+	if code != 1 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	var row string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "net.core.netdev_max_backlog") {
+			row = l
+		}
+	}
+	if !strings.Contains(row, "1000") || !strings.Contains(row, "≥ 65536") || !strings.Contains(row, "low") || !strings.Contains(out, "softnet_stat") {
+		t.Errorf("tune check does not say net.core.netdev_max_backlog 1000 is low for a million (≥ 65536):\n%s", out)
+	}
+}

@@ -53,6 +53,7 @@ raise fs.file-max 2200000
 raise fs.epoll.max_user_watches 2200000
 raise net.core.somaxconn 65535
 raise net.ipv4.tcp_max_syn_backlog 65535
+raise net.core.netdev_max_backlog 65536
 raise net.netfilter.nf_conntrack_max 1100000
 raise net.ipv4.tcp_max_orphans 1000000
 raise net.ipv4.tcp_max_tw_buckets 1000000
