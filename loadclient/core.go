@@ -149,6 +149,7 @@ type counters struct {
 	// with everything the pacer had due dialed (the --rate cap) or with
 	// dials left waiting for the --max-inflight window.
 	rampFirst, rampLast, rampEst atomic.Int64
+	rampHeldLast                 atomic.Int64 // the last connection held before the ramp was done
 	rampPaced, rampWindow        atomic.Int64
 	_                            [64]byte // keep loops' hot counters off each other's cache lines
 }
@@ -170,9 +171,21 @@ func (k *counters) rampEstablished(t int64) {
 		return
 	}
 	k.rampEst.Add(1)
+	raise(&k.rampLast, t)
+}
+
+// rampHeld notes a connection held at t during the ramp.
+func (k *counters) rampHeld(t int64) {
+	if !k.rampDone.Load() {
+		raise(&k.rampHeldLast, t)
+	}
+}
+
+// raise makes v at least t.
+func raise(v *atomic.Int64, t int64) {
 	for {
-		last := k.rampLast.Load()
-		if t <= last || k.rampLast.CompareAndSwap(last, t) {
+		last := v.Load()
+		if t <= last || v.CompareAndSwap(last, t) {
 			return
 		}
 	}
@@ -447,6 +460,9 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		}
 		if t := k.rampLast.Load(); t > 0 {
 			s.RampEndNS = max(s.RampEndNS, int64(c.unix(t)))
+		}
+		if t := k.rampHeldLast.Load(); t > 0 {
+			s.RampHeldNS = max(s.RampHeldNS, int64(c.unix(t)))
 		}
 		s.RampEstablished += k.rampEst.Load()
 		s.RampPacedTurns += k.rampPaced.Load()

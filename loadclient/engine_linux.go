@@ -360,6 +360,7 @@ func (l *eloop) connected(slot int32, ev uint32) {
 	c.state = stLogin
 	l.logins++
 	l.k.loggingIn.Add(1)
+	l.rx = c.t0 + took // what open handles arrived now: the SYN-ACK
 	if !l.proto.open(l.exch(slot)) {
 		return
 	}
@@ -427,6 +428,7 @@ func (l *eloop) held(slot int32) {
 	}
 	c.state, c.tries, c.tick = stHeld, 0, 0
 	l.c.hold(l.k, g, 1)
+	l.k.rampHeld(l.rx)
 	if l.c.beats() {
 		c.next = l.c.firstBeat(g, l.now)
 		l.schedule(slot, l.c.onTick(l.c.beatPlanned(g, c.next)))

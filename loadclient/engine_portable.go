@@ -363,6 +363,7 @@ func (pc *pconn) held(int32) {
 	_ = pc.nc.SetReadDeadline(time.Time{})
 	pc.isHeld.Store(true)
 	c.hold(k, pc.g, 1)
+	k.rampHeld(pc.x.rx)
 	if c.beats() {
 		pc.hbBase = c.firstBeat(pc.g, c.now())
 		pc.hb = time.AfterFunc(pc.untilBeat(), func() { e.beat(pc) })

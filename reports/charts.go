@@ -97,15 +97,8 @@ func charts(rec *stats.Record) []chart {
 		}
 	}
 
-	conns := []series{{name: "established"}, {name: "held", colour: 1}, {name: "dropped", colour: 3}}
-	rate := []series{{name: "connects/s"}}
-	for i, x := range smp {
-		conns[0].points = append(conns[0].points, plotter.XY{X: x.T, Y: float64(x.Swarm.Established)})
-		conns[1].points = append(conns[1].points, plotter.XY{X: x.T, Y: float64(x.Swarm.Held)})
-		conns[2].points = append(conns[2].points, plotter.XY{X: x.T, Y: float64(x.Swarm.Dropped)})
-		rate[0].points = append(rate[0].points, plotter.XY{X: x.T, Y: connectRate(smp, i)})
-	}
-	overTime("connections", fmt.Sprintf("Connections: %s requested, %s established, %s held at end",
+	conns, rate := connectionLines(smp)
+	overTime("connections", fmt.Sprintf("Connections: %s requested, %s connects, %s held at end",
 		stats.Thousands(s.Requested), stats.Thousands(s.Established), stats.Thousands(s.Held)), countAxis("connections"), conns)
 	overTime("connect-rate", fmt.Sprintf("Connect rate: %s conn/s mean over the %s ramp, %s conn/s peak",
 		fmtFloat(s.ConnectRateMean), fmtDuration(s.RampSeconds), fmtFloat(s.ConnectRatePeak)), countAxis("connects per second"), rate)
@@ -143,6 +136,80 @@ func charts(rec *stats.Record) []chart {
 
 	alignDataAreas(out)
 	return out
+}
+
+// connectionLines are the connections chart's lines (established, held,
+// dropped) and the connect-rate chart's, from the samples, with a short
+// ramp (shortRamp) drawn at its exact instants and rate.
+func connectionLines(smp []stats.Sample) (conns, rate []series) {
+	conns = []series{{name: "connects"}, {name: "held", colour: 1}, {name: "dropped", colour: 3}}
+	rate = []series{{name: "connects/s"}}
+	ramp, exact := shortRamp(smp)
+	for i, x := range smp {
+		prevT, prevEst, prevHeld := 0.0, int64(0), int64(0)
+		if i > 0 {
+			prevT, prevEst, prevHeld = smp[i-1].T, smp[i-1].Swarm.Established, smp[i-1].Swarm.Held
+		}
+		r := connectRate(smp, i)
+		if exact && prevT <= ramp.start && x.T >= ramp.held {
+			// The interval that holds the ramp: the ramp at its instants,
+			// then what the interval saw outside it.
+			conns[0].points = append(conns[0].points, plotter.XY{X: ramp.start, Y: float64(prevEst)},
+				plotter.XY{X: ramp.end, Y: float64(prevEst + ramp.established)})
+			if x.Swarm.Held-prevHeld >= ramp.established { // every one of them held by the sample
+				conns[1].points = append(conns[1].points, plotter.XY{X: ramp.start, Y: float64(prevHeld)},
+					plotter.XY{X: ramp.held, Y: float64(prevHeld + ramp.established)})
+			}
+			rate[0].points = append(rate[0].points, plotter.XY{X: ramp.start, Y: 0}, plotter.XY{X: ramp.start, Y: ramp.rate()},
+				plotter.XY{X: ramp.end, Y: ramp.rate()}, plotter.XY{X: ramp.end, Y: 0})
+			r = max(float64(x.Swarm.Established-prevEst-ramp.established)/(x.T-prevT), 0)
+		}
+		conns[0].points = append(conns[0].points, plotter.XY{X: x.T, Y: float64(x.Swarm.Established)})
+		conns[1].points = append(conns[1].points, plotter.XY{X: x.T, Y: float64(x.Swarm.Held)})
+		conns[2].points = append(conns[2].points, plotter.XY{X: x.T, Y: float64(x.Swarm.Dropped)})
+		rate[0].points = append(rate[0].points, plotter.XY{X: x.T, Y: r})
+	}
+	return conns, rate
+}
+
+// rampSpan is the ramp as the swarm timed it, on the run's time axis.
+type rampSpan struct {
+	start, end  float64 // seconds since the run started
+	held        float64 // when the last of its connections was held
+	established int64
+}
+
+func (r rampSpan) rate() float64 { return float64(r.established) / (r.end - r.start) }
+
+// shortRamp is the ramp from the swarm's exact timing (its first dial and
+// the last connection established during it), placed on the samples' time
+// axis by the last sample's own clock, when it lies within one sample
+// interval: the samples alone would draw it as a slope over the whole
+// interval, at a rate averaged over that interval.
+func shortRamp(smp []stats.Sample) (rampSpan, bool) {
+	if len(smp) < 2 {
+		return rampSpan{}, false
+	}
+	last := smp[len(smp)-1]
+	sw := last.Swarm
+	if sw.RampSeconds() == 0 || sw.Time.IsZero() || sw.RampEstablished == 0 {
+		return rampSpan{}, false
+	}
+	offset := last.T - float64(sw.Time.UnixNano())/1e9
+	r := rampSpan{start: offset + float64(sw.RampStartNS)/1e9, end: offset + float64(sw.RampEndNS)/1e9, established: sw.RampEstablished}
+	r.held = max(offset+float64(sw.RampHeldNS)/1e9, r.end)
+	// The two clocks agree to a few milliseconds: a ramp that began with
+	// the run is drawn from its first sample.
+	r.start = max(r.start, smp[0].T)
+	if r.end <= r.start {
+		return rampSpan{}, false
+	}
+	for _, x := range smp {
+		if x.T > r.start && x.T < r.held {
+			return rampSpan{}, false // a sample inside: the samples draw it
+		}
+	}
+	return r, true
 }
 
 // alignDataAreas gives every chart of a run the same legend width and

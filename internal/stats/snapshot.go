@@ -129,6 +129,7 @@ type Snapshot struct {
 	// waiting for the --max-inflight window.
 	RampStartNS     int64             `json:"ramp_start_ns,omitempty"`
 	RampEndNS       int64             `json:"ramp_end_ns,omitempty"`
+	RampHeldNS      int64             `json:"ramp_held_ns,omitempty"` // the last connection held before the ramp was done
 	RampEstablished int64             `json:"ramp_established,omitempty"`
 	RampPacedTurns  int64             `json:"ramp_paced_turns,omitempty"`
 	RampWindowTurns int64             `json:"ramp_window_turns,omitempty"`
@@ -197,6 +198,7 @@ func (s *Snapshot) add(p Snapshot) {
 		s.RampStartNS = p.RampStartNS
 	}
 	s.RampEndNS = max(s.RampEndNS, p.RampEndNS)
+	s.RampHeldNS = max(s.RampHeldNS, p.RampHeldNS)
 	s.RampEstablished += p.RampEstablished
 	s.RampPacedTurns += p.RampPacedTurns
 	s.RampWindowTurns += p.RampWindowTurns
