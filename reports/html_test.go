@@ -76,7 +76,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 		t.Errorf("the HTML report has %d inline SVG charts, want 8", n)
 	}
 	for _, want := range []string{
-		"Connections: 20,000 requested, 19,200 established, 19,140 held at end", // a chart title
+		"Connections: 20,000 requested, 19,200 connects, 19,140 held at end", // a chart title
 		"3,840 conn/s mean",
 		"eaddrnotavail",
 		"loadhost-01",
