@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -24,8 +26,9 @@ func TestPeakHeldAndConnects(t *testing.T) {
 	startProc(t, bin, "server", "--listen", "127.0.0.1", "--ports", fmt.Sprintf("%d-%d", base, base), "--stats", gwStats)
 	const n = 200
 	dir := t.TempDir()
+	swStats := fmt.Sprintf("127.0.0.1:%d", rt.FreePort(t))
 	cmd := exec.Command(bin, "swarm", "--target", fmt.Sprintf("127.0.0.1:%d", base), "--conns", strconv.Itoa(n), "--procs", "1",
-		"--hold", "4s", "--churn", "50/s", "--stats", "", "--tui=false", "--out", dir)
+		"--hold", "4s", "--churn", "50/s", "--stats", swStats, "--tui=false", "--out", dir)
 	out := &lockedBuf{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -41,11 +44,24 @@ func TestPeakHeldAndConnects(t *testing.T) {
 			break
 		}
 	}
+	// /metrics has the churn too, in the middle of the hold.
+	time.Sleep(2 * time.Second)
+	churnedMetric := -1.0
+	if resp, err := http.Get("http://" + swStats + "/metrics"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if m := regexp.MustCompile(`(?m)^imtool_churned_total ([0-9.e+]+)$`).FindSubmatch(body); m != nil {
+			churnedMetric, _ = strconv.ParseFloat(string(m[1]), 64)
+		}
+	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("swarm: %v\n%s", err, out.String())
 	}
 	rec, raw := readRecord(t, dir)
 	s := rec.Summary
+	if churnedMetric <= 0 || churnedMetric > float64(s.Churned) {
+		t.Errorf("/metrics imtool_churned_total %v during the hold; %d churned by the end", churnedMetric, s.Churned)
+	}
 	if s.PeakHeld != n || s.Established <= n || s.Churned == 0 {
 		t.Fatalf("peak held %d, connects %d, churned %d: want %d held at most and more connects", s.PeakHeld, s.Established, s.Churned, n)
 	}

@@ -169,6 +169,7 @@ func (e emitter) swarmFamilies(s Snapshot) {
 	}
 	e.directions("frames_total", "Protocol frames received (in) and sent (out).", s.FramesIn, s.FramesOut)
 	e.directions("bytes_total", "Bytes received (in) and sent (out).", s.BytesIn, s.BytesOut)
+	e.counter("churned_total", "Held connections closed and redialed by --churn.", s.Churned)
 	e.counter("pings_total", "PING frames sent.", s.Pings)
 	e.counter("pongs_total", "PONG frames received.", s.Pongs)
 	e.counter("server_pings_total", "Server pings a scenario answered.", s.ServerPings)
