@@ -59,7 +59,12 @@ const shardHeadroom = 1.05 / 0.9
 
 // PlanProcs returns how many gateway processes hold maxConns connections on
 // ports ports under this process's fd limit, and the cap of each: what the
-// limit allows one process (host.ConnsPerProcess).
+// limit allows one process (host.ConnsPerProcess). A cluster of more than
+// one is planned with a spare shard's room (N+1): when a shard dies, its
+// clients redial into the others, which SO_REUSEPORT picks by hash whatever
+// room each has, so each survivor must have room for its share of them;
+// without the spare a survivor at its cap turned them away as server full
+// (docs/FAULTS.md).
 func PlanProcs(maxConns, ports int) (procs, perProc int, err error) {
 	limit, err := fdLimit()
 	if err != nil {
@@ -72,7 +77,10 @@ func PlanProcs(maxConns, ports int) (procs, perProc int, err error) {
 	if maxConns <= 0 {
 		return 1, perProc, nil
 	}
-	return host.Procs(maxConns, int64(limit), ports, shardHeadroom), perProc, nil
+	if procs = host.Procs(maxConns, int64(limit), ports, shardHeadroom); procs > 1 {
+		procs++
+	}
+	return procs, perProc, nil
 }
 
 // StartCluster starts the dispatcher (unless one is given) and the gateway

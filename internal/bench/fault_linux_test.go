@@ -66,6 +66,40 @@ func TestBenchKillGateway(t *testing.T) {
 	}
 }
 
+// TestBenchKillGatewayAutoShards is the storm as a user first meets it:
+// the shards planned by themselves (--gateway-procs auto), one killed with
+// its ~10,000 clients. They redial into the others, whose room the plan
+// kept (N+1): every client is back within 5 s, none turned away as server
+// full. The gateways' own sessions and the kernel's count are the
+// observers of "whole" (the recovery's counts).
+func TestBenchKillGatewayAutoShards(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a private network namespace needs root")
+	}
+	const n = 30000
+	rec, out := runBench(t, 4*time.Minute, "--netns", "--conns", strconv.Itoa(n), "--hold", "25s", "--reconnect",
+		"--fault", "kill-gateway:1@8s")
+	defer func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", out)
+		}
+	}()
+	if len(rec.Faults) != 1 || len(rec.Summary.Recovery) != 1 {
+		t.Fatalf("faults %+v, recovery %+v: want one of each", rec.Faults, rec.Summary.Recovery)
+	}
+	ev, r, s := rec.Faults[0], rec.Summary.Recovery[0], rec.Summary
+	if ev.Error != "" || ev.Sessions == 0 {
+		t.Fatalf("fault %+v: want gateway shard 1 killed with its sessions", ev)
+	}
+	if s.Errors[stats.ErrServerFull] != 0 || s.Held != n || !rec.Complete {
+		t.Errorf("held %d of %d, errors %v: want all back, none refused as server full", s.Held, n, s.Errors)
+	}
+	if r.WholeS < 0 || r.WholeS > 5 || r.AgreeS < 0 {
+		t.Errorf("whole again %.1f s after the kill (counts agree after %.1f s): want within 5 s", r.WholeS, r.AgreeS)
+	}
+	t.Logf("killed shard had %d sessions; whole again after %.2f s, counts agree after %.2f s; %d reconnects", ev.Sessions, r.WholeS, r.AgreeS, r.Reconnects)
+}
+
 // TestBenchDispatcherAndStopFaults kills the dispatcher, then stops a
 // gateway shard for two seconds, and checks that neither dropped a client
 // connection, that the dispatcher was started again and every gateway
