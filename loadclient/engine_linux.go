@@ -399,16 +399,21 @@ func (l *eloop) handshakeTook(fd int, t0 int64) (int64, bool) {
 	if rawTCPInfo(fd, &l.tcpi) != nil {
 		return 0, false
 	}
-	switch l.tcpi.State {
+	return tcpHandshakeTook(&l.tcpi, l.c.now()-t0)
+}
+
+// tcpHandshakeTook is handshakeTook from a connection's TCP_INFO ti, read
+// since ns after its connect began.
+func tcpHandshakeTook(ti *unix.TCPInfo, since int64) (int64, bool) {
+	switch ti.State {
 	case unix.BPF_TCP_ESTABLISHED, unix.BPF_TCP_CLOSE_WAIT:
 	default:
 		return 0, false
 	}
-	now := l.c.now()
-	if l.tcpi.Total_retrans == 0 && l.tcpi.Rtt > 0 {
-		return min(int64(l.tcpi.Rtt)*int64(time.Microsecond), now-t0), true
+	if ti.Total_retrans == 0 && ti.Rtt > 0 {
+		return min(int64(ti.Rtt)*int64(time.Microsecond), since), true
 	}
-	return max(now-int64(l.tcpi.Last_ack_recv)*int64(time.Millisecond)-t0, 0), true
+	return max(since-int64(ti.Last_ack_recv)*int64(time.Millisecond), 0), true
 }
 
 // exch is the loop's call into its proto, for slot.

@@ -32,6 +32,8 @@ type portableEngine struct {
 type pconn struct {
 	e         *portableEngine
 	nc        net.Conn
+	tcp       net.Conn  // nc's TCP connection (nc itself, or under TLS)
+	deadline  time.Time // the handshake step's deadline, while one is under way
 	g         int
 	sem       chan struct{} // the --max-inflight window slot, until held or the end of the attempt
 	isHeld    atomic.Bool
@@ -170,7 +172,10 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 	pc := &pconn{e: e, g: g, sem: sem, rnd: rng(uint64(g)*0xBF58476D1CE4E5B9 | 1)}
 	defer pc.release()
 	dst := c.plan.Dests[c.plan.Dest(g)]
-	d := net.Dialer{Timeout: c.o.ConnectTimeout}
+	// The connect is judged by the kernel's clocks (connectTook), so a
+	// goroutine that comes late to a SYN-ACK that came in time does not
+	// call it a timeout: the dial itself waits lateGrace longer.
+	d := net.Dialer{Timeout: c.o.ConnectTimeout + lateGrace(c.o.ConnectTimeout)}
 	if s := c.plan.Source(g); s >= 0 {
 		d.LocalAddr = &net.TCPAddr{IP: c.plan.Sources[s].AsSlice()}
 	}
@@ -178,7 +183,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 	if !first {
 		k.connecting.Add(1)
 	}
-	t0 := c.now()
+	t0, t0Wall := c.now(), time.Now()
 	k.rampStarted(t0)
 	nc, err := d.DialContext(e.ctx, "tcp", dst.String())
 	if err != nil {
@@ -188,10 +193,22 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 		}
 		return
 	}
+	took := time.Duration(c.now() - t0)
+	if kt, ok := connectTook(nc, t0Wall); ok {
+		took = kt
+	}
+	if took > c.o.ConnectTimeout {
+		_ = nc.Close()
+		k.connecting.Add(-1)
+		c.fail(k, clsConnectTimeout, g, "no answer to SYN within --connect-timeout "+c.o.ConnectTimeout.String(), nil)
+		return
+	}
+	stampConn(nc)
 	k.established.Add(1)
 	t1 := c.now()
-	c.lat[latConnect].Record(time.Duration(t1 - t0))
-	k.rampEstablished(t1)
+	c.lat[latConnect].Record(took)
+	k.rampEstablished(t0 + int64(took))
+	raw := nc
 	if c.tls.cfgs != nil {
 		tc, resumed, err := c.tlsHandshake(e.ctx, nc, c.plan.Dest(g), &pc.certAsked)
 		if err != nil {
@@ -219,7 +236,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 	pc.conn.state = stLogin // the handshake, if the protocol has one, counts from here
 	k.loggingIn.Add(1)
 	k.connecting.Add(-1)
-	pc.nc = nc
+	pc.nc, pc.tcp = nc, raw
 	e.mu.Lock()
 	if e.ctx.Err() != nil {
 		e.mu.Unlock()
@@ -257,7 +274,7 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 	pc.x.rx = c.now()
 	ok := pc.proto.open(&pc.x)
 	if ok && handshaking(pc.conn.state) {
-		_ = nc.SetReadDeadline(time.Now().Add(c.stepTimeout(&pc.conn)))
+		pc.setDeadline()
 	}
 	pc.mu.Unlock()
 	if !ok {
@@ -289,7 +306,7 @@ func (pc *pconn) read() {
 			if ok && handshaking(pc.conn.state) && pc.conn.t0 != t0 {
 				// The handshake's next step (LOGIN after the 101, SUBSCRIBE
 				// after the CONNACK) left: it has --login-timeout of its own.
-				_ = pc.nc.SetReadDeadline(time.Now().Add(c.stepTimeout(&pc.conn)))
+				pc.setDeadline()
 			}
 			pc.mu.Unlock()
 			if !ok {
@@ -303,6 +320,12 @@ func (pc *pconn) read() {
 			}
 			pc.mu.Lock()
 			state := pc.conn.state
+			if handshaking(state) && classOf(err) == clsConnectTimeout && pc.answeredInTime() {
+				// A late goroutine: the answer came before the deadline.
+				_ = pc.nc.SetReadDeadline(time.Now().Add(c.stepTimeout(&pc.conn)))
+				pc.mu.Unlock()
+				continue
+			}
 			switch {
 			case pc.certAsked && handshaking(state) && (errors.Is(err, io.EOF) || classOf(err) == clsConnReset):
 				pc.gone(0, dropError, clsTLSCertRefused, "closed by the server right after a TLS handshake in which it asked for a client certificate (refused, or none given)", err)
@@ -340,6 +363,25 @@ func (pc *pconn) release() {
 		pc.sem = nil
 	}
 }
+
+// setDeadline gives the handshake step under way its timeout, from now;
+// called with mu held.
+func (pc *pconn) setDeadline() {
+	pc.deadline = time.Now().Add(pc.e.c.stepTimeout(&pc.conn))
+	_ = pc.nc.SetReadDeadline(pc.deadline)
+}
+
+// answeredInTime tells whether what waits unread on the connection
+// arrived by the step's deadline (by the kernel's clock): a read deadline
+// that fired while the goroutine was late is then no timeout.
+func (pc *pconn) answeredInTime() bool {
+	at, ok := firstArrival(pc.tcp)
+	return ok && !at.After(pc.deadline)
+}
+
+// lateGrace is how much longer than timeout the portable engine waits for
+// a connect, which it then judges by the kernel's clocks.
+func lateGrace(timeout time.Duration) time.Duration { return max(time.Second, timeout/2) }
 
 // write (endpoint) sends b; called with mu held.
 func (pc *pconn) write(_ int32, b []byte) bool {

@@ -51,6 +51,16 @@ func TestLateLoopTimeouts(t *testing.T) {
 			t.Errorf("login p50 %.3f s, max %.3f s: want the server's %v, timed by the kernel, not the 2.5 s stop", login.P50, login.Max, delay)
 		}
 	})
+	// The portable engine: a read deadline that fires while its goroutine
+	// is late is judged by when the answer arrived (the kernel's time), and
+	// a connect by TCP_INFO.
+	t.Run("portable engine, logins in flight", func(t *testing.T) {
+		const delay = 300 * time.Millisecond
+		srv := startDelayServer(t, delay)
+		s := stopMidRamp(t, conns, "--target", "127.0.0.1:"+strconv.Itoa(srv.port), "--engine", "portable")
+		srv.stop(t)
+		t.Logf("held %d, errors %v", s.Held, s.Errors)
+	})
 	// WebSocket upgrade, then LOGIN: the connections caught between the
 	// 101 and the LOGIN_OK at the stop get a deadline for each step.
 	t.Run("ws+imtool, upgrades in flight", func(t *testing.T) {
