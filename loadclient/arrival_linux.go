@@ -52,6 +52,12 @@ func connectTook(c net.Conn, start time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
+	return rawConnectTook(raw, start)
+}
+
+// rawConnectTook is connectTook of a socket still connecting, or done;
+// false while its handshake is not over.
+func rawConnectTook(raw syscall.RawConn, start time.Time) (time.Duration, bool) {
 	var took time.Duration
 	known := false
 	_ = raw.Control(func(fd uintptr) {

@@ -4,6 +4,7 @@ package loadclient
 
 import (
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -16,3 +17,6 @@ func firstArrival(net.Conn) (time.Time, bool) { return time.Time{}, false }
 
 // connectTook is unknown here: the dial's own timing stands.
 func connectTook(net.Conn, time.Time) (time.Duration, bool) { return 0, false }
+
+// rawConnectTook is unknown here: the deadline stands.
+func rawConnectTook(syscall.RawConn, time.Time) (time.Duration, bool) { return 0, false }

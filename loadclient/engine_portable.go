@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -171,36 +172,18 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 	c, k := e.c, e.k
 	pc := &pconn{e: e, g: g, sem: sem, rnd: rng(uint64(g)*0xBF58476D1CE4E5B9 | 1)}
 	defer pc.release()
-	dst := c.plan.Dests[c.plan.Dest(g)]
-	// The connect is judged by the kernel's clocks (connectTook), so a
-	// goroutine that comes late to a SYN-ACK that came in time does not
-	// call it a timeout: the dial itself waits lateGrace longer.
-	d := net.Dialer{Timeout: c.o.ConnectTimeout + lateGrace(c.o.ConnectTimeout)}
-	if s := c.plan.Source(g); s >= 0 {
-		d.LocalAddr = &net.TCPAddr{IP: c.plan.Sources[s].AsSlice()}
-	}
 	k.attempts.Add(1)
 	if !first {
 		k.connecting.Add(1)
 	}
-	t0, t0Wall := c.now(), time.Now()
+	t0 := c.now()
 	k.rampStarted(t0)
-	nc, err := d.DialContext(e.ctx, "tcp", dst.String())
+	nc, took, class, err := e.dial(g)
 	if err != nil {
 		k.connecting.Add(-1)
 		if e.ctx.Err() == nil {
-			c.fail(k, classOf(err), g, "connect", err)
+			c.fail(k, class, g, "connect", err)
 		}
-		return
-	}
-	took := time.Duration(c.now() - t0)
-	if kt, ok := connectTook(nc, t0Wall); ok {
-		took = kt
-	}
-	if took > c.o.ConnectTimeout {
-		_ = nc.Close()
-		k.connecting.Add(-1)
-		c.fail(k, clsConnectTimeout, g, "no answer to SYN within --connect-timeout "+c.o.ConnectTimeout.String(), nil)
 		return
 	}
 	stampConn(nc)
@@ -282,6 +265,58 @@ func (e *portableEngine) once(slot, g int, sem chan struct{}, first bool) (held,
 	}
 	pc.read()
 	return pc.isHeld.Load(), pc.churned.Load()
+}
+
+// errNoSYNACK is a connect that had no answer within --connect-timeout.
+var errNoSYNACK = errors.New("no answer to SYN within --connect-timeout")
+
+// dial connects connection g and says how long its handshake took. The
+// --connect-timeout is judged by the kernel's clocks: at the deadline, a
+// connect whose SYN-ACK came in time (TCP_INFO) goes on however late this
+// process is; one still unanswered is cancelled, a connect_timeout.
+func (e *portableEngine) dial(g int) (net.Conn, time.Duration, int, error) {
+	c := e.c
+	var d net.Dialer
+	if s := c.plan.Source(g); s >= 0 {
+		d.LocalAddr = &net.TCPAddr{IP: c.plan.Sources[s].AsSlice()}
+	}
+	var mu sync.Mutex
+	var sock syscall.RawConn
+	d.ControlContext = func(_ context.Context, _, _ string, rc syscall.RawConn) error {
+		mu.Lock()
+		sock = rc
+		mu.Unlock()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	start := time.Now()
+	var late atomic.Bool
+	timer := time.AfterFunc(c.o.ConnectTimeout, func() {
+		mu.Lock()
+		rc := sock
+		mu.Unlock()
+		if rc != nil {
+			if took, ok := rawConnectTook(rc, start); ok && took <= c.o.ConnectTimeout {
+				return
+			}
+		}
+		late.Store(true)
+		cancel()
+	})
+	nc, err := d.DialContext(ctx, "tcp", c.plan.Dests[c.plan.Dest(g)].String())
+	timer.Stop()
+	if err != nil {
+		if late.Load() {
+			return nil, 0, clsConnectTimeout, errNoSYNACK
+		}
+		return nil, 0, classOf(err), err
+	}
+	took := time.Since(start)
+	if kt, ok := connectTook(nc, start); ok {
+		took = kt
+	}
+	return nc, took, 0, nil
 }
 
 // portableReadBuf is the read buffer of a portable engine's connection.
@@ -378,10 +413,6 @@ func (pc *pconn) answeredInTime() bool {
 	at, ok := firstArrival(pc.tcp)
 	return ok && !at.After(pc.deadline)
 }
-
-// lateGrace is how much longer than timeout the portable engine waits for
-// a connect, which it then judges by the kernel's clocks.
-func lateGrace(timeout time.Duration) time.Duration { return max(time.Second, timeout/2) }
 
 // write (endpoint) sends b; called with mu held.
 func (pc *pconn) write(_ int32, b []byte) bool {
