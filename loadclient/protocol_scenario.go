@@ -87,13 +87,11 @@ func (p *scenarioProto) write(x *exch, tpl *scenario.Template, at int64) bool {
 	v.Unix = v.TS / 1e9
 	p.seq++
 	v.Seq = p.seq
-	if x.conn.state != stHeld { // tokens are for logging in; made only then
-		if tpl.Uses("token") {
-			v.Token = p.tok.Token(v.UID)
-		}
-		if p.jwt != nil && tpl.Uses("jwt") {
-			v.JWT = p.jwt.Token(v)
-		}
+	if tpl.Uses("token") { // made for the templates that use them: logins, as a rule
+		v.Token = p.tok.Token(v.UID)
+	}
+	if p.jwt != nil && tpl.Uses("jwt") {
+		v.JWT = p.jwt.Token(v)
 	}
 	p.wbuf = tpl.Append(p.wbuf[:0], v)
 	if p.wrap != nil {
