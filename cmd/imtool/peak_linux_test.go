@@ -24,6 +24,7 @@ func TestPeakHeldAndConnects(t *testing.T) {
 	base := freeBase(t, 1)
 	gwStats := fmt.Sprintf("127.0.0.1:%d", freeBase(t, 1)+1)
 	startProc(t, bin, "server", "--listen", "127.0.0.1", "--ports", fmt.Sprintf("%d-%d", base, base), "--stats", gwStats)
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", base))
 	const n = 200
 	dir := t.TempDir()
 	swStats := fmt.Sprintf("127.0.0.1:%d", rt.FreePort(t))

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -287,6 +288,18 @@ func TestScenarioCentrifugo(t *testing.T) {
 	}
 }
 
+// waitListening waits (20 s at most) until addr accepts a TCP connection.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+	}
+	t.Fatalf("nothing listens on %s", addr)
+}
+
 // statsOf reads a process's /stats.
 func statsOf(addr string) (stats.Snapshot, error) {
 	var s stats.Snapshot
@@ -310,6 +323,7 @@ func TestScenarioIMTool(t *testing.T) {
 		s, err := statsOf(gwStats)
 		return int(s.Sessions), err
 	}
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", base))
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if _, err := sessions(); err == nil {
 			break

@@ -47,7 +47,7 @@ DIR/series.jsonl. At the end: a summary with errors and their fixes.
 THRESHOLDS. --threshold 'FIGURE OP VALUE', repeatable, as k6 has them: pass/fail
 criteria on the hold phase's figures, listed in the summary as ✓/✗ and kept in run.json.
   --threshold 'heartbeat.p99<50ms' --threshold 'held==requested' --threshold 'errors==0'
-Figures: held, requested, established, dropped, errors, sent, acked, delivered, pings,
+Figures: held, peak_held, requested, established (connects made), dropped, errors, sent, acked, delivered, pings,
 pongs, ramp_seconds, connect_rate_mean, connect_rate_peak, client_bytes_per_conn,
 server_bytes_per_conn, host_bytes_per_conn, mqtt_lost, mqtt_duplicated, and latencies
 KIND.STAT (KIND connect, login, heartbeat, ack, deliver, lag, mqtt_connect, mqtt_puback,
