@@ -326,10 +326,12 @@ func (g *Goim) serve(c *goimConn) {
 				online = uint32(g.rooms[c.room])
 				g.mu.Unlock()
 			}
+			// Counted before the reply leaves: a client that has read the
+			// reply finds it counted.
+			g.heartbeats.Add(1)
 			if c.write(p.ver, GoimOpHeartbeatReply, p.seq, binary.BigEndian.AppendUint32(nil, online)) != nil {
 				return
 			}
-			g.heartbeats.Add(1)
 		case GoimOpSendMsg:
 			if len(p.body) < 8 {
 				return
@@ -342,16 +344,17 @@ func (g *Goim) serve(c *goimConn) {
 				dst = append(dst, d)
 			}
 			g.mu.Unlock()
-			if c.write(p.ver, GoimOpSendMsgReply, p.seq, nil) != nil {
-				return
-			}
 			g.messages.Add(1)
 			if len(dst) == 0 {
 				g.undelivered.Add(1)
 			}
+			if c.write(p.ver, GoimOpSendMsgReply, p.seq, nil) != nil {
+				return
+			}
 			for _, d := range dst {
-				if d.write(GoimDeliverVer, GoimOpRaw, 0, payload) == nil {
-					g.delivered.Add(1)
+				g.delivered.Add(1) // before the write, as the heartbeats
+				if d.write(GoimDeliverVer, GoimOpRaw, 0, payload) != nil {
+					g.delivered.Add(-1)
 				}
 			}
 		default:
