@@ -62,9 +62,8 @@ const shardHeadroom = 1.05 / 0.9
 // limit allows one process (host.ConnsPerProcess). A cluster of more than
 // one is planned with a spare shard's room (N+1): when a shard dies, its
 // clients redial into the others, which SO_REUSEPORT picks by hash whatever
-// room each has, so each survivor must have room for its share of them;
-// without the spare a survivor at its cap turned them away as server full
-// (docs/FAULTS.md).
+// room each has, so each survivor must have room for its share of them,
+// or one at its cap turns them away as server full (docs/FAULTS.md).
 func PlanProcs(maxConns, ports int) (procs, perProc int, err error) {
 	limit, err := fdLimit()
 	if err != nil {
