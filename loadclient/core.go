@@ -130,6 +130,7 @@ type counters struct {
 	unsent                               atomic.Int64 // SENDs and PINGs not sent: the connection's send queue was full
 	unawaited                            atomic.Int64 // messages sent that await no answer (raw, a scenario without ack:)
 	expected                             atomic.Int64 // deliveries a scenario expects (see scenarioProto)
+	duplicated                           atomic.Int64 // deliveries of a scenario's message already delivered ({mid})
 	framesIn, framesOut                  atomic.Int64
 	bytesIn, bytesOut                    atomic.Int64
 	maxLag                               atomic.Int64
@@ -223,6 +224,8 @@ type core struct {
 	// own in the clsUser slots.
 	names [nClasses]string
 	fixes map[string]string // the scenario's own classes' fixes
+	// msgSeq numbers this process's scenario messages for {mid}.
+	msgSeq atomic.Uint64
 }
 
 func newCore(o Options, plan *Plan) *core {
@@ -450,6 +453,7 @@ func (c *core) snapshotInto(s *stats.Snapshot) (pending int64) {
 		s.Unsent += k.unsent.Load()
 		s.Unawaited += k.unawaited.Load()
 		s.Expected += k.expected.Load()
+		s.Duplicated += k.duplicated.Load()
 		s.FramesIn += k.framesIn.Load()
 		s.FramesOut += k.framesOut.Load()
 		s.BytesIn += k.bytesIn.Load()

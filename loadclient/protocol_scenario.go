@@ -29,13 +29,15 @@ type scenarioProto struct {
 	tok  *wire.TokenMaker
 	jwt  *scenario.Signer
 
-	saved map[int32][]byte // slot → its persistent variables (see save)
-	seen  map[int32][]byte // slot → the last bytes received while a step waits
+	saved map[int32][]byte      // slot → its persistent variables (see save)
+	seen  map[int32][]byte      // slot → the last bytes received while a step waits
+	mids  map[uint64]*midWindow // sender → the {mid}s of its messages delivered here (dlvMID)
 	wbuf  []byte
 	seq   uint64
 
 	// Which built-in captures each timed matcher makes.
 	hb, ack, dlv timing
+	dlvMID       int // the variable a delivery's {mid} is captured in; -1 none
 }
 
 // timing says how a matcher's frame is timed: by the {ts} or {tid} it
@@ -70,8 +72,12 @@ func newScenarioProto(c *core) *scenarioProto {
 	if s.Heartbeat != nil {
 		p.hb = timingOf(s, s.Heartbeat.Reply)
 	}
+	p.dlvMID = -1
 	if s.Message != nil {
 		p.ack, p.dlv = timingOf(s, s.Message.Ack), timingOf(s, s.Message.Deliver)
+		if i := s.VarIndex(scenario.CapMID); i >= 0 && s.Message.Deliver != nil && s.Message.Deliver.Captures(i) {
+			p.dlvMID, p.mids = i, map[uint64]*midWindow{}
+		}
 	}
 	return p
 }
@@ -212,6 +218,10 @@ func (p *scenarioProto) frame(x *exch, f scenario.Frame) bool {
 			return true
 		}
 		if m.Deliver != nil && m.Deliver.Match(f, v) {
+			if p.dlvMID >= 0 && !p.firstDelivery(p.dlvMID) {
+				x.k.duplicated.Add(1)
+				return true
+			}
 			x.k.delivered.Add(1)
 			if d, ok := p.took(x, p.dlv); ok {
 				x.record(latDeliver, d)
@@ -373,6 +383,7 @@ func (p *scenarioProto) send(x *exch, planned int64) bool {
 		p.load(x.slot)
 	}
 	p.v.Peer = x.c.uid(int(x.rnd.next() % uint64(x.c.plan.Conns)))
+	p.v.MID = x.c.uid(x.c.shard.First)<<midSeqBits | x.c.msgSeq.Add(1)&(1<<midSeqBits-1)
 	p.write(x, m.Send, planned)
 	if m.Ack == nil {
 		x.k.unawaited.Add(1)
@@ -404,4 +415,60 @@ func excerpt(b []byte) string {
 		return strconv.Quote(string(b[:96])) + "…"
 	}
 	return strconv.Quote(string(b))
+}
+
+// A {mid} is the uid of its sender process's first connection (unique in
+// the swarm, agents included) above a sequence number of midSeqBits, so a
+// few processes' ids stay below 2^53, where JSON numbers are exact.
+const midSeqBits = 31
+
+// firstDelivery tells whether the {mid} captured in variable i is a
+// message's first delivery to this loop (or connection).
+func (p *scenarioProto) firstDelivery(i int) bool {
+	mid, ok := p.v.Number(i)
+	if !ok {
+		return true
+	}
+	w := p.mids[mid>>midSeqBits]
+	if w == nil {
+		w = new(midWindow)
+		p.mids[mid>>midSeqBits] = w
+	}
+	return w.add(mid & (1<<midSeqBits - 1))
+}
+
+// midWindow is what one sender's messages delivered here were: the last
+// midWindowBits sequence numbers below the highest. A duplicate older than
+// that counts as new: duplicates are caught as long as they come within
+// that many of the sender's messages.
+type midWindow struct {
+	high uint64
+	bits [midWindowBits / 64]uint64
+}
+
+const midWindowBits = 4096
+
+// add records seq and tells whether it is new.
+func (w *midWindow) add(seq uint64) bool {
+	if seq > w.high {
+		if seq-w.high >= midWindowBits {
+			w.bits = [midWindowBits / 64]uint64{}
+		} else {
+			for s := w.high + 1; s < seq; s++ { // forget what the window slides past
+				w.bits[s%midWindowBits/64] &^= 1 << (s % 64)
+			}
+		}
+		w.high = seq
+		w.bits[seq%midWindowBits/64] |= 1 << (seq % 64)
+		return true
+	}
+	if w.high-seq >= midWindowBits {
+		return true
+	}
+	word, bit := seq%midWindowBits/64, uint64(1)<<(seq%64)
+	if w.bits[word]&bit != 0 {
+		return false
+	}
+	w.bits[word] |= bit
+	return true
 }

@@ -191,3 +191,132 @@ func TestScenarioRefusedAndStuck(t *testing.T) {
 		})
 	}
 }
+
+// relayServer logs a connection in on "HELLO <uid>" ("OK"), and relays
+// "MSG <to> <body>": "ACK" to the sender, "DLV <body>" to uid to's
+// connection, twice for every third message. It counts the messages it
+// relayed and the extra copies.
+type relayServer struct {
+	addr            string
+	relayed, copies atomic.Int64
+	mu              sync.Mutex
+	byUID           map[string]net.Conn
+}
+
+func startRelayServer(t *testing.T) *relayServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &relayServer{addr: ln.Addr().String(), byUID: map[string]net.Conn{}}
+	var wg sync.WaitGroup
+	var conns sync.Map
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Store(c, true)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				s.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+		wg.Wait()
+	})
+	return s
+}
+
+func (s *relayServer) serve(c net.Conn) {
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		f := strings.SplitN(strings.TrimSpace(line), " ", 3)
+		switch {
+		case len(f) == 2 && f[0] == "HELLO":
+			s.mu.Lock()
+			s.byUID[f[1]] = c
+			s.mu.Unlock()
+			fmt.Fprintf(c, "OK\n")
+		case len(f) == 3 && f[0] == "MSG":
+			s.mu.Lock()
+			to := s.byUID[f[1]]
+			n := s.relayed.Add(1)
+			if to != nil {
+				fmt.Fprintf(to, "DLV %s\n", f[2])
+				if n%3 == 0 {
+					s.copies.Add(1)
+					fmt.Fprintf(to, "DLV %s\n", f[2])
+				}
+			}
+			s.mu.Unlock()
+			fmt.Fprintf(c, "ACK\n")
+		}
+	}
+}
+
+const relayScenario = `
+framing: line
+open:
+  - send: "HELLO {uid}\n"
+    expect: {equals: "OK"}
+message:
+  send: "MSG {peer} m={mid} t={ts}\n"
+  ack: {equals: "ACK"}
+  deliver:
+    prefix: "DLV "
+    capture: {mid: {after: "m="}, ts: {after: "t="}}
+`
+
+// A delivery that carries its message's {mid} is counted once: the copies
+// the server sent again are duplicates, on both engines; every message
+// acknowledged is a delivery expected, none lost.
+func TestScenarioDuplicates(t *testing.T) {
+	for _, engine := range []string{EngineEpoll, EnginePortable} {
+		t.Run(engine, func(t *testing.T) {
+			srv := startRelayServer(t)
+			const n = 20
+			sw, errc := startSwarm(t, Options{Targets: []string{srv.addr}, Conns: n, Procs: 1, Engine: engine, Hold: time.Second,
+				MsgRate: 200, Scenario: &ScenarioFile{Name: "relay.yaml", Source: []byte(relayScenario)}})
+			waitRun(t, errc, 30*time.Second)
+			s := sw.Snapshot()
+			if s.Sent == 0 || s.Acked != s.Sent || s.Expected != s.Acked {
+				t.Fatalf("sent %d, acked %d, expected %d", s.Sent, s.Acked, s.Expected)
+			}
+			if s.Delivered != srv.relayed.Load() || s.Delivered != s.Expected || s.Duplicated != srv.copies.Load() || s.Duplicated == 0 {
+				t.Errorf("delivered %d, duplicated %d; the server relayed %d messages and sent %d copies again",
+					s.Delivered, s.Duplicated, srv.relayed.Load(), srv.copies.Load())
+			}
+			if s.Latency[stats.LatDeliver].Count != s.Delivered {
+				t.Errorf("%d deliveries timed, %d delivered", s.Latency[stats.LatDeliver].Count, s.Delivered)
+			}
+		})
+	}
+}
+
+// The window of {mid}s tells a duplicate from a new message within
+// midWindowBits of the sender's highest, and takes older ones as new.
+func TestMIDWindow(t *testing.T) {
+	var w midWindow
+	for _, tc := range []struct {
+		seq  uint64
+		want bool
+	}{{5, true}, {5, false}, {3, true}, {3, false}, {9000, true}, {5, true}, {9000, false}, {8999, true}, {4905, true}, {4904, true}, {13095, true}, {9000, false}, {8999, true}} {
+		if got := w.add(tc.seq); got != tc.want {
+			t.Errorf("add(%d) = %v, want %v", tc.seq, got, tc.want)
+		}
+	}
+}

@@ -42,6 +42,7 @@ func Summarize(rec *stats.Record) stats.Summary {
 	s.Sent, s.Acked, s.Delivered = last.Swarm.Sent, last.Swarm.Acked, last.Swarm.Delivered
 	s.Pings, s.Pongs, s.Unsent = last.Swarm.Pings, last.Swarm.Pongs, last.Swarm.Unsent
 	s.ServerPings, s.Fixes, s.Unawaited, s.Expected = last.Swarm.ServerPings, last.Swarm.Fixes, last.Swarm.Unawaited, last.Swarm.Expected
+	s.Duplicated = last.Swarm.Duplicated
 	s.MQTT = last.Swarm.MQTT
 	s.ClientRSSBytes = last.Swarm.RSSBytes
 	for i, smp := range series {

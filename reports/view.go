@@ -107,6 +107,9 @@ func newView(rec *stats.Record) view {
 		if s.Expected > 0 {
 			line += fmt.Sprintf("; %s deliveries expected, %s lost", stats.Thousands(s.Expected), stats.Thousands(max(s.Expected-s.Delivered, 0)))
 		}
+		if s.Duplicated > 0 {
+			line += fmt.Sprintf("; %s delivered twice (or more)", stats.Thousands(s.Duplicated))
+		}
 		add("messages", "%s", line)
 	}
 	if m := s.MQTT; m != nil {

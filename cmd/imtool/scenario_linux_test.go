@@ -117,8 +117,8 @@ func (r scenarioRun) held(t *testing.T, n int) {
 	if r.server != n {
 		t.Fatalf("the server counted %d connections during the hold; the swarm held %d", r.server, n)
 	}
-	if s.Expected > 0 && s.Expected != s.Delivered {
-		t.Errorf("%d deliveries expected, %d arrived", s.Expected, s.Delivered)
+	if s.Expected > 0 && s.Expected != s.Delivered || s.Duplicated != 0 {
+		t.Errorf("%d deliveries expected, %d arrived, %d twice", s.Expected, s.Delivered, s.Duplicated)
 	}
 	lat := func(k string) string {
 		l := s.HoldLatency[k]
@@ -240,7 +240,8 @@ func TestScenarioStepNeverMatches(t *testing.T) {
 	}
 	rec, _ := readRecord(t, dir)
 	ex := rec.Series[len(rec.Series)-1].Swarm.ErrorExample[stats.ErrStepTimeout]
-	for _, want := range []string{`step 2 (line 20): expect equals "PANG"`, "within 1s", `last bytes received: "PONG"`} {
+	line := 1 + strings.Count(string(src[:strings.Index(string(src), `  - send: "CONNECT`)]), "\n") // step 2's
+	for _, want := range []string{fmt.Sprintf(`step 2 (line %d): expect equals "PANG"`, line), "within 1s", `last bytes received: "PONG"`} {
 		if !strings.Contains(ex, want) {
 			t.Errorf("the error's example does not say %s: %s", want, ex)
 		}

@@ -578,7 +578,7 @@ func (c *compiler) message(n *yaml.Node) error {
 	if sv == nil {
 		return c.errf(n, "add send: the frame --msg-rate sends to {peer}", "message needs send")
 	}
-	if m.Send, err = c.template(sv, "message.send", append(c.openNames(), "peer")...); err != nil {
+	if m.Send, err = c.template(sv, "message.send", append(c.openNames(), "peer", "mid")...); err != nil {
 		return err
 	}
 	if v := f["ack"]; v != nil {
@@ -655,7 +655,7 @@ func (c *compiler) variable(name string, n *yaml.Node) (int, error) {
 	if !varName.MatchString(name) {
 		return 0, c.errf(n, "use letters, digits and _", "%q is not a variable name", name)
 	}
-	if b := builtinIndex(name); b >= 0 && name != CapTS && name != CapTID && name != CapSeq {
+	if b := builtinIndex(name); b >= 0 && name != CapTS && name != CapTID && name != CapSeq && name != CapMID {
 		return 0, c.errf(n, "pick another name", "{%s} is a built-in placeholder, it cannot be captured", name)
 	}
 	if i := c.s.VarIndex(name); i >= 0 {

@@ -128,6 +128,9 @@ const (
 	CapTS  = "ts"  // unix ns, as {ts} sent it
 	CapTID = "tid" // {tid}: µs since the swarm started, mod 2^32
 	CapSeq = "seq" // {seq}
+	// CapMID is {mid}: a message's id, unique in the swarm; a delivery
+	// that captures it is checked for duplicates.
+	CapMID = "mid"
 )
 
 // Pos is a place in the scenario file.

@@ -16,6 +16,7 @@ type Values struct {
 	TID  uint64 // {tid}: the planned send time as µs since the swarm started, mod 2^32
 	Peer uint64 // {peer}: the uid a message is for
 	Unix uint64 // {unix}: the wall clock, unix seconds
+	MID  uint64 // {mid}: the message's id, unique in the swarm (messages only)
 	// Token is {token}, JWT is {jwt}: made once per connection.
 	Token, JWT []byte
 	// Vars by index in Scenario.Vars: the text a matcher captured, or a
@@ -70,10 +71,11 @@ const (
 	bToken
 	bJWT
 	bTSMS
+	bMID
 	nBuiltins
 )
 
-var builtinNames = [nBuiltins]string{"uid", "i", "seq", "ts", "tid", "peer", "unix", "token", "jwt", "ts_ms"}
+var builtinNames = [nBuiltins]string{"uid", "i", "seq", "ts", "tid", "peer", "unix", "token", "jwt", "ts_ms", "mid"}
 
 func builtinIndex(name string) int {
 	for i, n := range builtinNames {
@@ -288,6 +290,8 @@ func builtin(b int, v *Values) uint64 {
 		return v.Unix
 	case bTSMS:
 		return v.TS / 1e6
+	case bMID:
+		return v.MID
 	}
 	return 0
 }

@@ -78,7 +78,7 @@ func TestIMToolFramesAsWire(t *testing.T) {
 func TestGoimFrames(t *testing.T) {
 	s := example(t, "goim")
 	v := NewValues(s)
-	v.UID, v.TID, v.Peer, v.Seq, v.TS = 1, 77, 9, 3, 123
+	v.UID, v.TID, v.Peer, v.MID, v.TS = 1, 77, 9, 3, 123
 	auth := `{"mid":1,"key":"k-1","room_id":"live://1000","platform":"web","accepts":[1000]}`
 	if got, want := s.Steps[0].Send.Append(nil, &v), scenariotest.AppendGoim(nil, 1, 7, 1, []byte(auth)); !bytes.Equal(got, want) {
 		t.Errorf("auth\n got % x\nwant % x", got, want)
@@ -87,17 +87,19 @@ func TestGoimFrames(t *testing.T) {
 		t.Errorf("heartbeat\n got % x\nwant % x", got, want)
 	}
 	body := binary.BigEndian.AppendUint64(nil, 9)
-	body = append(body, `{"seq":3,"ts":123}`...)
+	body = append(body, `{"mid":3,"ts":123}`...)
 	if got, want := s.Message.Send.Append(nil, &v), scenariotest.AppendGoim(nil, 1, 4, 77, body); !bytes.Equal(got, want) {
 		t.Errorf("send\n got % x\nwant % x", got, want)
 	}
-	dl := scenariotest.AppendGoim(nil, 1, 9, 0, []byte(`{"seq":3,"ts":123}`))
+	dl := scenariotest.AppendGoim(nil, 1, 9, 0, []byte(`{"mid":3,"ts":123}`))
 	f, n, err := s.Framing.Next(dl, false)
 	if err != nil || n != len(dl) || !s.Message.Deliver.Match(f, &v) {
 		t.Fatalf("delivery: %d of %d, %v", n, len(dl), err)
 	}
-	if ts, _ := v.Number(s.VarIndex(CapTS)); ts != 123 {
-		t.Errorf("delivery's ts %d", ts)
+	ts, _ := v.Number(s.VarIndex(CapTS))
+	mid, _ := v.Number(s.VarIndex(CapMID))
+	if ts != 123 || mid != 3 {
+		t.Errorf("delivery's ts %d, mid %d", ts, mid)
 	}
 }
 
@@ -106,8 +108,8 @@ func TestGoimFrames(t *testing.T) {
 func TestNATSFrames(t *testing.T) {
 	s := example(t, "nats")
 	v := NewValues(s)
-	v.Peer, v.Seq, v.TS = 5, 12, 1234567
-	body := `{"seq":12,"ts":1234567}`
+	v.Peer, v.MID, v.TS = 5, 12, 1234567
+	body := `{"mid":12,"ts":1234567}`
 	if got := string(s.Message.Send.Append(nil, &v)); got != "PUB inbox.5 23\r\n"+body+"\r\n" {
 		t.Errorf("PUB %q", got)
 	}

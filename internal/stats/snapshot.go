@@ -116,7 +116,10 @@ type Snapshot struct {
 	Unawaited int64 `json:"unawaited,omitempty"`
 	// Expected are the deliveries a scenario expects: its acknowledged
 	// messages (its sent ones, without ack:) when it has a deliver: rule.
-	Expected    int64            `json:"expected,omitempty"`
+	Expected int64 `json:"expected,omitempty"`
+	// Duplicated are deliveries of a scenario's message that had arrived
+	// already (by its {mid}); Delivered counts each message once.
+	Duplicated  int64            `json:"duplicated,omitempty"`
 	Acks        map[string]int64 `json:"acks,omitempty"` // ACK status name → count
 	Latency     map[string]Hist  `json:"latency,omitempty"`
 	Paused      bool             `json:"paused,omitempty"`
@@ -192,6 +195,7 @@ func (s *Snapshot) add(p Snapshot) {
 	s.ServerPings += p.ServerPings
 	s.Unawaited += p.Unawaited
 	s.Expected += p.Expected
+	s.Duplicated += p.Duplicated
 	s.Unsent += p.Unsent
 	s.ConnectRate += p.ConnectRate
 	if p.RampStartNS > 0 && (s.RampStartNS == 0 || p.RampStartNS < s.RampStartNS) {
