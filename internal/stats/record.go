@@ -144,8 +144,8 @@ type Summary struct {
 	Pongs       int64                     `json:"pongs,omitempty"`
 	ServerPings int64                     `json:"server_pings,omitempty"` // server pings a scenario answered
 	Unsent      int64                     `json:"unsent,omitempty"`
-	Unawaited   int64                     `json:"unawaited,omitempty"` // sent, awaiting no answer (raw, a scenario without ack:)
-	Expected    int64                     `json:"expected,omitempty"`  // deliveries a scenario expects
+	Unawaited   int64                     `json:"unawaited,omitempty"`  // sent, awaiting no answer (raw, a scenario without ack:)
+	Expected    int64                     `json:"expected,omitempty"`   // deliveries a scenario expects
 	Duplicated  int64                     `json:"duplicated,omitempty"` // a scenario's deliveries of a message delivered already
 	// Fixes are the fixes a scenario file gives its own error classes.
 	Fixes map[string]string `json:"fixes,omitempty"`
