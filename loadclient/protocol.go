@@ -253,7 +253,7 @@ func (c *core) beats() bool {
 }
 
 // stepper is a proto whose handshake has steps of its own (a scenario):
-// it says which step a connection waited at, and how long a step waits.
+// it says which step a connection waited at, with what it last received.
 type stepper interface {
 	stuck(x *exch, closed bool) (class int, text string)
 }
