@@ -23,6 +23,10 @@ type TLSOptions struct {
 	KeyFile    string // its key (PEM)
 	MinVersion string // "1.0", "1.1", "1.2" (default) or "1.3"
 	Resume     bool   // resume TLS sessions on redial (one session cache per process)
+	// Groups are the key exchange groups to offer, as "x25519,p256" (see
+	// tlsGroups; crypto/tls orders them itself); "" offers Go's default
+	// (the hybrid X25519MLKEM768 first, whose key share costs more to make).
+	Groups string
 }
 
 // tlsSetup is a client configuration per destination (its SNI).
@@ -45,6 +49,28 @@ func tlsOn(o Options) bool {
 	return o.TLS.On
 }
 
+// tlsGroups are the names --tls-groups takes.
+var tlsGroups = map[string]tls.CurveID{
+	"x25519": tls.X25519, "x25519mlkem768": tls.X25519MLKEM768,
+	"p256": tls.CurveP256, "p384": tls.CurveP384, "p521": tls.CurveP521,
+}
+
+// parseGroups reads --tls-groups.
+func parseGroups(s string) ([]tls.CurveID, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []tls.CurveID
+	for _, name := range strings.Split(s, ",") {
+		id, ok := tlsGroups[strings.ToLower(strings.TrimSpace(name))]
+		if !ok {
+			return nil, fmt.Errorf("--tls-groups %q: %q is not a group: give x25519, x25519mlkem768, p256, p384 or p521, comma-separated (x25519 alone: the classic, cheaper key share)", s, name)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
 var tlsVersions = map[string]uint16{"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
 
 // setupTLS loads the CA, the client certificate and the version floor
@@ -54,6 +80,11 @@ func setupTLS(o TLSOptions, plan *Plan) (tlsSetup, error) {
 		return tlsSetup{}, nil
 	}
 	base := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
+	groups, err := parseGroups(o.Groups)
+	if err != nil {
+		return tlsSetup{}, err
+	}
+	base.CurvePreferences = groups
 	if o.MinVersion != "" {
 		v, ok := tlsVersions[o.MinVersion]
 		if !ok {

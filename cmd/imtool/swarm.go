@@ -120,7 +120,7 @@ func swarmOptions(c *cli.Context) (loadclient.Options, error) {
 	}
 	o.TLS = loadclient.TLSOptions{On: c.Bool("tls"), ServerName: c.String("tls-server-name"), CAFile: c.String("tls-ca"),
 		Insecure: c.Bool("tls-insecure"), CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"),
-		MinVersion: c.String("tls-min-version"), Resume: c.Bool("tls-resume")}
+		MinVersion: c.String("tls-min-version"), Resume: c.Bool("tls-resume"), Groups: c.String("tls-groups")}
 	if f := c.String("scenario"); f != "" {
 		if c.IsSet("proto") && o.Proto != loadclient.ProtoScenario {
 			return o, fmt.Errorf("--proto %s and --scenario %s: the scenario is the protocol, leave --proto out", o.Proto, f)
@@ -277,6 +277,7 @@ func swarmFlags(d loadclient.Options, statsAddr string) []cli.Flag {
 		&cli.StringFlag{Name: "tls-cert", Usage: "client certificate (PEM), for gateways that require one (with --tls-key)"},
 		&cli.StringFlag{Name: "tls-key", Usage: "the client certificate's key (PEM)"},
 		&cli.StringFlag{Name: "tls-min-version", Value: "1.2", Usage: "lowest TLS version: 1.0, 1.1, 1.2 or 1.3"},
+		&cli.StringFlag{Name: "tls-groups", Usage: "key exchange groups to offer: x25519, x25519mlkem768, p256, p384, p521, comma-separated (default: Go's, the hybrid X25519MLKEM768 first; x25519 alone makes a cheaper key share)"},
 		&cli.BoolFlag{Name: "tls-resume", Usage: "resume TLS sessions on redial (a session cache per process), so reconnect storms are measured both ways"},
 		&cli.IntFlag{Name: "loops", Usage: "event loops per process", DefaultText: "one per CPU"},
 		&cli.StringFlag{Name: "out", Usage: "directory for the run record (run.json, series.jsonl; docs/RUN-RECORD.md)"},

@@ -202,7 +202,7 @@ func TestSwarmUsageAndRefusals(t *testing.T) {
 		"--auth-secret", "--heartbeat", "--msg-rate", "--payload", "--hold", "--close", "--reconnect", "--connect-timeout",
 		"--login-timeout", "--max-inflight", "--procs", "--engine", "--out", "--stats", "--tui", "--ws-path", "--header",
 		"--ws-subprotocol", "--payload-file", "--ws-binary", "--tls", "--tls-server-name", "--tls-ca", "--tls-insecure", "--tls-cert",
-		"--tls-key", "--tls-min-version", "--tls-resume", "EXIT STATUS",
+		"--tls-key", "--tls-min-version", "--tls-resume", "--tls-groups", "EXIT STATUS",
 		"--backoff-min", "--backoff-max", "--backoff-jitter", "--churn", "--churn-burst"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help lacks %s", flag)
