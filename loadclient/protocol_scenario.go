@@ -93,10 +93,10 @@ func (p *scenarioProto) write(x *exch, tpl *scenario.Template, at int64) bool {
 	v.Unix = v.TS / 1e9
 	p.seq++
 	v.Seq = p.seq
-	if tpl.Uses("token") { // made for the templates that use them: logins, as a rule
+	if tpl.UsesToken() { // made for the templates that use them: logins, as a rule
 		v.Token = p.tok.Token(v.UID)
 	}
-	if p.jwt != nil && tpl.Uses("jwt") {
+	if p.jwt != nil && tpl.UsesJWT() {
 		v.JWT = p.jwt.Token(v)
 	}
 	p.wbuf = tpl.Append(p.wbuf[:0], v)
@@ -454,9 +454,7 @@ func (w *midWindow) add(seq uint64) bool {
 		if seq-w.high >= midWindowBits {
 			w.bits = [midWindowBits / 64]uint64{}
 		} else {
-			for s := w.high + 1; s < seq; s++ { // forget what the window slides past
-				w.bits[s%midWindowBits/64] &^= 1 << (s % 64)
-			}
+			w.forget(w.high+1, seq)
 		}
 		w.high = seq
 		w.bits[seq%midWindowBits/64] |= 1 << (seq % 64)
@@ -471,4 +469,18 @@ func (w *midWindow) add(seq uint64) bool {
 	}
 	w.bits[word] |= bit
 	return true
+}
+
+// forget clears the bits of sequence numbers from up to (not including)
+// to, which the window slides past: whole words at a time where it can.
+func (w *midWindow) forget(from, to uint64) {
+	for s := from; s < to; {
+		if s%64 == 0 && to-s >= 64 {
+			w.bits[s%midWindowBits/64] = 0
+			s += 64
+			continue
+		}
+		w.bits[s%midWindowBits/64] &^= 1 << (s % 64)
+		s++
+	}
 }

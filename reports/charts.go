@@ -138,7 +138,7 @@ func charts(rec *stats.Record) []chart {
 	return out
 }
 
-// connectionLines are the connections chart's lines (established, held,
+// connectionLines are the connections chart's lines (connects, held,
 // dropped) and the connect-rate chart's, from the samples, with a short
 // ramp (shortRamp) drawn at its exact instants and rate.
 func connectionLines(smp []stats.Sample) (conns, rate []series) {
@@ -160,8 +160,8 @@ func connectionLines(smp []stats.Sample) (conns, rate []series) {
 				conns[1].points = append(conns[1].points, plotter.XY{X: ramp.start, Y: float64(prevHeld)},
 					plotter.XY{X: ramp.held, Y: float64(prevHeld + ramp.established)})
 			}
-			rate[0].points = append(rate[0].points, plotter.XY{X: ramp.start, Y: 0}, plotter.XY{X: ramp.start, Y: ramp.rate()},
-				plotter.XY{X: ramp.end, Y: ramp.rate()}, plotter.XY{X: ramp.end, Y: 0})
+			rate[0].points = append(rate[0].points, plotter.XY{X: ramp.start, Y: 0}, plotter.XY{X: ramp.start, Y: ramp.rate},
+				plotter.XY{X: ramp.end, Y: ramp.rate}, plotter.XY{X: ramp.end, Y: 0})
 			r = max(float64(x.Swarm.Established-prevEst-ramp.established)/(x.T-prevT), 0)
 		}
 		conns[0].points = append(conns[0].points, plotter.XY{X: x.T, Y: float64(x.Swarm.Established)})
@@ -177,9 +177,8 @@ type rampSpan struct {
 	start, end  float64 // seconds since the run started
 	held        float64 // when the last of its connections was held
 	established int64
+	rate        float64 // established per second, by the swarm's own timing (the summary's mean)
 }
-
-func (r rampSpan) rate() float64 { return float64(r.established) / (r.end - r.start) }
 
 // shortRamp is the ramp from the swarm's exact timing (its first dial and
 // the last connection established during it), placed on the samples' time
@@ -196,7 +195,8 @@ func shortRamp(smp []stats.Sample) (rampSpan, bool) {
 		return rampSpan{}, false
 	}
 	offset := last.T - float64(sw.Time.UnixNano())/1e9
-	r := rampSpan{start: offset + float64(sw.RampStartNS)/1e9, end: offset + float64(sw.RampEndNS)/1e9, established: sw.RampEstablished}
+	r := rampSpan{start: offset + float64(sw.RampStartNS)/1e9, end: offset + float64(sw.RampEndNS)/1e9,
+		established: sw.RampEstablished, rate: float64(sw.RampEstablished) / sw.RampSeconds()}
 	r.held = max(offset+float64(sw.RampHeldNS)/1e9, r.end)
 	// The two clocks agree to a few milliseconds: a ramp that began with
 	// the run is drawn from its first sample.

@@ -62,12 +62,8 @@ func objectMember(data []byte, i int, key string) (int, bool) {
 		if match {
 			return i, i < len(data)
 		}
-		if i, ok = skipValue(data, i); !ok {
+		if i, ok = nextMember(data, i); !ok {
 			return 0, false
-		}
-		i = skipSpace(data, i)
-		if i < len(data) && data[i] == ',' {
-			i = skipSpace(data, i+1)
 		}
 	}
 	return 0, false
@@ -81,15 +77,25 @@ func arrayElement(data []byte, i, n int) (int, bool) {
 			return i, true
 		}
 		var ok bool
-		if i, ok = skipValue(data, i); !ok {
+		if i, ok = nextMember(data, i); !ok {
 			return 0, false
-		}
-		i = skipSpace(data, i)
-		if i < len(data) && data[i] == ',' {
-			i = skipSpace(data, i+1)
 		}
 	}
 	return 0, false
+}
+
+// nextMember is where the member after the value at i begins: past the
+// value, and the comma after it.
+func nextMember(data []byte, i int) (int, bool) {
+	i, ok := skipValue(data, i)
+	if !ok {
+		return 0, false
+	}
+	i = skipSpace(data, i)
+	if i < len(data) && data[i] == ',' {
+		i = skipSpace(data, i+1)
+	}
+	return i, true
 }
 
 func skipSpace(data []byte, i int) int {

@@ -51,6 +51,7 @@ type compiler struct {
 	// known are the variables a template may use here: the persistent
 	// ones, and those the matcher before it captured.
 	known map[string]bool
+	tpl   *Template // the template being compiled
 }
 
 func (c *compiler) errf(n *yaml.Node, fix, format string, args ...any) error {
@@ -661,7 +662,7 @@ func (c *compiler) variable(name string, n *yaml.Node) (int, error) {
 	if i := c.s.VarIndex(name); i >= 0 {
 		return i, nil
 	}
-	c.s.Vars = append(c.s.Vars, Var{Name: name, Pos: Pos{n.Line, n.Column}})
+	c.s.Vars = append(c.s.Vars, Var{Name: name})
 	return len(c.s.Vars) - 1, nil
 }
 
@@ -887,7 +888,8 @@ func (c *compiler) captures(n *yaml.Node, m *Matcher) error {
 // template compiles a template: a string is text with placeholders; a list
 // is binary fields.
 func (c *compiler) template(n *yaml.Node, what string, builtins ...string) (*Template, error) {
-	t := &Template{Pos: Pos{n.Line, n.Column}}
+	t := &Template{}
+	c.tpl = t
 	if n.Kind == yaml.ScalarNode {
 		if err := c.text(t, n, n.Value, builtins); err != nil {
 			return nil, err
@@ -1077,6 +1079,8 @@ func (c *compiler) placeholder(p *part, n *yaml.Node, name string, builtins []st
 			if name == "jwt" && c.s.JWT == nil {
 				return c.errf(n, "add a jwt: section (secret, claims)", "{jwt} without a jwt: section")
 			}
+			c.tpl.token = c.tpl.token || name == "token"
+			c.tpl.jwt = c.tpl.jwt || name == "jwt"
 			return nil
 		}
 	}

@@ -99,4 +99,12 @@ heartbeat:
 	if got := string(s.Heartbeat.Send.Append(nil, &v)); got != "PING abc12" {
 		t.Errorf("heartbeat %q", got)
 	}
+	// Tokens are made only for the templates that use them.
+	tok, err := Parse("f", []byte("framing: line\nopen:\n  - send: 'LOGIN {uid} {token}'\nheartbeat:\n  send: PING\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tok.Steps[0].Send.UsesToken() || tok.Steps[0].Send.UsesJWT() || tok.Heartbeat.Send.UsesToken() {
+		t.Error("UsesToken/UsesJWT do not say which templates use {token}")
+	}
 }

@@ -119,7 +119,6 @@ type ErrorRule struct {
 // Var is a variable a matcher captures and templates use.
 type Var struct {
 	Name string
-	Pos  Pos // where it is first captured
 }
 
 // Built-in capture names: a matcher that captures one of these gives the

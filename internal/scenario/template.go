@@ -123,9 +123,9 @@ type part struct {
 // Template builds one frame. Text templates fill placeholders; binary ones
 // are a list of fields, any of which may be the length of a later part.
 type Template struct {
-	Pos    Pos
-	parts  []part
-	hasLen bool
+	parts      []part
+	hasLen     bool
+	token, jwt bool // it uses {token}, {jwt}: made per connection when it does
 }
 
 // Append appends the frame for v to dst. It allocates nothing once dst has
@@ -296,13 +296,8 @@ func builtin(b int, v *Values) uint64 {
 	return 0
 }
 
-// Uses tells whether the template uses built-in placeholder name.
-func (t *Template) Uses(name string) bool {
-	b := builtinIndex(name)
-	for _, p := range t.parts {
-		if p.src == srcBuiltin && p.ref == b {
-			return true
-		}
-	}
-	return false
-}
+// UsesToken tells whether the template uses {token}; UsesJWT, {jwt}.
+func (t *Template) UsesToken() bool { return t.token }
+
+// UsesJWT tells whether the template uses {jwt}.
+func (t *Template) UsesJWT() bool { return t.jwt }
