@@ -4,9 +4,11 @@ package loadclient
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +108,97 @@ func TestLatencyTruth(t *testing.T) {
 			}
 			t.Logf("connect p50 %s, login p50 %s, lag p50 %s", ms(sw(stats.LatConnect)), ms(sw(stats.LatLogin)), ms(sw(stats.LatLag)))
 		})
+	}
+}
+
+// TestLatencyTruthMessages checks the swarm's ack and deliver medians on
+// the reference gateway's routed message path against an independent
+// client (refservertest.SendRTT: one socket per user, written from
+// docs/PROTOCOL.md) in the same run: three gateway processes on ports of
+// their own joined by a dispatcher, a swarm of 1,500 connections over all
+// of them sending 200 messages a second to random uids (two in three go
+// to another gateway), and the probe sending from a user on the first
+// gateway to one on the second, so that every probe message is routed.
+// The medians of the hold must agree within 0.3 ms.
+func TestLatencyTruthMessages(t *testing.T) {
+	if !*latencyTruth {
+		t.Skip("run alone: go test -run TestLatencyTruth ./loadclient -args -latency-truth")
+	}
+	bin := rt.Binary(t)
+	ports, _ := rt.FreePorts(t, 5)
+	disp := "127.0.0.1:" + strconv.Itoa(ports[3])
+	dispStats := "127.0.0.1:" + strconv.Itoa(ports[4])
+	rt.Start(t, bin, "dispatcher", "--listen", disp, "--stats", dispStats)
+	var addrs []string
+	for i, p := range ports[:3] {
+		rt.Start(t, bin, "server", "--listen", "127.0.0.1", "--ports", strconv.Itoa(p), "--dispatcher", disp,
+			"--gateway-id", fmt.Sprintf("gw-%d", i), "--stats", "")
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(p))
+	}
+	for _, a := range addrs {
+		rt.Eventually(t, 10*time.Second, a+" listening", func() bool {
+			c, err := net.Dial("tcp", a)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+	// A dispatcher answers 2 (route unavailable) for uids it does not know
+	// until its routes are complete: wait for that, with every gateway in.
+	rt.WaitStats(t, "http://"+dispStats+"/stats", 20*time.Second, "the dispatcher up with 3 gateways", func(s stats.Snapshot) bool {
+		return s.Dispatcher == "up" && s.Gateways == 3
+	})
+	dir := filepath.Join(t.TempDir(), "run")
+	args := []string{"swarm", "--conns", "1500", "--rate", "20000", "--heartbeat", "1s", "--msg-rate", "200",
+		"--hold", "8s", "--stats", "", "--tui=false", "--out", dir}
+	for _, a := range addrs {
+		args = append(args, "--target", a)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	probed := make(chan []rt.MsgRTT, 1)
+	var probeErr error
+	go func() {
+		time.Sleep(time.Second)
+		r, err := rt.SendRTT(ctx, addrs[0], addrs[1], 1<<62, 1<<62+1, 10*time.Millisecond)
+		probeErr = err
+		probed <- r
+	}()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	cancel()
+	msgs := <-probed
+	if err != nil {
+		t.Fatalf("imtool swarm: %v\n%s", err, out)
+	}
+	if probeErr != nil {
+		t.Fatalf("probe: %v", probeErr)
+	}
+	rec := readRecord(t, dir)
+	from, to := holdWindow(rec)
+	var acks, delivers []int64
+	for _, m := range msgs {
+		if m.At.After(from) && m.At.Before(to) {
+			acks = append(acks, int64(m.Ack))
+			delivers = append(delivers, int64(m.Deliver))
+		}
+	}
+	if len(acks) < 100 {
+		t.Fatalf("the probe timed %d messages in the hold (%d in all): too few to compare", len(acks), len(msgs))
+	}
+	if s := rec.Summary; s.Held != 1500 {
+		t.Fatalf("held %d of 1500 (errors %v)\n%s", s.Held, s.Errors, out)
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
+	for _, c := range []struct {
+		kind  string
+		probe []int64
+	}{{stats.LatAck, acks}, {stats.LatDeliver, delivers}} {
+		sw := rec.Summary.HoldLatency[c.kind]
+		got, want := time.Duration(sw.P50*1e9), p50(c.probe)
+		t.Logf("%-8s p50 in the hold: swarm %s (%d), single-socket probe %s (%d)", c.kind, ms(got), sw.Count, ms(want), len(c.probe))
+		if sw.Count == 0 || got > want+300*time.Microsecond || got < want-300*time.Microsecond {
+			t.Errorf("%s p50: swarm %s, probe %s: want within 0.3 ms", c.kind, ms(got), ms(want))
+		}
 	}
 }
 

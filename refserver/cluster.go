@@ -103,7 +103,11 @@ func StartCluster(o ClusterOptions) (*Cluster, error) {
 		N:       o.Procs,
 		Args:    func(int) []string { return o.Command },
 		Options: func(i int) any { return o.ShardOptions(i, disp) },
-		Stderr:  o.Stderr,
+		// A P beside the loops runs the dispatcher link at once: without
+		// it a routed message waits for the runtime to preempt a loop
+		// (docs/MEASUREMENT.md).
+		Procs:  o.ShardOptions(0, disp).Loops + 1,
+		Stderr: o.Stderr,
 	})
 	if err != nil {
 		if c.disp != nil {

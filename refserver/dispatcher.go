@@ -1,10 +1,10 @@
 package refserver
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -70,9 +70,7 @@ type gwConn struct {
 	sessions int64 // uids it holds; under Dispatcher.mu
 	synced   bool  // its last SYNC chunk came; under Dispatcher.mu
 
-	mu   sync.Mutex
-	out  []byte
-	kick chan struct{}
+	w    *linkOut
 	done chan struct{}
 }
 
@@ -134,19 +132,26 @@ func (d *Dispatcher) serveLink(c net.Conn) {
 	if err != nil || f.typ != linkHello {
 		return
 	}
-	g := d.register(c, f.id, f.epoch)
+	w, err := newLinkOut(c)
+	if err != nil {
+		d.opts.Logf("dispatcher: gateway %s: %v", f.id, err)
+		return
+	}
+	g := d.register(c, w, f.id, f.epoch)
 	defer d.unregister(g)
 	go d.writer(g)
-	g.queue(func(b []byte) []byte { return appendLinkWelcome(b, g.slot) })
+	var ob outbox
+	d.queue(&ob, g, func(b []byte) []byte { return appendLinkWelcome(b, g.slot) })
 	d.mu.Lock()
 	held := d.late[g.epoch]
 	delete(d.late, g.epoch)
 	d.mu.Unlock()
 	for _, r := range held {
 		if time.Since(r.at) < routeTimeout {
-			g.queue(func(b []byte) []byte { return appendLinkResult(b, 0, r.req, r.status) })
+			d.queue(&ob, g, func(b []byte) []byte { return appendLinkResult(b, 0, r.req, r.status) })
 		}
 	}
+	ob.push()
 	last := time.Now()
 	for {
 		c.SetReadDeadline(time.Now().Add(linkDead))
@@ -161,14 +166,17 @@ func (d *Dispatcher) serveLink(c net.Conn) {
 			return
 		}
 		d.framesIn.Add(1)
-		d.handle(g, &f)
+		d.handle(g, &f, &ob)
+		if r.buffered() == 0 {
+			ob.push() // before waiting for more: what came together leaves together
+		}
 	}
 }
 
 // register adds a gateway; one with the same id (a restart: a new epoch)
 // replaces the old registration.
-func (d *Dispatcher) register(c net.Conn, id string, epoch uint64) *gwConn {
-	g := &gwConn{id: id, epoch: epoch, c: c, kick: make(chan struct{}, 1), done: make(chan struct{})}
+func (d *Dispatcher) register(c net.Conn, w *linkOut, id string, epoch uint64) *gwConn {
+	g := &gwConn{id: id, epoch: epoch, c: c, w: w, done: make(chan struct{})}
 	d.mu.Lock()
 	g.slot = d.nextSlot
 	d.nextSlot++
@@ -226,7 +234,9 @@ func (d *Dispatcher) rebuilding() bool {
 	return false
 }
 
-func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
+// handle acts on frame f from gateway g; the frames it queues are pushed
+// with ob.
+func (d *Dispatcher) handle(g *gwConn, f *linkFrame, ob *outbox) {
 	d.mu.Lock()
 	current := d.bySlot[g.slot] == g
 	d.mu.Unlock()
@@ -247,7 +257,7 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 		}
 		d.mu.Unlock()
 		for _, k := range kicks {
-			k.g.queue(func(b []byte) []byte { return appendLinkKick(b, k.uid, k.sid) })
+			d.queue(ob, k.g, func(b []byte) []byte { return appendLinkKick(b, k.uid, k.sid) })
 		}
 	case linkOffline:
 		d.mu.Lock()
@@ -269,10 +279,10 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 		d.mu.Unlock()
 		if !known || t == nil {
 			d.offline.Add(1)
-			g.queue(func(b []byte) []byte { return appendLinkResult(b, 0, f.req, status) })
+			d.queue(ob, g, func(b []byte) []byte { return appendLinkResult(b, 0, f.req, status) })
 			return
 		}
-		t.queue(func(b []byte) []byte {
+		d.queue(ob, t, func(b []byte) []byte {
 			return appendLinkRoute(b, g.slot, g.epoch, f.req, f.msgID, f.from, f.to, f.sentTS, f.payload)
 		})
 	case linkResult:
@@ -280,7 +290,7 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 		o := d.bySlot[f.origin]
 		d.mu.Unlock()
 		if o != nil { // an origin that is gone answers its own SENDs with ACK 2
-			o.queue(func(b []byte) []byte { return appendLinkResult(b, 0, f.req, f.status) })
+			d.queue(ob, o, func(b []byte) []byte { return appendLinkResult(b, 0, f.req, f.status) })
 		}
 	case linkLate:
 		// Results the holder sent on a link that died, perhaps with a
@@ -296,7 +306,7 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 		now := time.Now()
 		eachLate(f.entries, func(epoch, req uint64, status uint8) {
 			if o := byEpoch[epoch]; o != nil {
-				o.queue(func(b []byte) []byte { return appendLinkResult(b, 0, req, status) })
+				d.queue(ob, o, func(b []byte) []byte { return appendLinkResult(b, 0, req, status) })
 			} else {
 				d.late[epoch] = append(d.late[epoch], heldResult{req, status, now})
 			}
@@ -317,10 +327,10 @@ func (d *Dispatcher) handle(g *gwConn, f *linkFrame) {
 		}
 		d.mu.Unlock()
 		for _, o := range others {
-			o.queue(func(b []byte) []byte { return appendLinkBroadcast(b, g.slot, f.msgID, f.from, f.sentTS, f.payload) })
+			d.queue(ob, o, func(b []byte) []byte { return appendLinkBroadcast(b, g.slot, f.msgID, f.from, f.sentTS, f.payload) })
 		}
 	case linkPing:
-		g.queue(func(b []byte) []byte { return appendLinkEmpty(b, linkPong) })
+		d.queue(ob, g, func(b []byte) []byte { return appendLinkEmpty(b, linkPong) })
 	}
 }
 
@@ -357,40 +367,44 @@ func (d *Dispatcher) claim(g *gwConn, l login) (kickTo, bool) {
 	return kickTo{}, false
 }
 
-func (g *gwConn) queue(build func([]byte) []byte) {
-	g.mu.Lock()
-	g.out = build(g.out)
-	g.mu.Unlock()
-	select {
-	case g.kick <- struct{}{}:
-	default:
+// queue adds a frame for g, which ob's push writes.
+func (d *Dispatcher) queue(ob *outbox, g *gwConn, build func([]byte) []byte) {
+	d.framesOut.Add(1)
+	g.w.add(build)
+	if !slices.Contains(*ob, g) {
+		*ob = append(*ob, g)
 	}
 }
 
-// writer sends g's queued frames and a heartbeat, until the link ends.
+// outbox is the links a link's reader goroutine queued frames for and has
+// not pushed yet. It pushes them once it has handled every frame the kernel
+// had for it: before it waits for more, so no frame waits on a read, and
+// frames that came in one read leave in one write per link.
+type outbox []*gwConn
+
+func (ob *outbox) push() {
+	for _, g := range *ob {
+		g.w.push()
+	}
+	clear(*ob)
+	*ob = (*ob)[:0]
+}
+
+// writer sends g's heartbeat and the frames its socket did not take when
+// they were queued, until the link ends.
 func (d *Dispatcher) writer(g *gwConn) {
-	bw := bufio.NewWriterSize(g.c, 64<<10)
 	beat := time.NewTicker(linkBeat)
 	defer beat.Stop()
-	var buf []byte
 	for {
 		select {
 		case <-g.done:
 			return
-		case <-g.kick:
+		case <-g.w.kick:
 		case <-beat.C:
-			g.queue(func(b []byte) []byte { return appendLinkEmpty(b, linkPing) })
+			d.framesOut.Add(1)
+			g.w.add(func(b []byte) []byte { return appendLinkEmpty(b, linkPing) })
 		}
-		g.mu.Lock()
-		buf, g.out = g.out, buf[:0]
-		g.mu.Unlock()
-		if len(buf) == 0 {
-			continue
-		}
-		d.framesOut.Add(1)
-		g.c.SetWriteDeadline(time.Now().Add(linkDead))
-		bw.Write(buf)
-		if err := bw.Flush(); err != nil {
+		if err := g.w.flush(); err != nil {
 			g.c.Close()
 			return
 		}

@@ -38,8 +38,7 @@ type dispatcherLink struct {
 	live     bool          // the link is up: routes, results and broadcasts may be queued
 	gen      uint32        // counts links: a RESULT goes only on the link its ROUTE came on
 	changes  []change      // online/offline changes not yet sent, in order
-	out      []byte        // frames for the dispatcher, written by the writer
-	kick     chan struct{} // frames queued: send now
+	w        *linkOut      // the current link's frames for the dispatcher
 	batchDue chan struct{} // the first change of a batch: send in batchEvery
 	slot     uint32
 	recent   []lateResult // results of routes from others, of the last routeTimeout, oldest first
@@ -75,7 +74,6 @@ func newDispatcherLink(g *Gateway) *dispatcherLink {
 		g:        g,
 		epoch:    uint64(time.Now().UnixNano()),
 		quit:     make(chan struct{}),
-		kick:     make(chan struct{}, 1),
 		batchDue: make(chan struct{}, 1),
 		routes:   map[uint64]pendingRoute{},
 	}
@@ -150,12 +148,16 @@ func (l *dispatcherLink) session() error {
 	if f.typ != linkWelcome {
 		return errLinkFrame
 	}
+	w, err := newLinkOut(c)
+	if err != nil {
+		return err
+	}
 	// Resync: the dispatcher forgets a gateway whose link dropped, so send
 	// the whole session list each time. Changes from now on are batched.
 	// Nothing queued for an earlier link is sent on this one.
 	l.mu.Lock()
-	l.conn, l.slot = c, f.origin
-	l.changes, l.out = l.changes[:0], l.out[:0]
+	l.conn, l.slot, l.w = c, f.origin, w
+	l.changes = l.changes[:0]
 	l.gen++
 	gen := l.gen
 	l.mu.Unlock()
@@ -175,26 +177,28 @@ func (l *dispatcherLink) session() error {
 	l.trimRecent()
 	for r := l.recent; len(r) > 0; {
 		n := min(len(r), uidsPerChunk)
-		l.out = appendLinkLate(l.out, r[:n])
+		w.add(func(b []byte) []byte { return appendLinkLate(b, r[:n]) })
 		r = r[n:]
 	}
 	l.mu.Unlock()
+	w.push()
 	l.up.Store(true)
 	l.g.opts.Logf("gateway %s: dispatcher link up", l.g.opts.GatewayID)
 	errc := make(chan error, 2)
 	done := make(chan struct{})
 	defer close(done)
-	go func() { errc <- l.writer(c, bw, done) }()
+	go func() { errc <- l.writer(w, done) }()
 	go func() { errc <- l.reader(c, r, gen) }()
 	err = <-errc
 	c.Close()
 	return err
 }
 
-// writer sends batched changes, queued frames and heartbeats.
-// It sleeps until there is something to send or a heartbeat is due, so an
-// idle gateway's link costs two wake-ups a second, not one per batch.
-func (l *dispatcherLink) writer(c net.Conn, bw *bufio.Writer, done <-chan struct{}) error {
+// writer sends batched changes, heartbeats and the frames the socket did not
+// take when they were queued (linkOut). It sleeps until there is something
+// to send or a heartbeat is due, so an idle gateway's link costs two
+// wake-ups a second, not one per batch.
+func (l *dispatcherLink) writer(w *linkOut, done <-chan struct{}) error {
 	beat := time.NewTicker(linkBeat)
 	defer beat.Stop()
 	lastBeat := time.Now()
@@ -207,23 +211,20 @@ func (l *dispatcherLink) writer(c net.Conn, bw *bufio.Writer, done <-chan struct
 		case <-beat.C:
 		case <-l.batchDue:
 			time.Sleep(batchEvery) // let the burst this change belongs to gather
-		case <-l.kick:
+		case <-w.kick:
 		}
 		l.mu.Lock()
-		writeChanges(bw, l.changes)
-		l.changes = l.changes[:0]
-		bw.Write(l.out)
-		l.out = l.out[:0]
+		if len(l.changes) > 0 {
+			w.add(func(b []byte) []byte { return appendChanges(b, l.changes) })
+			l.changes = l.changes[:0]
+		}
 		l.mu.Unlock()
 		if time.Since(lastBeat) >= linkBeat {
-			bw.Write(appendLinkEmpty(nil, linkPing))
+			w.add(func(b []byte) []byte { return appendLinkEmpty(b, linkPing) })
 			lastBeat = time.Now()
 		}
-		if bw.Buffered() > 0 {
-			c.SetWriteDeadline(time.Now().Add(linkDead))
-			if err := bw.Flush(); err != nil {
-				return err
-			}
+		if err := w.flush(); err != nil {
+			return err
 		}
 	}
 }
@@ -234,8 +235,7 @@ func (l *dispatcherLink) writer(c net.Conn, bw *bufio.Writer, done <-chan struct
 // dispatcher that dies with a route delivered does not make it answered 2.
 func (l *dispatcherLink) down() {
 	l.mu.Lock()
-	l.live = false
-	l.out = l.out[:0]
+	l.live, l.w = false, nil
 	l.mu.Unlock()
 	l.up.Store(false)
 }
@@ -269,17 +269,13 @@ func (l *dispatcherLink) reader(c net.Conn, r *linkReader, gen uint32) error {
 	}
 }
 
+// queue sends a frame on the current link, if one is up.
 func (l *dispatcherLink) queue(build func([]byte) []byte) {
 	l.mu.Lock()
-	l.out = build(l.out)
+	w := l.w
 	l.mu.Unlock()
-	l.wakeWriter()
-}
-
-func (l *dispatcherLink) wakeWriter() {
-	select {
-	case l.kick <- struct{}{}:
-	default:
+	if w != nil {
+		w.send(build)
 	}
 }
 
@@ -301,8 +297,8 @@ func (l *dispatcherLink) change(c change) {
 	}
 }
 
-// writeChanges writes changes in order, each run of one kind as one frame.
-func writeChanges(bw *bufio.Writer, changes []change) {
+// appendChanges appends changes in order, each run of one kind as one frame.
+func appendChanges(dst []byte, changes []change) []byte {
 	var run []login
 	for i, c := range changes {
 		run = append(run, c.login)
@@ -311,31 +307,33 @@ func writeChanges(bw *bufio.Writer, changes []change) {
 			if c.online {
 				typ = linkOnline
 			}
-			bw.Write(appendLinkLogins(nil, typ, false, run))
+			dst = appendLinkLogins(dst, typ, false, run)
 			run = run[:0]
 		}
 	}
+	return dst
 }
 
 // route asks the dispatcher to deliver a SEND; false when the link is down
 // (the caller answers ACK 2 at once).
-// The route is registered and its frame queued in one step under mu, so
-// a link that goes down either answers it 2 and drops its frame, or never
-// saw it.
+// The route is registered while the link is up and its frame goes on that
+// link: if the link goes down meanwhile, the route is answered by the
+// holder's LATE result on the next link or 2 at its deadline, as any route
+// of a link that went down.
 func (l *dispatcherLink) route(s *session, msgID, from, to, sentTS uint64, payload []byte) bool {
 	l.mu.Lock()
 	if !l.live {
 		l.mu.Unlock()
 		return false
 	}
+	w := l.w
 	l.routesMu.Lock()
 	l.reqSeq++
 	req := l.reqSeq
 	l.routes[req] = pendingRoute{s: s, msgID: msgID, deadline: time.Now().Add(routeTimeout)}
 	l.routesMu.Unlock()
-	l.out = appendLinkRoute(l.out, 0, 0, req, msgID, from, to, sentTS, payload)
 	l.mu.Unlock()
-	l.wakeWriter()
+	w.send(func(b []byte) []byte { return appendLinkRoute(b, 0, 0, req, msgID, from, to, sentTS, payload) })
 	return true
 }
 
@@ -349,9 +347,9 @@ func (l *dispatcherLink) result(gen, origin uint32, epoch, req uint64, status ui
 		l.mu.Unlock()
 		return
 	}
-	l.out = appendLinkResult(l.out, origin, req, status)
+	w := l.w
 	l.mu.Unlock()
-	l.wakeWriter()
+	w.send(func(b []byte) []byte { return appendLinkResult(b, origin, req, status) })
 }
 
 // trimRecent forgets results older than routeTimeout: their origins have
@@ -369,11 +367,14 @@ func (l *dispatcherLink) trimRecent() {
 
 func (l *dispatcherLink) broadcast(msgID, from, sentTS uint64, payload []byte) {
 	l.mu.Lock()
-	if l.live {
-		l.out = appendLinkBroadcast(l.out, 0, msgID, from, sentTS, payload)
+	w := l.w
+	if !l.live {
+		w = nil
 	}
 	l.mu.Unlock()
-	l.wakeWriter()
+	if w != nil {
+		w.send(func(b []byte) []byte { return appendLinkBroadcast(b, 0, msgID, from, sentTS, payload) })
+	}
 }
 
 func (l *dispatcherLink) complete(req uint64, status uint8) {

@@ -483,6 +483,6 @@ func (g *Gateway) Run(ctx context.Context, grace time.Duration) error {
 // defaultLoops is one event loop per P but one. A loop waits in epoll_wait
 // without giving up its P, so whatever else needs a P — another loop, the
 // dispatcher link's reader, timers, /stats — waits for the runtime to
-// preempt the loop (10 ms and more) unless a P is left over. A process of
-// one P (a gateway shard) runs one loop, and its link waits.
+// preempt the loop (10 ms and more) unless a P is left over. A gateway
+// shard runs its loops with one P more (ClusterOptions), for its link.
 func defaultLoops() int { return max(1, runtime.GOMAXPROCS(0)-1) }

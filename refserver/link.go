@@ -180,6 +180,10 @@ func newLinkReader(r io.Reader) *linkReader {
 	return &linkReader{r: bufio.NewReaderSize(r, 64<<10)}
 }
 
+// buffered is how many bytes are read from the stream and not yet framed:
+// 0 means the next frame is still in the kernel (or not sent).
+func (lr *linkReader) buffered() int { return lr.r.Buffered() }
+
 func (lr *linkReader) next() (linkFrame, error) {
 	var hdr [5]byte
 	if _, err := io.ReadFull(lr.r, hdr[:]); err != nil {

@@ -254,7 +254,9 @@ func loopRun(s *server, l *loop) {
 	}
 
 	//fmt.Println("-- loop started --", l.idx)
-	l.poll.Wait(func(fd int, note interface{}) error {
+	// A spare P runs the rest of the process while the loops wait.
+	yield := len(s.loops) >= runtime.GOMAXPROCS(0)
+	l.poll.Wait(yield, func(fd int, note interface{}) error {
 		if fd == 0 {
 			return loopNote(s, l, note)
 		}

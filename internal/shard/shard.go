@@ -50,6 +50,11 @@ type Spec struct {
 	Stderr io.Writer            // where children's stderr goes (default os.Stderr)
 	Stdout io.Writer            // where children's stdout goes (default: discarded)
 	Exe    string               // binary to run (default os.Executable())
+	// Procs is each child's GOMAXPROCS. 0: one when there are at least as
+	// many children as cores (so a hundred processes do not each run a
+	// thread per core and thrash the scheduler), the runtime's own else.
+	// A GOMAXPROCS in this process's environment overrides both.
+	Procs int
 	// Options, when set, are child i's options: any value encoding/json
 	// writes, read back in the child with Link.Options.
 	Options func(i int) any
@@ -152,10 +157,13 @@ func (g *Group) list() []*child {
 func (g *Group) start(i int) (*child, error) {
 	cmd := exec.Command(g.exe, g.spec.Args(i)...)
 	cmd.Env = append(os.Environ(), envIndex+"="+strconv.Itoa(i))
-	if g.spec.N >= runtime.NumCPU() && os.Getenv("GOMAXPROCS") == "" {
-		// As many shards as cores: one core's worth each, so a hundred
-		// processes do not each run a thread per core and thrash the scheduler.
-		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+	if os.Getenv("GOMAXPROCS") == "" {
+		switch {
+		case g.spec.Procs > 0:
+			cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(g.spec.Procs))
+		case g.spec.N >= runtime.NumCPU():
+			cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+		}
 	}
 	if g.spec.Env != nil {
 		cmd.Env = append(cmd.Env, g.spec.Env(i)...)

@@ -97,3 +97,129 @@ func readFrame(r *bufio.Reader) (byte, []byte, error) {
 	_, err := io.ReadFull(r, body)
 	return hdr[4], body, err
 }
+
+// MsgRTT is one message a probe timed: SEND to its ACK at the sender, SEND
+// to its DELIVER at the recipient, and when it was sent.
+type MsgRTT struct {
+	At           time.Time
+	Ack, Deliver time.Duration
+}
+
+// SendRTT is the independent observer of a gateway's message latency: two
+// sockets of its own, the sender logged in as from at fromAddr and the
+// recipient as to at toAddr (another gateway of the same dispatcher, for a
+// routed message). Every `every` the sender writes one SEND to `to` and
+// blocks for its ACK, which must say delivered; the recipient's reader
+// times the DELIVER against the same clock. Written from docs/PROTOCOL.md,
+// with nothing but this code between the clock and the sockets. It returns
+// the messages timed when ctx ends, or the first thing that went wrong.
+func SendRTT(ctx context.Context, fromAddr, toAddr string, from, to uint64, every time.Duration) ([]MsgRTT, error) {
+	dial := func(addr string, uid uint64) (net.Conn, *bufio.Reader, error) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return nil, nil, err
+		}
+		r := bufio.NewReader(c)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(LoginFrame(uid, "")); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		if typ, _, err := readFrame(r); err != nil || typ != LoginOK {
+			c.Close()
+			return nil, nil, fmt.Errorf("login of uid %d at %s: frame 0x%02x, %v", uid, addr, typ, err)
+		}
+		c.SetDeadline(time.Time{})
+		return c, r, nil
+	}
+	rc, rr, err := dial(toAddr, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	sc, sr, err := dial(fromAddr, from)
+	if err != nil {
+		return nil, err
+	}
+	defer sc.Close()
+	stop := context.AfterFunc(ctx, func() { rc.SetDeadline(time.Now()); sc.SetDeadline(time.Now()) })
+	defer stop()
+
+	// The recipient's reader hands each DELIVER's msg id and arrival on.
+	type arrival struct {
+		id uint64
+		at time.Time
+	}
+	arrivals := make(chan arrival, 1024)
+	go func() {
+		defer close(arrivals)
+		for {
+			typ, body, err := readFrame(rr)
+			if err != nil {
+				return
+			}
+			if typ == Deliver && len(body) >= 8 {
+				arrivals <- arrival{binary.BigEndian.Uint64(body), time.Now()}
+			}
+		}
+	}()
+	var out []MsgRTT
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	began := time.Now()
+	for id := uint64(1); ctx.Err() == nil; id++ {
+		start := time.Now()
+		if _, err := sc.Write(SendFrame(id, to, uint64(start.UnixNano()), "probe")); err != nil {
+			return out, err
+		}
+		var ack time.Duration
+		for ack == 0 {
+			typ, body, err := readFrame(sr)
+			if err != nil {
+				if ctx.Err() != nil {
+					return out, nil
+				}
+				return out, fmt.Errorf("reading the ACK of message %d: %w", id, err)
+			}
+			if typ != Ack || len(body) < 9 || binary.BigEndian.Uint64(body) != id {
+				continue
+			}
+			if st := body[8]; st != 0 {
+				// The recipient's login reaches the dispatcher in the
+				// gateway's next batch of changes: until the first
+				// delivery, offline (1) means not yet.
+				if len(out) == 0 && st == 1 && time.Since(began) < 5*time.Second {
+					break
+				}
+				return out, fmt.Errorf("message %d to uid %d: ACK status %d, not delivered", id, to, st)
+			}
+			ack = time.Since(start)
+		}
+		if ack == 0 {
+			time.Sleep(every)
+			continue
+		}
+		out = append(out, MsgRTT{At: start, Ack: ack})
+		// The DELIVER was written before the ACK was sent: it is read by now
+		// or is on its way.
+		select {
+		case a, ok := <-arrivals:
+			if !ok {
+				return out, fmt.Errorf("the recipient's connection ended before message %d", id)
+			}
+			if a.id != id {
+				return out, fmt.Errorf("DELIVER of message %d where %d was the one sent", a.id, id)
+			}
+			out[len(out)-1].Deliver = a.at.Sub(start)
+		case <-ctx.Done():
+			return out, nil
+		case <-time.After(5 * time.Second):
+			return out, fmt.Errorf("message %d acked as delivered but not delivered within 5 s", id)
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+	return out, nil
+}

@@ -8,6 +8,7 @@
 package internal
 
 import (
+	"runtime"
 	"syscall"
 )
 
@@ -57,10 +58,15 @@ func (p *Poll) Trigger(note interface{}) error {
 	})
 }
 
-// Wait ...
-func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
+// Wait runs the loop: iter for each ready fd, and with fd 0 for each note.
+// With yield (the loops take every P) the process's other runnable
+// goroutines run before each wait.
+func (p *Poll) Wait(yield bool, iter func(fd int, note interface{}) error) error {
 	events := make([]syscall.Kevent_t, 128)
 	for {
+		if yield {
+			runtime.Gosched()
+		}
 		n, err := syscall.Kevent(p.fd, p.changes, events, nil)
 		if err != nil && err != syscall.EINTR {
 			return err

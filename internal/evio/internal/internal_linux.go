@@ -12,14 +12,15 @@ import (
 
 // Poll ...
 type Poll struct {
-	fd    int // epoll fd
-	wfd   int // wake fd
-	notes noteQueue
+	fd       int // epoll fd
+	wfd      int // wake fd
+	notes    noteQueue
+	idleWait int // epoll_wait timeout, ms (-1: none); only tests change it
 }
 
 // OpenPoll ...
 func OpenPoll() *Poll {
-	l := new(Poll)
+	l := &Poll{idleWait: 100}
 	p, err := syscall.EpollCreate1(0)
 	if err != nil {
 		panic(err)
@@ -56,15 +57,19 @@ func (p *Poll) Trigger(note interface{}) error {
 	})
 }
 
-// Wait ...
-func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
+// Wait runs the loop: iter for each ready fd, and with fd 0 for each note.
+// The waits keep the P (epollWaitRaw). With yield, as when the loops take
+// every P, whatever else became runnable in this process (timers, the
+// caller's goroutines) runs before each wait, or it would wait for the next
+// preemption signal. Without it another P runs them: yielding then only
+// wakes an idle thread to look for work, two context switches per wait.
+func (p *Poll) Wait(yield bool, iter func(fd int, note interface{}) error) error {
 	events := make([]syscall.EpollEvent, 64)
 	n := 0
 	for {
-		// The waits below keep the P: let whatever else became runnable
-		// in this process (timers, net/http, the caller's goroutines) run
-		// first, or it would wait for the next preemption signal.
-		runtime.Gosched()
+		if yield {
+			runtime.Gosched()
+		}
 		var err error
 		// Ready work is never left waiting: a full batch is followed at
 		// once by the next, and otherwise the loop blocks until the first
@@ -73,24 +78,29 @@ func (p *Poll) Wait(iter func(fd int, note interface{}) error) error {
 		if n == len(events) {
 			n, err = epollWaitRaw(p.fd, events, 0)
 		} else {
-			n, err = epollWaitRaw(p.fd, events, 100)
+			n, err = epollWaitRaw(p.fd, events, p.idleWait)
 		}
 		if err != nil && err != syscall.EINTR {
 			return err
 		}
-		if err := p.notes.ForEach(func(note interface{}) error {
-			return iter(0, note)
-		}); err != nil {
-			return err
-		}
 		for i := 0; i < n; i++ {
-			if fd := int(events[i].Fd); fd != p.wfd {
+			fd := int(events[i].Fd)
+			if fd != p.wfd {
 				if err := iter(fd, nil); err != nil {
 					return err
 				}
-			} else if fd == p.wfd {
-				var data [8]byte
-				syscall.Read(p.wfd, data[:])
+				continue
+			}
+			// The wake-up is read before the notes are taken: a note
+			// queued after this read finds the queue empty and writes
+			// the eventfd again, so no note waits for an unrelated event
+			// (or the wait's timeout) to be seen.
+			var data [8]byte
+			syscall.Read(p.wfd, data[:])
+			if err := p.notes.ForEach(func(note interface{}) error {
+				return iter(0, note)
+			}); err != nil {
+				return err
 			}
 		}
 	}

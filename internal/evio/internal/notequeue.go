@@ -23,8 +23,11 @@ type noteQueue struct {
 	closed bool
 }
 
-// Add queues note and runs wake, both under the lock, unless the queue is
-// closed (then it returns ErrClosed and queues nothing).
+// Add queues note and, when it is the first since the notes were last
+// taken (ForEach), runs wake, both under the lock, unless the queue is
+// closed (then it returns ErrClosed and queues nothing). The later notes
+// ride on that wake-up: a Wait takes all the notes queued when it acts on
+// a wake-up, so one write wakes the loop for a whole burst of Triggers.
 func (q *noteQueue) Add(note interface{}, wake func() error) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -32,6 +35,9 @@ func (q *noteQueue) Add(note interface{}, wake func() error) error {
 		return ErrClosed
 	}
 	q.notes = append(q.notes, note)
+	if len(q.notes) > 1 {
+		return nil
+	}
 	return wake()
 }
 
