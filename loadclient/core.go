@@ -15,6 +15,7 @@ import (
 	"github.com/imtool/imtool/internal/mqtt"
 	"github.com/imtool/imtool/internal/scenario"
 	"github.com/imtool/imtool/internal/stats"
+	"github.com/imtool/imtool/internal/tlsrec"
 	"github.com/imtool/imtool/internal/wire"
 	"github.com/imtool/imtool/internal/ws"
 )
@@ -53,14 +54,21 @@ const (
 	clsTLSHandshake   // any other TLS failure (versions, ciphers, not TLS)
 	clsStepTimeout    // a scenario's step on open saw nothing it expects in time
 	clsMQTT           // the first of mqtt.Classes(), in their order
+	// clsTLSRec is the first of tlsrec.Classes(), in their order: the
+	// epoll engine's TLS records and alerts after the handshake.
+	clsTLSRec = clsMQTT + nMQTTClasses
 	// clsUser is the first of a scenario's own error classes (its errors:
 	// rules), named per run (core.names).
-	clsUser  = clsMQTT + nMQTTClasses
+	clsUser  = clsTLSRec + nTLSRecClasses
 	nClasses = clsUser + scenario.MaxErrorClasses
 )
 
-// nMQTTClasses is len(mqtt.Classes()), checked when the package starts.
-const nMQTTClasses = 17
+// nMQTTClasses is len(mqtt.Classes()), and nTLSRecClasses
+// len(tlsrec.Classes()), checked when the package starts.
+const (
+	nMQTTClasses   = 17
+	nTLSRecClasses = 6
+)
 
 func init() {
 	names := mqtt.Classes()
@@ -68,6 +76,11 @@ func init() {
 		panic("loadclient: nMQTTClasses is not len(mqtt.Classes())")
 	}
 	copy(classNames[clsMQTT:], names)
+	tlsNames := tlsrec.Classes()
+	if len(tlsNames) != nTLSRecClasses {
+		panic("loadclient: nTLSRecClasses is not len(tlsrec.Classes())")
+	}
+	copy(classNames[clsTLSRec:], tlsNames)
 }
 
 var classNames = [nClasses]string{

@@ -7,8 +7,8 @@
 // A client protocol is written once, as a proto (protocol.go,
 // protocol_ws.go, protocol_mqtt.go, protocol_scenario.go: a gateway's own
 // protocol from a scenario file): bytes in → events and latencies, bytes to write,
-// heartbeats and messages on request. Both engines drive it; TLS runs on
-// the portable engine (tls.go).
+// heartbeats and messages on request. Both engines drive it, with TLS
+// or without (tls.go; the epoll engine's in tls_epoll_linux.go).
 //
 // A run is planned first (NewPlan): destinations (target IPs × ports),
 // source IPs and the local port range give the capacity S·D·P·R and a

@@ -26,6 +26,7 @@ const (
 type epollEngine struct {
 	c     *core
 	loops []*eloop
+	tls   *tlsPool // nil without TLS
 }
 
 func newEpollEngine(c *core) (engine, error) {
@@ -35,6 +36,9 @@ func newEpollEngine(c *core) (engine, error) {
 	}
 	n = max(1, min(n, c.shard.Count))
 	e := &epollEngine{c: c}
+	if c.tls.cfgs != nil {
+		e.tls = newTLSPool(c)
+	}
 	frac := float64(c.shard.Count) / float64(max(c.plan.Conns, 1))
 	for i := 0; i < n; i++ {
 		l, err := newLoop(c, i, n, frac)
@@ -45,6 +49,9 @@ func newEpollEngine(c *core) (engine, error) {
 			}
 			return nil, err
 		}
+		if e.tls != nil {
+			l.tls = newTLSLoop(e.tls, len(l.conns))
+		}
 		e.loops = append(e.loops, l)
 		c.loops = append(c.loops, l.k)
 	}
@@ -52,6 +59,10 @@ func newEpollEngine(c *core) (engine, error) {
 }
 
 func (e *epollEngine) run() error {
+	if e.tls != nil {
+		e.tls.start()
+		defer e.tls.stop()
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.loops))
 	for i, l := range e.loops {
@@ -98,7 +109,8 @@ type eloop struct {
 	tcpi   unix.TCPInfo
 
 	proto proto
-	x     exch // the one call into proto at a time
+	x     exch     // the one call into proto at a time
+	tls   *tlsLoop // nil without TLS
 
 	buf, out []byte
 	events   []unix.EpollEvent
@@ -194,6 +206,9 @@ func (l *eloop) run() error {
 			l.messages()
 		}
 		l.churn()
+		if l.tls != nil && l.tls.n.Load() > 0 {
+			l.tlsHandshakes()
+		}
 		l.wheel.advance(uint32(l.now/tickNS), l.tickOf, l.fire)
 		for i := 0; i < n; i++ {
 			l.event(l.events[i].Fd, l.events[i].Events)
@@ -343,25 +358,23 @@ func (l *eloop) event(slot int32, ev uint32) {
 func (l *eloop) connected(slot int32, ev uint32) {
 	c := &l.conns[slot]
 	g := l.global(slot)
-	l.inflight--
-	l.k.connecting.Add(-1)
 	took, err := l.handshake(int(c.fd), c.t0)
 	if err != nil {
-		c.state = stIdle // counted out of connecting above
-		l.closeFD(slot)
+		l.closeFD(slot) // counted out of connecting
 		l.failed(slot, g, classOf(err), "connect", err)
 		return
 	}
 	l.k.established.Add(1)
 	l.c.lat[latConnect].Record(time.Duration(took))
 	l.k.rampEstablished(c.t0 + took)
-	// The handshake (upgrade, LOGIN) counts in the window from here; a
-	// protocol without one (raw) is held at once by open.
-	c.state = stLogin
-	l.logins++
-	l.k.loggingIn.Add(1)
+	if l.tls != nil { // connecting until its TLS handshake is over too
+		l.tlsStart(slot)
+		return
+	}
+	l.inflight--
+	l.k.connecting.Add(-1)
 	l.rx = c.t0 + took // what open handles arrived now: the SYN-ACK
-	if !l.proto.open(l.exch(slot)) {
+	if !l.open(slot) {
 		return
 	}
 	// The connect timeout's wheel entry, still filed, checks the login
@@ -373,6 +386,17 @@ func (l *eloop) connected(slot int32, ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		l.readable(slot, ev)
 	}
+}
+
+// open starts the protocol on a connection whose connect (and TLS
+// handshake) is over: its handshake (upgrade, LOGIN) counts in the window
+// from here; a protocol without one (raw) is held at once. False when the
+// connection was closed.
+func (l *eloop) open(slot int32) bool {
+	l.conns[slot].state = stLogin
+	l.logins++
+	l.k.loggingIn.Add(1)
+	return l.proto.open(l.exch(slot))
 }
 
 // handshake is how a non-blocking connect begun at t0 ended: the time it
@@ -468,7 +492,11 @@ func (l *eloop) readable(slot int32, ev uint32) {
 		switch {
 		case n > 0:
 			l.k.bytesIn.Add(int64(n))
-			if l.c.o.Proto != ProtoRaw && !l.input(slot, l.buf[:n]) {
+			if l.tls != nil {
+				if !l.tlsInput(slot, l.buf[:n]) {
+					return
+				}
+			} else if l.c.o.Proto != ProtoRaw && !l.input(slot, l.buf[:n]) {
 				return
 			}
 			if n < len(l.buf) && !hangup {
@@ -478,11 +506,16 @@ func (l *eloop) readable(slot int32, ev uint32) {
 			return
 		case err == unix.EINTR:
 		case err == nil: // EOF
+			if l.tlsRefused(slot, nil) {
+				return
+			}
 			class, text := l.c.closedEarly(l.proto, l.exch(slot))
 			l.peerGone(slot, dropServerClose, class, text, nil)
 			return
 		default:
-			l.peerGone(slot, dropReset, classOf(err), "read", err)
+			if !l.tlsRefused(slot, err) {
+				l.peerGone(slot, dropReset, classOf(err), "read", err)
+			}
 			return
 		}
 	}
@@ -513,11 +546,20 @@ func (l *eloop) input(slot int32, data []byte) bool {
 	return ok
 }
 
-// write sends b now, queuing what the socket does not take; false when the
-// connection was closed.
+// write sends b now (sealed in TLS records when TLS is on), queuing what
+// the socket does not take; false when the connection was closed.
 func (l *eloop) write(slot int32, b []byte) bool {
-	c := &l.conns[slot]
 	l.k.framesOut.Add(1)
+	if l.tls != nil {
+		b = l.tls.seal(slot, b)
+	}
+	return l.send(slot, b)
+}
+
+// send writes b to slot's socket after what is queued, queuing what the
+// socket does not take; false when the connection was closed.
+func (l *eloop) send(slot int32, b []byte) bool {
+	c := &l.conns[slot]
 	if len(l.outq) > 0 {
 		if q, ok := l.outq[slot]; ok {
 			l.outq[slot] = append(q, b...)
@@ -755,7 +797,7 @@ func (l *eloop) retry(slot int32) {
 func (l *eloop) closeFD(slot int32) {
 	c := &l.conns[slot]
 	switch c.state {
-	case stConnecting:
+	case stConnecting, stTLS:
 		l.inflight--
 		l.k.connecting.Add(-1)
 	case stUpgrade, stLogin:
@@ -784,14 +826,21 @@ func (l *eloop) closeFD(slot int32) {
 	if len(l.outq) > 0 {
 		delete(l.outq, slot)
 	}
+	if l.tls != nil {
+		l.tls.drop(slot)
+	}
 	l.proto.drop(slot)
 }
 
 // closeOwn closes a connection the swarm itself ends (the close, the
-// churn): with a FIN, after what its protocol says on leaving.
+// churn): with a FIN, after what its protocol says on leaving (and TLS's
+// close_notify).
 func (l *eloop) closeOwn(slot int32) {
 	if l.conns[slot].state == stHeld && l.c.o.Close == CloseFIN {
 		l.proto.bye(l.exch(slot))
+	}
+	if l.tls != nil && l.c.o.Close == CloseFIN {
+		l.tlsCloseNotify(slot)
 	}
 	if l.conns[slot].fd >= 0 { // the bye's write may have found it gone
 		l.closeFD(slot)

@@ -2,8 +2,7 @@
 
 package loadclient
 
-// newEngine picks the engine: epoll unless the portable one is asked for,
-// or TLS is on (the epoll engine has no TLS yet).
+// newEngine picks the engine: epoll unless the portable one is asked for.
 func newEngine(c *core) (engine, error) {
 	if EngineFor(c.o) == EnginePortable {
 		return newPortableEngine(c)
@@ -13,7 +12,7 @@ func newEngine(c *core) (engine, error) {
 
 // EngineFor is the engine a swarm of o runs on.
 func EngineFor(o Options) string {
-	if o.Engine == EnginePortable || tlsOn(o) {
+	if o.Engine == EnginePortable {
 		return EnginePortable
 	}
 	return EngineEpoll

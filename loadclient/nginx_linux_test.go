@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imtool/imtool/refserver"
 	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
@@ -24,6 +25,7 @@ type nginxRoute struct {
 	ports    int      // listening ports
 	backends []string // HOST:PORT
 	mutual   bool     // require a client certificate from the test CA
+	ssl      string   // more directives for its servers (ssl_protocols, ssl_ciphers, …)
 }
 
 // nginxPerWorker is how many proxied connections one nginx worker is given
@@ -66,6 +68,7 @@ stream {
   ssl_certificate %s;
   ssl_certificate_key %s;
   proxy_buffer_size 4k;
+  log_format tls '$ssl_protocol $ssl_cipher';
 `, module, workers, dir, dir, k.serverCert, k.serverKey)
 	src := 0
 	for i, r := range routes {
@@ -80,7 +83,7 @@ stream {
 		}
 		for _, p := range ports[i] {
 			src++
-			fmt.Fprintf(&b, "  server { listen 127.0.0.1:%d ssl reuseport;%s proxy_pass route%d; proxy_bind 127.0.1.%d; }\n", p, mutual, i, src)
+			fmt.Fprintf(&b, "  server { listen 127.0.0.1:%d ssl reuseport;%s %s proxy_pass route%d; proxy_bind 127.0.1.%d; }\n", p, mutual, r.ssl, i, src)
 		}
 	}
 	b.WriteString("}\n")
@@ -155,4 +158,67 @@ func nginxStream(t *testing.T, k *pki, backend string) (open, mutual string) {
 	t.Helper()
 	addrs, _ := startNginx(t, k, 1, nginxRoute{ports: 1, backends: []string{backend}}, nginxRoute{ports: 1, backends: []string{backend}, mutual: true})
 	return addrs[0][0], addrs[1][0]
+}
+
+// TestTLSSuitesThroughNginx runs the epoll engine's record layer through
+// nginx (OpenSSL) with each TLS 1.3 suite and two TLS 1.2 suites forced by
+// nginx's configuration: every connection logs in, heartbeats and messages
+// are answered, the gateway holds what the swarm holds, and nginx's own
+// log names the suite each connection used. A record layer that gets a
+// suite's keys, nonces or framing wrong fails the first record.
+func TestTLSSuitesThroughNginx(t *testing.T) {
+	k := newPKI(t)
+	g := rt.NewGateway(t, refserver.Options{}, 1)
+	logs := t.TempDir()
+	suites := []struct{ version, cipher, conf string }{
+		{"TLSv1.3", "TLS_AES_128_GCM_SHA256", "ssl_protocols TLSv1.3; ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;"},
+		{"TLSv1.3", "TLS_AES_256_GCM_SHA384", "ssl_protocols TLSv1.3; ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384;"},
+		{"TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256", "ssl_protocols TLSv1.3; ssl_conf_command Ciphersuites TLS_CHACHA20_POLY1305_SHA256;"},
+		{"TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384", "ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-AES256-GCM-SHA384;"},
+		{"TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305", "ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-CHACHA20-POLY1305;"},
+	}
+	var routes []nginxRoute
+	for i, s := range suites {
+		routes = append(routes, nginxRoute{ports: 1, backends: []string{g.Addrs[0]},
+			ssl: fmt.Sprintf("%s access_log %s/%d.log tls;", s.conf, logs, i)})
+	}
+	addrs, _ := startNginx(t, k, 1, routes...)
+	const n = 40
+	for i, s := range suites {
+		t.Run(s.cipher, func(t *testing.T) {
+			o := Options{Targets: []string{"tls://" + addrs[i][0]}, TLS: TLSOptions{CAFile: k.ca}, Engine: EngineEpoll,
+				Conns: n, Procs: 1, Hold: time.Second, Heartbeat: 200 * time.Millisecond, MsgRate: 100}
+			sw, errc := startSwarm(t, o)
+			waitFor(t, 20*time.Second, "all held", func() bool { return sw.Snapshot().Held == n })
+			if got := g.Snapshot().Sessions; got != n {
+				t.Fatalf("the gateway behind nginx has %d sessions, the swarm holds %d", got, n)
+			}
+			waitRun(t, errc, 30*time.Second)
+			st := sw.Snapshot()
+			if len(st.Errors) != 0 || st.Dropped != 0 || st.Pongs == 0 || st.Sent == 0 || st.Acked != st.Sent {
+				t.Fatalf("errors %v (%v) dropped %d pongs %d sent %d acked %d", st.Errors, st.ErrorExample, st.Dropped, st.Pongs, st.Sent, st.Acked)
+			}
+			rt.Eventually(t, 10*time.Second, "the gateway's sessions to end", func() bool { return g.Snapshot().Sessions == 0 })
+			// Each session's line: its protocol and cipher; "(NONE)" for a
+			// connection that never began TLS (startNginx's check that the
+			// port listens).
+			want := s.version + " " + s.cipher
+			var got []string
+			rt.Eventually(t, 10*time.Second, fmt.Sprintf("nginx to log %d TLS sessions", n), func() bool {
+				b, _ := os.ReadFile(filepath.Join(logs, fmt.Sprintf("%d.log", i)))
+				got = got[:0]
+				for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+					if !strings.HasSuffix(l, "(NONE)") {
+						got = append(got, l)
+					}
+				}
+				return len(got) >= n
+			})
+			for _, l := range got {
+				if l != want {
+					t.Fatalf("nginx logged a session as %q, want %q", l, want)
+				}
+			}
+		})
+	}
 }

@@ -53,7 +53,7 @@ const (
 const (
 	EngineEpoll    = "epoll"    // Linux: one epoll loop per core, flat per-connection state
 	EnginePortable = "portable" // net.Dialer and goroutines, every OS
-	EngineAuto     = "auto"     // epoll on Linux, except for TLS, which runs on the portable engine
+	EngineAuto     = "auto"     // epoll on Linux, portable elsewhere
 )
 
 // Options describe a swarm. Zero values take the Default* values, except
@@ -132,7 +132,7 @@ type Options struct {
 	// Scenario, when set, is the protocol (ProtoScenario): a gateway's own,
 	// from a scenario file.
 	Scenario *ScenarioFile `json:",omitempty"`
-	// TLS, for every protocol (on the portable engine).
+	// TLS, for every protocol, on both engines.
 	TLS TLSOptions
 	// Lookup resolves host names (default net.DefaultResolver). It is the
 	// one field that does not travel: the options reach shards and agents
@@ -247,9 +247,6 @@ func (o Options) withDefaults() (Options, error) {
 	case "", EngineAuto, EngineEpoll, EnginePortable:
 	default:
 		return o, fmt.Errorf("--engine %q: give auto, epoll or portable", o.Engine)
-	}
-	if o.TLS.On && o.Engine == EngineEpoll {
-		return o, fmt.Errorf("--engine epoll has no TLS yet: give --engine auto or portable (TLS runs on the portable engine)")
 	}
 	return o, nil
 }

@@ -97,9 +97,6 @@ func NewPlan(o Options, env Env) (*Plan, error) {
 		return nil, &PlanError{err.Error()}
 	}
 	p := &Plan{Conns: o.Conns, Targets: targets, PortRange: env.PortRange}
-	if o.TLS.On && o.Engine != EnginePortable {
-		p.Notes = append(p.Notes, "TLS runs on the portable engine (goroutines): --engine auto chose it; the epoll engine has no TLS yet")
-	}
 	loopback := true
 	for _, t := range targets {
 		for _, port := range t.Ports {

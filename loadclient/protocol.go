@@ -45,6 +45,7 @@ const (
 	stHeld                    // established (raw), upgraded (ws) or logged in (imtool)
 	stBackoff                 // waiting to redial
 	stClosed                  // failed or dropped, not redialed
+	stTLS                     // (epoll) TCP connected, TLS handshake on the handshake pool: still connecting
 )
 
 // handshaking tells whether a connection is past its connect but not yet

@@ -12,8 +12,10 @@ import (
 	"strings"
 )
 
-// TLSOptions configure TLS, for every protocol. TLS runs on the portable
-// engine (EngineFor).
+// TLSOptions configure TLS, for every protocol, on both engines: the
+// portable engine runs crypto/tls per connection, the epoll engine
+// crypto/tls's handshake on a pool and tlsrec's record layer on its loops
+// (tls_epoll_linux.go).
 type TLSOptions struct {
 	On         bool   // --tls, or a wss:// or tls:// target
 	ServerName string // SNI and the name the certificate must carry (default: the target's host)
@@ -225,7 +227,7 @@ func tlsClass(err error) int {
 		return clsTLSHandshake
 	case errors.As(err, &rec):
 		return clsTLSHandshake
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return clsTLSTimeout
 	}
 	// Alerts from the server come as "remote error: tls: …" (an

@@ -87,18 +87,25 @@ func newPKI(t testing.TB) *pki {
 }
 
 // The imtool protocol and ws+imtool through nginx terminating TLS in front
-// of the reference gateway: held equals the gateway's sessions, every
-// handshake is timed, a client certificate opens the mutual-TLS port and
-// its absence, a rogue one, an unknown CA or the wrong name are classified.
+// of the reference gateway, on each engine: held equals the gateway's
+// sessions, every handshake is timed, a client certificate opens the
+// mutual-TLS port and its absence, a rogue one, an unknown CA or the wrong
+// name are classified.
 func TestTLSThroughNginx(t *testing.T) {
 	k := newPKI(t)
 	g := rt.NewGateway(t, refserver.Options{WSPorts: []uint16{0}}, 1)
 	open, mutual := nginxStream(t, k, g.Addrs[0])
 	openWS, _ := nginxStream(t, k, g.Addrs[1])
+	for _, engine := range []string{EngineEpoll, EnginePortable} {
+		t.Run(engine, func(t *testing.T) { testTLSThroughNginx(t, k, g, engine, open, mutual, openWS) })
+	}
+}
+
+func testTLSThroughNginx(t *testing.T, k *pki, g *rt.Gateway, engine, open, mutual, openWS string) {
 	const n = 100
 	run := func(t *testing.T, o Options) stats.Snapshot {
 		t.Helper()
-		o.Conns, o.Procs, o.Hold = n, 1, 800*time.Millisecond
+		o.Conns, o.Procs, o.Hold, o.Engine = n, 1, 800*time.Millisecond, engine
 		sw, errc := startSwarm(t, o)
 		waitRun(t, errc, 30*time.Second)
 		return sw.Snapshot()
@@ -127,14 +134,18 @@ func TestTLSThroughNginx(t *testing.T) {
 		rt.Eventually(t, 10*time.Second, "the gateway's sessions to end", func() bool { return g.Snapshot().Sessions == 0 })
 	})
 	t.Run("sessions", func(t *testing.T) {
-		o := Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca}, Hold: time.Hour, Conns: n, Procs: 1, Engine: EngineAuto}
+		o := Options{Targets: []string{"tls://" + open}, TLS: TLSOptions{CAFile: k.ca}, Hold: time.Hour, Conns: n, Procs: 1, Engine: engine}
 		sw, _ := startSwarm(t, o)
 		waitFor(t, 20*time.Second, "all held", func() bool { return sw.Snapshot().Held == n })
 		if got := g.Snapshot().Sessions; got != n {
 			t.Fatalf("the gateway behind nginx has %d sessions, the swarm holds %d", got, n)
 		}
-		if _, ok := sw.eng.(*portableEngine); !ok || EngineFor(o) != EnginePortable || !strings.Contains(strings.Join(sw.Plan().Notes, "\n"), "TLS runs on the portable engine") {
-			t.Fatalf("engine %T, notes %q: --engine auto with TLS must pick the portable engine and say so", sw.eng, sw.Plan().Notes)
+		_, epoll := sw.eng.(*epollEngine)
+		if EngineFor(o) != engine || epoll != (engine == EngineEpoll) {
+			t.Fatalf("engine %T for --engine %s", sw.eng, engine)
+		}
+		if auto := (Options{Targets: o.Targets, Engine: EngineAuto}); EngineFor(auto) != EngineEpoll {
+			t.Fatalf("--engine auto with TLS picks %s, want epoll", EngineFor(auto))
 		}
 	})
 	t.Run("resume", func(t *testing.T) {
@@ -223,9 +234,6 @@ func TestTLSOptionsRefused(t *testing.T) {
 			t.Errorf("%+v: %v, want an error naming %q", c.o, err, c.want)
 		}
 	}
-	if _, err := New(Options{Targets: []string{"tls://127.0.0.1:9"}, Conns: 1, Procs: 1, Engine: EngineEpoll}); err == nil || !strings.Contains(err.Error(), "--engine epoll has no TLS") {
-		t.Errorf("--engine epoll with TLS: %v", err)
-	}
 }
 
 // The ramp is not over while a connection the portable engine launched has
@@ -259,7 +267,7 @@ func TestPortableRampWaitsForLaunchedConns(t *testing.T) {
 	prev := runtime.GOMAXPROCS(1)
 	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 	const n = 20
-	sw, _ := startSwarm(t, Options{Targets: []string{"tls://" + ln.Addr().String()}, TLS: TLSOptions{CAFile: k.ca}, Proto: ProtoRaw,
+	sw, _ := startSwarm(t, Options{Targets: []string{"tls://" + ln.Addr().String()}, TLS: TLSOptions{CAFile: k.ca}, Proto: ProtoRaw, Engine: EnginePortable,
 		Conns: n, Rate: 1e9, MaxInflight: 2 * n, Hold: time.Hour, Procs: 1})
 	waitFor(t, 20*time.Second, "the hold", func() bool { return sw.Phase() == stats.PhaseHold })
 	if s := sw.Snapshot(); s.Held != n {
@@ -269,19 +277,23 @@ func TestPortableRampWaitsForLaunchedConns(t *testing.T) {
 
 // --tls-resume resumes across a gateway's ports although each refuses the
 // others' tickets (nginx's server blocks each have ticket keys of their
-// own): a session is offered only to the destination that issued it, so
-// all but the first handshakes to each port resume.
+// own), on each engine: a session is offered only to the destination that
+// issued it, so all but the first handshakes to each port resume.
 func TestTLSResumeAcrossPorts(t *testing.T) {
 	k := newPKI(t)
 	g := rt.NewGateway(t, refserver.Options{}, 1)
 	addrs, _ := startNginx(t, k, 1, nginxRoute{ports: 2, backends: []string{g.Addrs[0]}})
-	const n = 200
-	sw, errc := startSwarm(t, Options{Targets: []string{"tls://" + addrs[0][0], "tls://" + addrs[0][1]}, TLS: TLSOptions{CAFile: k.ca, Resume: true},
-		Conns: n, Procs: 1, Rate: 400, MaxInflight: 4, Hold: 200 * time.Millisecond})
-	waitRun(t, errc, 30*time.Second)
-	s := sw.Snapshot()
-	full, resumed := s.Latency[stats.LatTLS].Count, s.Latency[stats.LatTLSResumed].Count
-	if full+resumed != n || len(s.Errors) != 0 || full > 10 {
-		t.Fatalf("%d full and %d resumed handshakes of %d (errors %v): want all but the first few to each port resumed", full, resumed, n, s.Errors)
+	for _, engine := range []string{EngineEpoll, EnginePortable} {
+		t.Run(engine, func(t *testing.T) {
+			const n = 200
+			sw, errc := startSwarm(t, Options{Targets: []string{"tls://" + addrs[0][0], "tls://" + addrs[0][1]}, TLS: TLSOptions{CAFile: k.ca, Resume: true},
+				Conns: n, Procs: 1, Rate: 400, MaxInflight: 4, Hold: 200 * time.Millisecond, Engine: engine})
+			waitRun(t, errc, 30*time.Second)
+			s := sw.Snapshot()
+			full, resumed := s.Latency[stats.LatTLS].Count, s.Latency[stats.LatTLSResumed].Count
+			if full+resumed != n || len(s.Errors) != 0 || full > 10 {
+				t.Fatalf("%d full and %d resumed handshakes of %d (errors %v): want all but the first few to each port resumed", full, resumed, n, s.Errors)
+			}
+		})
 	}
 }

@@ -305,24 +305,28 @@ func TestMQTTErrorClasses(t *testing.T) {
 }
 
 // TestMQTTOverTLS: the swarm holds connections on mosquitto's TLS listener,
-// trusting the test's CA with --tls-ca (tls:// target: the portable
-// engine), and mosquitto counts them.
+// trusting the test's CA with --tls-ca, on each engine, and mosquitto
+// counts them.
 func TestMQTTOverTLS(t *testing.T) {
 	bin := rt.Binary(t)
 	const n = 50
 	b := mqtttest.Start(t, mqtttest.Options{TLS: true})
 	obs := newObserver(t, b.Addr, "$SYS/broker/clients/connected")
-	statsAddr, dir := freeAddr(t), t.TempDir()
-	p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", "5", "--target", "tls://"+b.TLSAddr,
-		"--tls-ca", b.CAFile, "--tls-server-name", "localhost", "--conns", strconv.Itoa(n), "--hold", "4s", "--heartbeat", "1s",
-		"--stats", statsAddr, "--out", dir)
-	heldAndConnected(t, statsAddr, obs, n)
-	if code := p.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	rec, _ := readRecord(t, dir)
-	if s := rec.Summary; s.Held != n || s.Latency[stats.LatTLS].Count != n || s.Pongs == 0 {
-		t.Errorf("held %d, TLS handshakes timed %d, pongs %d; want %d, %d, > 0", s.Held, s.Latency[stats.LatTLS].Count, s.Pongs, n, n)
+	for _, engine := range []string{"epoll", "portable"} {
+		t.Run(engine, func(t *testing.T) {
+			statsAddr, dir := freeAddr(t), t.TempDir()
+			p := startProc(t, bin, "swarm", "--tui=false", "--proto", "mqtt", "--mqtt-version", "5", "--target", "tls://"+b.TLSAddr,
+				"--tls-ca", b.CAFile, "--tls-server-name", "localhost", "--conns", strconv.Itoa(n), "--hold", "4s", "--heartbeat", "1s",
+				"--stats", statsAddr, "--out", dir, "--engine", engine)
+			heldAndConnected(t, statsAddr, obs, n)
+			if code := p.wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			rec, _ := readRecord(t, dir)
+			if s := rec.Summary; s.Held != n || s.Latency[stats.LatTLS].Count != n || s.Pongs == 0 || len(s.Errors) != 0 {
+				t.Errorf("held %d, TLS handshakes timed %d, pongs %d, errors %v; want %d, %d, > 0, none", s.Held, s.Latency[stats.LatTLS].Count, s.Pongs, s.Errors, n, n)
+			}
+		})
 	}
 }
 
