@@ -320,7 +320,7 @@ func appendChanges(dst []byte, changes []change) []byte {
 // link: if the link goes down meanwhile, the route is answered by the
 // holder's LATE result on the next link or 2 at its deadline, as any route
 // of a link that went down.
-func (l *dispatcherLink) route(s *session, msgID, from, to, sentTS uint64, payload []byte) bool {
+func (l *dispatcherLink) route(on int, s *session, msgID, from, to, sentTS uint64, payload []byte) bool {
 	l.mu.Lock()
 	if !l.live {
 		l.mu.Unlock()
@@ -333,14 +333,33 @@ func (l *dispatcherLink) route(s *session, msgID, from, to, sentTS uint64, paylo
 	l.routes[req] = pendingRoute{s: s, msgID: msgID, deadline: time.Now().Add(routeTimeout)}
 	l.routesMu.Unlock()
 	l.mu.Unlock()
-	w.send(func(b []byte) []byte { return appendLinkRoute(b, 0, 0, req, msgID, from, to, sentTS, payload) })
+	l.sendOn(on, w, func(b []byte) []byte { return appendLinkRoute(b, 0, 0, req, msgID, from, to, sentTS, payload) })
 	return true
+}
+
+// sendOn sends a frame on link w. From evio loop on (on >= 0) it is added
+// and goes out when the loop's batch ends (Gateway.batched); from anywhere
+// else (on is -1) at once.
+func (l *dispatcherLink) sendOn(on int, w *linkOut, build func([]byte) []byte) {
+	if on < 0 {
+		w.send(build)
+		return
+	}
+	w.add(build)
+	p := &l.g.loops[on]
+	if p.link != w {
+		if p.link != nil {
+			p.link.push() // an earlier link's: it goes (or fails) now
+		}
+		p.link = w
+	}
 }
 
 // result answers a route of origin gateway epoch that came on link gen:
 // on that link if it is still up (slots are a dispatcher's own), and as
-// LATE on every next link within routeTimeout.
-func (l *dispatcherLink) result(gen, origin uint32, epoch, req uint64, status uint8) {
+// LATE on every next link within routeTimeout. on is the evio loop the
+// caller runs on (-1: none).
+func (l *dispatcherLink) result(on int, gen, origin uint32, epoch, req uint64, status uint8) {
 	l.mu.Lock()
 	l.recent = append(l.recent, lateResult{epoch, req, status, l.g.now()})
 	if !l.live || gen != l.gen {
@@ -349,7 +368,7 @@ func (l *dispatcherLink) result(gen, origin uint32, epoch, req uint64, status ui
 	}
 	w := l.w
 	l.mu.Unlock()
-	w.send(func(b []byte) []byte { return appendLinkResult(b, origin, req, status) })
+	l.sendOn(on, w, func(b []byte) []byte { return appendLinkResult(b, origin, req, status) })
 }
 
 // trimRecent forgets results older than routeTimeout: their origins have

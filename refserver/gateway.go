@@ -111,6 +111,9 @@ func (g *Gateway) Serve() error {
 		Closed: g.closed,
 		Tick:   g.tick,
 	}
+	if g.link != nil {
+		ev.Batched = g.batched
+	}
 	if ev.NumLoops <= 0 {
 		ev.NumLoops = defaultLoops()
 	}

@@ -122,6 +122,11 @@ type Events struct {
 	// Tick fires immediately after the server starts and will fire again
 	// following the duration specified by the delay return value.
 	Tick func() (delay time.Duration, action Action)
+	// Batched fires on loop `loop` once it has acted on everything one
+	// wait returned (events and wake-ups), before it waits again (imtool's
+	// addition; the event-loop engines only): writes gathered meanwhile can
+	// go out together, as late as they can without waiting.
+	Batched func(loop int)
 }
 
 // Serve starts handling events for the specified addresses.

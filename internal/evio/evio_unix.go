@@ -256,6 +256,10 @@ func loopRun(s *server, l *loop) {
 	//fmt.Println("-- loop started --", l.idx)
 	// A spare P runs the rest of the process while the loops wait.
 	yield := len(s.loops) >= runtime.GOMAXPROCS(0)
+	var batched func()
+	if s.events.Batched != nil {
+		batched = func() { s.events.Batched(l.idx) }
+	}
 	l.poll.Wait(yield, func(fd int, note interface{}) error {
 		if fd == 0 {
 			return loopNote(s, l, note)
@@ -273,7 +277,7 @@ func loopRun(s *server, l *loop) {
 		default:
 			return loopRead(s, l, c)
 		}
-	})
+	}, batched)
 }
 
 func loopTicker(s *server, l *loop) {

@@ -61,7 +61,8 @@ func (p *Poll) Trigger(note interface{}) error {
 // Wait runs the loop: iter for each ready fd, and with fd 0 for each note.
 // With yield (the loops take every P) the process's other runnable
 // goroutines run before each wait.
-func (p *Poll) Wait(yield bool, iter func(fd int, note interface{}) error) error {
+// batched (if not nil) runs after each wait's events have all been acted on.
+func (p *Poll) Wait(yield bool, iter func(fd int, note interface{}) error, batched func()) error {
 	events := make([]syscall.Kevent_t, 128)
 	for {
 		if yield {
@@ -83,6 +84,9 @@ func (p *Poll) Wait(yield bool, iter func(fd int, note interface{}) error) error
 					return err
 				}
 			}
+		}
+		if batched != nil && n > 0 {
+			batched()
 		}
 	}
 }

@@ -63,7 +63,9 @@ func (p *Poll) Trigger(note interface{}) error {
 // caller's goroutines) runs before each wait, or it would wait for the next
 // preemption signal. Without it another P runs them: yielding then only
 // wakes an idle thread to look for work, two context switches per wait.
-func (p *Poll) Wait(yield bool, iter func(fd int, note interface{}) error) error {
+//
+// batched (if not nil) runs after each wait's events have all been acted on.
+func (p *Poll) Wait(yield bool, iter func(fd int, note interface{}) error, batched func()) error {
 	events := make([]syscall.EpollEvent, 64)
 	n := 0
 	for {
@@ -102,6 +104,9 @@ func (p *Poll) Wait(yield bool, iter func(fd int, note interface{}) error) error
 			}); err != nil {
 				return err
 			}
+		}
+		if batched != nil && n > 0 {
+			batched()
 		}
 	}
 }

@@ -66,7 +66,7 @@ func TestTriggerDuringNotesWakes(t *testing.T) {
 				return stop
 			}
 			return nil
-		})
+		}, nil)
 	}()
 	if err := p.Trigger("A"); err != nil {
 		t.Fatal(err)
