@@ -101,11 +101,20 @@ func benchLoop(tb testing.TB, o Options) (*eloop, int) {
 // record latencies. 0 allocs/op.
 func BenchmarkReadFrames(b *testing.B) {
 	l, peer := benchLoop(b, Options{})
+	benchReads(b, l, peer, func(now uint64) uint64 { return msgID(now, 0) })
+	if l.conns[0].state != stHeld || l.k.pongs.Load() != int64(16*b.N) {
+		b.Fatalf("state %d pongs %d", l.conns[0].state, l.k.pongs.Load())
+	}
+}
+
+// benchReads times b.N reads of a batch of 16 PONGs, ACKs (of message
+// ackID(now)) and DELIVERs, written by peer, through l's read path.
+func benchReads(b *testing.B, l *eloop, peer int, ackID func(now uint64) uint64) {
 	var batch []byte
 	now := uint64(time.Now().UnixNano())
 	for i := 0; i < 16; i++ {
 		batch = wire.AppendPong(batch, now)
-		batch = wire.AppendAck(batch, msgID(now, 0), wire.AckDelivered)
+		batch = wire.AppendAck(batch, ackID(now), wire.AckDelivered)
 		batch = wire.AppendDeliver(batch, 7, 3, now, make([]byte, 64))
 	}
 	b.SetBytes(int64(len(batch)))
@@ -118,9 +127,7 @@ func BenchmarkReadFrames(b *testing.B) {
 		l.now = l.c.now()
 		l.readable(0, unix.EPOLLIN)
 	}
-	if l.conns[0].state != stHeld || l.k.pongs.Load() != int64(16*b.N) {
-		b.Fatalf("state %d pongs %d", l.conns[0].state, l.k.pongs.Load())
-	}
+	b.StopTimer()
 }
 
 // BenchmarkHeartbeat is one timer firing: a PING written at its planned

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imtool/imtool/internal/stats"
-	"github.com/imtool/imtool/internal/wire"
 	rt "github.com/imtool/imtool/refserver/refservertest"
 )
 
@@ -35,24 +34,7 @@ func imtoolScenario(tb testing.TB) *ScenarioFile {
 // BenchmarkReadFrames does for the built-in protocol. 0 allocs/op.
 func BenchmarkScenarioRead(b *testing.B) {
 	l, peer := benchLoop(b, Options{Scenario: imtoolScenario(b), Heartbeat: time.Second, MsgRate: 1})
-	var batch []byte
-	now := uint64(time.Now().UnixNano())
-	for i := 0; i < 16; i++ {
-		batch = wire.AppendPong(batch, now)
-		batch = wire.AppendAck(batch, now, wire.AckDelivered)
-		batch = wire.AppendDeliver(batch, 7, 3, now, make([]byte, 64))
-	}
-	b.SetBytes(int64(len(batch)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := unix.Write(peer, batch); err != nil {
-			b.Fatal(err)
-		}
-		l.now = l.c.now()
-		l.readable(0, unix.EPOLLIN)
-	}
-	b.StopTimer()
+	benchReads(b, l, peer, func(now uint64) uint64 { return now })
 	if k := l.k; l.conns[0].state != stHeld || k.pongs.Load() != int64(16*b.N) || k.acked.Load() != int64(16*b.N) || k.delivered.Load() != int64(16*b.N) {
 		b.Fatalf("state %d pongs %d acks %d delivered %d", l.conns[0].state, k.pongs.Load(), k.acked.Load(), k.delivered.Load())
 	}

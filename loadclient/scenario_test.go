@@ -210,30 +210,7 @@ func startRelayServer(t *testing.T) *relayServer {
 		t.Fatal(err)
 	}
 	s := &relayServer{addr: ln.Addr().String(), byUID: map[string]net.Conn{}}
-	var wg sync.WaitGroup
-	var conns sync.Map
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Store(c, true)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				s.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
-		wg.Wait()
-	})
+	acceptAll(t, ln, s.serve)
 	return s
 }
 

@@ -24,9 +24,8 @@ import (
 // accept order) for the test to write under TLS, and closes each
 // connection after hold when hold > 0.
 type tlsEchoServer struct {
-	addr string
-	mu   sync.Mutex
-	raw  []net.Conn
+	addr     string
+	accepted func() []net.Conn // the raw connections, in order
 }
 
 func startTLSEcho(t *testing.T, k *pki, hold time.Duration) *tlsEchoServer {
@@ -39,42 +38,15 @@ func startTLSEcho(t *testing.T, k *pki, hold time.Duration) *tlsEchoServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &tlsEchoServer{addr: ln.Addr().String()}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, c := range s.raw {
-			c.Close()
+	accepted := acceptAll(t, ln, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if hold > 0 {
+			_ = c.SetDeadline(time.Now().Add(hold))
 		}
-		s.mu.Unlock()
-		wg.Wait()
+		_, _ = io.Copy(tc, tc)
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.raw = append(s.raw, c)
-			s.mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				tc := tls.Server(c, cfg)
-				if hold > 0 {
-					_ = c.SetDeadline(time.Now().Add(hold))
-				}
-				_, _ = io.Copy(tc, tc)
-			}()
-		}
-	}()
-	return s
+	return &tlsEchoServer{addr: ln.Addr().String(), accepted: accepted}
 }
 
 // A record the server's TLS did not make (here: a record header with the
@@ -87,9 +59,7 @@ func TestEpollTLSBadRecordClosesOne(t *testing.T) {
 	sw, _ := startSwarm(t, Options{Targets: []string{"tls://" + srv.addr}, TLS: TLSOptions{CAFile: k.ca}, Proto: ProtoRaw,
 		Conns: n, Procs: 1, Hold: time.Hour, Engine: EngineEpoll})
 	waitFor(t, 20*time.Second, "all held", func() bool { return sw.Snapshot().Held == n })
-	srv.mu.Lock()
-	_, err := srv.raw[3].Write(append([]byte{23, 3, 1, 0, 32}, make([]byte, 32)...))
-	srv.mu.Unlock()
+	_, err := srv.accepted()[3].Write(append([]byte{23, 3, 1, 0, 32}, make([]byte, 32)...))
 	if err != nil {
 		t.Fatal(err)
 	}

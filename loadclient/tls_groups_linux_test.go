@@ -5,6 +5,8 @@ package loadclient
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -35,35 +37,15 @@ func TestTLSGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				tc := c.(*tls.Conn)
-				if tc.Handshake() == nil {
-					mu.Lock()
-					used = append(used, tc.ConnectionState().CurveID)
-					mu.Unlock()
-				}
-				buf := make([]byte, 64)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-				}
-			}()
+	acceptAll(t, ln, func(c net.Conn) {
+		tc := c.(*tls.Conn)
+		if tc.Handshake() == nil {
+			mu.Lock()
+			used = append(used, tc.ConnectionState().CurveID)
+			mu.Unlock()
 		}
-	}()
+		_, _ = io.Copy(io.Discard, c)
+	})
 	pool := x509.NewCertPool()
 	pem, _ := os.ReadFile(k.ca)
 	pool.AppendCertsFromPEM(pem)

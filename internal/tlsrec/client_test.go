@@ -131,13 +131,7 @@ func TestClientLateTicket(t *testing.T) {
 // connection resumes, and the record layer runs after either handshake,
 // in TLS 1.3 and TLS 1.2, for each TLS 1.2 suite.
 func TestClientResume(t *testing.T) {
-	cases := []handshakeCase{handshakeCases()[0], handshakeCases()[2]}
-	for _, hc := range handshakeCases() {
-		if hc.version == tls.VersionTLS12 {
-			cases = append(cases, hc)
-		}
-	}
-	for _, hc := range cases {
+	for _, hc := range resumeCases() {
 		t.Run(hc.name, func(t *testing.T) {
 			addr := tlsServer(t, hc.server(t), func(c *tls.Conn) { echo(c) })
 			cfg := hc.client(t)

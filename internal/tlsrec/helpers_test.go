@@ -363,3 +363,16 @@ func allSuites() []uint16 {
 	}
 	return ids
 }
+
+// resumeCases are the handshake cases resumption is tested in: two TLS 1.3
+// ones and every TLS 1.2 suite.
+func resumeCases() []handshakeCase {
+	all := handshakeCases()
+	cases := []handshakeCase{all[0], all[2]}
+	for _, hc := range all {
+		if hc.version == tls.VersionTLS12 {
+			cases = append(cases, hc)
+		}
+	}
+	return cases
+}

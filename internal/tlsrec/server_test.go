@@ -135,13 +135,7 @@ func TestServer(t *testing.T) {
 // application key during the handshake) and TLS 1.2 (whose ticket carries
 // the master secret tlsrec needs), for every TLS 1.2 suite.
 func TestServerResume(t *testing.T) {
-	cases := []handshakeCase{handshakeCases()[0], handshakeCases()[2]}
-	for _, hc := range handshakeCases() {
-		if hc.version == tls.VersionTLS12 {
-			cases = append(cases, hc)
-		}
-	}
-	for _, hc := range cases {
+	for _, hc := range resumeCases() {
 		t.Run(hc.name, func(t *testing.T) {
 			addr, done := ourServer(t, hc.server(t), false)
 			cfg := hc.client(t)
